@@ -1,0 +1,5 @@
+"""``python -m lineage`` is the ``auditgraph`` command."""
+
+from lineage.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""The ``auditgraph`` command line.
+
+The root group holds the daily verbs (``ingest``, ``demo``) and one group per
+package (``lineage``, ``audit``, ``store``). Other packages, and third-party
+plugins, add commands through the entry point group ``auditgraph.commands``:
+each entry point names a click command or group, added under its own name.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import entry_points
+
+import click
+
+from lineage.cli.audit import audit
+from lineage.cli.ingest import demo, ingest
+from lineage.cli.lineage import lineage
+from lineage.cli.store import store
+
+log = logging.getLogger(__name__)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="auditgraph")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """auditgraph: lineage and governance for machine learning.
+
+    Records OpenLineage events in a hash-chained ledger, projects them into a
+    lineage graph, and answers where a model came from and what a dataset feeds.
+
+    \b
+    Example:
+        auditgraph demo
+        auditgraph lineage upstream model:demo/churn-classifier
+    """
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+for command in (ingest, demo, lineage, audit, store):
+    cli.add_command(command)
+
+
+def _load_plugins() -> None:
+    for ep in entry_points(group="auditgraph.commands"):
+        if ep.name in cli.commands:
+            continue
+        try:
+            cli.add_command(ep.load(), ep.name)
+        except Exception as e:  # a broken plugin must not take the whole CLI down
+            log.warning("could not load command %r from %s: %s", ep.name, ep.value, e)
+
+
+def main() -> None:
+    _load_plugins()
+    cli(prog_name="auditgraph")

@@ -1,0 +1,99 @@
+"""Options shared by every command, and the one place errors become exit codes.
+
+Data goes to stdout, messages to stderr. A domain error (bad id, rejected
+input, broken ledger) exits 1 with a one-line reason; misuse of the command
+line exits 2 (click's own convention).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import sys
+from typing import Any, Callable
+
+import click
+
+from lineage.errors import LineageError
+from lineage.openlineage import format_time, parse_time
+from lineage.store import ENV_VAR, Store, open_store
+
+
+def store_option(fn: Callable) -> Callable:
+    return click.option(
+        "--store", "store_url", envvar=ENV_VAR, metavar="URL",
+        help=f"Store URL (sqlite:///path.db, neo4j://host:7687). Default: ${ENV_VAR}, "
+             "else sqlite under ~/.local/share/auditgraph/store.db.",
+    )(fn)
+
+
+def json_option(fn: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Write JSON to stdout, for scripts.")(fn)
+
+
+def format_option(*choices: str) -> Callable:
+    def decorate(fn: Callable) -> Callable:
+        fn = click.option("--format", "fmt", type=click.Choice(["table", "json", *choices]), default="table",
+                          show_default=True, help="Output format (--json is short for --format json).")(fn)
+        return json_option(fn)
+
+    return decorate
+
+
+def actor_option(fn: Callable) -> Callable:
+    return click.option("--actor", default=None, metavar="NAME",
+                        help="Who is recording this (default: cli:<login name>).")(fn)
+
+
+def default_actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli:unknown"
+
+
+def as_of_option(fn: Callable) -> Callable:
+    return click.option("--as-of", "as_of", metavar="TIME", callback=time_callback,
+                        help="Answer as of this ISO 8601 time (edges that became true later are left out).")(fn)
+
+
+def time_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        moment, _ = parse_time(value, where=param.opts[0])
+    except LineageError as e:
+        raise click.BadParameter(str(e)) from None
+    return format_time(moment)
+
+
+def domain_errors(fn: Callable) -> Callable:
+    """Turn our errors into a one-line message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LineageError as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+def connect(store_url: str | None) -> Store:
+    return open_store(store_url)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def want_json(fmt: str, as_json: bool) -> bool:
+    return as_json or fmt == "json"
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,29 @@
+"""The lineage package's errors. Every error a user can cause is one of these.
+
+Callers catch ``LineageError`` at one boundary (the CLI, the HTTP app) and show
+its message; the message says what was wrong and where.
+"""
+
+
+class LineageError(Exception):
+    """Base class of every error raised by the lineage package."""
+
+
+class IdError(LineageError, ValueError):
+    """A node id could not be parsed or does not name a known node."""
+
+
+class EventError(LineageError, ValueError):
+    """An OpenLineage event was rejected; the message names the field."""
+
+
+class InputError(LineageError):
+    """An input file or stream could not be read as JSON events."""
+
+
+class StoreError(LineageError):
+    """The store could not be opened or a backend operation failed."""
+
+
+class LedgerError(LineageError):
+    """The ledger is inconsistent or an entry could not be recorded."""

@@ -1,0 +1,189 @@
+"""Stable, printable node ids, and the one parser for them.
+
+Forms (DESIGN.md):
+
+    dataset:<namespace>/<name>[@<version>]
+    model:<namespace>/<name>[@<version>]
+    job:<namespace>/<name>
+    run:<run id>
+    code:<repository url>@<revision>
+
+OpenLineage namespaces and names contain ``/``, ``:``, ``.`` and ``@``
+(``gs://bucket``, ``abfss://container@account.dfs.core.windows.net``,
+``/tmp/cll_test/tbl1``), so the printed form escapes just enough to be
+unambiguous, and every id round-trips: ``parse_id(str(x)) == x``.
+
+* In a namespace, ``%``, ``@`` and every ``/`` are percent-encoded, except the
+  ``//`` of a leading ``scheme://``, which stays readable. The namespace ends
+  at the first ``/`` that is left.
+* In a name, ``%`` and ``@`` are percent-encoded; ``/`` stays as it is.
+* The version is everything after the first ``@`` that follows the namespace.
+* A code id's revision is everything after its last ``@`` (revisions never hold
+  one; ``git@host:org/repo.git`` urls do).
+
+So ``gs://bucket`` + ``data/part.csv`` prints as ``dataset:gs://bucket/data/part.csv``
+and ``file`` + ``/tmp/x`` as ``dataset:file//tmp/x``. A person who pastes a form
+that is not canonical (``dataset:file:///tmp/x`` for namespace ``file:///tmp``)
+is helped by ``Store.resolve``, which tries the other readings against the store.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from urllib.parse import unquote
+
+from pydantic import BaseModel, ConfigDict
+
+from lineage.errors import IdError
+
+
+class NodeKind(StrEnum):
+    """What a node is. The value is the label used by graph backends."""
+
+    DATASET = "Dataset"
+    DATASET_VERSION = "DatasetVersion"
+    JOB = "Job"
+    RUN = "Run"
+    CODE = "CodeVersion"
+    MODEL = "Model"
+    MODEL_VERSION = "ModelVersion"
+
+
+PREFIXES = ("dataset", "model", "job", "run", "code")
+_ENTITY = {"dataset": NodeKind.DATASET, "model": NodeKind.MODEL}
+_VERSION = {"dataset": NodeKind.DATASET_VERSION, "model": NodeKind.MODEL_VERSION}
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+class NodeId(BaseModel):
+    """A parsed node id. ``str()`` gives the canonical printed form."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prefix: str
+    namespace: str = ""
+    name: str = ""
+    version: str | None = None
+
+    @property
+    def kind(self) -> NodeKind:
+        if self.prefix in _ENTITY:
+            return _VERSION[self.prefix] if self.version is not None else _ENTITY[self.prefix]
+        return {"job": NodeKind.JOB, "run": NodeKind.RUN, "code": NodeKind.CODE}[self.prefix]
+
+    def entity(self) -> "NodeId":
+        """The unversioned dataset or model this version belongs to."""
+        return self.model_copy(update={"version": None})
+
+    def __str__(self) -> str:
+        if self.prefix == "run":
+            return f"run:{self.name}"
+        if self.prefix == "code":
+            return f"code:{self.namespace.replace('%', '%25')}@{self.version}"
+        text = f"{self.prefix}:{_escape_namespace(self.namespace, self.name)}/{_escape_name(self.name)}"
+        if self.version is not None:
+            text += f"@{self.version}"
+        return text
+
+
+def dataset_id(namespace: str, name: str, version: str | None = None) -> str:
+    return str(NodeId(prefix="dataset", namespace=namespace, name=name, version=version))
+
+
+def model_id(namespace: str, name: str, version: str | None = None) -> str:
+    return str(NodeId(prefix="model", namespace=namespace, name=name, version=version))
+
+
+def job_id(namespace: str, name: str) -> str:
+    return str(NodeId(prefix="job", namespace=namespace, name=name))
+
+
+def run_id(run: str) -> str:
+    return f"run:{run}"
+
+
+def code_id(url: str, revision: str) -> str:
+    return str(NodeId(prefix="code", namespace=url, version=revision))
+
+
+def parse_id(text: str) -> NodeId:
+    """Parse a printed id; raise ``IdError`` saying what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise IdError("empty id: expected one of " + ", ".join(f"'{p}:...'" for p in PREFIXES))
+    prefix, sep, rest = text.partition(":")
+    if not sep or prefix not in PREFIXES:
+        raise IdError(
+            f"{text!r}: unknown id kind {prefix!r}; expected one of "
+            + ", ".join(f"'{p}:'" for p in PREFIXES)
+        )
+    if not rest:
+        raise IdError(f"{text!r}: nothing after '{prefix}:'")
+    if prefix == "run":
+        return NodeId(prefix="run", name=rest)
+    if prefix == "code":
+        url, at, revision = rest.rpartition("@")
+        if not at or not url or not revision:
+            raise IdError(f"{text!r}: a code id is 'code:<repository url>@<revision>'")
+        return NodeId(prefix="code", namespace=unquote(url), version=revision)
+    return _parse_namespaced(text, prefix, rest)
+
+
+def _parse_namespaced(text: str, prefix: str, rest: str) -> NodeId:
+    start = len(m.group(0)) if (m := _SCHEME.match(rest)) else 0
+    slash = rest.find("/", start)
+    if slash <= 0:
+        raise IdError(f"{text!r}: expected '{prefix}:<namespace>/<name>' (no '/' after the namespace)")
+    namespace, tail = rest[:slash], rest[slash + 1 :]
+    name, at, version = tail.partition("@")
+    if not name:
+        raise IdError(f"{text!r}: the name after '{namespace}/' is empty")
+    if prefix == "job" and at:
+        raise IdError(f"{text!r}: a job id has no version; '@' in a job name is written %40")
+    if at and not version:
+        raise IdError(f"{text!r}: '@' must be followed by a version")
+    return NodeId(
+        prefix=prefix,
+        namespace=unquote(namespace),
+        name=unquote(name),
+        version=version if at else None,
+    )
+
+
+def alternative_readings(text: str) -> list[NodeId]:
+    """Every literal reading of an unescaped id, splitting namespace, name and version elsewhere.
+
+    Used by ``Store.resolve`` to accept ids pasted without escaping, such as
+    ``dataset:file:///tmp/x`` for namespace ``file:///tmp`` and name ``x``.
+    Nothing is percent-decoded: the text is taken as the user typed it.
+    """
+    prefix, _, rest = text.partition(":")
+    if prefix not in ("dataset", "model", "job"):
+        return []
+    readings = []
+    for i in (i for i, ch in enumerate(rest) if ch == "/" and i > 0):
+        namespace, tail = rest[:i], rest[i + 1 :]
+        splits = [(tail, None)]
+        if prefix != "job":
+            splits += [(tail[:j], tail[j + 1 :]) for j, ch in enumerate(tail) if ch == "@"]
+        readings += [
+            NodeId(prefix=prefix, namespace=namespace, name=name, version=version)
+            for name, version in splits
+            if name and version != ""
+        ]
+    return readings
+
+
+def _escape_name(name: str) -> str:
+    return name.replace("%", "%25").replace("@", "%40")
+
+
+def _escape_namespace(namespace: str, name: str) -> str:
+    text = namespace.replace("%", "%25").replace("@", "%40")
+    m = _SCHEME.match(text)
+    head, tail = (m.group(0), text[m.end() :]) if m else ("", text)
+    escaped = head + tail.replace("/", "%2F")
+    if escaped.endswith(":") and name.startswith("/"):
+        # ``a:`` + ``/b`` would print as ``a://b`` and read back as a scheme.
+        escaped = escaped[:-1] + "%3A"
+    return escaped

@@ -1,0 +1,167 @@
+"""The ledger: append-only, hash-chained records of every accepted write.
+
+Invariants (checked by ``verify_chain``, kept by every backend):
+
+* sequence numbers start at 1 and have no gaps;
+* ``payload_digest`` is SHA-256 of the canonical bytes of the payload;
+* ``hash`` is SHA-256 of the canonical bytes of the entry's header (seq,
+  recorded_at, kind, actor, subject, event_time, payload_digest, prev_hash),
+  so a change to any field, or to the payload, changes it;
+* ``prev_hash`` is the previous entry's ``hash`` (``GENESIS`` for the first),
+  so deleting, inserting or reordering entries breaks the chain at that point;
+* (kind, payload_digest) is unique: a payload recorded once is acknowledged
+  again, never appended twice.
+
+Entries are checked by pure functions here; backends only store and fetch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+from lineage.canonical import canonical_json, digest, sha256_hex
+
+GENESIS = "0" * 64
+
+
+class LedgerEntry(BaseModel):
+    """One recorded entry. ``payload`` is the canonical JSON text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int
+    recorded_at: str
+    kind: str
+    actor: str
+    subject: str | None
+    event_time: str | None
+    payload: str
+    payload_digest: str
+    prev_hash: str
+    hash: str
+
+    def header(self) -> dict[str, Any]:
+        return entry_header(self.seq, self.recorded_at, self.kind, self.actor, self.subject,
+                            self.event_time, self.payload_digest, self.prev_hash)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A write waiting to be recorded."""
+
+    kind: str
+    payload: Any
+    actor: str
+    subject: str | None = None
+    event_time: str | None = None
+
+    def canonical(self) -> tuple[str, str]:
+        text = canonical_json(self.payload)
+        return text, sha256_hex(text.encode("utf-8"))
+
+
+@dataclass(slots=True, frozen=True)
+class Ack:
+    """What a caller hears once its write is durable."""
+
+    seq: int
+    hash: str
+    duplicate: bool
+    subject: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class Head:
+    seq: int
+    hash: str
+
+
+def entry_header(seq, recorded_at, kind, actor, subject, event_time, payload_digest, prev_hash) -> dict:
+    return {
+        "seq": seq, "recorded_at": recorded_at, "kind": kind, "actor": actor, "subject": subject,
+        "event_time": event_time, "payload_digest": payload_digest, "prev_hash": prev_hash,
+    }
+
+
+def seal(pending: Pending, payload: str, payload_digest: str, head: Head) -> LedgerEntry:
+    """Make the next entry after ``head``."""
+    recorded_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seq = head.seq + 1
+    header = entry_header(seq, recorded_at, pending.kind, pending.actor, pending.subject,
+                          pending.event_time, payload_digest, head.hash)
+    return LedgerEntry(**header, payload=payload, hash=digest(header))
+
+
+class Break(BaseModel):
+    """The first place the chain is broken."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    reason: str
+    expected: str | None = None
+    actual: str | None = None
+
+    def __str__(self) -> str:
+        text = f"entry {self.seq}: {self.reason}"
+        if self.expected is not None:
+            text += f" (expected {self.expected}, found {self.actual})"
+        return text
+
+
+class Verification(BaseModel):
+    ok: bool
+    entries: int
+    head: str
+    first_break: Break | None = None
+    signatures_checked: int = 0
+
+
+EntryCheck = Callable[[LedgerEntry], str | None]
+
+
+def verify_chain(entries: Iterable[LedgerEntry], checks: Iterable[EntryCheck] = (),
+                 progress: Callable[[int], None] | None = None) -> Verification:
+    """Recompute the chain over entries in sequence order; stop at the first break.
+
+    ``checks`` are extra per-entry checks (signature verification from the
+    governance package); each returns a reason or None.
+    """
+    checks = list(checks)
+    prev, expected_seq, count = GENESIS, 1, 0
+    for entry in entries:
+        problem = _check_entry(entry, prev, expected_seq)
+        if problem is None:
+            for check in checks:
+                reason = check(entry)
+                if reason:
+                    problem = Break(seq=entry.seq, reason=reason)
+                    break
+        if problem is not None:
+            return Verification(ok=False, entries=count, head=prev, first_break=problem)
+        prev, expected_seq, count = entry.hash, entry.seq + 1, count + 1
+        if progress and count % 1000 == 0:
+            progress(count)
+    return Verification(ok=True, entries=count, head=prev)
+
+
+def _check_entry(entry: LedgerEntry, prev: str, expected_seq: int) -> Break | None:
+    if entry.seq != expected_seq:
+        what = "missing" if entry.seq > expected_seq else "out of order"
+        return Break(seq=expected_seq, reason=f"entry {expected_seq} is {what} (next stored entry is {entry.seq})")
+    actual_digest = sha256_hex(entry.payload.encode("utf-8"))
+    if actual_digest != entry.payload_digest:
+        return Break(seq=entry.seq, reason="payload does not match its digest",
+                     expected=entry.payload_digest, actual=actual_digest)
+    if entry.prev_hash != prev:
+        return Break(seq=entry.seq, reason="prev_hash does not link to the previous entry",
+                     expected=prev, actual=entry.prev_hash)
+    recomputed = digest(entry.header())
+    if recomputed != entry.hash:
+        return Break(seq=entry.seq, reason="entry hash does not match its contents",
+                     expected=recomputed, actual=entry.hash)
+    return None

@@ -1,0 +1,237 @@
+"""Validation of incoming OpenLineage events.
+
+Lenient where real producers are, strict where meaning would be lost:
+
+* rejected (``EventError`` naming the field): not a JSON object; no ``run``,
+  ``job`` or ``dataset``; a RunEvent without ``run.runId``; a job or dataset
+  without a non-empty ``namespace`` and ``name``; a missing or unparseable
+  ``eventTime``; an ``eventType`` outside the spec's enum; a facet container or
+  a facet that is not a JSON object.
+* accepted with a warning: no ``producer`` or ``schemaURL``; an ``eventTime``
+  without a time zone (read as UTC); a run id that is not a UUID; a standard
+  facet whose content breaks its spec (the facet is kept whole, but not used to
+  build graph edges).
+
+The event itself is never modified: the ledger records it exactly as received.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from lineage.errors import EventError
+from lineage.ids import dataset_id, job_id
+
+EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+TERMINAL = ("COMPLETE", "ABORT", "FAIL")
+MAX_NAME_LENGTH = 4096
+
+
+@dataclass(slots=True)
+class ParsedEvent:
+    """A validated event and what was read from it."""
+
+    raw: dict[str, Any]
+    kind: str  # "RunEvent" | "JobEvent" | "DatasetEvent"
+    event_time: datetime
+    event_type: str | None
+    subject: str
+    warnings: list[str] = field(default_factory=list)
+    bad_facets: set[str] = field(default_factory=set)  # "outputs[0].outputStatistics"
+
+    @property
+    def time_key(self) -> str:
+        return format_time(self.event_time)
+
+
+def format_time(moment: datetime) -> str:
+    """Fixed-width UTC text, so that string order is time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: Any, where: str = "eventTime") -> tuple[datetime, bool]:
+    """Parse an ISO 8601 date-time; return it in UTC and whether a zone was given."""
+    if not isinstance(text, str) or "T" not in text:
+        raise EventError(f"{where}: expected an ISO 8601 date-time such as 2024-01-31T12:00:00Z, got {text!r}")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise EventError(f"{where}: {text!r} is not an ISO 8601 date-time ({e})") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc), False
+    return moment.astimezone(timezone.utc), True
+
+
+def parse_event(obj: Any) -> ParsedEvent:
+    """Validate one event; raise ``EventError`` with the field path if it must be rejected."""
+    if not isinstance(obj, dict):
+        raise EventError(f"an event must be a JSON object, got {type(obj).__name__}")
+    warnings: list[str] = []
+    moment, zoned = parse_time(obj.get("eventTime"))
+    if not zoned:
+        warnings.append("eventTime has no time zone; read as UTC")
+    event_type = obj.get("eventType")
+    if event_type is not None and event_type not in EVENT_TYPES:
+        raise EventError(f"eventType: {event_type!r} is not one of {', '.join(EVENT_TYPES)}")
+    for key in ("producer", "schemaURL"):
+        if not isinstance(obj.get(key), str):
+            warnings.append(f"{key} is missing")
+    if "run" in obj:
+        kind, subject = "RunEvent", _check_run(obj, warnings)
+    elif "dataset" in obj:
+        kind, subject = "DatasetEvent", _check_dataset_event(obj)
+    elif "job" in obj:
+        kind, subject = "JobEvent", _check_job(obj.get("job"), "job")
+    else:
+        raise EventError("not an OpenLineage event: it has none of 'run', 'job', 'dataset'")
+    event = ParsedEvent(obj, kind, moment, event_type, subject, warnings)
+    _check_facets(event)
+    return event
+
+
+def _check_run(obj: dict, warnings: list[str]) -> str:
+    run = obj["run"]
+    if not isinstance(run, dict):
+        raise EventError("run: expected an object")
+    rid = run.get("runId")
+    if not isinstance(rid, str) or not rid.strip():
+        raise EventError("run.runId is missing: a run event without a run id cannot be merged or traced")
+    if len(rid) > MAX_NAME_LENGTH or any(ch.isspace() for ch in rid):
+        raise EventError(f"run.runId: {rid[:80]!r} has white space or is too long")
+    try:
+        uuid.UUID(rid)
+    except ValueError:
+        warnings.append(f"run.runId {rid!r} is not a UUID")
+    _check_job(obj.get("job"), "job")
+    for side in ("inputs", "outputs"):
+        _check_datasets(obj.get(side), side)
+    return f"run:{rid}"
+
+
+def _check_job(job: Any, where: str) -> str:
+    namespace, name = _check_named(job, where)
+    return job_id(namespace, name)
+
+
+def _check_dataset_event(obj: dict) -> str:
+    namespace, name = _check_named(obj["dataset"], "dataset")
+    return dataset_id(namespace, name)
+
+
+def _check_datasets(value: Any, where: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise EventError(f"{where}: expected a list of datasets")
+    for i, item in enumerate(value):
+        _check_named(item, f"{where}[{i}]")
+
+
+def _check_named(value: Any, where: str) -> tuple[str, str]:
+    if not isinstance(value, dict):
+        raise EventError(f"{where}: expected an object with 'namespace' and 'name'")
+    parts = []
+    for key in ("namespace", "name"):
+        text = value.get(key)
+        if not isinstance(text, str) or not text:
+            raise EventError(f"{where}.{key}: expected a non-empty string, got {text!r}")
+        if len(text) > MAX_NAME_LENGTH:
+            raise EventError(f"{where}.{key}: longer than {MAX_NAME_LENGTH} characters")
+        parts.append(text)
+    return parts[0], parts[1]
+
+
+# --- facets -----------------------------------------------------------------
+
+def _check_facets(event: ParsedEvent) -> None:
+    raw = event.raw
+    containers: list[tuple[str, Any]] = []
+    for top in ("run", "job", "dataset"):
+        if isinstance(raw.get(top), dict) and "facets" in raw[top]:
+            containers.append((f"{top}.facets", raw[top]["facets"]))
+    for side in ("inputs", "outputs"):
+        for i, ds in enumerate(raw.get(side) or []):
+            for key in ("facets", "inputFacets", "outputFacets"):
+                if key in ds:
+                    containers.append((f"{side}[{i}].{key}", ds[key]))
+    for where, facets in containers:
+        if facets is None:
+            continue
+        if not isinstance(facets, dict):
+            raise EventError(f"{where}: expected an object of facets")
+        for name, facet in facets.items():
+            if not isinstance(facet, dict):
+                raise EventError(f"{where}.{name}: a facet must be an object")
+            problem = FACET_CHECKS.get(name, _ok)(facet)
+            if problem:
+                event.bad_facets.add(f"{where}.{name}")
+                event.warnings.append(f"{where}.{name}: {problem}; facet kept but not used")
+
+
+def _ok(_facet: dict) -> str | None:
+    return None
+
+
+def _parent(facet: dict) -> str | None:
+    run, job = facet.get("run"), facet.get("job")
+    if not isinstance(run, dict) or not isinstance(run.get("runId"), str) or not run["runId"]:
+        return "run.runId is missing"
+    if not isinstance(job, dict) or not all(isinstance(job.get(k), str) and job[k] for k in ("namespace", "name")):
+        return "job.namespace and job.name are required"
+    return None
+
+
+def _ownership(facet: dict) -> str | None:
+    owners = facet.get("owners")
+    if not isinstance(owners, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in owners):
+        return "every owner needs a name"
+    return None
+
+
+def _output_statistics(facet: dict) -> str | None:
+    for key in ("rowCount", "size", "fileCount"):
+        if key in facet and (not isinstance(facet[key], int) or isinstance(facet[key], bool)):
+            return f"{key} must be an integer, got {facet[key]!r}"
+    return None
+
+
+def _data_quality(facet: dict) -> str | None:
+    if not isinstance(facet.get("columnMetrics"), dict):
+        return "columnMetrics is required"
+    return None
+
+
+def _column_lineage(facet: dict) -> str | None:
+    fields = facet.get("fields")
+    if not isinstance(fields, dict):
+        return "fields must be an object"
+    for out, spec in fields.items():
+        inputs = spec.get("inputFields") if isinstance(spec, dict) else None
+        if not isinstance(inputs, list):
+            return f"fields.{out}.inputFields must be a list"
+        for item in inputs:
+            if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("namespace", "name", "field")):
+                return f"fields.{out}.inputFields entries need namespace, name and field"
+    return None
+
+
+def _string_field(key: str):
+    def check(facet: dict) -> str | None:
+        return None if isinstance(facet.get(key), str) and facet[key] else f"{key} must be a non-empty string"
+
+    return check
+
+
+FACET_CHECKS = {
+    "parent": _parent,
+    "ownership": _ownership,
+    "outputStatistics": _output_statistics,
+    "dataQualityMetrics": _data_quality,
+    "columnLineage": _column_lineage,
+    "version": _string_field("datasetVersion"),
+    "datasetType": _string_field("datasetType"),
+    "sourceCodeLocation": _string_field("url"),
+}

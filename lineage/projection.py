@@ -1,0 +1,267 @@
+"""From ledger entries to graph facts.
+
+The graph is a projection of the ledger: for each entry kind a projector turns
+the entry's payload into ``Facts`` (nodes, facets, edges, column edges), and a
+backend applies them in the same transaction that records the entry. Replaying
+the ledger in sequence order on an empty graph gives the same graph
+(``Store.rebuild``).
+
+Merge rules, the same on every backend, so that the events of one run merge
+in any arrival order:
+
+* a node's ``first_seen`` is the earliest event time that named it and
+  ``last_seen`` the latest;
+* a facet is kept per (node, facet name); the one with the greatest ``order``
+  wins (event time first, then a tie-break that is the same on every replay);
+* an edge is kept once; its ``time`` is the earliest event time that stated it,
+  which is when it became true (``--as-of`` filters on it).
+
+Edges point the way data flows::
+
+    DatasetVersion --READ_BY--> Run --WROTE--> DatasetVersion | ModelVersion
+    CodeVersion --BUILT--> Run      Run --RUN_OF--> Job      Run --CHILD_OF--> Run
+    DatasetVersion --VERSION_OF--> Dataset       ModelVersion --VERSION_OF--> Model
+
+Projectors for other packages' entry kinds are registered through the entry
+point group ``auditgraph.projectors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable, Protocol
+
+from lineage.canonical import digest
+from lineage.ids import NodeKind, code_id, dataset_id, job_id, model_id, run_id
+from lineage.openlineage import TERMINAL, ParsedEvent, parse_event
+
+UNVERSIONED = "unversioned"
+OPENLINEAGE_KIND = "openlineage.event"
+FLOW_EDGES = ("READ_BY", "WROTE", "BUILT")
+
+
+@dataclass(slots=True)
+class NodeFact:
+    id: str
+    kind: NodeKind
+    namespace: str
+    name: str
+    version: str | None
+    entity: str | None
+    time: str
+
+
+@dataclass(slots=True)
+class FacetFact:
+    node: str
+    name: str
+    value: Any
+    order: str
+
+
+@dataclass(slots=True)
+class EdgeFact:
+    src: str
+    type: str
+    dst: str
+    time: str
+
+
+@dataclass(slots=True)
+class ColumnFact:
+    src: str
+    src_field: str
+    dst: str
+    dst_field: str
+    run: str
+    time: str
+    transformations: list
+
+
+@dataclass(slots=True)
+class Facts:
+    nodes: dict[str, NodeFact] = field(default_factory=dict)
+    facets: list[FacetFact] = field(default_factory=list)
+    edges: list[EdgeFact] = field(default_factory=list)
+    columns: list[ColumnFact] = field(default_factory=list)
+
+    def node(self, fact: NodeFact) -> str:
+        self.nodes.setdefault(fact.id, fact)
+        return fact.id
+
+    def edge(self, src: str, type_: str, dst: str, time: str) -> None:
+        self.edges.append(EdgeFact(src, type_, dst, time))
+
+
+class ProjectionContext(Protocol):
+    """What a projector may ask of the graph as it stands inside the write transaction."""
+
+    def latest_version(self, entity: str, as_of: str) -> str | None: ...
+
+    def exists(self, node_id: str) -> bool: ...
+
+
+Projector = Callable[[dict, ProjectionContext], Facts]
+_PROJECTORS: dict[str, Projector] = {}
+
+
+def projector(kind: str) -> Callable[[Projector], Projector]:
+    """Register the projector for ledger entries of ``kind``."""
+
+    def register(fn: Projector) -> Projector:
+        _PROJECTORS[kind] = fn
+        return fn
+
+    return register
+
+
+def projector_for(kind: str) -> Projector | None:
+    if kind not in _PROJECTORS:
+        for ep in entry_points(group="auditgraph.projectors"):
+            ep.load()  # importing the module registers its projectors
+    return _PROJECTORS.get(kind)
+
+
+# --- OpenLineage ------------------------------------------------------------
+
+@projector(OPENLINEAGE_KIND)
+def project_openlineage(payload: dict, ctx: ProjectionContext) -> Facts:
+    return EventProjection(parse_event(payload), ctx).facts()
+
+
+class EventProjection:
+    """Builds the facts of one validated event."""
+
+    def __init__(self, event: ParsedEvent, ctx: ProjectionContext):
+        self.event, self.ctx, self.out = event, ctx, Facts()
+        self.time = event.time_key
+        self.order = f"{self.time}|{digest(event.raw)}"
+
+    def facts(self) -> Facts:
+        raw = self.event.raw
+        if self.event.kind == "RunEvent":
+            self._run(raw)
+        elif self.event.kind == "JobEvent":
+            self._job(raw["job"], "job")
+            for side in ("inputs", "outputs"):
+                for i, ds in enumerate(raw.get(side) or []):
+                    self._dataset_entity(ds, f"{side}[{i}]")
+        else:
+            self._dataset_event(raw["dataset"])
+        return self.out
+
+    def _facets(self, node: str, facets: Any, where: str, prefix: str = "") -> None:
+        for name, value in (facets or {}).items():
+            self.out.facets.append(FacetFact(node, prefix + name, value, self.order))
+
+    def _usable(self, where: str, facets: Any, name: str) -> dict | None:
+        if not isinstance(facets, dict) or f"{where}.{name}" in self.event.bad_facets:
+            return None
+        return facets.get(name)
+
+    def _job(self, job: dict, where: str) -> str:
+        jid = self.out.node(_named(job_id(job["namespace"], job["name"]), NodeKind.JOB, job, self.time))
+        self._facets(jid, job.get("facets"), f"{where}.facets")
+        return jid
+
+    def _run(self, raw: dict) -> None:
+        run = raw["run"]
+        rid = self.out.node(NodeFact(run_id(run["runId"]), NodeKind.RUN, "", run["runId"], None, None, self.time))
+        jid = self._job(raw["job"], "job")
+        self.out.edge(rid, "RUN_OF", jid, self.time)
+        self._facets(rid, run.get("facets"), "run.facets")
+        rank = "1" if self.event.event_type in TERMINAL else "0"
+        state = {"eventType": self.event.event_type, "eventTime": raw["eventTime"]}
+        self.out.facets.append(FacetFact(rid, "_state", state, f"{self.time}|{rank}|{digest(state)}"))
+        self._parent(rid, run.get("facets"))
+        self._code(rid, raw["job"].get("facets"))
+        for i, ds in enumerate(raw.get("inputs") or []):
+            self.out.edge(self._version(ds, f"inputs[{i}]", rid, reading=True), "READ_BY", rid, self.time)
+        for i, ds in enumerate(raw.get("outputs") or []):
+            vid = self._version(ds, f"outputs[{i}]", rid, reading=False)
+            self.out.edge(rid, "WROTE", vid, self.time)
+            self._columns(ds, f"outputs[{i}]", rid)
+
+    def _parent(self, rid: str, facets: Any) -> None:
+        parent = self._usable("run.facets", facets, "parent")
+        if not parent:
+            return
+        pid = self.out.node(NodeFact(run_id(parent["run"]["runId"]), NodeKind.RUN, "", parent["run"]["runId"], None, None, self.time))
+        pjob = self.out.node(_named(job_id(parent["job"]["namespace"], parent["job"]["name"]), NodeKind.JOB, parent["job"], self.time))
+        self.out.edge(rid, "CHILD_OF", pid, self.time)
+        self.out.edge(pid, "RUN_OF", pjob, self.time)
+
+    def _code(self, rid: str, facets: Any) -> None:
+        loc = self._usable("job.facets", facets, "sourceCodeLocation")
+        revision = loc and (loc.get("version") or loc.get("tag"))
+        if not loc or not isinstance(revision, str) or not revision:
+            return
+        url = loc.get("repoUrl") if isinstance(loc.get("repoUrl"), str) and loc["repoUrl"] else loc["url"]
+        cid = code_id(url, revision)
+        self.out.node(NodeFact(cid, NodeKind.CODE, url, url, revision, None, self.time))
+        self.out.edge(cid, "BUILT", rid, self.time)
+
+    def _is_model(self, ds: dict, where: str) -> bool:
+        facets = ds.get("facets")
+        marked = self._usable(f"{where}.facets", facets, "datasetType")
+        if marked and str(marked.get("datasetType", "")).upper() == "MODEL":
+            return True
+        if isinstance(facets, dict) and isinstance(facets.get("auditgraph_model"), dict):
+            return True
+        return self.ctx.exists(model_id(ds["namespace"], ds["name"]))
+
+    def _dataset_entity(self, ds: dict, where: str) -> tuple[str, bool]:
+        is_model = self._is_model(ds, where)
+        make, kind = (model_id, NodeKind.MODEL) if is_model else (dataset_id, NodeKind.DATASET)
+        eid = self.out.node(_named(make(ds["namespace"], ds["name"]), kind, ds, self.time))
+        self._facets(eid, ds.get("facets"), f"{where}.facets")
+        return eid, is_model
+
+    def _version(self, ds: dict, where: str, rid: str, reading: bool) -> str:
+        """The version node read or written; a written dataset without a version gets the run's."""
+        eid, is_model = self._dataset_entity(ds, where)
+        declared = self._usable(f"{where}.facets", ds.get("facets"), "version")
+        model_facet = (ds.get("facets") or {}).get("auditgraph_model") if is_model else None
+        if declared:
+            version = declared["datasetVersion"]
+        elif isinstance(model_facet, dict) and isinstance(model_facet.get("version"), str) and model_facet["version"]:
+            version = model_facet["version"]
+        elif reading:
+            version = self.ctx.latest_version(eid, self.time) or UNVERSIONED
+        else:
+            version = rid.removeprefix("run:")
+        make, kind = (model_id, NodeKind.MODEL_VERSION) if is_model else (dataset_id, NodeKind.DATASET_VERSION)
+        vid = self.out.node(NodeFact(make(ds["namespace"], ds["name"], version), kind, ds["namespace"], ds["name"], version, eid, self.time))
+        self.out.edge(vid, "VERSION_OF", eid, self.time)
+        self._facets(vid, ds.get("facets"), f"{where}.facets")
+        self._facets(vid, ds.get("inputFacets"), f"{where}.inputFacets", "input:")
+        self._facets(vid, ds.get("outputFacets"), f"{where}.outputFacets", "output:")
+        return vid
+
+    def _columns(self, ds: dict, where: str, rid: str) -> None:
+        lineage = self._usable(f"{where}.facets", ds.get("facets"), "columnLineage")
+        if not lineage:
+            return
+        dst = dataset_id(ds["namespace"], ds["name"])
+        for out_field, spec in lineage["fields"].items():
+            legacy = [{"type": spec["transformationType"]}] if spec.get("transformationType") else []
+            for item in spec["inputFields"]:
+                self.out.columns.append(ColumnFact(
+                    dataset_id(item["namespace"], item["name"]), item["field"], dst, out_field,
+                    rid, self.time, item.get("transformations") or legacy,
+                ))
+
+    def _dataset_event(self, ds: dict) -> None:
+        eid, is_model = self._dataset_entity(ds, "dataset")
+        declared = self._usable("dataset.facets", ds.get("facets"), "version")
+        if declared:
+            make, kind = (model_id, NodeKind.MODEL_VERSION) if is_model else (dataset_id, NodeKind.DATASET_VERSION)
+            version = declared["datasetVersion"]
+            vid = self.out.node(NodeFact(make(ds["namespace"], ds["name"], version), kind, ds["namespace"], ds["name"], version, eid, self.time))
+            self.out.edge(vid, "VERSION_OF", eid, self.time)
+            self._facets(vid, ds.get("facets"), "dataset.facets")
+
+
+def _named(node_id: str, kind: NodeKind, obj: dict, time: str) -> NodeFact:
+    return NodeFact(node_id, kind, obj["namespace"], obj["name"], None, None, time)

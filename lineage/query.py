@@ -1,0 +1,125 @@
+"""Lineage query results, and the bounded breadth-first search every backend shares.
+
+A traversal never enumerates paths. It walks level by level from the start
+nodes, keeps a visited set (so cycles end), stops at ``depth`` hops or when
+``max_nodes`` nodes are reached, and says which limit cut it short in
+``truncated``. Each level is one backend call (``step``), so the cost is
+proportional to the nodes reached, not to the number of paths.
+
+Direction is the flow of data. With ``a --READ_BY--> r --WROTE--> b``:
+upstream of ``b`` is ``r`` (depth 1) then ``a`` (depth 2); downstream of ``a``
+is ``r`` then ``b``. Depth 0 returns the start nodes only.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+from pydantic import BaseModel
+
+Direction = Literal["upstream", "downstream"]
+DEFAULT_MAX_NODES = 10_000
+
+
+class NodeRow(BaseModel):
+    id: str
+    kind: str
+    namespace: str = ""
+    name: str = ""
+    version: str | None = None
+    entity: str | None = None
+    first_seen: str | None = None
+    last_seen: str | None = None
+
+
+class EdgeRef(BaseModel):
+    src: str
+    type: str
+    dst: str
+    time: str | None = None
+
+
+class Reached(BaseModel):
+    id: str
+    kind: str
+    distance: int
+    job: str | None = None
+
+
+class Traversal(BaseModel):
+    root: str
+    direction: Direction
+    depth: int | None
+    as_of: str | None
+    nodes: list[Reached]
+    edges: list[EdgeRef]
+    truncated: bool = False
+    truncated_reason: str | None = None
+
+
+class ColumnEdge(BaseModel):
+    src: str
+    src_field: str
+    dst: str
+    dst_field: str
+    run: str | None = None
+    time: str | None = None
+    transformations: list = []
+
+
+class ColumnHop(ColumnEdge):
+    direction: Direction
+    distance: int
+
+
+class ColumnLineage(BaseModel):
+    dataset: str
+    field: str | None
+    edges: list[ColumnHop]
+    truncated: bool = False
+
+
+class PathResult(BaseModel):
+    source: str
+    target: str
+    found: bool
+    direction: Direction | None = None
+    nodes: list[str] = []
+    edges: list[EdgeRef] = []
+    truncated: bool = False
+
+
+Step = Callable[[list[str]], list[EdgeRef]]
+
+
+def far_end(edge: EdgeRef, direction: Direction) -> str:
+    return edge.src if direction == "upstream" else edge.dst
+
+
+def bfs(starts: list[str], step: Step, direction: Direction, depth: int | None,
+        max_nodes: int) -> tuple[dict[str, int], list[EdgeRef], str | None, dict[str, str]]:
+    """Breadth-first search; returns (distance by node, edges, truncation reason, parent by node)."""
+    distance = {s: 0 for s in starts}
+    parent: dict[str, str] = {}
+    edges: list[EdgeRef] = []
+    frontier, level, reason = list(starts), 0, None
+    while frontier and (depth is None or level < depth):
+        level += 1
+        following: list[str] = []
+        for edge in step(frontier):
+            other, here = far_end(edge, direction), edge.dst if direction == "upstream" else edge.src
+            if other not in distance:
+                if len(distance) >= max_nodes:
+                    reason = f"node cap of {max_nodes} reached"
+                    break
+                distance[other] = level
+                parent[other] = here
+                following.append(other)
+            edges.append(edge)
+        if reason:
+            break
+        frontier = following
+    if reason is None and frontier and depth is not None and level == depth:
+        if any(far_end(e, direction) not in distance for e in step(frontier)):
+            reason = f"depth limit of {depth} reached"
+    return distance, edges, reason, parent

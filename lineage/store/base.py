@@ -1,0 +1,391 @@
+"""The store interface: a narrow abstract core, a wide base class.
+
+A backend implements the private hooks (``_begin_write`` and the ``_``-named
+reads); the public methods live here once: they validate input, apply limits,
+run the shared traversal code and turn driver errors into ``StoreError``.
+
+Write path (the same on every backend): inside one write transaction, for each
+pending entry, (1) canonicalise the payload, (2) if (kind, payload digest) is
+already recorded acknowledge it as a duplicate, else (3) compute the graph
+facts, (4) seal the entry onto the chain head and (5) insert it and its facts
+atomically. The transaction commits durably before any ``Ack`` is returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
+
+from lineage.errors import EventError, IdError, LedgerError, LineageError, StoreError
+from lineage.ids import NodeId, NodeKind, alternative_readings, parse_id
+from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, seal, verify_chain
+from lineage.projection import FLOW_EDGES, Facts, projector_for
+from lineage.query import (
+    DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, EdgeRef, NodeRow,
+    PathResult, Reached, Traversal, bfs,
+)
+
+Progress = Callable[[int], None] | None
+
+
+class WriteTx(ABC):
+    """One open write transaction. Also the ``ProjectionContext`` projectors read from."""
+
+    @abstractmethod
+    def head(self) -> Head: ...
+
+    @abstractmethod
+    def find(self, kind: str, payload_digest: str) -> Head | None:
+        """The (seq, hash) of an entry with this kind and payload digest, if recorded."""
+
+    @abstractmethod
+    def record(self, entry: LedgerEntry, facts: Facts) -> None:
+        """Insert the entry and apply its facts, all or nothing."""
+
+    @abstractmethod
+    def apply(self, facts: Facts) -> None:
+        """Apply facts without a ledger entry (rebuild)."""
+
+    @abstractmethod
+    def latest_version(self, entity: str, as_of: str) -> str | None: ...
+
+    @abstractmethod
+    def exists(self, node_id: str) -> bool: ...
+
+
+class Store(ABC):
+    """A lineage store. Open one with ``lineage.store.open_store(url)``."""
+
+    scheme: ClassVar[str]
+
+    def __init__(self, url: str):
+        self.url = url
+
+    # --- hooks -------------------------------------------------------------
+
+    @abstractmethod
+    def _begin_write(self) -> contextlib.AbstractContextManager[WriteTx]: ...
+
+    @abstractmethod
+    def _head(self) -> Head: ...
+
+    @abstractmethod
+    def _iter_entries(self, kind: str | None, subject: str | None, since: str | None,
+                      until: str | None, after_seq: int, limit: int | None) -> Iterator[LedgerEntry]: ...
+
+    @abstractmethod
+    def _nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]: ...
+
+    @abstractmethod
+    def _facets(self, node_id: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _neighbors(self, ids: Sequence[str], direction: Direction, types: Sequence[str],
+                   as_of: str | None) -> list[EdgeRef]:
+        """Edges of the given types that end at ``ids`` (upstream) or start at them (downstream)."""
+
+    @abstractmethod
+    def _column_edges(self, keys: Sequence[tuple[str, str | None]], direction: Direction) -> list[ColumnEdge]:
+        """Column edges into (upstream) or out of (downstream) each (dataset, field); field None: any."""
+
+    @abstractmethod
+    def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]: ...
+
+    @abstractmethod
+    def _stats(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _clear_projection(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- writes ------------------------------------------------------------
+
+    def append(self, pending: Pending) -> Ack:
+        """Record one entry durably; raise the error if it was rejected."""
+        result = self.append_many([pending])[0]
+        if isinstance(result, LineageError):
+            raise result
+        return result
+
+    def append_many(self, items: Sequence[Pending]) -> list[Ack | LineageError]:
+        """Record a batch. Each item is all-or-nothing; a rejected item is returned as its error.
+
+        Nothing is acknowledged until the whole batch has committed durably.
+        """
+        results: list[Ack | LineageError] = []
+        try:
+            with self._begin_write() as tx:
+                head = tx.head()
+                seen: dict[tuple[str, str], Head] = {}
+                for pending in items:
+                    result = self._append_one(tx, head, pending, seen)
+                    if isinstance(result, Ack) and not result.duplicate:
+                        head = Head(result.seq, result.hash)
+                    results.append(result)
+        except LineageError:
+            raise
+        except Exception as e:  # a driver or disk error: nothing in the batch was recorded
+            raise StoreError(f"{self.scheme} store: write failed, nothing recorded: {e}") from e
+        return results
+
+    def _append_one(self, tx: WriteTx, head: Head, pending: Pending,
+                    seen: dict[tuple[str, str], Head]) -> Ack | LineageError:
+        try:
+            payload, payload_digest = pending.canonical()
+        except (TypeError, ValueError) as e:
+            return EventError(f"payload is not plain JSON: {e}")
+        known = seen.get((pending.kind, payload_digest)) or tx.find(pending.kind, payload_digest)
+        if known:
+            return Ack(known.seq, known.hash, True, pending.subject)
+        project = projector_for(pending.kind)
+        try:
+            facts = project(pending.payload, tx) if project else Facts()
+        except LineageError as e:
+            return e
+        entry = seal(pending, payload, payload_digest, head)
+        tx.record(entry, facts)
+        seen[(pending.kind, payload_digest)] = Head(entry.seq, entry.hash)
+        return Ack(entry.seq, entry.hash, False, pending.subject)
+
+    def rebuild(self, progress: Progress = None, batch: int = 2000) -> int:
+        """Drop the graph and replay the whole ledger into it; return the entries replayed.
+
+        Replays in pages of ``batch`` entries, one transaction each; an
+        interrupted rebuild leaves a partial graph, and running it again fixes it.
+        """
+        self._clear_projection()
+        count = 0
+        while chunk := list(self._iter_entries(None, None, None, None, count, batch)):
+            with self._begin_write() as tx:
+                for entry in chunk:
+                    project = projector_for(entry.kind)
+                    if project:
+                        tx.apply(project(json.loads(entry.payload), tx))
+            count = chunk[-1].seq
+            if progress:
+                progress(len(chunk))
+        return count
+
+    # --- ledger reads ------------------------------------------------------
+
+    def head(self) -> Head:
+        return self._head()
+
+    def entries(self, *, kind: str | None = None, subject: str | None = None, since: str | None = None,
+                until: str | None = None, after_seq: int = 0, limit: int | None = None) -> Iterator[LedgerEntry]:
+        return self._iter_entries(kind, subject, since, until, after_seq, limit)
+
+    def verify(self, checks: Iterable[EntryCheck] = (), progress: Progress = None) -> Verification:
+        """Recompute the whole chain; the result names the first broken entry."""
+        return verify_chain(self._iter_entries(None, None, None, None, 0, None), checks, progress)
+
+    # --- graph reads -------------------------------------------------------
+
+    def resolve(self, text: str) -> NodeRow:
+        """The node an id names, accepting unescaped forms when only one reading exists."""
+        parsed = parse_id(text)
+        found = self._nodes([str(parsed)])
+        if found:
+            return found[str(parsed)]
+        candidates = [str(r) for r in alternative_readings(text)]
+        rows = self._nodes(candidates) if candidates else {}
+        if len(rows) == 1:
+            return next(iter(rows.values()))
+        if len(rows) > 1:
+            raise IdError(f"{text!r} is ambiguous; it could be any of: " + ", ".join(sorted(rows)))
+        raise IdError(f"no node {text!r} in the store (try 'auditgraph lineage search')")
+
+    def node(self, text: str) -> dict[str, Any]:
+        """A node with its facets and its edges in both directions."""
+        row = self.resolve(text)
+        types = FLOW_EDGES + ("VERSION_OF", "RUN_OF", "CHILD_OF")
+        return {
+            **row.model_dump(),
+            "facets": self._facets(row.id),
+            "in": [e.model_dump() for e in self._neighbors([row.id], "upstream", types, None)],
+            "out": [e.model_dump() for e in self._neighbors([row.id], "downstream", types, None)],
+        }
+
+    def traverse(self, text: str, direction: Direction, *, depth: int | None = None,
+                 kinds: Sequence[str] = (), as_of: str | None = None,
+                 max_nodes: int = DEFAULT_MAX_NODES) -> Traversal:
+        """Everything upstream or downstream of a node, breadth first and bounded.
+
+        A dataset or model starts from all its versions, a job from all its runs.
+        ``kinds`` filters what is returned (dataset, model, job, run, code), not
+        what is walked through.
+        """
+        _check_limits(depth, max_nodes)
+        row = self.resolve(text)
+        starts = self._expand(row, as_of)
+        step = lambda ids: self._neighbors(ids, direction, FLOW_EDGES, as_of)  # noqa: E731
+        distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
+        nodes = self._annotate(distance, edges, as_of)
+        if kinds:
+            nodes = [n for n in nodes if _prefix(n.id) in kinds]
+        return Traversal(root=row.id, direction=direction, depth=depth, as_of=as_of, nodes=nodes,
+                         edges=[e for e in edges if e.src in distance and e.dst in distance],
+                         truncated=reason is not None, truncated_reason=reason)
+
+    def impact(self, text: str, *, depth: int | None = None, as_of: str | None = None,
+               max_nodes: int = DEFAULT_MAX_NODES) -> dict[str, Any]:
+        """The jobs, datasets and models downstream of a node, grouped by distance.
+
+        Distance counts jobs: the jobs that read the node and what they wrote are
+        at distance 1, the jobs that read those at distance 2, and so on.
+        """
+        walk = self.traverse(text, "downstream", depth=depth, as_of=as_of, max_nodes=max_nodes)
+        groups: dict[int, dict[str, set[str]]] = {}
+        for n in walk.nodes:
+            if n.distance == 0 or n.kind in (NodeKind.RUN, NodeKind.CODE):
+                continue
+            level = (n.distance + 1) // 2
+            target = n.id if n.kind == NodeKind.JOB else str(parse_id(n.id).entity())
+            group = groups.setdefault(level, {"jobs": set(), "datasets": set(), "models": set()})
+            group[{"job": "jobs", "dataset": "datasets", "model": "models"}[_prefix(n.id)]].add(target)
+        levels = [{"distance": d, **{k: sorted(v) for k, v in g.items()}} for d, g in sorted(groups.items())]
+        return {"root": walk.root, "as_of": as_of, "levels": levels,
+                "truncated": walk.truncated, "truncated_reason": walk.truncated_reason}
+
+    def path(self, source: str, target: str, *, max_nodes: int = DEFAULT_MAX_NODES,
+             as_of: str | None = None) -> PathResult:
+        """A shortest data-flow path from source down to target (or, failing that, up to it)."""
+        a, b = self.resolve(source), self.resolve(target)
+        targets = set(self._expand(b, as_of))
+        for direction in ("downstream", "upstream"):
+            step = lambda ids, d=direction: self._neighbors(ids, d, FLOW_EDGES, as_of)  # noqa: E731
+            starts = self._expand(a, as_of)
+            distance, edges, reason, parent = bfs(starts, step, direction, None, max_nodes)
+            hit = next((t for t in targets if t in distance), None)
+            if hit:
+                chain = [hit]
+                while chain[-1] in parent:
+                    chain.append(parent[chain[-1]])
+                chain.reverse()
+                links = set(zip(chain, chain[1:]))
+                used = [e for e in edges if (e.src, e.dst) in links or (e.dst, e.src) in links]
+                return PathResult(source=a.id, target=b.id, found=True, direction=direction,
+                                  nodes=_bracket(a.id, chain, b.id), edges=used)
+        return PathResult(source=a.id, target=b.id, found=False, truncated=reason is not None)
+
+    def search(self, text: str, *, kinds: Sequence[str] = (), limit: int = 50) -> list[NodeRow]:
+        if not text.strip():
+            raise LineageError("search text is empty")
+        if not 1 <= limit <= 10_000:
+            raise LineageError("limit must be between 1 and 10000")
+        return self._search(text, list(kinds), limit)
+
+    def history(self, text: str) -> dict[str, Any]:
+        """Versions (of a dataset or model), runs (of a job) or ledger entries (of anything) over time."""
+        row = self.resolve(text)
+        result: dict[str, Any] = {"id": row.id, "kind": row.kind}
+        if row.kind in (NodeKind.DATASET, NodeKind.MODEL, NodeKind.JOB):
+            edge = "RUN_OF" if row.kind == NodeKind.JOB else "VERSION_OF"
+            members = [e.src for e in self._neighbors([row.id], "upstream", (edge,), None)]
+            result["runs" if edge == "RUN_OF" else "versions"] = self._timeline(members)
+        subjects = [row.id] + [r["id"] for r in result.get("runs", [])]
+        entries = [e for s in subjects for e in self._iter_entries(None, s, None, None, 0, 1000)]
+        result["entries"] = [
+            {"seq": e.seq, "recorded_at": e.recorded_at, "kind": e.kind, "subject": e.subject,
+             "event_time": e.event_time, "actor": e.actor, "hash": e.hash}
+            for e in sorted(entries, key=lambda e: e.seq)
+        ]
+        return result
+
+    def columns(self, dataset: str, field: str | None = None, *, depth: int | None = None,
+                max_nodes: int = DEFAULT_MAX_NODES) -> ColumnLineage:
+        """Column-level lineage of a dataset (or one of its fields), upstream and downstream."""
+        _check_limits(depth, max_nodes)
+        row = self.resolve(dataset)
+        entity = str(parse_id(row.id).entity()) if row.entity else row.id
+        hops: list[ColumnHop] = []
+        truncated = False
+        for direction in ("upstream", "downstream"):
+            seen = {(entity, field)}
+            frontier, level = [(entity, field)], 0
+            while frontier and (depth is None or level < depth) and not truncated:
+                level += 1
+                following = []
+                for edge in self._column_edges(frontier, direction):
+                    hops.append(ColumnHop(**edge.model_dump(), direction=direction, distance=level))
+                    key = (edge.src, edge.src_field) if direction == "upstream" else (edge.dst, edge.dst_field)
+                    if key not in seen:
+                        seen.add(key)
+                        following.append(key)
+                        truncated = len(seen) >= max_nodes
+                frontier = following
+        return ColumnLineage(dataset=entity, field=field, edges=hops, truncated=truncated)
+
+    def stats(self) -> dict[str, Any]:
+        head = self._head()
+        return {"url": redact(self.url), "ledger": {"entries": head.seq, "head": head.hash}, **self._stats()}
+
+    # --- helpers -----------------------------------------------------------
+
+    def _expand(self, row: NodeRow, as_of: str | None) -> list[str]:
+        if row.kind in (NodeKind.DATASET, NodeKind.MODEL, NodeKind.JOB):
+            edge = "RUN_OF" if row.kind == NodeKind.JOB else "VERSION_OF"
+            members = [e.src for e in self._neighbors([row.id], "upstream", (edge,), as_of)]
+            return members or [row.id]
+        return [row.id]
+
+    def _annotate(self, distance: dict[str, int], edges: list[EdgeRef], as_of: str | None) -> list[Reached]:
+        rows = self._nodes(list(distance))
+        runs = [i for i, r in rows.items() if r.kind == NodeKind.RUN]
+        job_of = {e.src: e.dst for e in self._neighbors(runs, "downstream", ("RUN_OF",), None)} if runs else {}
+        reached = [Reached(id=i, kind=rows[i].kind if i in rows else "?", distance=d, job=job_of.get(i))
+                   for i, d in distance.items()]
+        jobs: dict[str, int] = {}
+        for run, job in job_of.items():
+            jobs[job] = min(jobs.get(job, distance[run]), distance[run])
+        reached += [Reached(id=j, kind=NodeKind.JOB, distance=d) for j, d in jobs.items() if j not in distance]
+        return sorted(reached, key=lambda n: (n.distance, n.id))
+
+    def _timeline(self, members: list[str]) -> list[dict[str, Any]]:
+        rows = self._nodes(members)
+        wrote = {e.dst: e.src for e in self._neighbors(members, "upstream", ("WROTE",), None)}
+        out = []
+        for r in sorted(rows.values(), key=lambda r: (r.first_seen or "", r.id)):
+            item = {"id": r.id, "version": r.version, "first_seen": r.first_seen, "last_seen": r.last_seen}
+            if r.kind == NodeKind.RUN:
+                item["state"] = (self._facets(r.id).get("_state") or {}).get("eventType")
+            elif r.id in wrote:
+                item["written_by"] = wrote[r.id]
+            out.append(item)
+        return out
+
+
+def redact(url: str) -> str:
+    """The url without a password, for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _prefix(node_id: str) -> str:
+    return node_id.partition(":")[0]
+
+
+def _bracket(source: str, chain: list[str], target: str) -> list[str]:
+    return ([source] if chain[0] != source else []) + chain + ([target] if chain[-1] != target else [])
+
+
+def _check_limits(depth: int | None, max_nodes: int) -> None:
+    if depth is not None and depth < 0:
+        raise LineageError(f"depth must be 0 or more, got {depth}")
+    if max_nodes < 1:
+        raise LineageError(f"max nodes must be at least 1, got {max_nodes}")

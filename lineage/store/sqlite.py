@@ -1,0 +1,271 @@
+"""The embedded backend: one SQLite file in WAL mode.
+
+Durability: ``synchronous=FULL`` in WAL mode, so a transaction that has
+committed survives a crash or power loss; appends acknowledge only after commit.
+Writers serialise on ``BEGIN IMMEDIATE`` (other processes wait up to
+``busy_timeout``); readers never block writers and see only committed
+transactions, so never a half-applied event. Every statement is parameterised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from lineage.errors import StoreError
+from lineage.ledger import GENESIS, Head, LedgerEntry
+from lineage.projection import UNVERSIONED, Facts
+from lineage.query import ColumnEdge, Direction, EdgeRef, NodeRow
+from lineage.store.base import Store, WriteTx
+
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
+    subject TEXT, event_time TEXT, payload TEXT NOT NULL, payload_digest TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS ledger_idempotency ON ledger (kind, payload_digest);
+CREATE INDEX IF NOT EXISTS ledger_subject ON ledger (subject, seq);
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    version TEXT, entity TEXT, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS nodes_entity ON nodes (entity, first_seen);
+CREATE INDEX IF NOT EXISTS nodes_kind ON nodes (kind);
+CREATE TABLE IF NOT EXISTS facets (
+    node TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, ord TEXT NOT NULL,
+    PRIMARY KEY (node, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edges (
+    src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL, time TEXT NOT NULL,
+    PRIMARY KEY (src, type, dst)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst, type, src);
+CREATE TABLE IF NOT EXISTS column_edges (
+    src TEXT NOT NULL, src_field TEXT NOT NULL, dst TEXT NOT NULL, dst_field TEXT NOT NULL,
+    run TEXT NOT NULL, time TEXT NOT NULL, transformations TEXT NOT NULL,
+    PRIMARY KEY (src, src_field, dst, dst_field)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS column_edges_dst ON column_edges (dst, dst_field);
+"""
+_PROJECTION_TABLES = ("nodes", "facets", "edges", "column_edges")
+_ENTRY_COLUMNS = "seq, recorded_at, kind, actor, subject, event_time, payload, payload_digest, prev_hash, hash"
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+
+
+def build(url: str) -> "SQLiteStore":
+    rest = url.removeprefix("sqlite://")
+    path = rest[1:] if rest.startswith("/") else ""
+    if not path:
+        raise StoreError(f"{url!r}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    return SQLiteStore(url, Path(path))
+
+
+class SQLiteStore(Store):
+    scheme = "sqlite"
+
+    def __init__(self, url: str, path: Path):
+        super().__init__(url)
+        self.file = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=60000")
+            self._migrate()
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open SQLite store at {path}: {e}") from e
+
+    def _migrate(self) -> None:
+        with self._tx():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self.db.execute(statement)
+            found = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if found is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            elif found[0] != SCHEMA_VERSION:
+                raise StoreError(f"{self.file}: store schema {found[0]}, this auditgraph reads {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _begin_write(self) -> Iterator[WriteTx]:
+        try:
+            with self._tx() as db:
+                yield _SQLiteTx(db)
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite store {self.file}: {e}") from e
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- reads -------------------------------------------------------------
+
+    def _head(self) -> Head:
+        return _head(self.db)
+
+    def _iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
+        sql = f"SELECT {_ENTRY_COLUMNS} FROM ledger WHERE seq > ?"
+        args: list[Any] = [after_seq]
+        for clause, value in (("kind = ?", kind), ("subject = ?", subject),
+                              ("recorded_at >= ?", since), ("recorded_at <= ?", until)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        keys = _ENTRY_COLUMNS.split(", ")
+        for row in self.db.execute(sql, args):
+            yield LedgerEntry(**dict(zip(keys, row)))
+
+    def _nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
+        out = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT id, kind, namespace, name, version, entity, first_seen, last_seen "
+                                     f"FROM nodes WHERE id IN ({marks})", chunk):
+                out[r[0]] = NodeRow(id=r[0], kind=r[1], namespace=r[2], name=r[3], version=r[4],
+                                    entity=r[5], first_seen=r[6], last_seen=r[7])
+        return out
+
+    def _facets(self, node_id: str) -> dict[str, Any]:
+        rows = self.db.execute("SELECT name, value FROM facets WHERE node = ? ORDER BY name", (node_id,))
+        return {name: json.loads(value) for name, value in rows}
+
+    def _neighbors(self, ids, direction: Direction, types, as_of) -> list[EdgeRef]:
+        near = "dst" if direction == "upstream" else "src"
+        out = []
+        tmarks = ",".join("?" * len(types))
+        for chunk in _chunks(ids):
+            sql = (f"SELECT src, type, dst, time FROM edges WHERE {near} IN ({','.join('?' * len(chunk))}) "
+                   f"AND type IN ({tmarks})")
+            args = [*chunk, *types]
+            if as_of is not None:
+                sql += " AND time <= ?"
+                args.append(as_of)
+            out += [EdgeRef(src=s, type=t, dst=d, time=tm) for s, t, d, tm in self.db.execute(sql, args)]
+        return out
+
+    def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
+        ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
+        out = []
+        for dataset, name in keys:
+            sql = (f"SELECT src, src_field, dst, dst_field, run, time, transformations FROM column_edges "
+                   f"WHERE {ds} = ?")
+            args = [dataset]
+            if name is not None:
+                sql += f" AND {field} = ?"
+                args.append(name)
+            for r in self.db.execute(sql + " ORDER BY src, src_field, dst, dst_field", args):
+                out.append(ColumnEdge(src=r[0], src_field=r[1], dst=r[2], dst_field=r[3], run=r[4],
+                                      time=r[5], transformations=json.loads(r[6])))
+        return out
+
+    def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql = ("SELECT id FROM nodes WHERE lower(id) LIKE ? ESCAPE '\\'")
+        args: list[Any] = [f"%{escaped}%"]
+        if kinds:
+            sql += " AND (" + " OR ".join("id LIKE ?" for _ in kinds) + ")"
+            args += [f"{k}:%" for k in kinds]
+        sql += " ORDER BY length(id), id LIMIT ?"
+        ids = [r[0] for r in self.db.execute(sql, [*args, limit])]
+        rows = self._nodes(ids)
+        return [rows[i] for i in ids]
+
+    def _stats(self) -> dict[str, Any]:
+        nodes = dict(self.db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall())
+        edges = dict(self.db.execute("SELECT type, count(*) FROM edges GROUP BY type ORDER BY type").fetchall())
+        kinds = dict(self.db.execute("SELECT kind, count(*) FROM ledger GROUP BY kind ORDER BY kind").fetchall())
+        columns = self.db.execute("SELECT count(*) FROM column_edges").fetchone()[0]
+        size = sum(os.path.getsize(p) for p in (self.file, Path(f"{self.file}-wal")) if p.exists())
+        return {"backend": "sqlite", "path": str(self.file), "bytes": size, "nodes": nodes, "edges": edges,
+                "column_edges": columns, "entries_by_kind": kinds}
+
+    def _clear_projection(self) -> None:
+        with self._tx() as db:
+            for table in _PROJECTION_TABLES:
+                db.execute(f"DELETE FROM {table}")  # table names are constants, not input
+
+
+def _head(db: sqlite3.Connection) -> Head:
+    row = db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    return Head(row[0], row[1]) if row else Head(0, GENESIS)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
+    items = list(items)
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class _SQLiteTx(WriteTx):
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def head(self) -> Head:
+        return _head(self.db)
+
+    def find(self, kind: str, payload_digest: str) -> Head | None:
+        row = self.db.execute("SELECT seq, hash FROM ledger WHERE kind = ? AND payload_digest = ?",
+                              (kind, payload_digest)).fetchone()
+        return Head(row[0], row[1]) if row else None
+
+    def record(self, entry: LedgerEntry, facts: Facts) -> None:
+        self.db.execute("SAVEPOINT entry")
+        try:
+            self.db.execute(f"INSERT INTO ledger ({_ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            (entry.seq, entry.recorded_at, entry.kind, entry.actor, entry.subject,
+                             entry.event_time, entry.payload, entry.payload_digest, entry.prev_hash, entry.hash))
+            self.apply(facts)
+        except BaseException:
+            self.db.execute("ROLLBACK TO entry")
+            self.db.execute("RELEASE entry")
+            raise
+        self.db.execute("RELEASE entry")
+
+    def apply(self, facts: Facts) -> None:
+        db = self.db
+        db.executemany(
+            "INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+            "first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)",
+            [(n.id, n.kind.value, n.namespace, n.name, n.version, n.entity, n.time, n.time)
+             for n in facts.nodes.values()])
+        db.executemany(
+            "INSERT INTO facets VALUES (?,?,?,?) ON CONFLICT (node, name) DO UPDATE SET "
+            "value = excluded.value, ord = excluded.ord WHERE excluded.ord > facets.ord",
+            [(f.node, f.name, json.dumps(f.value, sort_keys=True, ensure_ascii=False), f.order)
+             for f in facts.facets])
+        db.executemany(
+            "INSERT INTO edges VALUES (?,?,?,?) ON CONFLICT (src, type, dst) DO UPDATE SET "
+            "time = min(time, excluded.time)",
+            [(e.src, e.type, e.dst, e.time) for e in facts.edges])
+        db.executemany(
+            "INSERT INTO column_edges VALUES (?,?,?,?,?,?,?) ON CONFLICT (src, src_field, dst, dst_field) "
+            "DO UPDATE SET time = min(time, excluded.time), run = CASE WHEN excluded.time < time "
+            "THEN excluded.run ELSE run END",
+            [(c.src, c.src_field, c.dst, c.dst_field, c.run, c.time,
+              json.dumps(c.transformations, sort_keys=True, ensure_ascii=False)) for c in facts.columns])
+
+    def latest_version(self, entity: str, as_of: str) -> str | None:
+        row = self.db.execute(
+            "SELECT version FROM nodes WHERE entity = ? AND first_seen <= ? AND version != ? "
+            "ORDER BY first_seen DESC, id DESC LIMIT 1", (entity, as_of, UNVERSIONED)).fetchone()
+        return row[0] if row else None
+
+    def exists(self, node_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM nodes WHERE id = ?", (node_id,)).fetchone() is not None
