@@ -27,7 +27,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def backends() -> list:
-    return ["sqlite"]
+    return ["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j, id="neo4j")]
 
 
 def make_store(backend: str, tmp_path: Path):
@@ -39,7 +39,7 @@ def make_store(backend: str, tmp_path: Path):
         pytest.skip("no Neo4j server: set AUDITGRAPH_TEST_NEO4J_URL (scripts/neo4j-server start prints it)")
     store = open_store(NEO4J_URL)
     store.drop_everything(confirm=True)
-    return open_store(NEO4J_URL)
+    return store
 
 
 @pytest.fixture(params=backends())

@@ -6,6 +6,7 @@ import click
 from rich.progress import Progress
 
 from lineage.cli import render
+from lineage.errors import LineageError
 from lineage.cli.options import connect, domain_errors, emit_json, is_terminal, json_option, store_option
 
 
@@ -61,3 +62,29 @@ def rebuild(store_url):
             task = bar.add_task("replaying", total=total)
             count = s.rebuild(progress=lambda n: bar.advance(task, n))
         click.echo(f"replayed {count} entries; head {s.head().hash}")
+
+
+@store.command()
+@click.option("--from", "source_url", required=True, metavar="URL", help="The store to copy from.")
+@click.option("--to", "target_url", required=True, metavar="URL", help="The store to copy into (empty, or an interrupted copy).")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Entries per transaction.")
+@domain_errors
+def migrate(source_url, target_url, batch_size):
+    """Copy a store to another backend by replaying its ledger, batched, with progress.
+
+    Entries keep their sequence numbers, times and hashes, so both stores report
+    the same ledger head and give the same answers. An interrupted migration
+    resumes where it stopped.
+
+    \b
+    Example:
+        auditgraph store migrate --from sqlite:///store.db --to neo4j://neo4j:secret@127.0.0.1:7687
+    """
+    with connect(source_url) as source, connect(target_url) as target:
+        total = source.head().seq - target.head().seq
+        with Progress(disable=not is_terminal(), transient=True, console=render.Console(stderr=True)) as bar:
+            task = bar.add_task("migrating", total=max(total, 0))
+            head = target.copy_ledger_from(source, progress=lambda n: bar.advance(task, n), batch=batch_size)
+        if head != source.head():
+            raise LineageError("migration ended before the source's head; run it again")
+        click.echo(f"copied to entry {head.seq}; head {head.hash}")

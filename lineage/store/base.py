@@ -176,6 +176,33 @@ class Store(ABC):
                 progress(len(chunk))
         return count
 
+    def copy_ledger_from(self, source: "Store", progress: Progress = None, batch: int = 1000) -> Head:
+        """Replay ``source``'s ledger into this store, entry for entry (same seq, times and hashes).
+
+        This store must be empty or hold a prefix of the source's ledger (an
+        interrupted copy resumes). Each entry must chain onto the one before, so
+        a broken source stops the copy at the break. Returns the new head, which
+        equals the source's.
+        """
+        head = self.head()
+        if head.seq:
+            mine = next(source.entries(after_seq=head.seq - 1, limit=1), None)
+            if mine is None or mine.hash != head.hash:
+                raise LedgerError(f"{redact(self.url)} holds a different ledger (entry {head.seq} differs); "
+                                  "copy into an empty store")
+        while chunk := list(source.entries(after_seq=head.seq, limit=batch)):
+            with self._begin_write() as tx:
+                for entry in chunk:
+                    if entry.seq != head.seq + 1 or entry.prev_hash != head.hash:
+                        raise LedgerError(f"source ledger is broken at entry {head.seq + 1}; "
+                                          "run 'auditgraph audit verify' on it")
+                    project = projector_for(entry.kind)
+                    tx.record(entry, project(json.loads(entry.payload), tx) if project else Facts())
+                    head = Head(entry.seq, entry.hash)
+            if progress:
+                progress(len(chunk))
+        return head
+
     # --- ledger reads ------------------------------------------------------
 
     def head(self) -> Head:

@@ -1,0 +1,304 @@
+"""The production backend: a Neo4j 5 server over the official driver.
+
+Layout in the database:
+
+* ``(:LedgerEntry {seq, ..., idem})``: the ledger; ``seq`` and ``idem`` (kind +
+  payload digest) are unique, so a fork or a double append fails a constraint.
+* ``(:LedgerHead {id: 'head', seq, hash})``: one node. Every write transaction
+  first takes its write lock (``SET``), then reads it, so appends from any
+  number of processes are serialised and the chain can never fork.
+* ``(:Node:<Kind> {id, kind, namespace, name, version, entity, first_seen, last_seen})``
+  with typed relationships between them (``READ_BY``, ``WROTE`` ...), each with
+  the ``time`` it became true; ``(:Facet {key, node, name, value, ord})`` and
+  ``(:ColumnEdge {key, src, src_field, dst, dst_field, ...})``.
+
+Constraints and indexes are created idempotently at open. Every value is a
+query parameter; labels and relationship types are interpolated only from the
+fixed sets below, never from input. Traversals expand one BFS level per query
+(``UNWIND $ids``), never a variable-length path. Credentials come from the URL
+(``neo4j://user:password@host:7687``) or from AUDITGRAPH_NEO4J_USER and
+AUDITGRAPH_NEO4J_PASSWORD, and are never logged or put in an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Any, Iterator, Sequence
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from lineage.errors import StoreError
+from lineage.ids import NodeKind
+from lineage.ledger import GENESIS, Head, LedgerEntry
+from lineage.projection import UNVERSIONED, Facts
+from lineage.query import ColumnEdge, Direction, EdgeRef, NodeRow
+from lineage.store.base import Store, WriteTx, redact
+
+EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF"})
+LABELS = frozenset(k.value for k in NodeKind)
+_PAGE = 1000
+_SCHEMA = (
+    "CREATE CONSTRAINT ledger_seq IF NOT EXISTS FOR (e:LedgerEntry) REQUIRE e.seq IS UNIQUE",
+    "CREATE CONSTRAINT ledger_idem IF NOT EXISTS FOR (e:LedgerEntry) REQUIRE e.idem IS UNIQUE",
+    "CREATE INDEX ledger_subject IF NOT EXISTS FOR (e:LedgerEntry) ON (e.subject)",
+    "CREATE CONSTRAINT ledger_head IF NOT EXISTS FOR (h:LedgerHead) REQUIRE h.id IS UNIQUE",
+    "CREATE CONSTRAINT node_id IF NOT EXISTS FOR (n:Node) REQUIRE n.id IS UNIQUE",
+    "CREATE INDEX node_entity IF NOT EXISTS FOR (n:Node) ON (n.entity)",
+    "CREATE CONSTRAINT facet_key IF NOT EXISTS FOR (f:Facet) REQUIRE f.key IS UNIQUE",
+    "CREATE INDEX facet_node IF NOT EXISTS FOR (f:Facet) ON (f.node)",
+    "CREATE CONSTRAINT column_key IF NOT EXISTS FOR (c:ColumnEdge) REQUIRE c.key IS UNIQUE",
+    "CREATE INDEX column_src IF NOT EXISTS FOR (c:ColumnEdge) ON (c.src)",
+    "CREATE INDEX column_dst IF NOT EXISTS FOR (c:ColumnEdge) ON (c.dst)",
+)
+_ENTRY_FIELDS = ("seq", "recorded_at", "kind", "actor", "subject", "event_time", "payload",
+                 "payload_digest", "prev_hash", "hash")
+
+
+def build(url: str) -> "Neo4jStore":
+    return Neo4jStore(url)
+
+
+def _connection(url: str) -> tuple[str, tuple[str, str], str | None]:
+    parts = urlsplit(url)
+    user = parts.username or os.environ.get("AUDITGRAPH_NEO4J_USER", "neo4j")
+    password = parts.password or os.environ.get("AUDITGRAPH_NEO4J_PASSWORD")
+    if not password:
+        raise StoreError(f"{redact(url)}: no Neo4j password; put it in the URL or set AUDITGRAPH_NEO4J_PASSWORD")
+    host = parts.hostname or "localhost"
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    database = (parse_qs(parts.query).get("database") or [None])[0]
+    return urlunsplit((parts.scheme, netloc, "", "", "")), (user, password), database
+
+
+class Neo4jStore(Store):
+    scheme = "neo4j"
+
+    def __init__(self, url: str):
+        super().__init__(url)
+        import neo4j  # the driver is imported only when this backend is chosen
+        from neo4j.exceptions import Neo4jError, DriverError
+
+        self._errors = (Neo4jError, DriverError, OSError)
+        address, auth, self.database = _connection(url)
+        try:
+            self.driver = neo4j.GraphDatabase.driver(address, auth=auth)
+            self.driver.verify_connectivity()
+            self._migrate()
+        except self._errors as e:
+            raise StoreError(f"cannot open Neo4j store at {redact(url)}: {_reason(e)}") from None
+
+    def _session(self):
+        return self.driver.session(database=self.database)
+
+    def _migrate(self) -> None:
+        with self._session() as s:
+            for statement in _SCHEMA:
+                s.run(statement).consume()
+            s.run("MERGE (h:LedgerHead {id: 'head'}) ON CREATE SET h.seq = 0, h.hash = $genesis",
+                  genesis=GENESIS).consume()
+
+    def _read(self, query: str, **params: Any) -> list:
+        try:
+            with self._session() as s:
+                return list(s.run(query, **params))
+        except self._errors as e:
+            raise StoreError(f"Neo4j store {redact(self.url)}: {_reason(e)}") from None
+
+    @contextlib.contextmanager
+    def _begin_write(self) -> Iterator[WriteTx]:
+        session = self._session()
+        try:
+            tx = session.begin_transaction()
+            try:
+                yield _Neo4jTx(tx)
+            except BaseException:
+                tx.rollback()
+                raise
+            tx.commit()
+        except self._errors as e:
+            raise StoreError(f"Neo4j store {redact(self.url)}: {_reason(e)}") from None
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def drop_everything(self, confirm: bool = False) -> None:
+        """Delete every auditgraph node, the ledger included. For tests and `store migrate --fresh`."""
+        if not confirm:
+            raise StoreError("drop_everything needs confirm=True")
+        self._delete_all("LedgerEntry")
+        self._clear_projection()
+        self._read("MATCH (h:LedgerHead {id: 'head'}) SET h.seq = 0, h.hash = $genesis", genesis=GENESIS)
+
+    def _delete_all(self, label: str) -> None:
+        assert label in ("LedgerEntry", "Node", "Facet", "ColumnEdge")
+        while self._read(f"MATCH (n:{label}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c")[0]["c"]:
+            pass
+
+    # --- reads -------------------------------------------------------------
+
+    def _head(self) -> Head:
+        row = self._read("MATCH (h:LedgerHead {id: 'head'}) RETURN h.seq AS seq, h.hash AS hash")[0]
+        return Head(row["seq"], row["hash"])
+
+    def _iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
+        where = ["e.seq > $after"]
+        for clause, value in (("e.kind = $kind", kind), ("e.subject = $subject", subject),
+                              ("e.recorded_at >= $since", since), ("e.recorded_at <= $until", until)):
+            if value is not None:
+                where.append(clause)
+        query = f"MATCH (e:LedgerEntry) WHERE {' AND '.join(where)} RETURN e ORDER BY e.seq LIMIT $page"
+        produced = 0
+        while limit is None or produced < limit:
+            page = _PAGE if limit is None else min(_PAGE, limit - produced)
+            rows = self._read(query, after=after_seq, kind=kind, subject=subject, since=since, until=until, page=page)
+            for row in rows:
+                e = row["e"]
+                yield LedgerEntry(**{f: e.get(f) for f in _ENTRY_FIELDS})
+            produced += len(rows)
+            if len(rows) < page:
+                return
+            after_seq = rows[-1]["e"]["seq"]
+
+    def _nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
+        if not ids:
+            return {}
+        rows = self._read("UNWIND $ids AS id MATCH (n:Node {id: id}) RETURN n", ids=list(ids))
+        return {r["n"]["id"]: _row(r["n"]) for r in rows}
+
+    def _facets(self, node_id: str) -> dict[str, Any]:
+        rows = self._read("MATCH (f:Facet {node: $id}) RETURN f.name AS name, f.value AS value ORDER BY name", id=node_id)
+        return {r["name"]: json.loads(r["value"]) for r in rows}
+
+    def _neighbors(self, ids, direction: Direction, types, as_of) -> list[EdgeRef]:
+        if not ids:
+            return []
+        pattern = "(n:Node {id: id})<-[r]-(m:Node)" if direction == "upstream" else "(n:Node {id: id})-[r]->(m:Node)"
+        ends = "m.id AS src, n.id AS dst" if direction == "upstream" else "n.id AS src, m.id AS dst"
+        rows = self._read(
+            f"UNWIND $ids AS id MATCH {pattern} WHERE type(r) IN $types AND ($as_of IS NULL OR r.time <= $as_of) "
+            f"RETURN {ends}, type(r) AS type, r.time AS time",
+            ids=list(ids), types=list(types), as_of=as_of)
+        return [EdgeRef(src=r["src"], type=r["type"], dst=r["dst"], time=r["time"]) for r in rows]
+
+    def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
+        ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
+        rows = self._read(
+            f"UNWIND $keys AS k MATCH (c:ColumnEdge) WHERE c.{ds} = k[0] AND (k[1] IS NULL OR c.{field} = k[1]) "
+            "RETURN c ORDER BY c.src, c.src_field, c.dst, c.dst_field",
+            keys=[[d, f] for d, f in keys])
+        return [ColumnEdge(src=c["src"], src_field=c["src_field"], dst=c["dst"], dst_field=c["dst_field"],
+                           run=c["run"], time=c["time"], transformations=json.loads(c["transformations"]))
+                for c in (r["c"] for r in rows)]
+
+    def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
+        rows = self._read(
+            "MATCH (n:Node) WHERE toLower(n.id) CONTAINS $text "
+            "AND (size($kinds) = 0 OR any(k IN $kinds WHERE n.id STARTS WITH k + ':')) "
+            "RETURN n ORDER BY size(n.id), n.id LIMIT $limit",
+            text=text.lower(), kinds=list(kinds), limit=limit)
+        return [_row(r["n"]) for r in rows]
+
+    def _stats(self) -> dict[str, Any]:
+        nodes = {r["kind"]: r["c"] for r in self._read("MATCH (n:Node) RETURN n.kind AS kind, count(*) AS c ORDER BY kind")}
+        edges = {r["t"]: r["c"] for r in self._read("MATCH (:Node)-[r]->(:Node) RETURN type(r) AS t, count(*) AS c ORDER BY t")}
+        kinds = {r["k"]: r["c"] for r in self._read("MATCH (e:LedgerEntry) RETURN e.kind AS k, count(*) AS c ORDER BY k")}
+        columns = self._read("MATCH (c:ColumnEdge) RETURN count(*) AS c")[0]["c"]
+        return {"backend": "neo4j", "nodes": nodes, "edges": edges, "column_edges": columns, "entries_by_kind": kinds}
+
+    def _clear_projection(self) -> None:
+        for label in ("Node", "Facet", "ColumnEdge"):
+            self._delete_all(label)
+
+
+def _row(n) -> NodeRow:
+    return NodeRow(id=n["id"], kind=n["kind"], namespace=n.get("namespace", ""), name=n.get("name", ""),
+                   version=n.get("version"), entity=n.get("entity"), first_seen=n.get("first_seen"),
+                   last_seen=n.get("last_seen"))
+
+
+def _reason(e: Exception) -> str:
+    """A driver error's message without anything that might carry a credential."""
+    message = getattr(e, "message", None) or str(e) or type(e).__name__
+    return message.splitlines()[0][:300]
+
+
+class _Neo4jTx(WriteTx):
+    def __init__(self, tx):
+        self.tx = tx
+        # Take the head's write lock first: concurrent writers queue here, so the chain cannot fork.
+        tx.run("MATCH (h:LedgerHead {id: 'head'}) SET h.lock = coalesce(h.lock, 0) + 1").consume()
+
+    def head(self) -> Head:
+        row = self.tx.run("MATCH (h:LedgerHead {id: 'head'}) RETURN h.seq AS seq, h.hash AS hash").single()
+        return Head(row["seq"], row["hash"])
+
+    def find(self, kind: str, payload_digest: str) -> Head | None:
+        row = self.tx.run("MATCH (e:LedgerEntry {idem: $idem}) RETURN e.seq AS seq, e.hash AS hash",
+                          idem=f"{kind}:{payload_digest}").single()
+        return Head(row["seq"], row["hash"]) if row else None
+
+    def record(self, entry: LedgerEntry, facts: Facts) -> None:
+        self.tx.run(
+            "CREATE (e:LedgerEntry $props) WITH e MATCH (h:LedgerHead {id: 'head'}) SET h.seq = $seq, h.hash = $hash",
+            props={**entry.model_dump(), "idem": f"{entry.kind}:{entry.payload_digest}"},
+            seq=entry.seq, hash=entry.hash).consume()
+        self.apply(facts)
+
+    def apply(self, facts: Facts) -> None:
+        by_label: dict[str, list[dict]] = {}
+        for n in facts.nodes.values():
+            props = {"id": n.id, "kind": n.kind.value, "namespace": n.namespace, "name": n.name, "time": n.time,
+                     "version": n.version, "entity": n.entity}
+            by_label.setdefault(n.kind.value, []).append(props)
+        for label, rows in by_label.items():
+            assert label in LABELS
+            self.tx.run(
+                f"UNWIND $rows AS r MERGE (n:Node {{id: r.id}}) "
+                f"ON CREATE SET n:{label}, n.kind = r.kind, n.namespace = r.namespace, n.name = r.name, "
+                "n.version = r.version, n.entity = r.entity, n.first_seen = r.time, n.last_seen = r.time "
+                "ON MATCH SET n.first_seen = CASE WHEN r.time < n.first_seen THEN r.time ELSE n.first_seen END, "
+                "n.last_seen = CASE WHEN r.time > n.last_seen THEN r.time ELSE n.last_seen END",
+                rows=rows).consume()
+        if facts.facets:
+            self.tx.run(
+                "UNWIND $rows AS r MERGE (f:Facet {key: r.key}) "
+                "ON CREATE SET f.node = r.node, f.name = r.name, f.value = r.value, f.ord = r.ord "
+                "ON MATCH SET f.value = CASE WHEN r.ord > f.ord THEN r.value ELSE f.value END, "
+                "f.ord = CASE WHEN r.ord > f.ord THEN r.ord ELSE f.ord END",
+                rows=[{"key": f"{f.node}\u0000{f.name}", "node": f.node, "name": f.name, "ord": f.order,
+                       "value": json.dumps(f.value, sort_keys=True, ensure_ascii=False)} for f in facts.facets]).consume()
+        by_type: dict[str, list[dict]] = {}
+        for e in facts.edges:
+            by_type.setdefault(e.type, []).append({"src": e.src, "dst": e.dst, "time": e.time})
+        for rel, rows in by_type.items():
+            assert rel in EDGE_TYPES
+            self.tx.run(
+                f"UNWIND $rows AS r MATCH (a:Node {{id: r.src}}), (b:Node {{id: r.dst}}) "
+                f"MERGE (a)-[e:{rel}]->(b) ON CREATE SET e.time = r.time "
+                "ON MATCH SET e.time = CASE WHEN r.time < e.time THEN r.time ELSE e.time END",
+                rows=rows).consume()
+        if facts.columns:
+            self.tx.run(
+                "UNWIND $rows AS r MERGE (c:ColumnEdge {key: r.key}) "
+                "ON CREATE SET c += r.props "
+                "ON MATCH SET c.run = CASE WHEN r.props.time < c.time THEN r.props.run ELSE c.run END, "
+                "c.time = CASE WHEN r.props.time < c.time THEN r.props.time ELSE c.time END",
+                rows=[{"key": "\u0000".join((c.src, c.src_field, c.dst, c.dst_field)),
+                       "props": {"src": c.src, "src_field": c.src_field, "dst": c.dst, "dst_field": c.dst_field,
+                                 "run": c.run, "time": c.time,
+                                 "transformations": json.dumps(c.transformations, sort_keys=True, ensure_ascii=False)}}
+                      for c in facts.columns]).consume()
+
+    def latest_version(self, entity: str, as_of: str) -> str | None:
+        row = self.tx.run(
+            "MATCH (v:Node {entity: $entity}) WHERE v.first_seen <= $as_of AND v.version <> $unversioned "
+            "RETURN v.version AS version ORDER BY v.first_seen DESC, v.id DESC LIMIT 1",
+            entity=entity, as_of=as_of, unversioned=UNVERSIONED).single()
+        return row["version"] if row else None
+
+    def exists(self, node_id: str) -> bool:
+        return self.tx.run("MATCH (n:Node {id: $id}) RETURN 1 AS one", id=node_id).single() is not None
