@@ -175,3 +175,27 @@ def test_the_installed_console_script_runs_the_demo(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lineage", "demo"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ledger head: entry 8, " in proc.stdout
+
+
+def test_keys_create_list_and_revoke(url):
+    created = json.loads(run("keys", "create", "ci", "--scope", "ingest", "--scope", "read", "--json", "--store", url).stdout)
+    assert created["token"].startswith(f"agk_{created['key_id']}_") and created["scopes"] == ["ingest", "read"]
+    listed = json.loads(run("keys", "list", "--json", "--store", url).stdout)
+    assert [(k["key_id"], k["revoked"]) for k in listed] == [(created["key_id"], False)]
+    assert created["token"] not in run("keys", "list", "--store", url).stdout
+    assert run("keys", "revoke", created["key_id"], "--store", url).stdout == f"revoked {created['key_id']}\n"
+    assert json.loads(run("keys", "list", "--json", "--store", url).stdout)[0]["revoked"] is True
+    unknown = run("keys", "revoke", "0000000000000000", "--store", url)
+    assert (unknown.exit_code, unknown.stderr) == (1, "Error: no API key '0000000000000000'\n")
+    assert run("keys", "create", "x", "--scope", "root", "--store", url).exit_code == 2
+
+
+def test_hooks_add_list_and_remove(url, monkeypatch):
+    monkeypatch.setenv("AUDITGRAPH_SECRET_KEY", "k")
+    added = run("hooks", "add", "https://ci.example.com/retrain", "--event", "lineage.upstream_version", "--store", url)
+    hook_id, secret = added.stdout.split()
+    assert len(secret) == 64
+    assert json.loads(run("hooks", "list", "--json", "--store", url).stdout)[0]["hook_id"] == hook_id
+    assert run("hooks", "remove", hook_id, "--store", url).stdout == f"removed {hook_id}\n"
+    assert json.loads(run("hooks", "list", "--json", "--store", url).stdout) == []
+    assert json.loads(run("hooks", "deliveries", "--json", "--store", url).stdout) == []

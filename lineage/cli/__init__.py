@@ -16,6 +16,7 @@ import click
 from lineage.cli.audit import audit
 from lineage.cli.ingest import demo, ingest
 from lineage.cli.lineage import lineage
+from lineage.cli.serve import hooks, keys, serve
 from lineage.cli.store import store
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (ingest, demo, lineage, audit, store):
+for command in (ingest, demo, serve, lineage, audit, store, keys, hooks):
     cli.add_command(command)
 
 

@@ -117,10 +117,12 @@ class Store(ABC):
             raise result
         return result
 
-    def append_many(self, items: Sequence[Pending]) -> list[Ack | LineageError]:
+    def append_many(self, items: Sequence[Pending], atomic: bool = False) -> list[Ack | LineageError]:
         """Record a batch. Each item is all-or-nothing; a rejected item is returned as its error.
 
-        Nothing is acknowledged until the whole batch has committed durably.
+        With ``atomic``, the first rejected item is raised and nothing in the
+        batch is recorded. Nothing is acknowledged until the whole batch has
+        committed durably.
         """
         results: list[Ack | LineageError] = []
         try:
@@ -129,6 +131,8 @@ class Store(ABC):
                 seen: dict[tuple[str, str], Head] = {}
                 for pending in items:
                     result = self._append_one(tx, head, pending, seen)
+                    if atomic and isinstance(result, LineageError):
+                        raise result
                     if isinstance(result, Ack) and not result.duplicate:
                         head = Head(result.seq, result.hash)
                     results.append(result)
@@ -231,6 +235,18 @@ class Store(ABC):
         if len(rows) > 1:
             raise IdError(f"{text!r} is ambiguous; it could be any of: " + ", ".join(sorted(rows)))
         raise IdError(f"no node {text!r} in the store (try 'auditgraph lineage search')")
+
+    def nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
+        """The stored rows of these exact ids (unknown ids are left out)."""
+        return self._nodes(list(ids))
+
+    def facets(self, node_id: str) -> dict[str, Any]:
+        return self._facets(node_id)
+
+    def edges(self, ids: Sequence[str], direction: Direction, types: Sequence[str],
+              as_of: str | None = None) -> list[EdgeRef]:
+        """Edges of ``types`` into ``ids`` (upstream) or out of them (downstream)."""
+        return self._neighbors(list(ids), direction, list(types), as_of) if ids else []
 
     def node(self, text: str) -> dict[str, Any]:
         """A node with its facets and its edges in both directions."""

@@ -1,0 +1,211 @@
+"""``auditgraph serve``, ``auditgraph keys ...`` and ``auditgraph hooks ...``."""
+
+from __future__ import annotations
+
+import click
+
+from lineage import hooks as webhooks
+from lineage.cli import render
+from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
+from lineage.server import auth
+
+
+@click.command()
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--max-body-bytes", default=10 << 20, show_default=True, type=click.IntRange(1024),
+              help="Larger request bodies (also after gzip decompression) get 413.")
+@click.option("--public-reads", is_flag=True, help="Let queries through without an API key (writes always need one).")
+@click.option("--no-webhooks", is_flag=True, help="Do not deliver webhooks from this server.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@domain_errors
+def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, workers):
+    """Run the HTTP API: OpenLineage ingestion, lineage queries, OpenAPI at /docs.
+
+    Point any OpenLineage producer at it with OPENLINEAGE_URL=http://HOST:PORT
+    and OPENLINEAGE_API_KEY=<a key with the ingest scope>.
+
+    \b
+    Example:
+        auditgraph keys create airflow --scope ingest
+        auditgraph serve --port 5000
+    """
+    import os
+
+    import uvicorn
+
+    from lineage.server.app import ServerConfig, create_app
+
+    config = ServerConfig(store_url=store_url, max_body_bytes=max_body_bytes, public_reads=public_reads,
+                          webhooks=not no_webhooks)
+    if workers == 1:
+        uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+        return
+    os.environ["AUDITGRAPH_SERVE_CONFIG"] = repr(config.__dict__)
+    uvicorn.run("lineage.server.factory:app", host=host, port=port, workers=workers, factory=True, log_level="info")
+
+
+@click.group()
+def keys():
+    """Create, list and revoke API keys for the HTTP API.
+
+    \b
+    Example:
+        auditgraph keys create ci-pipeline --scope ingest --scope read
+    """
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(auth.SCOPES),
+              help="What the key may do (repeatable).")
+@store_option
+@actor_option
+@json_option
+@domain_errors
+def create_key(name, scopes, store_url, actor, as_json):
+    """Create a key; prints the token once (only its hash is kept).
+
+    \b
+    Example:
+        auditgraph keys create spark-prod --scope ingest
+    """
+    with connect(store_url) as store:
+        key_id, token = auth.create_key(store, name, list(scopes), default_actor(actor))
+    if as_json:
+        emit_json({"key_id": key_id, "token": token, "scopes": sorted(scopes)})
+    else:
+        click.echo(token)
+        render.note(f"key {key_id} ({', '.join(sorted(scopes))}); the token is not shown again")
+
+
+@keys.command("list")
+@store_option
+@json_option
+@domain_errors
+def list_keys(store_url, as_json):
+    """List keys (never their tokens).
+
+    \b
+    Example:
+        auditgraph keys list --json
+    """
+    with connect(store_url) as store:
+        rows = auth.list_keys(store)
+    if as_json:
+        emit_json(rows)
+    else:
+        render.table(None, ["key id", "name", "scopes", "created", "revoked"],
+                     ((r["key_id"], r["name"], ",".join(r["scopes"]), r["created_at"], r["revoked"]) for r in rows))
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.option("--reason", default="", help="Why, for the audit log.")
+@store_option
+@actor_option
+@domain_errors
+def revoke_key(key_id, reason, store_url, actor):
+    """Revoke a key; requests with it fail from then on.
+
+    \b
+    Example:
+        auditgraph keys revoke 3f2a9c0d1b2e4f56 --reason "laptop lost"
+    """
+    with connect(store_url) as store:
+        auth.revoke_key(store, key_id, default_actor(actor), reason)
+    click.echo(f"revoked {key_id}")
+
+
+@click.group()
+def hooks():
+    """Manage webhook subscriptions and read their delivery log.
+
+    \b
+    Example:
+        auditgraph hooks add https://ci.example.com/retrain --event lineage.upstream_version
+    """
+
+
+@hooks.command("add")
+@click.argument("url")
+@click.option("--event", "events", multiple=True, required=True, type=click.Choice(webhooks.EVENTS),
+              help="Which events to send (repeatable).")
+@click.option("--description", default="")
+@store_option
+@actor_option
+@json_option
+@domain_errors
+def add_hook(url, events, description, store_url, actor, as_json):
+    """Subscribe URL; prints the secret its receiver checks signatures with.
+
+    \b
+    Example:
+        auditgraph hooks add https://ci.example.com/retrain --event lineage.upstream_version
+    """
+    with connect(store_url) as store:
+        hook_id, secret = webhooks.subscribe(store, url, list(events), default_actor(actor), description)
+    if as_json:
+        emit_json({"hook_id": hook_id, "secret": secret})
+    else:
+        click.echo(f"{hook_id} {secret}")
+        render.note("check X-Auditgraph-Signature with this secret (see README: Webhooks)")
+
+
+@hooks.command("list")
+@store_option
+@json_option
+@domain_errors
+def list_hooks(store_url, as_json):
+    """List active subscriptions.
+
+    \b
+    Example:
+        auditgraph hooks list
+    """
+    with connect(store_url) as store:
+        rows = webhooks.subscriptions(store)
+    if as_json:
+        emit_json(rows)
+    else:
+        render.table(None, ["hook id", "url", "events"], ((h["hook_id"], h["url"], ",".join(h["events"])) for h in rows))
+
+
+@hooks.command("remove")
+@click.argument("hook_id")
+@store_option
+@actor_option
+@domain_errors
+def remove_hook(hook_id, store_url, actor):
+    """Stop sending to a subscription.
+
+    \b
+    Example:
+        auditgraph hooks remove 9b1c2d3e4f5a6b7c
+    """
+    with connect(store_url) as store:
+        webhooks.unsubscribe(store, hook_id, default_actor(actor))
+    click.echo(f"removed {hook_id}")
+
+
+@hooks.command("deliveries")
+@click.option("--hook", "hook_id", default=None, help="Only this subscription.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1))
+@store_option
+@json_option
+@domain_errors
+def list_deliveries(hook_id, limit, store_url, as_json):
+    """The delivery log: each webhook sent, how many attempts, and the outcome.
+
+    \b
+    Example:
+        auditgraph hooks deliveries --hook 9b1c2d3e4f5a6b7c --json
+    """
+    with connect(store_url) as store:
+        rows = webhooks.deliveries(store, hook_id, limit)
+    if as_json:
+        emit_json(rows)
+    else:
+        render.table(None, ["at", "hook", "event", "status", "attempts", "http"],
+                     ((d["at"], d["hook_id"], d["event"], d["status"], d["attempts"], d["http_status"]) for d in rows))

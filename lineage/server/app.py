@@ -1,0 +1,274 @@
+"""The HTTP API.
+
+* ``POST /api/v1/lineage``: one OpenLineage event, exactly as the
+  openlineage-python HTTP transport sends it (JSON, optional
+  ``Content-Encoding: gzip``, ``Authorization: Bearer <key>``); 201 when recorded
+  (or already recorded: the body says ``duplicate``).
+* ``POST /api/v1/lineage/batch``: a JSON array (or JSON Lines) of events,
+  recorded all together or not at all; 201, or 4xx naming the index and field.
+* ``GET /api/v1/...``: node, upstream, downstream, impact, path, search,
+  columns, history; the same JSON as the CLI's ``--json``.
+* ``GET /api/v1/health`` (no key), ``GET /openapi.json``, ``GET /docs``.
+
+Writes always need a key with the right scope; reads need a ``read`` key
+unless the server runs with public reads. A body over the size limit (after
+gzip decompression too) is refused with 413 before it is parsed. Other
+packages add routes through the entry point group ``auditgraph.routes``: each
+names a ``fastapi.APIRouter`` (or a function returning one) mounted under
+``/api/v1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import zlib
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from lineage.errors import EventError, IdError, LineageError
+from lineage.hooks import Dispatcher
+from lineage.ingest import read_documents
+from lineage.ledger import Pending
+from lineage.openlineage import format_time, parse_event, parse_time
+from lineage.projection import OPENLINEAGE_KIND
+from lineage.query import DEFAULT_MAX_NODES
+from lineage.server.auth import AuthError, KeyVerifier, Principal
+from lineage.store import Store, open_store, redact
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 10_000
+
+
+@dataclass
+class ServerConfig:
+    store_url: str | None = None
+    max_body_bytes: int = 10 << 20
+    public_reads: bool = False
+    webhooks: bool = True
+    hook_attempts: int = 5
+    hook_backoff: float = 0.5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Stores:
+    """One store per worker thread: a SQLite connection must stay on its thread."""
+
+    def __init__(self, url: str | None):
+        self.url, self._local, self._all, self._lock = url, threading.local(), [], threading.Lock()
+
+    def get(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self.url)
+            with self._lock:
+                self._all.append(store)
+        return store
+
+    def open_new(self) -> Store:
+        return open_store(self.url)
+
+    def close(self) -> None:
+        with self._lock:
+            for store in self._all:
+                with contextlib.suppress(Exception):
+                    store.close()
+            self._all.clear()
+
+
+def create_app(config: ServerConfig | None = None) -> FastAPI:
+    config = config or ServerConfig()
+    stores = Stores(config.store_url)
+    probe = stores.open_new()  # fails now, not on the first request, if the URL is wrong
+    url = redact(probe.url)
+    probe.close()
+    verifier = KeyVerifier()
+    dispatcher = Dispatcher(stores.open_new, attempts=config.hook_attempts, backoff=config.hook_backoff)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if config.webhooks:
+            dispatcher.start()
+        yield
+        if config.webhooks:
+            dispatcher.stop(wait=False)
+        stores.close()
+
+    app = FastAPI(title="auditgraph", version="0.1.0", lifespan=lifespan,
+                  description="Lineage and governance store for machine learning: OpenLineage in, lineage and "
+                              "audit answers out.")
+    app.state.config, app.state.stores, app.state.dispatcher = config, stores, dispatcher
+
+    @app.exception_handler(LineageError)
+    async def lineage_error(request: Request, exc: LineageError) -> JSONResponse:
+        status = 401 if isinstance(exc, AuthError) else 404 if isinstance(exc, IdError) and "no node" in str(exc) else 400
+        if isinstance(exc, EventError):
+            status = 422
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    def principal(scope: str) -> Callable[..., Principal | None]:
+        def check(request: Request) -> Principal | None:
+            if scope == "read" and config.public_reads:
+                return None
+            who = verifier.verify(stores.get(), request.headers.get("authorization"))
+            if not who.allows(scope):
+                raise HTTPException(403, f"the API key lacks the '{scope}' scope")
+            return who
+
+        return check
+
+    app.state.require = principal
+
+    @app.get("/api/v1/health", tags=["meta"])
+    def health() -> dict:
+        head = stores.get().head()
+        return {"status": "ok", "store": url, "ledger": {"entries": head.seq, "head": head.hash}}
+
+    @app.post("/api/v1/lineage", status_code=201, tags=["ingest"])
+    async def post_event(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
+        body = await read_body(request, config.max_body_bytes)
+        try:
+            event = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise HTTPException(400, f"the body is not JSON: {e}") from None
+        return await run_in_threadpool(record_events, stores.get(), [event], who, dispatcher, single=True)
+
+    @app.post("/api/v1/lineage/batch", status_code=201, tags=["ingest"])
+    async def post_batch(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
+        body = await read_body(request, config.max_body_bytes)
+        events = parse_batch(body)
+        return await run_in_threadpool(record_events, stores.get(), events, who, dispatcher, single=False)
+
+    app.include_router(query_router(stores, principal), prefix="/api/v1")
+    for router in plugin_routers():
+        app.include_router(router, prefix="/api/v1")
+    return app
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, decompressed if gzip, refused with 413 past ``limit`` bytes either way."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the body is {declared} bytes; the limit is {limit}")
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding not in ("identity", "gzip"):
+        raise HTTPException(415, f"Content-Encoding {encoding!r} is not supported; use gzip or none")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    received, out = 0, bytearray()
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise HTTPException(413, f"the body is over the limit of {limit} bytes")
+        if inflate is None:
+            out += chunk
+            continue
+        try:
+            out += inflate.decompress(chunk, limit + 1 - len(out))
+        except zlib.error as e:
+            raise HTTPException(400, f"the gzip body is corrupt: {e}") from None
+        if len(out) > limit or inflate.unconsumed_tail:
+            raise HTTPException(413, f"the decompressed body is over the limit of {limit} bytes")
+    if inflate is not None and not inflate.eof:
+        raise HTTPException(400, "the gzip body is truncated")
+    return bytes(out)
+
+
+def parse_batch(body: bytes) -> list[Any]:
+    import io
+
+    events = []
+    for doc in read_documents(io.BytesIO(body), "body"):
+        if doc.error:
+            raise HTTPException(400, f"{doc.where}: {doc.error}")
+        if len(events) >= MAX_BATCH:
+            raise HTTPException(413, f"a batch holds at most {MAX_BATCH} events")
+        events.append(doc.value)
+    if not events:
+        raise HTTPException(400, "the batch is empty")
+    return events
+
+
+def record_events(store: Store, events: list[Any], who: Principal, dispatcher: Dispatcher, single: bool) -> dict:
+    """Validate every event, then record them all in one transaction (all or nothing)."""
+    pending = []
+    for i, raw in enumerate(events):
+        try:
+            event = parse_event(raw)
+        except EventError as e:
+            raise EventError(str(e) if single else f"events[{i}]: {e}") from None
+        pending.append((event, Pending(OPENLINEAGE_KIND, raw, who.actor, event.subject, event.time_key)))
+    acks = store.append_many([p for _, p in pending], atomic=True)
+    new_runs = [ack.subject for ack, (event, _) in zip(acks, pending)
+                if not ack.duplicate and event.kind == "RunEvent"]
+    dispatcher.lineage_changed(new_runs)
+    results = [{"status": "duplicate" if a.duplicate else "accepted", "seq": a.seq, "hash": a.hash,
+                "subject": a.subject, "warnings": e.warnings} for a, (e, _) in zip(acks, pending)]
+    if single:
+        return results[0]
+    return {"accepted": sum(r["status"] == "accepted" for r in results),
+            "duplicates": sum(r["status"] == "duplicate" for r in results), "results": results}
+
+
+def query_router(stores: Stores, principal) -> APIRouter:
+    router = APIRouter(tags=["lineage"], dependencies=[Depends(principal("read"))])
+
+    def as_of_time(value: str | None) -> str | None:
+        return format_time(parse_time(value, "as_of")[0]) if value else None
+
+    @router.get("/nodes")
+    def node(id: str = Query(..., description="Node id, e.g. dataset:s3://bucket/table")) -> dict:
+        return stores.get().node(id)
+
+    def walk(direction: str):
+        def handler(id: str, depth: int | None = Query(None, ge=0), kind: list[str] = Query([]),
+                    as_of: str | None = None, max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000)) -> dict:
+            return stores.get().traverse(id, direction, depth=depth, kinds=kind, as_of=as_of_time(as_of),
+                                         max_nodes=max_nodes).model_dump()
+        handler.__name__ = direction
+        handler.__doc__ = f"Everything {direction} of a node (the CLI's `lineage {direction} --json`)."
+        return handler
+
+    router.get("/upstream")(walk("upstream"))
+    router.get("/downstream")(walk("downstream"))
+
+    @router.get("/impact")
+    def impact(id: str, depth: int | None = Query(None, ge=0), as_of: str | None = None,
+               max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000)) -> dict:
+        return stores.get().impact(id, depth=depth, as_of=as_of_time(as_of), max_nodes=max_nodes)
+
+    @router.get("/path")
+    def path(source: str = Query(..., alias="from"), target: str = Query(..., alias="to"),
+             as_of: str | None = None) -> dict:
+        return stores.get().path(source, target, as_of=as_of_time(as_of)).model_dump()
+
+    @router.get("/search")
+    def search(q: str, kind: list[str] = Query([]), limit: int = Query(50, ge=1, le=10_000)) -> list[dict]:
+        return [r.model_dump() for r in stores.get().search(q, kinds=kind, limit=limit)]
+
+    @router.get("/columns")
+    def columns(dataset: str, field: str | None = None, depth: int | None = Query(None, ge=0)) -> dict:
+        return stores.get().columns(dataset, field, depth=depth).model_dump()
+
+    @router.get("/history")
+    def history(id: str) -> dict:
+        return stores.get().history(id)
+
+    return router
+
+
+def plugin_routers() -> list[APIRouter]:
+    routers = []
+    for ep in entry_points(group="auditgraph.routes"):
+        try:
+            obj = ep.load()
+            routers.append(obj if isinstance(obj, APIRouter) else obj())
+        except Exception as e:  # a broken plugin must not take the server down
+            log.warning("could not load routes %r from %s: %s", ep.name, ep.value, e)
+    return routers

@@ -1,0 +1,202 @@
+"""Webhooks: the retraining trigger, signatures, retries, and never blocking ingestion."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from conftest import live_server, run_event
+from lineage import hooks
+from lineage.ledger import Pending
+from lineage.projection import Facts, FacetFact, projector
+from lineage.server import auth
+from lineage.server.app import ServerConfig
+from lineage.store import open_store
+
+RELEASE_KIND = "test.release"
+
+
+@projector(RELEASE_KIND)
+def _release(payload: dict, ctx) -> Facts:
+    """Stands in for governance's release entries, which set the same facet."""
+    return Facts(facets=[FacetFact(payload["model"], "auditgraph.release", {"by": "test"}, payload["at"])])
+
+
+class Receiver:
+    """A real HTTP server on loopback that records what it is sent."""
+
+    def __init__(self, fail_first: int = 0, hold: threading.Event | None = None):
+        self.requests: list[tuple[dict, bytes]] = []
+        self.fail_first, self.hold, self.arrived = fail_first, hold, threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                receiver.arrived.set()
+                if receiver.hold:
+                    receiver.hold.wait(10)
+                code = 500 if len(receiver.requests) <= receiver.fail_first else 204
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch):
+    monkeypatch.setenv("AUDITGRAPH_SECRET_KEY", "test-server-key")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    url = f"sqlite:///{tmp_path}/hooks.db"
+    with open_store(url) as store:
+        _, token = auth.create_key(store, "pipeline", ["ingest"], "test")
+    return url, {"Authorization": f"Bearer {token}"}
+
+
+def train_and_release(server: str, headers: dict, store_url: str) -> None:
+    events = [
+        run_event("features", time="2024-01-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")]),
+        run_event("train", time="2024-01-02T00:00:00Z", inputs=[("s3://lake", "features")], outputs=[
+            {"namespace": "ml", "name": "churn", "facets": {
+                "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
+                "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}]),
+    ]
+    assert httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=headers).status_code == 201
+    with open_store(store_url) as store:
+        store.append(Pending(RELEASE_KIND, {"model": "model:ml/churn@1", "at": "2024-01-03T00:00:00.000000Z"}, "test"))
+
+
+def wait_for(predicate, seconds: float = 15):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def new_features_version(server: str, headers: dict) -> dict:
+    event = run_event("features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")])
+    assert httpx.post(f"{server}/api/v1/lineage", json=event, headers=headers).status_code == 201
+    return event
+
+
+def test_a_new_upstream_version_fires_a_signed_retraining_webhook_naming_the_model(setup):
+    store_url, headers = setup
+    receiver = Receiver()
+    with open_store(store_url) as store:
+        hook_id, secret = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test")
+    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01)) as server:
+        train_and_release(server, headers, store_url)
+        assert receiver.requests == []  # training a model is not a new upstream version of a watched model
+        event = new_features_version(server, headers)
+        wait_for(lambda: receiver.requests)
+        head, body = receiver.requests[0]
+        assert hooks.verify_signature(secret, head["X-Auditgraph-Signature"], body)
+        assert not hooks.verify_signature("wrong", head["X-Auditgraph-Signature"], body)
+        assert not hooks.verify_signature(secret, head["X-Auditgraph-Signature"], body + b" ")
+        payload = json.loads(body)
+        assert payload["event"] == head["X-Auditgraph-Event"] == "lineage.upstream_version"
+        assert payload["data"]["model"] == "model:ml/churn@1"
+        assert payload["data"]["new_version"] == f"dataset:s3://lake/features@{event['run']['runId']}"
+        assert payload["data"]["path"][0] == "dataset:s3://lake/features" and payload["data"]["path"][-1] == "model:ml/churn@1"
+        with open_store(store_url) as store:
+            wait_for(lambda: hooks.deliveries(store, hook_id))
+            [log] = hooks.deliveries(store, hook_id)
+    assert (log["status"], log["attempts"], log["http_status"]) == ("delivered", 1, 204)
+    receiver.close()
+
+
+def test_a_failing_receiver_is_retried_with_backoff_and_the_outcome_logged(setup):
+    store_url, headers = setup
+    receiver = Receiver(fail_first=2)
+    with open_store(store_url) as store:
+        hook_id, _ = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test")
+    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01)) as server:
+        train_and_release(server, headers, store_url)
+        new_features_version(server, headers)
+        with open_store(store_url) as store:
+            wait_for(lambda: hooks.deliveries(store, hook_id))
+            [log] = hooks.deliveries(store, hook_id)
+    assert (log["status"], log["attempts"]) == ("delivered", 3)
+    assert len({h["X-Auditgraph-Delivery"] for h, _ in receiver.requests}) == 1  # one delivery, three attempts
+    receiver.close()
+
+
+def test_a_receiver_that_never_succeeds_is_logged_as_failed(setup):
+    store_url, headers = setup
+    receiver = Receiver(fail_first=99)
+    with open_store(store_url) as store:
+        hook_id, _ = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test")
+    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, hook_attempts=3)) as server:
+        train_and_release(server, headers, store_url)
+        new_features_version(server, headers)
+        with open_store(store_url) as store:
+            wait_for(lambda: hooks.deliveries(store, hook_id))
+            [log] = hooks.deliveries(store, hook_id)
+    assert (log["status"], log["attempts"], log["http_status"]) == ("failed", 3, 500)
+    receiver.close()
+
+
+def test_a_stuck_receiver_does_not_block_ingestion(setup):
+    store_url, headers = setup
+    release = threading.Event()
+    receiver = Receiver(hold=release)
+    with open_store(store_url) as store:
+        hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test")
+    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01)) as server:
+        train_and_release(server, headers, store_url)
+        new_features_version(server, headers)
+        wait_for(receiver.arrived.is_set)  # the receiver now holds the delivery open
+        more = [run_event(f"other{i}") for i in range(20)]
+        response = httpx.post(f"{server}/api/v1/lineage/batch", json=more, headers=headers, timeout=5)
+        assert response.status_code == 201 and not release.is_set()
+        release.set()
+    receiver.close()
+
+
+def test_subscriptions_are_ledger_entries_and_can_be_removed(setup):
+    store_url, _ = setup
+    with open_store(store_url) as store:
+        hook_id, secret = hooks.subscribe(store, "https://ci.example.com/x", ["governance.check_failed"], "alice")
+        assert [h["hook_id"] for h in hooks.subscriptions(store)] == [hook_id]
+        assert secret == hooks.secret_for(hook_id) and secret not in json.dumps(list(store.entries(kind=hooks.SUBSCRIBED))[0].model_dump())
+        hooks.unsubscribe(store, hook_id, "alice")
+        assert hooks.subscriptions(store) == []
+        with pytest.raises(Exception, match="events must be some of"):
+            hooks.subscribe(store, "https://x", ["nope"], "alice")
+        with pytest.raises(Exception, match="must start with http"):
+            hooks.subscribe(store, "ftp://x", ["governance.check_failed"], "alice")
+
+
+def test_an_old_signature_is_refused():
+    body = b'{"a":1}'
+    header = hooks.sign("s", int(time.time()) - 600, body)
+    assert not hooks.verify_signature("s", header, body)
+    assert hooks.verify_signature("s", header, body, tolerance=900)
+
+
+def test_the_version_a_model_was_trained_on_never_triggers_it(setup):
+    """Planning runs after the fact; a model released since must not be 'retrained' on its own data."""
+    store_url, headers = setup
+    with live_server(ServerConfig(store_url=store_url, webhooks=False)) as server:
+        train_and_release(server, headers, store_url)
+    with open_store(store_url) as store:
+        runs = [e.subject for e in store.entries(kind="openlineage.event")]
+        assert hooks.retraining_triggers(store, runs) == []
