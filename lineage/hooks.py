@@ -10,9 +10,12 @@
   where v1 = HMAC-SHA256(secret, "<t>.<body>"). Receivers check it with
   ``verify_signature`` (or the same three lines in their language) and reject
   old timestamps to stop replays.
-* Delivery runs on worker threads with retries and exponential backoff; the
-  outcome (delivered, or failed after the last attempt) is a ``hook.delivery``
-  ledger entry. Ingestion only enqueues: a slow or failing receiver never blocks it.
+* The server's dispatcher tails the ledger, so writes from the CLI, the server
+  and the SDK all raise events; other packages add event sources with
+  ``register_source``. Delivery runs on worker threads with retries and
+  exponential backoff; the outcome (delivered, or failed after the last
+  attempt) is a ``hook.delivery`` ledger entry. A slow or failing receiver
+  never blocks ingestion.
 
 Events: ``lineage.upstream_version`` (a new version of a dataset upstream of an
 approved or released model: the retraining trigger), ``governance.check_failed``,
@@ -26,7 +29,6 @@ import hmac
 import json
 import logging
 import os
-import queue
 import secrets
 import threading
 import time
@@ -36,10 +38,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from lineage.canonical import canonical_bytes
+from lineage.canonical import canonical_bytes, canonical_json
 from lineage.errors import LineageError
 from lineage.ids import NodeKind
-from lineage.ledger import Pending
+from lineage.ledger import LedgerEntry, Pending
+from lineage.plugins import load_plugins
+from lineage.projection import OPENLINEAGE_KIND
 from lineage.store import Store
 
 log = logging.getLogger(__name__)
@@ -151,52 +155,83 @@ def retraining_triggers(store: Store, run_ids: list[str]) -> list[dict]:
 
 # --- delivery -------------------------------------------------------------------
 
+EventSource = Callable[[LedgerEntry, Store], list[tuple[str, dict]]]
+_SOURCES: dict[str, EventSource] = {}
+
+
+def register_source(kind: str, source: EventSource) -> None:
+    """Have ledger entries of ``kind`` raise webhook events: ``source`` returns (event, data) pairs."""
+    _SOURCES[kind] = source
+
+
+def _lineage_source(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
+    if not (entry.subject or "").startswith("run:"):
+        return []
+    return [("lineage.upstream_version", t) for t in retraining_triggers(store, [entry.subject])]
+
+
+register_source(OPENLINEAGE_KIND, _lineage_source)
+
+
 class Dispatcher:
-    """Delivers webhook events on background threads; ``notify`` and ``lineage_changed`` never block."""
+    """Tails the ledger and delivers the webhook events its new entries raise, on background threads.
+
+    Tailing the ledger (not the request path) means writes from the CLI, the
+    server and the SDK all raise events, and ingestion never waits for a hook.
+    It starts at the ledger head when the server starts.
+    """
 
     def __init__(self, store_factory: Callable[[], Store], attempts: int = 5, backoff: float = 0.5,
-                 timeout: float = 5.0, workers: int = 4):
+                 timeout: float = 5.0, workers: int = 4, poll: float = 0.2):
         self.store_factory, self.attempts, self.backoff, self.timeout = store_factory, attempts, backoff, timeout
-        self.jobs: queue.Queue = queue.Queue()
+        self.poll = poll
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auditgraph-hook")
-        self.planner = threading.Thread(target=self._plan, name="auditgraph-hook-planner", daemon=True)
+        self.planner = threading.Thread(target=self._tail, name="auditgraph-hook-planner", daemon=True)
         self._stopping = threading.Event()
+        self._sent: dict[str, None] = {}  # (event, key) already delivered in this process, oldest first
 
     def start(self) -> "Dispatcher":
+        load_plugins()
         self.planner.start()
         return self
 
     def stop(self, wait: bool = True) -> None:
         self._stopping.set()
-        self.jobs.put(None)
-        if wait:
+        if wait and self.planner.is_alive():
             self.planner.join(timeout=10)
         self.pool.shutdown(wait=wait, cancel_futures=not wait)
 
-    def notify(self, event: str, data: dict[str, Any]) -> None:
-        self.jobs.put(("notify", event, data))
-
-    def lineage_changed(self, run_ids: list[str]) -> None:
-        if run_ids:
-            self.jobs.put(("lineage", run_ids))
-
-    def _plan(self) -> None:
+    def _tail(self) -> None:
         store = self.store_factory()
         try:
-            while (job := self.jobs.get()) is not None:
-                try:
-                    self._plan_one(store, job)
-                except Exception:
-                    log.exception("webhook planning failed for %s", job[0])
+            cursor = store.head().seq
+            while not self._stopping.is_set():
+                entries = list(store.entries(after_seq=cursor, limit=500))
+                for entry in entries:
+                    self._plan(store, entry)
+                    cursor = entry.seq
+                if not entries:
+                    self._stopping.wait(self.poll)
         finally:
             store.close()
 
-    def _plan_one(self, store: Store, job: tuple) -> None:
-        if job[0] == "lineage":
-            for trigger in retraining_triggers(store, job[1]):
-                self._fan_out(store, "lineage.upstream_version", trigger)
-        else:
-            self._fan_out(store, job[1], job[2])
+    def _plan(self, store: Store, entry: LedgerEntry) -> None:
+        source = _SOURCES.get(entry.kind)
+        if source is None:
+            return
+        try:
+            events = source(entry, store)
+        except Exception:
+            log.exception("webhook planning failed for ledger entry %d", entry.seq)
+            return
+        for event, data in events:
+            key = f"{event}:{canonical_json(data)}"
+            if key in self._sent:
+                continue  # e.g. the START and COMPLETE of one run name the same new version
+            self._sent[key] = None
+            if len(self._sent) > 100_000:
+                self._sent.pop(next(iter(self._sent)))
+            self._fan_out(store, event, data)
 
     def _fan_out(self, store: Store, event: str, data: dict) -> None:
         for hook in subscriptions(store):

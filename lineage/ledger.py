@@ -129,7 +129,8 @@ def verify_chain(entries: Iterable[LedgerEntry], checks: Iterable[EntryCheck] = 
     """Recompute the chain over entries in sequence order; stop at the first break.
 
     ``checks`` are extra per-entry checks (signature verification from the
-    governance package); each returns a reason or None.
+    governance package); each returns a reason or None, and may count what it
+    verified in a ``verified`` attribute.
     """
     checks = list(checks)
     prev, expected_seq, count = GENESIS, 1, 0
@@ -146,7 +147,8 @@ def verify_chain(entries: Iterable[LedgerEntry], checks: Iterable[EntryCheck] = 
         prev, expected_seq, count = entry.hash, entry.seq + 1, count + 1
         if progress and count % 1000 == 0:
             progress(count)
-    return Verification(ok=True, entries=count, head=prev)
+    return Verification(ok=True, entries=count, head=prev,
+                        signatures_checked=sum(getattr(c, "verified", 0) for c in checks))
 
 
 def _check_entry(entry: LedgerEntry, prev: str, expected_seq: int) -> Break | None:

@@ -22,14 +22,13 @@ Edges point the way data flows::
     CodeVersion --BUILT--> Run      Run --RUN_OF--> Job      Run --CHILD_OF--> Run
     DatasetVersion --VERSION_OF--> Dataset       ModelVersion --VERSION_OF--> Model
 
-Projectors for other packages' entry kinds are registered through the entry
-point group ``auditgraph.projectors``.
+Projectors for other packages' entry kinds are registered by plugins
+(``lineage.plugins``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, Callable, Protocol
 
 from lineage.canonical import digest
@@ -118,8 +117,9 @@ def projector(kind: str) -> Callable[[Projector], Projector]:
 
 def projector_for(kind: str) -> Projector | None:
     if kind not in _PROJECTORS:
-        for ep in entry_points(group="auditgraph.projectors"):
-            ep.load()  # importing the module registers its projectors
+        from lineage.plugins import load_plugins
+
+        load_plugins()  # importing a plugin registers its projectors
     return _PROJECTORS.get(kind)
 
 

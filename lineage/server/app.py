@@ -138,13 +138,13 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             event = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise HTTPException(400, f"the body is not JSON: {e}") from None
-        return await run_in_threadpool(record_events, stores.get(), [event], who, dispatcher, single=True)
+        return await run_in_threadpool(record_events, stores.get(), [event], who, single=True)
 
     @app.post("/api/v1/lineage/batch", status_code=201, tags=["ingest"])
     async def post_batch(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
         body = await read_body(request, config.max_body_bytes)
         events = parse_batch(body)
-        return await run_in_threadpool(record_events, stores.get(), events, who, dispatcher, single=False)
+        return await run_in_threadpool(record_events, stores.get(), events, who, single=False)
 
     app.include_router(query_router(stores, principal), prefix="/api/v1")
     for router in plugin_routers():
@@ -195,7 +195,7 @@ def parse_batch(body: bytes) -> list[Any]:
     return events
 
 
-def record_events(store: Store, events: list[Any], who: Principal, dispatcher: Dispatcher, single: bool) -> dict:
+def record_events(store: Store, events: list[Any], who: Principal, single: bool) -> dict:
     """Validate every event, then record them all in one transaction (all or nothing)."""
     pending = []
     for i, raw in enumerate(events):
@@ -205,9 +205,6 @@ def record_events(store: Store, events: list[Any], who: Principal, dispatcher: D
             raise EventError(str(e) if single else f"events[{i}]: {e}") from None
         pending.append((event, Pending(OPENLINEAGE_KIND, raw, who.actor, event.subject, event.time_key)))
     acks = store.append_many([p for _, p in pending], atomic=True)
-    new_runs = [ack.subject for ack, (event, _) in zip(acks, pending)
-                if not ack.duplicate and event.kind == "RunEvent"]
-    dispatcher.lineage_changed(new_runs)
     results = [{"status": "duplicate" if a.duplicate else "accepted", "seq": a.seq, "hash": a.hash,
                 "subject": a.subject, "warnings": e.warnings} for a, (e, _) in zip(acks, pending)]
     if single:

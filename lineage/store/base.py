@@ -216,8 +216,11 @@ class Store(ABC):
                 until: str | None = None, after_seq: int = 0, limit: int | None = None) -> Iterator[LedgerEntry]:
         return self._iter_entries(kind, subject, since, until, after_seq, limit)
 
-    def verify(self, checks: Iterable[EntryCheck] = (), progress: Progress = None) -> Verification:
-        """Recompute the whole chain; the result names the first broken entry."""
+    def verify(self, checks: Iterable[EntryCheck] | None = None, progress: Progress = None) -> Verification:
+        """Recompute the whole chain and run the plugins' entry checks (signatures); name the first break."""
+        from lineage.plugins import entry_checks
+
+        checks = entry_checks() if checks is None else list(checks)
         return verify_chain(self._iter_entries(None, None, None, None, 0, None), checks, progress)
 
     # --- graph reads -------------------------------------------------------
@@ -246,7 +249,7 @@ class Store(ABC):
     def edges(self, ids: Sequence[str], direction: Direction, types: Sequence[str],
               as_of: str | None = None) -> list[EdgeRef]:
         """Edges of ``types`` into ``ids`` (upstream) or out of them (downstream)."""
-        return self._neighbors(list(ids), direction, list(types), as_of) if ids else []
+        return _sorted(self._neighbors(list(ids), direction, list(types), as_of)) if ids else []
 
     def node(self, text: str) -> dict[str, Any]:
         """A node with its facets and its edges in both directions."""
@@ -255,8 +258,8 @@ class Store(ABC):
         return {
             **row.model_dump(),
             "facets": self._facets(row.id),
-            "in": [e.model_dump() for e in self._neighbors([row.id], "upstream", types, None)],
-            "out": [e.model_dump() for e in self._neighbors([row.id], "downstream", types, None)],
+            "in": [e.model_dump() for e in _sorted(self._neighbors([row.id], "upstream", types, None))],
+            "out": [e.model_dump() for e in _sorted(self._neighbors([row.id], "downstream", types, None))],
         }
 
     def traverse(self, text: str, direction: Direction, *, depth: int | None = None,
@@ -277,7 +280,7 @@ class Store(ABC):
         if kinds:
             nodes = [n for n in nodes if _prefix(n.id) in kinds]
         return Traversal(root=row.id, direction=direction, depth=depth, as_of=as_of, nodes=nodes,
-                         edges=[e for e in edges if e.src in distance and e.dst in distance],
+                         edges=_sorted([e for e in edges if e.src in distance and e.dst in distance]),
                          truncated=reason is not None, truncated_reason=reason)
 
     def impact(self, text: str, *, depth: int | None = None, as_of: str | None = None,
@@ -318,7 +321,7 @@ class Store(ABC):
                 links = set(zip(chain, chain[1:]))
                 used = [e for e in edges if (e.src, e.dst) in links or (e.dst, e.src) in links]
                 return PathResult(source=a.id, target=b.id, found=True, direction=direction,
-                                  nodes=_bracket(a.id, chain, b.id), edges=used)
+                                  nodes=_bracket(a.id, chain, b.id), edges=_sorted(used))
         return PathResult(source=a.id, target=b.id, found=False, truncated=reason is not None)
 
     def search(self, text: str, *, kinds: Sequence[str] = (), limit: int = 50) -> list[NodeRow]:
@@ -417,6 +420,11 @@ def redact(url: str) -> str:
         netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def _sorted(edges: Iterable[EdgeRef]) -> list[EdgeRef]:
+    """Backends return edges in no fixed order; results are sorted so that answers are stable."""
+    return sorted(edges, key=lambda e: (e.src, e.type, e.dst))
 
 
 def _prefix(node_id: str) -> str:
