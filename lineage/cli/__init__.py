@@ -22,7 +22,19 @@ from lineage.cli.store import store
 log = logging.getLogger(__name__)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class PluginGroup(click.Group):
+    """The root group: adds the ``auditgraph.commands`` entry points the first time it is asked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _load_plugins()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        _load_plugins()
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="auditgraph")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def cli(verbose: int) -> None:
@@ -44,7 +56,14 @@ for command in (ingest, demo, serve, lineage, audit, store, keys, hooks):
     cli.add_command(command)
 
 
+_plugins_loaded = False
+
+
 def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
     for ep in entry_points(group="auditgraph.commands"):
         if ep.name in cli.commands:
             continue
@@ -55,5 +74,4 @@ def _load_plugins() -> None:
 
 
 def main() -> None:
-    _load_plugins()
     cli(prog_name="auditgraph")

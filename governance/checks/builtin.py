@@ -1,0 +1,308 @@
+"""The built-in checks over the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance import records
+from governance.checks import Check, Decision, register
+from governance.subject import Subject
+from lineage.projection import UNVERSIONED
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@register
+class LineageComplete(Check):
+    """Every input of the training run is known and versioned; nothing upstream is of unknown version."""
+
+    name = "lineage_complete"
+
+    def evaluate(self, subject: Subject, params: BaseModel) -> Decision:
+        if not subject.training_runs:
+            return Decision(status="fail", observed="no training run recorded", threshold="a recorded training run",
+                            reason=f"nothing in the ledger says which run wrote {subject.id}")
+        unknown = [d for d in subject.upstream_datasets if d.endswith(f"@{UNVERSIONED}")]
+        observed = {"training_runs": len(subject.training_runs), "inputs": len(subject.inputs),
+                    "upstream_datasets": len(subject.upstream_datasets), "unversioned": unknown}
+        if subject.upstream.truncated:
+            return Decision(status="not_evaluated", observed=observed, reason=f"upstream walk truncated: "
+                            f"{subject.upstream.truncated_reason}", evidence=subject.training_runs)
+        if not subject.inputs:
+            return Decision(status="fail", observed=observed, threshold="at least one recorded input",
+                            reason="the training run recorded no input data", evidence=subject.training_runs)
+        status = "fail" if unknown else "pass"
+        reason = f"{len(unknown)} upstream dataset(s) of unknown version: {', '.join(unknown)}" if unknown else \
+            "every upstream dataset version is known"
+        return Decision(status=status, observed=observed, threshold="0 unversioned", reason=reason,
+                        evidence=subject.training_runs + unknown)
+
+
+class CodeParams(Params):
+    require_tag: bool = False
+    require_clean: bool = False
+
+
+@register
+class CodeProvenance(Check):
+    """The training code is at a recorded commit (optionally tagged, optionally from a clean tree)."""
+
+    name = "code_provenance"
+    Params = CodeParams
+
+    def evaluate(self, subject: Subject, params: CodeParams) -> Decision:
+        builds = subject.store.edges(subject.training_runs, "upstream", ["BUILT"])
+        if not builds:
+            return Decision(status="fail", observed="no code version", threshold="a recorded commit",
+                            reason="the training run has no recorded source code version", evidence=subject.training_runs)
+        problems = []
+        for run in subject.training_runs:
+            training = subject.facets(run).get("auditgraph_training") or {}
+            if params.require_clean and training.get("codeDirty") is not False:
+                problems.append(f"{run} ran from a tree that was dirty or not known to be clean")
+        if params.require_tag:
+            jobs = subject.store.edges(subject.training_runs, "downstream", ["RUN_OF"])
+            if not any((subject.facets(j.dst).get("sourceCodeLocation") or {}).get("tag") for j in jobs):
+                problems.append("the training code's commit has no tag")
+        code = sorted({e.src for e in builds})
+        return Decision(status="fail" if problems else "pass", observed={"code": code},
+                        threshold={"tag": params.require_tag, "clean": params.require_clean},
+                        reason="; ".join(problems) or f"built from {', '.join(code)}", evidence=code)
+
+
+class TagParams(Params):
+    tags: list[str] = Field(min_length=1)
+    approval_role: str | None = None
+
+
+@register
+class DataTags(Check):
+    """Upstream data with any of these tags needs a valid approval by the named role (or fails outright)."""
+
+    name = "data_tags"
+    Params = TagParams
+
+    def evaluate(self, subject: Subject, params: TagParams) -> Decision:
+        hits = {}
+        evidence = []
+        for dataset in subject.upstream_datasets:
+            found = {t: c for t, c in subject.tags(dataset).items() if t in params.tags}
+            if found:
+                hits[dataset] = sorted(found)
+                evidence += [e for c in found.values() for e in c.evidence]
+        if not hits:
+            return Decision(status="pass", observed={}, threshold=f"no upstream data tagged {', '.join(params.tags)}"
+                            + (f" without {params.approval_role} approval" if params.approval_role else ""),
+                            reason="no upstream dataset carries these tags")
+        approvals = subject.valid_approvals(params.approval_role) if params.approval_role else []
+        approved = [a for a in approvals if a.decision == "approve"]
+        rejected = [a for a in approvals if a.decision == "reject"]
+        listing = "; ".join(f"{d} tagged {', '.join(t)}" for d, t in sorted(hits.items()))
+        if approved and not rejected:
+            return Decision(status="pass", observed=hits, threshold=f"approval by {params.approval_role}",
+                            reason=f"{listing}; approved by {approved[0].approver} ({params.approval_role})",
+                            evidence=evidence + [f"ledger:{a.seq}" for a in approved])
+        need = f"needs an approval by the {params.approval_role} role" if params.approval_role else "is not allowed"
+        return Decision(status="fail", observed=hits, threshold=f"approval by {params.approval_role}"
+                        if params.approval_role else "none", reason=f"{listing}: {need}",
+                        evidence=evidence + list(hits) + [f"ledger:{a.seq}" for a in rejected])
+
+
+class LicenceParams(Params):
+    allowed: list[str] = Field(min_length=1)
+    require_known: bool = True
+
+
+@register
+class DataLicence(Check):
+    """Every upstream dataset's licence (tag ``licence:<id>``) is on the allow-list."""
+
+    name = "data_licence"
+    Params = LicenceParams
+
+    def evaluate(self, subject: Subject, params: LicenceParams) -> Decision:
+        bad, unknown, evidence = {}, [], []
+        for dataset in subject.upstream_datasets:
+            licences = {t.split(":", 1)[1]: c for t, c in subject.tags(dataset).items() if t.startswith("licence:")}
+            evidence += [e for c in licences.values() for e in c.evidence]
+            if not licences:
+                unknown.append(dataset)
+            elif not set(licences) <= set(params.allowed):
+                bad[dataset] = sorted(set(licences) - set(params.allowed))
+        failed = bad or (unknown and params.require_known)
+        reason = "; ".join([f"{d}: {', '.join(v)} not allowed" for d, v in bad.items()]
+                           + ([f"no licence recorded for {', '.join(unknown)}"] if unknown and params.require_known else []))
+        return Decision(status="fail" if failed else "pass", observed={"not_allowed": bad, "unknown": unknown},
+                        threshold={"allowed": params.allowed}, reason=reason or "every licence is allowed",
+                        evidence=evidence + list(bad) + (unknown if params.require_known else []))
+
+
+class FreshnessParams(Params):
+    max_age_days: float = Field(gt=0)
+
+
+@register
+class DataFreshness(Check):
+    """Data the model was trained on was at most ``max_age_days`` old when training started."""
+
+    name = "data_freshness"
+    Params = FreshnessParams
+
+    def evaluate(self, subject: Subject, params: FreshnessParams) -> Decision:
+        rows = subject.store.nodes(subject.training_runs + subject.inputs)
+        starts = [rows[r].first_seen for r in subject.training_runs if r in rows]
+        if not starts or not subject.inputs:
+            return Decision(status="not_evaluated", reason="no training run or inputs to date")
+        start = _time(min(starts))
+        ages = {d: (start - _time(rows[d].first_seen)).total_seconds() / 86400 for d in subject.inputs
+                if d in rows and not d.endswith(f"@{UNVERSIONED}")}
+        if not ages:
+            return Decision(status="not_evaluated", reason="no input has a known version date")
+        stale = {d: round(a, 2) for d, a in ages.items() if a > params.max_age_days}
+        oldest = max(ages.values())
+        return Decision(status="fail" if stale else "pass", observed={"oldest_days": round(oldest, 2), "stale": stale},
+                        threshold={"max_age_days": params.max_age_days},
+                        reason=f"{len(stale)} input(s) older than {params.max_age_days} days" if stale else
+                        f"oldest input {oldest:.1f} days old", evidence=list(stale) or list(ages))
+
+
+class DocParams(Params):
+    require: list[str] = Field(default_factory=lambda: ["owners", "intended_use", "limitations"])
+
+
+@register
+class Documentation(Check):
+    """Owners, intended use and limitations of the model are recorded."""
+
+    name = "documentation"
+    Params = DocParams
+
+    def evaluate(self, subject: Subject, params: DocParams) -> Decision:
+        owners = records.owners_of(subject.store, subject.id)
+        use = records.intended_use_of(subject.store, subject.id)
+        have = {"owners": bool(owners), "intended_use": bool(use),
+                "limitations": bool(use and use.value.get("limitations"))}
+        missing = [k for k in params.require if not have.get(k)]
+        evidence = (owners.evidence if owners else []) + (use.evidence if use else [])
+        return Decision(status="fail" if missing else "pass", observed=have, threshold={"required": params.require},
+                        reason=f"not recorded: {', '.join(missing)}" if missing else "owners and intended use recorded",
+                        evidence=evidence)
+
+
+class MetricParams(Params):
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    dataset: str | None = None
+
+
+@register
+class MetricThreshold(Check):
+    """The latest recorded evaluation of a metric is within [min, max]."""
+
+    name = "metric_threshold"
+    Params = MetricParams
+
+    def evaluate(self, subject: Subject, params: MetricParams) -> Decision:
+        threshold = {k: v for k, v in (("min", params.min), ("max", params.max), ("dataset", params.dataset)) if v is not None}
+        found = [(seq, p) for seq, p in records.evaluations_of(subject.store, subject.id)
+                 if params.metric in p["metrics"] and (params.dataset is None or (p["dataset"] or "").startswith(params.dataset))]
+        if not found:
+            return Decision(status="not_evaluated", threshold=threshold,
+                            reason=f"no evaluation of {params.metric!r} recorded for {subject.id}")
+        seq, latest = found[-1]
+        value = latest["metrics"][params.metric]
+        low = params.min is not None and value < params.min
+        high = params.max is not None and value > params.max
+        reason = f"{params.metric} = {value}" + (f" < {params.min}" if low else f" > {params.max}" if high else " within bounds") \
+            + (f" on {latest['dataset']}" if latest["dataset"] else "")
+        return Decision(status="fail" if low or high else "pass", observed=value, threshold=threshold, reason=reason,
+                        evidence=[f"ledger:{seq}"] + ([latest["dataset"]] if latest["dataset"] else []))
+
+
+class ApprovalParams(Params):
+    role: str
+    quorum: int = Field(default=1, ge=1)
+
+
+@register
+class ApprovalsRequired(Check):
+    """At least ``quorum`` distinct approvers with ``role`` approved, by valid signature, and none rejected."""
+
+    name = "approvals"
+    Params = ApprovalParams
+
+    def evaluate(self, subject: Subject, params: ApprovalParams) -> Decision:
+        valid = subject.valid_approvals(params.role)
+        approvers = sorted({a.approver for a in valid if a.decision == "approve"})
+        rejections = [a for a in valid if a.decision == "reject"]
+        invalid = [a for a in subject.approvals if a.role == params.role and not a.valid]
+        notes = [f"ledger:{a.seq} does not count: {a.problem}" for a in invalid]
+        evidence = [f"ledger:{a.seq}" for a in valid + invalid]
+        if rejections:
+            return Decision(status="fail", observed={"approvers": approvers, "rejected_by": [a.approver for a in rejections]},
+                            threshold={"role": params.role, "quorum": params.quorum},
+                            reason=f"rejected by {', '.join(a.approver for a in rejections)}", evidence=evidence)
+        ok = len(approvers) >= params.quorum
+        reason = f"{len(approvers)} of {params.quorum} required {params.role} approval(s)" + (f"; {'; '.join(notes)}" if notes else "")
+        return Decision(status="pass" if ok else "fail", observed={"approvers": approvers},
+                        threshold={"role": params.role, "quorum": params.quorum}, reason=reason, evidence=evidence)
+
+
+class DeprecatedParams(Params):
+    tags: list[str] = Field(default_factory=lambda: ["deprecated", "revoked"])
+
+
+@register
+class NothingUpstreamDeprecated(Check):
+    """No upstream dataset is tagged deprecated or revoked."""
+
+    name = "upstream_not_deprecated"
+    Params = DeprecatedParams
+
+    def evaluate(self, subject: Subject, params: DeprecatedParams) -> Decision:
+        hits = {}
+        evidence = []
+        for dataset in subject.upstream_datasets:
+            found = {t: c for t, c in subject.tags(dataset).items() if t in params.tags}
+            if found:
+                hits[dataset] = sorted(found)
+                evidence += [dataset] + [e for c in found.values() for e in c.evidence]
+        return Decision(status="fail" if hits else "pass", observed=hits, threshold={"none tagged": params.tags},
+                        reason="; ".join(f"{d} is {', '.join(t)}" for d, t in hits.items()) or "nothing upstream deprecated",
+                        evidence=evidence)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class EvaluatedParams(Params):
+    metrics: list[str] = Field(default_factory=list)
+    held_out: bool = True
+
+
+@register
+class EvaluationRecorded(Check):
+    """The model version has recorded evaluations (of the named metrics), on data it was not trained on."""
+
+    name = "evaluation_recorded"
+    Params = EvaluatedParams
+
+    def evaluate(self, subject: Subject, params: EvaluatedParams) -> Decision:
+        found = records.evaluations_of(subject.store, subject.id)
+        if params.held_out:
+            trained_on = {d.split("@")[0] for d in subject.inputs}
+            found = [(s, p) for s, p in found if p["dataset"] and p["dataset"].split("@")[0] not in trained_on]
+        measured = sorted({m for _, p in found for m in p["metrics"]})
+        missing = [m for m in params.metrics if m not in measured] if params.metrics else ([] if found else ["any metric"])
+        where = "on held-out data " if params.held_out else ""
+        return Decision(status="fail" if missing else "pass", observed={"metrics": measured, "evaluations": len(found)},
+                        threshold={"metrics": params.metrics or "any", "held_out": params.held_out},
+                        reason=f"no evaluation {where}of {', '.join(missing)}" if missing else
+                        f"{len(found)} evaluation(s) {where}recorded: {', '.join(measured)}",
+                        evidence=[f"ledger:{s}" for s, _ in found])

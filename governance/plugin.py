@@ -1,0 +1,47 @@
+"""What governance registers with lineage (entry point ``auditgraph.plugins``): projections of
+approvals and releases onto model versions, approval signature checks for ``audit verify``,
+and the webhook events its ledger entries raise."""
+
+from __future__ import annotations
+
+import json
+
+from governance.approvals import APPROVAL, ApprovalSignatures
+from governance.gate import GATE, RELEASE
+from lineage.hooks import register_source
+from lineage.ledger import LedgerEntry
+from lineage.plugins import register_entry_check
+from lineage.projection import Facts, FacetFact, projector
+from lineage.store import Store
+
+
+@projector(APPROVAL)
+def _approval(payload: dict, ctx) -> Facts:
+    value = {"role": payload["role"], "decision": payload["decision"], "approver": payload["approver"]}
+    return Facts(facets=[FacetFact(payload["model"], "auditgraph.approval", value, payload.get("at", ""))])
+
+
+@projector(RELEASE)
+def _release(payload: dict, ctx) -> Facts:
+    value = {"decision": payload["decision"], "at": payload["at"]}
+    return Facts(facets=[FacetFact(payload["model"], "auditgraph.release", value, payload["at"])])
+
+
+def _gate_events(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
+    gate = json.loads(entry.payload)
+    failed = [{"rule": r["rule"], "status": r["status"], "reason": r["reason"]} for r in gate["results"]
+              if r["status"] in ("fail", "warn", "not_evaluated")]
+    if not failed:
+        return []
+    return [("governance.check_failed", {"model": gate["model"], "outcome": gate["outcome"], "gate": entry.seq,
+                                         "failed": failed})]
+
+
+def _release_events(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
+    release = json.loads(entry.payload)
+    return [("governance.release_decided", {**release, "seq": entry.seq})]
+
+
+register_entry_check(ApprovalSignatures)
+register_source(GATE, _gate_events)
+register_source(RELEASE, _release_events)

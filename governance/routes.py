@@ -1,0 +1,103 @@
+"""Governance routes under /api/v1/governance (entry point ``auditgraph.routes``).
+
+Writes of metadata need the ``ingest`` scope; approvals, gate runs and
+releases need ``approve``; reads need ``read`` (or nothing, with public reads).
+Approvals arrive signed by the approver's own key: the server verifies the
+DSSE envelope against the registered key before recording it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance import approvals as appr, gate as gates, records
+from governance.evidence import evidence_digest, evidence_view
+from governance.errors import GovernanceError
+from governance.rules import builtin_packs, load_policy
+from lineage.ids import parse_id
+
+router = APIRouter(prefix="/governance", tags=["governance"])
+
+
+def need(scope: str):
+    def dependency(request: Request):
+        return request.app.state.require(scope)(request)
+
+    return Depends(dependency)
+
+
+def store(request: Request):
+    return request.app.state.stores.get()
+
+
+class TagBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    node: str
+    tags: list[str] = Field(min_length=1)
+    remove: bool = False
+
+
+class EvaluationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    metrics: dict[str, float] = Field(min_length=1)
+    dataset: str | None = None
+
+
+class GateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    policy: list[str] = Field(min_length=1, description="Built-in pack names (rule files are loaded by the CLI)")
+
+
+def _actor(who) -> str:
+    return who.actor if who else "anonymous"
+
+
+@router.post("/tags", status_code=201)
+def tag(body: TagBody, request: Request, who=need("ingest")) -> dict:
+    return {"seqs": records.tag(store(request), body.node, body.tags, _actor(who), body.remove)}
+
+
+@router.post("/evaluations", status_code=201)
+def evaluate(body: EvaluationBody, request: Request, who=need("ingest")) -> dict:
+    return {"seq": records.record_evaluation(store(request), body.model, body.metrics, _actor(who), body.dataset)}
+
+
+@router.get("/evidence")
+def evidence(model: str, request: Request, who=need("read")) -> dict:
+    view = evidence_view(store(request), model)
+    return {"digest": evidence_digest(view), "evidence": view}
+
+
+@router.post("/approvals", status_code=201)
+def approve(body: dict[str, Any], request: Request, who=need("approve")) -> dict:
+    return {"seq": appr.record_signed(store(request), body, _actor(who))}
+
+
+@router.get("/approvals")
+def approvals(model: str, request: Request, who=need("read")) -> list[dict]:
+    s = store(request)
+    return [a.__dict__ for a in appr.approvals_of(s, s.resolve(model).id)]
+
+
+@router.post("/gate")
+async def gate(body: GateBody, request: Request, who=need("approve")) -> dict:
+    unknown = [p for p in body.policy if p not in builtin_packs()]
+    if unknown:  # a path would let a client make the server read its files
+        raise GovernanceError(f"over HTTP, policy names built-in packs only ({', '.join(sorted(builtin_packs()))}); "
+                              f"not {', '.join(unknown)}")
+    policy = load_policy(body.policy)
+    s = store(request)
+    result = await run_in_threadpool(lambda: gates.record(s, gates.evaluate(s, body.model, policy), _actor(who)))
+    return result.model_dump()
+
+
+@router.get("/releases")
+def releases(model: str, request: Request, who=need("read")) -> list[dict]:
+    s = store(request)
+    return gates.release_history(s, str(parse_id(s.resolve(model).id).entity()))

@@ -1,0 +1,190 @@
+"""Rule files: YAML data naming registered checks. Never executed.
+
+A rule file::
+
+    pack: {name: baseline, version: "1", description: ...}   # optional
+    rules:
+      - id: pii-needs-privacy-approval
+        title: Training data tagged pii needs the privacy officer's approval
+        rationale: Personal data may only train a model a privacy officer approved.
+        severity: block                 # block | warn
+        applies_to: {models: ["model:ml/*"]}   # globs on model ids; default: every model
+        check: data_tags                # a registered check
+        params: {tags: [pii], approval_role: privacy-officer}
+        evidences: {nist-ai-rmf: [MEASURE 2.10], iso-42001: [A.7.5]}
+
+Files are read with ``yaml.safe_load`` (plain data: no tags, no code), checked
+with pydantic (unknown keys are errors), and every error names the file, the
+line and the field. A file with any error evaluates nothing. ``load_policy``
+also takes the name of a built-in pack (``baseline``, ``nist-ai-rmf`` ...).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from governance.checks import registry
+from governance.errors import RuleFileError
+from governance.frameworks import FRAMEWORKS
+
+MAX_RULE_FILE_BYTES = 1 << 20
+
+
+class Selector(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+    def matches(self, model_id: str) -> bool:
+        entity = model_id.split("@", 1)[0]
+        return any(fnmatch.fnmatchcase(model_id, p) or fnmatch.fnmatchcase(entity, p) for p in self.models)
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
+    title: str = Field(min_length=1)
+    rationale: str = Field(min_length=1)
+    severity: Literal["block", "warn"]
+    applies_to: Selector = Field(default_factory=Selector)
+    check: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    evidences: dict[str, list[str]] = Field(default_factory=dict)
+    source: str = Field(default="", exclude=True)
+
+    @field_validator("evidences")
+    @classmethod
+    def _known_items(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for framework, items in value.items():
+            if framework not in FRAMEWORKS:
+                raise ValueError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}")
+            for item in items:
+                if item not in FRAMEWORKS[framework]:
+                    near = difflib.get_close_matches(item, FRAMEWORKS[framework], n=1)
+                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    raise ValueError(f"{framework} has no item {item!r}{hint}")
+        return value
+
+
+class Pack(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: str = "1"
+    description: str = ""
+
+
+class RuleFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pack: Pack | None = None
+    rules: list[Rule] = Field(min_length=1)
+
+
+class Policy(BaseModel):
+    """The rules of one or more files, checked, with where each came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sources: list[str]
+    rules: list[Rule]
+
+    def applicable(self, model_id: str) -> list[Rule]:
+        return [r for r in self.rules if r.applies_to.matches(model_id)]
+
+
+def builtin_packs() -> dict[str, Path]:
+    return {p.name.removesuffix(".yaml"): Path(str(p)) for p in files("governance").joinpath("packs").iterdir()
+            if p.name.endswith(".yaml")}
+
+
+def load_policy(names: list[str]) -> Policy:
+    """Load rule files (paths or built-in pack names); raise ``RuleFileError`` listing every problem."""
+    if not names:
+        raise RuleFileError("no rule files given: pass --policy FILE (or a built-in pack: "
+                            + ", ".join(sorted(builtin_packs())) + ")")
+    rules: list[Rule] = []
+    sources: list[str] = []
+    seen: dict[str, str] = {}
+    for name in names:
+        path = builtin_packs().get(name) or Path(name)
+        for rule in load_rule_file(path):
+            if rule.id in seen:
+                raise RuleFileError(f"{rule.source}: rule id {rule.id!r} is already defined at {seen[rule.id]}")
+            seen[rule.id] = rule.source
+            rules.append(rule)
+        sources.append(str(path))
+    return Policy(sources=sources, rules=rules)
+
+
+def load_rule_file(path: Path) -> list[Rule]:
+    try:
+        if path.stat().st_size > MAX_RULE_FILE_BYTES:
+            raise RuleFileError(f"{path}: larger than {MAX_RULE_FILE_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RuleFileError(f"{path}: cannot read: {e}") from None
+    try:
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RuleFileError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    try:
+        parsed = RuleFile.model_validate(data)
+    except ValidationError as e:
+        raise RuleFileError("\n".join(_describe(path, tree, err) for err in e.errors())) from None
+    problems = []
+    rules = []
+    for i, rule in enumerate(parsed.rules):
+        problems += _check_params(path, tree, i, rule)
+        rules.append(rule.model_copy(update={"source": f"{path}:{_line(tree, ('rules', i))}"}))
+    if problems:
+        raise RuleFileError("\n".join(problems))
+    return rules
+
+
+def _check_params(path: Path, tree, i: int, rule: Rule) -> list[str]:
+    check = registry().get(rule.check)
+    if check is None:
+        near = difflib.get_close_matches(rule.check, registry(), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else f"; registered: {', '.join(sorted(registry()))}"
+        return [f"{path}:{_line(tree, ('rules', i, 'check'))}: rules[{i}].check: no check named {rule.check!r}{hint}"]
+    try:
+        check.Params.model_validate(rule.params)
+    except ValidationError as e:
+        return [_describe(path, tree, {**err, "loc": ("rules", i, "params", *err["loc"])}) for err in e.errors()]
+    return []
+
+
+def _describe(path: Path, tree, err: dict) -> str:
+    loc = tuple(err["loc"])
+    field = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if n else str(p)) for n, p in enumerate(loc))
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{path}:{_line(tree, loc)}: {field or '(file)'}: {message}"
+
+
+def _line(node, loc: tuple) -> int:
+    """The line of the YAML node at ``loc`` (or of the deepest node that exists on the way)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            node, line = match[1], match[0].start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

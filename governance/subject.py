@@ -1,0 +1,52 @@
+"""The model version a gate evaluates, and what checks ask about it (computed once)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from governance import approvals, records
+from lineage.errors import LineageError
+from lineage.ids import NodeKind
+from lineage.query import Traversal
+from lineage.store import Store
+
+MAX_UPSTREAM = 100_000
+
+
+class Subject:
+    def __init__(self, store: Store, model: str):
+        row = store.resolve(model)
+        if row.kind != NodeKind.MODEL_VERSION:
+            raise LineageError(f"{row.id} is a {row.kind}; the gate judges a model version (model:ns/name@version)")
+        self.store, self.id, self.row = store, row.id, row
+
+    @cached_property
+    def upstream(self) -> Traversal:
+        return self.store.traverse(self.id, "upstream", max_nodes=MAX_UPSTREAM)
+
+    @cached_property
+    def training_runs(self) -> list[str]:
+        return [e.src for e in self.store.edges([self.id], "upstream", ["WROTE"])]
+
+    @cached_property
+    def inputs(self) -> list[str]:
+        """Dataset and model versions the training runs read directly."""
+        return sorted({e.src for e in self.store.edges(self.training_runs, "upstream", ["READ_BY"])})
+
+    @cached_property
+    def upstream_datasets(self) -> list[str]:
+        return [n.id for n in self.upstream.nodes if n.kind == NodeKind.DATASET_VERSION]
+
+    @cached_property
+    def approvals(self) -> list[approvals.Approval]:
+        return approvals.approvals_of(self.store, self.id)
+
+    def facets(self, node: str) -> dict[str, Any]:
+        return self.store.facets(node)
+
+    def tags(self, node: str) -> dict[str, records.Cited]:
+        return records.tags_of(self.store, node)
+
+    def valid_approvals(self, role: str) -> list[approvals.Approval]:
+        return [a for a in self.approvals if a.valid and a.role == role]

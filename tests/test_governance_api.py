@@ -1,0 +1,100 @@
+"""Governance over HTTP, and the webhooks governance decisions raise."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from conftest import live_server
+from governance import approvals as appr, records
+from governance.evidence import evidence_digest, evidence_view
+from lineage import hooks
+from lineage.cli import cli
+from lineage.server import auth
+from lineage.server.app import ServerConfig
+from lineage.store import open_store
+from test_hooks import Receiver, wait_for
+
+MODEL = "model:demo/churn-classifier@3"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITGRAPH_SECRET_KEY", "k")
+    url = f"sqlite:///{tmp_path}/api.db"
+    CliRunner().invoke(cli, ["demo", "--store", url])
+    with open_store(url) as store:
+        tokens = {s: auth.create_key(store, s, [s], "test")[1] for s in ("ingest", "read", "approve")}
+        appr.generate_key(store, "Rita Risk", ["model-risk"], tmp_path / "rita.pem", "test")
+    return url, tokens, appr.load_signer(tmp_path / "rita.pem")
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_signed_approval_posted_over_http_is_verified_and_recorded(env):
+    url, tokens, signer = env
+    with live_server(ServerConfig(store_url=url, webhooks=False)) as server:
+        ev = httpx.get(f"{server}/api/v1/governance/evidence", params={"model": MODEL}, headers=bearer(tokens["read"])).json()
+        with open_store(url) as store:
+            payload = appr.signed_payload(MODEL, None, "model-risk", signer, "Rita Risk", ev["digest"], store.head().hash)
+        tampered = copy.deepcopy(payload)
+        tampered["decision"] = "reject"
+        bad = httpx.post(f"{server}/api/v1/governance/approvals", json=tampered, headers=bearer(tokens["approve"]))
+        assert (bad.status_code, bad.json()["detail"]) == (400, "role or decision differ from the signed statement")
+        refused = httpx.post(f"{server}/api/v1/governance/approvals", json=payload, headers=bearer(tokens["read"]))
+        assert refused.status_code == 403
+        ok = httpx.post(f"{server}/api/v1/governance/approvals", json=payload, headers=bearer(tokens["approve"]))
+        assert ok.status_code == 201
+        listed = httpx.get(f"{server}/api/v1/governance/approvals", params={"model": MODEL}, headers=bearer(tokens["read"])).json()
+    assert [(a["approver"], a["valid"]) for a in listed] == [("Rita Risk", True)]
+
+
+def test_the_gate_over_http_takes_built_in_packs_only(env):
+    url, tokens, _ = env
+    with live_server(ServerConfig(store_url=url, webhooks=False)) as server:
+        result = httpx.post(f"{server}/api/v1/governance/gate", json={"model": MODEL, "policy": ["baseline"]},
+                            headers=bearer(tokens["approve"]))
+        assert result.status_code == 200 and result.json()["outcome"] == "blocked"
+        path = httpx.post(f"{server}/api/v1/governance/gate", json={"model": MODEL, "policy": ["/etc/passwd"]},
+                          headers=bearer(tokens["approve"]))
+        assert path.status_code == 400 and "built-in packs only" in path.json()["detail"]
+
+
+def test_metadata_over_http_needs_the_ingest_scope(env):
+    url, tokens, _ = env
+    crm = "dataset:postgres://crm-db:5432/crm.public.customers"
+    with live_server(ServerConfig(store_url=url, webhooks=False)) as server:
+        assert httpx.post(f"{server}/api/v1/governance/tags", json={"node": crm, "tags": ["pii"]},
+                          headers=bearer(tokens["read"])).status_code == 403
+        assert httpx.post(f"{server}/api/v1/governance/tags", json={"node": crm, "tags": ["pii"]},
+                          headers=bearer(tokens["ingest"])).status_code == 201
+        assert httpx.post(f"{server}/api/v1/governance/evaluations", json={"model": MODEL, "metrics": {"auc": "high"}},
+                          headers=bearer(tokens["ingest"])).status_code == 422
+    with open_store(url) as store:
+        assert set(records.tags_of(store, crm)) == {"pii"}
+
+
+def test_a_blocked_gate_and_a_release_from_the_cli_fire_webhooks_from_the_server(env):
+    """The server tails the ledger, so decisions made with the CLI reach subscribers too."""
+    url, tokens, signer = env
+    receiver = Receiver()
+    with open_store(url) as store:
+        hook_id, secret = hooks.subscribe(store, receiver.url, ["governance.check_failed", "governance.release_decided"], "t")
+    with live_server(ServerConfig(store_url=url, hook_backoff=0.01)) as server:
+        time.sleep(0.3)  # let the dispatcher take its starting point
+        gated = CliRunner().invoke(cli, ["governance", "gate", MODEL, "--policy", "baseline", "--store", url])
+        assert gated.exit_code == 1, gated.output
+        wait_for(lambda: receiver.requests)
+        head, body = receiver.requests[0]
+        assert hooks.verify_signature(secret, head["X-Auditgraph-Signature"], body)
+        failed = json.loads(body)["data"]
+        assert failed["model"] == MODEL and failed["outcome"] == "blocked"
+        assert "baseline.model-risk-approval" in {f["rule"] for f in failed["failed"]}
+    receiver.close()
