@@ -31,6 +31,7 @@ def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, work
         auditgraph keys create airflow --scope ingest
         auditgraph serve --port 5000
     """
+    import json
     import os
 
     import uvicorn
@@ -42,7 +43,7 @@ def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, work
     if workers == 1:
         uvicorn.run(create_app(config), host=host, port=port, log_level="info")
         return
-    os.environ["AUDITGRAPH_SERVE_CONFIG"] = repr(config.__dict__)
+    os.environ["AUDITGRAPH_SERVE_CONFIG"] = json.dumps(config.__dict__)
     uvicorn.run("lineage.server.factory:app", host=host, port=port, workers=workers, factory=True, log_level="info")
 
 

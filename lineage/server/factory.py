@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ast
+import json
 import os
 
 from lineage.server.app import ServerConfig, create_app
 
 
 def app():
-    return create_app(ServerConfig(**ast.literal_eval(os.environ["AUDITGRAPH_SERVE_CONFIG"])))
+    return create_app(ServerConfig(**json.loads(os.environ["AUDITGRAPH_SERVE_CONFIG"])))
