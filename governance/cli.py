@@ -430,3 +430,6 @@ def packs():
     for name, path in sorted(builtin_packs().items()):
         policy = load_policy([name])
         click.echo(f"{name}: {len(policy.rules)} rule(s)  {path}")
+
+
+from governance import cli_responsible  # noqa: E402,F401  adds explain and fairness to the group

@@ -58,7 +58,7 @@ def registry() -> dict[str, type[Check]]:
     global _loaded
     if not _loaded:
         _loaded = True
-        from governance.checks import builtin  # noqa: F401  registers the built-in checks
+        from governance.checks import builtin, responsible  # noqa: F401  registers the built-in checks
 
         for ep in entry_points(group="auditgraph.checks"):
             try:

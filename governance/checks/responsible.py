@@ -1,0 +1,223 @@
+"""Fairness and explainability checks, over the evidence recorded by ``governance explain``
+and ``governance fairness``."""
+
+from __future__ import annotations
+
+
+
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.stats import spearmanr
+
+from governance import explain, fairness
+from governance.checks import Check, Decision, register
+from governance.subject import Subject
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _no_fairness(subject: Subject, protected) -> Decision:
+    which = f" for {', '.join(protected)}" if protected else ""
+    return Decision(status="not_evaluated", reason=f"no fairness assessment{which} recorded for {subject.id}")
+
+
+def _no_explanation(subject: Subject) -> Decision:
+    return Decision(status="not_evaluated", reason=f"no explanation recorded for {subject.id}")
+
+
+class FourFifthsParams(Params):
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    protected: list[str] | None = None
+
+
+@register
+class FourFifths(Check):
+    """Demographic parity ratio (lowest selection rate / highest) at or above the threshold."""
+
+    name = "four_fifths"
+    Params = FourFifthsParams
+
+    def evaluate(self, subject: Subject, params: FourFifthsParams) -> Decision:
+        found = fairness.latest(subject.store, subject.id, params.protected)
+        if not found:
+            return _no_fairness(subject, params.protected)
+        seq, a = found
+        m = a["metrics"]["demographic_parity_ratio"]
+        rates = {g["group"]: g["selection_rate"] for g in a["groups"] if not g["too_small"]}
+        ok = m["value"] is not None and m["value"] >= params.threshold
+        return Decision(status="pass" if ok else "fail", observed={"ratio": m["value"], "ci": m["ci"], "selection_rates": rates},
+                        threshold={"min_ratio": params.threshold},
+                        reason=f"demographic parity ratio {m['value']} over {', '.join(a['protected'])} "
+                               f"{'>=' if ok else '<'} {params.threshold}", evidence=[f"ledger:{seq}"])
+
+
+class OddsParams(Params):
+    max_difference: float = Field(default=0.1, ge=0, le=1)
+    protected: list[str] | None = None
+
+
+@register
+class EqualizedOdds(Check):
+    """Equalized odds difference (the larger of the TPR and FPR gaps) at or below the threshold."""
+
+    name = "equalized_odds"
+    Params = OddsParams
+
+    def evaluate(self, subject: Subject, params: OddsParams) -> Decision:
+        found = fairness.latest(subject.store, subject.id, params.protected)
+        if not found:
+            return _no_fairness(subject, params.protected)
+        seq, a = found
+        m = a["metrics"]["equalized_odds_difference"]
+        ok = m["value"] is not None and m["value"] <= params.max_difference
+        return Decision(status="pass" if ok else "fail", observed={"difference": m["value"], "ci": m["ci"]},
+                        threshold={"max_difference": params.max_difference},
+                        reason=f"equalized odds difference {m['value']} over {', '.join(a['protected'])} "
+                               f"{'<=' if ok else '>'} {params.max_difference}", evidence=[f"ledger:{seq}"])
+
+
+class RelianceParams(Params):
+    protected_features: list[str] = Field(min_length=1)
+    max_share: float = Field(default=0.05, ge=0, le=1)
+    top_k: int = Field(default=3, ge=1)
+
+
+@register
+class ProtectedReliance(Check):
+    """Protected features carry less than ``max_share`` of |SHAP|, and none is in the top k."""
+
+    name = "protected_reliance"
+    Params = RelianceParams
+
+    def evaluate(self, subject: Subject, params: RelianceParams) -> Decision:
+        found = explain.latest(subject.store, subject.id)
+        if not found:
+            return _no_explanation(subject)
+        seq, e = found
+        share = {i["feature"]: i["share"] for i in e["importance"]}
+        used = [f for f in params.protected_features if f in share]
+        total = round(sum(share[f] for f in used), 6)
+        top = [i["feature"] for i in e["importance"][: params.top_k]]
+        in_top = [f for f in used if f in top]
+        ok = total < params.max_share and not in_top
+        reason = (f"protected features {', '.join(used) or '(none in the model)'} carry {total:.1%} of |SHAP|"
+                  + (f"; in the top {params.top_k}: {', '.join(in_top)}" if in_top else ""))
+        return Decision(status="pass" if ok else "fail", observed={"share": total, "in_top_k": in_top, "top_k": top},
+                        threshold={"max_share": params.max_share, "top_k": params.top_k}, reason=reason,
+                        evidence=[f"ledger:{seq}"])
+
+
+class ProxyParams(Params):
+    auc_threshold: float = Field(default=0.8, gt=0.5, le=1)
+    min_share: float = Field(default=0.1, ge=0, le=1)
+
+
+@register
+class ProxyFeatures(Check):
+    """No feature both predicts a protected attribute (AUC >= threshold) and carries a large |SHAP| share.
+
+    Dropping the protected column is not enough when another feature stands in for it.
+    """
+
+    name = "proxy_features"
+    Params = ProxyParams
+
+    def evaluate(self, subject: Subject, params: ProxyParams) -> Decision:
+        found = explain.latest(subject.store, subject.id)
+        if not found:
+            return _no_explanation(subject)
+        seq, e = found
+        if not e.get("proxies"):
+            return Decision(status="not_evaluated", reason="the explanation was made without protected columns "
+                            "(governance explain --protected ...)", evidence=[f"ledger:{seq}"])
+        share = {i["feature"]: i["share"] for i in e["importance"]}
+        proxies = [{"feature": f, "protected": p, "auc": auc, "share": share.get(f, 0.0)}
+                   for p, scores in e["proxies"].items() for f, auc in scores.items()
+                   if auc >= params.auc_threshold and share.get(f, 0.0) >= params.min_share]
+        proxies.sort(key=lambda x: (-x["share"], x["feature"]))
+        reason = "; ".join(f"{x['feature']} stands in for {x['protected']} (AUC {x['auc']:.2f}, "
+                           f"{x['share']:.0%} of |SHAP|)" for x in proxies) or "no proxy for a protected attribute"
+        return Decision(status="fail" if proxies else "pass", observed=proxies,
+                        threshold={"auc": params.auc_threshold, "share": params.min_share}, reason=reason,
+                        evidence=[f"ledger:{seq}"])
+
+
+class AdditivityParams(Params):
+    max_residual: float = Field(default=1e-6, gt=0)
+
+
+@register
+class Additivity(Check):
+    """SHAP values add up to the explained output: the largest residual is below the threshold."""
+
+    name = "additivity"
+    Params = AdditivityParams
+
+    def evaluate(self, subject: Subject, params: AdditivityParams) -> Decision:
+        found = explain.latest(subject.store, subject.id)
+        if not found:
+            return _no_explanation(subject)
+        seq, e = found
+        residual = e["additivity"]["max"]
+        ok = residual <= params.max_residual
+        return Decision(status="pass" if ok else "fail", observed=e["additivity"],
+                        threshold={"max_residual": params.max_residual},
+                        reason=f"largest additivity residual {residual:.3g} ({e['explainer']} explainer)",
+                        evidence=[f"ledger:{seq}"])
+
+
+class StabilityParams(Params):
+    min_rank_correlation: float = Field(default=0.8, ge=-1, le=1)
+    top_k: int = Field(default=5, ge=1)
+    min_top_k_overlap: float = Field(default=0.6, ge=0, le=1)
+
+
+@register
+class ExplanationStability(Check):
+    """Feature importance agrees with the previous approved or released version of the model."""
+
+    name = "explanation_stability"
+    Params = StabilityParams
+
+    def evaluate(self, subject: Subject, params: StabilityParams) -> Decision:
+        found = explain.latest(subject.store, subject.id)
+        if not found:
+            return _no_explanation(subject)
+        seq, e = found
+        previous = _previous_approved(subject)
+        before = explain.latest(subject.store, previous) if previous else None
+        if not before:
+            return Decision(status="not_evaluated", reason="no earlier approved or released version with an explanation",
+                            evidence=[f"ledger:{seq}"])
+        pseq, p = before
+        now_rank = [i["feature"] for i in e["importance"]]
+        old_rank = [i["feature"] for i in p["importance"]]
+        common = [f for f in now_rank if f in old_rank]
+        rho = float(spearmanr([now_rank.index(f) for f in common], [old_rank.index(f) for f in common]).statistic) \
+            if len(common) > 2 else 1.0
+        overlap = len(set(now_rank[: params.top_k]) & set(old_rank[: params.top_k])) / params.top_k
+        ok = rho >= params.min_rank_correlation and overlap >= params.min_top_k_overlap
+        return Decision(status="pass" if ok else "fail",
+                        observed={"rank_correlation": round(rho, 4), "top_k_overlap": overlap, "compared_with": previous},
+                        threshold={"min_rank_correlation": params.min_rank_correlation,
+                                   "min_top_k_overlap": params.min_top_k_overlap, "top_k": params.top_k},
+                        reason=f"rank correlation {rho:.2f} and top-{params.top_k} overlap {overlap:.0%} with {previous}",
+                        evidence=[f"ledger:{seq}", f"ledger:{pseq}", previous])
+
+
+def _previous_approved(subject: Subject) -> str | None:
+    store = subject.store
+    entity = subject.row.entity
+    versions = store.nodes([e.src for e in store.edges([entity], "upstream", ["VERSION_OF"])])
+    mine = subject.row.first_seen or ""
+    earlier = sorted((v for v in versions.values() if v.id != subject.id and (v.first_seen or "") <= mine),
+                     key=lambda v: (v.first_seen or "", v.id), reverse=True)
+    for v in earlier:
+        facets = store.facets(v.id)
+        if "auditgraph.release" in facets or "auditgraph.approval" in facets:
+            return v.id
+    return None
+
+
+

@@ -1,0 +1,171 @@
+"""``auditgraph governance explain`` and ``auditgraph governance fairness``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from governance import explain as explaining, fairness as fair
+from governance.cli import governance
+from governance.errors import GovernanceError
+from governance.modelfiles import load_data, load_model
+from lineage.cli import render
+from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
+from lineage.sdk import file_digest
+
+
+def model_options(fn):
+    fn = click.option("--trust-pickle", is_flag=True,
+                      help="Unpickle this .pkl/.joblib file (only if its digest matches the recorded artifact).")(fn)
+    fn = click.option("--model-file", type=click.Path(dir_okay=False, path_type=Path),
+                      help="The fitted model: .skops (or a trusted pickle).")(fn)
+    return fn
+
+
+def data_options(fn):
+    fn = click.option("--sep", default=None, help="CSV separator (default ',').")(fn)
+    fn = click.option("--dataset", metavar="ID", help="The dataset version this file is (links the evidence).")(fn)
+    fn = click.option("--target", required=True, help="The label column.")(fn)
+    fn = click.option("--data", "data_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                      help="CSV or Parquet with the features, the target and the protected columns.")(fn)
+    return fn
+
+
+def _model(store, model_id: str, path: Path | None, trust_pickle: bool):
+    if path is None:
+        raise GovernanceError("give --model-file")
+    expected = (store.facets(store.resolve(model_id).id).get("auditgraph_model") or {}).get("artifactDigest")
+    return load_model(path, trust_pickle=trust_pickle, expected_digest=expected)
+
+
+def _features(model, data: pd.DataFrame, target: str, protected: list[str], drop: list[str]) -> pd.DataFrame:
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        missing = [c for c in names if c not in data.columns]
+        if missing:
+            raise GovernanceError(f"the data lacks the model's features: {', '.join(missing)}")
+        return data[list(names)]
+    return data.drop(columns=[c for c in [target, *protected, *drop] if c in data.columns])
+
+
+def _labels(values: pd.Series, positive: str | None, what: str) -> np.ndarray:
+    if positive is not None:
+        return (values.astype(str) == positive).to_numpy(dtype=int)
+    uniques = set(pd.unique(values))
+    if uniques <= {0, 1, True, False}:
+        return values.to_numpy(dtype=int)
+    raise GovernanceError(f"{what} holds {sorted(map(str, uniques))[:5]}; say which is positive with --positive")
+
+
+def _columns(data: pd.DataFrame, names: list[str], what: str) -> None:
+    missing = [c for c in names if c not in data.columns]
+    if missing:
+        raise GovernanceError(f"{what}: no column {', '.join(missing)} in the data (columns: {', '.join(map(str, data.columns))})")
+
+
+@governance.command()
+@click.argument("model_id", metavar="MODEL@VERSION")
+@model_options
+@data_options
+@click.option("--protected", multiple=True, help="A protected column, for proxy detection (repeatable).")
+@click.option("--drop", multiple=True, help="A column the model does not take (repeatable).")
+@click.option("--max-rows", default=1000, show_default=True, type=click.IntRange(1), help="Rows explained (sampled with --seed).")
+@click.option("--background-rows", default=100, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@store_option
+@actor_option
+@json_option
+@domain_errors
+def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep, protected, drop, max_rows,
+            background_rows, seed, store_url, actor, as_json):
+    """Explain a model with SHAP and record the explanation as evidence.
+
+    Records global importance (mean |SHAP| and share per feature), the
+    explainer, background, seed, library versions and the additivity residual;
+    with --protected, how well each feature predicts each protected column.
+
+    \b
+    Example:
+        auditgraph governance explain model:ml/income@1 --model-file income.skops --data adult.csv --target income --protected sex --protected race
+    """
+    with connect(store_url) as store:
+        model = _model(store, model_id, model_file, trust_pickle)
+        data = load_data(data_file, sep)
+        _columns(data, [target, *protected], "explain")
+        X = _features(model, data, target, list(protected), list(drop))
+        result = explaining.explain(model, X, max_rows=max_rows, background_rows=background_rows, seed=seed,
+                                    protected=data[list(protected)] if protected else None)
+        seq = explaining.record(store, model_id, result, default_actor(actor), dataset, file_digest(data_file))
+    if as_json:
+        emit_json({"seq": seq, **result})
+        return
+    click.echo(f"{result['explainer']} explainer, {result['output']} output, {result['rows_explained']} rows; "
+               f"additivity residual max {result['additivity']['max']:.3g} (ledger {seq})")
+    render.table("global importance", ["feature", "mean |SHAP|", "share"],
+                 ((i["feature"], f"{i['mean_abs_shap']:.4f}", f"{i['share']:.1%}") for i in result["importance"][:15]))
+    for column, scores in (result.get("proxies") or {}).items():
+        top = list(scores.items())[:3]
+        click.echo(f"best predictors of {column}: " + ", ".join(f"{f} (AUC {a:.2f})" for f, a in top))
+
+
+@governance.command()
+@click.argument("model_id", metavar="MODEL@VERSION")
+@model_options
+@data_options
+@click.option("--protected", multiple=True, required=True, help="A protected column (repeatable).")
+@click.option("--positive", default=None, help="The target value that is the favourable outcome (e.g. '>50K').")
+@click.option("--predictions", default=None, help="Take decisions from this column instead of a model file.")
+@click.option("--predicted-positive", default=None, help="With --predictions: the value that is a positive decision.")
+@click.option("--drop", multiple=True, help="A column the model does not take (repeatable).")
+@click.option("--intersections/--no-intersections", default=True, show_default=True,
+              help="With several protected columns, also assess their intersection.")
+@click.option("--min-group-size", default=30, show_default=True, type=click.IntRange(1))
+@click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(0), help="Resamples for the intervals.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@store_option
+@actor_option
+@json_option
+@domain_errors
+def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep, protected, positive, predictions,
+             predicted_positive, drop, intersections, min_group_size, bootstrap, seed, store_url, actor, as_json):
+    """Assess fairness across protected groups (fairlearn) and record it as evidence.
+
+    Per group: size, selection rate, TPR, FPR, FNR, accuracy; across groups:
+    demographic parity and equalized odds (difference and ratio), equal
+    opportunity difference, each with a bootstrap interval.
+
+    \b
+    Example:
+        auditgraph governance fairness model:ml/income@1 --model-file income.skops --data adult.csv --target income --positive '>50K' --protected sex
+    """
+    with connect(store_url) as store:
+        data = load_data(data_file, sep)
+        _columns(data, [target, *protected] + ([predictions] if predictions else []), "fairness")
+        y_true = _labels(data[target], positive, f"target {target!r}")
+        if predictions:
+            y_pred = _labels(data[predictions], predicted_positive, f"predictions {predictions!r}")
+        else:
+            model = _model(store, model_id, model_file, trust_pickle)
+            raw = model.predict(_features(model, data, target, list(protected), list(drop)))
+            y_pred = _labels(pd.Series(raw), positive if positive in map(str, pd.unique(raw)) else None, "predictions")
+        sets = [[p] for p in protected] + ([list(protected)] if intersections and len(protected) > 1 else [])
+        digest = file_digest(data_file)
+        out = []
+        for columns in sets:
+            result = fair.assess(y_true, y_pred, data[columns], min_group_size=min_group_size, bootstrap=bootstrap, seed=seed)
+            seq = fair.record(store, model_id, result, default_actor(actor), dataset, digest, target)
+            out.append({"seq": seq, **result})
+    if as_json:
+        emit_json(out)
+        return
+    for result in out:
+        click.echo(f"{' & '.join(result['protected'])} (ledger {result['seq']}):")
+        render.table(None, ["group", "n", "selection rate", "TPR", "FPR", "accuracy", "note"], (
+            (g["group"], g["n"], g["selection_rate"], g["tpr"], g["fpr"], g["accuracy"], "too small" if g["too_small"] else "")
+            for g in result["groups"]))
+        for name, m in result["metrics"].items():
+            ci = f" [{m['ci'][0]}, {m['ci'][1]}]" if m["ci"] else ""
+            click.echo(f"  {name}: {m['value']}{ci}")
