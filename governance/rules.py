@@ -114,18 +114,19 @@ def load_policy(names: list[str]) -> Policy:
     rules: list[Rule] = []
     sources: list[str] = []
     seen: dict[str, str] = {}
+    packs = builtin_packs()
     for name in names:
-        path = builtin_packs().get(name) or Path(name)
-        for rule in load_rule_file(path):
+        path = packs.get(name) or Path(name)
+        for rule in load_rule_file(path, label=f"pack:{name}" if name in packs else None):
             if rule.id in seen:
                 raise RuleFileError(f"{rule.source}: rule id {rule.id!r} is already defined at {seen[rule.id]}")
             seen[rule.id] = rule.source
             rules.append(rule)
-        sources.append(str(path))
+        sources.append(f"pack:{name}" if name in packs else str(path))
     return Policy(sources=sources, rules=rules)
 
 
-def load_rule_file(path: Path) -> list[Rule]:
+def load_rule_file(path: Path, label: str | None = None) -> list[Rule]:
     try:
         if path.stat().st_size > MAX_RULE_FILE_BYTES:
             raise RuleFileError(f"{path}: larger than {MAX_RULE_FILE_BYTES} bytes")
@@ -147,7 +148,7 @@ def load_rule_file(path: Path) -> list[Rule]:
     rules = []
     for i, rule in enumerate(parsed.rules):
         problems += _check_params(path, tree, i, rule)
-        rules.append(rule.model_copy(update={"source": f"{path}:{_line(tree, ('rules', i))}"}))
+        rules.append(rule.model_copy(update={"source": f"{label or path}:{_line(tree, ('rules', i))}"}))
     if problems:
         raise RuleFileError("\n".join(problems))
     return rules

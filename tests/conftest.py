@@ -150,3 +150,47 @@ def live_server(config):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# --- a real model trained on Adult (without sex and race), recorded through the SDK ---------
+
+ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
+                 "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country",
+                 "income"]
+
+
+@pytest.fixture(scope="session")
+def adult(tmp_path_factory):
+    import pandas as pd
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.file import FileConfig, FileTransport
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+    from skops.io import dump
+
+    from lineage.sdk import TrainingRun
+
+    base = tmp_path_factory.mktemp("adult")
+    d = pd.read_csv(SHARED / "data/adult/adult.data", header=None, names=ADULT_COLUMNS, skipinitialspace=True).dropna()
+    csv = base / "adult.csv"
+    d.to_csv(csv, index=False)
+    X = d.drop(columns=["income", "sex", "race"])
+    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    model = Pipeline([
+        ("encode", ColumnTransformer([("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categorical)],
+                                     remainder="passthrough", verbose_feature_names_out=False)),
+        ("gbm", GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0)),
+    ]).fit(X, (d.income == ">50K").astype(int))
+    path = base / "income.skops"
+    dump(model, path)
+    log = base / "events.jsonl"
+    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(log), append=True)))
+    with TrainingRun("train_income", namespace="ml", code_path=base, client=client) as run:
+        run.input("file", str(csv))
+        run.model("ml", "income", path=path, version="1", framework="sklearn", task="binary-classification")
+    url = f"sqlite:///{base}/adult.db"
+    with open_store(url) as store, open(log, "rb") as f:
+        assert ingest(store, read_documents(f, "events"), "test").accepted == 2
+    return {"url": url, "csv": csv, "model_file": path, "model": model, "data": d, "base": base, "events": log}

@@ -19,9 +19,6 @@ from lineage.cli import cli
 from lineage.sdk import TrainingRun, file_digest
 from lineage.store import open_store
 
-ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
-                 "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country",
-                 "income"]
 MODEL = "model:ml/income@1"
 RESPONSIBLE_RULES = """\
 rules:
@@ -116,44 +113,6 @@ def test_labels_that_are_not_binary_are_refused():
 
 
 # --- Adult: a model trained without sex and race ---------------------------------
-
-@pytest.fixture(scope="module")
-def adult(tmp_path_factory):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import GradientBoostingClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OrdinalEncoder
-    from skops.io import dump
-
-    base = tmp_path_factory.mktemp("adult")
-    d = pd.read_csv(SHARED / "data/adult/adult.data", header=None, names=ADULT_COLUMNS, skipinitialspace=True).dropna()
-    csv = base / "adult.csv"
-    d.to_csv(csv, index=False)
-    X = d.drop(columns=["income", "sex", "race"])
-    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    model = Pipeline([
-        ("encode", ColumnTransformer([("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categorical)],
-                                     remainder="passthrough", verbose_feature_names_out=False)),
-        ("gbm", GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0)),
-    ]).fit(X, (d.income == ">50K").astype(int))
-    path = base / "income.skops"
-    dump(model, path)
-    url = f"sqlite:///{base}/adult.db"
-    with TrainingRun("train_income", namespace="ml", code_path=base, client=_file_client(base)) as tr:
-        tr.input("file", str(csv))
-        assert tr.model("ml", "income", path=path, version="1", framework="sklearn") == MODEL
-    with open_store(url) as store, open(base / "events.jsonl", "rb") as f:
-        from lineage.ingest import ingest, read_documents
-        assert ingest(store, read_documents(f, "events"), "test").accepted == 2
-    return {"url": url, "csv": csv, "model_file": path, "model": model, "data": d, "base": base}
-
-
-def _file_client(base):
-    from openlineage.client import OpenLineageClient
-    from openlineage.client.transport.file import FileConfig, FileTransport
-
-    return OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(base / "events.jsonl"), append=True)))
-
 
 def test_adult_without_sex_and_race_still_fails_four_fifths_and_the_proxy_check_names_relationship(adult, tmp_path):
     url = adult["url"]

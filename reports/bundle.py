@@ -1,0 +1,201 @@
+"""The evidence bundle: everything a release report says, as canonical JSON.
+
+Invariants:
+
+* the bundle is drawn from the store as of one ledger head (``ledger_head``);
+  every ledger entry it relies on is listed in ``cited`` with its hash, so it
+  can be checked against the store later (``reports.verify``);
+* ``digest`` is SHA-256 over the canonical bytes of the bundle without the
+  ``digest`` field; renderings print it, and nothing in a rendering comes from
+  anywhere but the bundle, so the same bundle renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from governance import approvals as appr, explain, fairness, records
+from governance.frameworks import FRAMEWORKS, TITLES
+from governance.gate import GATE, latest_gate
+from governance.subject import Subject
+from lineage.canonical import digest
+from lineage.ids import NodeKind, parse_id
+from lineage.store import Store
+
+SCHEMA = "auditgraph.report/1"
+MAX_GRAPH_NODES = 400
+
+
+def collect(store: Store, model: str) -> dict[str, Any]:
+    subject = Subject(store, model)
+    head = store.head()
+    cited: dict[int, str] = {}
+    bundle = {
+        "schema": SCHEMA,
+        "model": _identity(store, subject),
+        "documentation": _documentation(store, subject, cited),
+        "lineage": _lineage(store, subject),
+        "evaluations": _evaluations(store, subject, cited),
+        "explanation": _explanation(store, subject, cited),
+        "fairness": _fairness(store, subject, cited),
+        "gate": _gate(store, subject, cited),
+        "approvals": _approvals(subject, cited),
+        "ledger_head": {"seq": head.seq, "hash": head.hash},
+    }
+    bundle["not_evaluated"] = _not_evaluated(bundle)
+    bundle["frameworks"] = coverage(bundle["gate"]["rules"] if bundle["gate"] else [])
+    bundle["cited"] = [{"seq": s, "hash": h} for s, h in sorted(cited.items())]
+    return seal(bundle)
+
+
+def seal(bundle: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in bundle.items() if k != "digest"}
+    return {**body, "digest": "sha256:" + digest(body)}
+
+
+def bundle_digest(bundle: dict[str, Any]) -> str:
+    return "sha256:" + digest({k: v for k, v in bundle.items() if k != "digest"})
+
+
+def _cite(store: Store, cited: dict[int, str], seq: int) -> int:
+    entry = next(store.entries(after_seq=seq - 1, limit=1), None)
+    if entry is not None and entry.seq == seq:
+        cited[seq] = entry.hash
+    return seq
+
+
+def _identity(store: Store, subject: Subject) -> dict[str, Any]:
+    facets = store.facets(subject.id)
+    model = facets.get("auditgraph_model") or {}
+    node = subject.row
+    return {"id": subject.id, "entity": str(parse_id(subject.id).entity()), "namespace": node.namespace,
+            "name": node.name, "version": node.version, "artifact_digest": model.get("artifactDigest"),
+            "artifact_uri": model.get("artifactUri"), "framework": model.get("framework"), "task": model.get("task"),
+            "recorded": node.first_seen,
+            "release": facets.get("auditgraph.release"), "approval": facets.get("auditgraph.approval")}
+
+
+def _documentation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any]:
+    owners = records.owners_of(store, subject.id)
+    use = records.intended_use_of(store, subject.id)
+    for item in (owners, use):
+        for seq in item.seqs if item else ():
+            _cite(store, cited, seq)
+    return {"owners": owners.value if owners else [], "intended_use": use.value["intended_use"] if use else None,
+            "limitations": use.value.get("limitations", []) if use else []}
+
+
+def _lineage(store: Store, subject: Subject) -> dict[str, Any]:
+    runs = []
+    for run in sorted(subject.training_runs):
+        row = store.nodes([run]).get(run)
+        facets = store.facets(run)
+        job = [e.dst for e in store.edges([run], "downstream", ["RUN_OF"])]
+        parent = [e.dst for e in store.edges([run], "downstream", ["CHILD_OF"])]
+        code = [e.src for e in store.edges([run], "upstream", ["BUILT"])]
+        training = facets.get("auditgraph_training") or {}
+        runs.append({"id": run, "job": job[0] if job else None, "parent": parent[0] if parent else None,
+                     "state": (facets.get("_state") or {}).get("eventType"), "started": row.first_seen if row else None,
+                     "ended": row.last_seen if row else None, "code": code,
+                     "code_dirty": training.get("codeDirty"), "params": training.get("params", {})})
+    inputs = []
+    for version in subject.inputs:
+        facets = store.facets(version)
+        fields = [f.get("name") for f in (facets.get("schema") or {}).get("fields", []) if isinstance(f, dict)]
+        inputs.append({"id": version, "fields": fields, "tags": sorted(records.tags_of(store, version)),
+                       "version_declared": "version" in facets})
+    walk = subject.upstream
+    nodes = [n for n in walk.nodes if n.kind != NodeKind.JOB][:MAX_GRAPH_NODES]
+    keep = {n.id for n in nodes}
+    return {
+        "training_runs": runs, "inputs": inputs,
+        "upstream_count": len(walk.nodes), "truncated": walk.truncated or len(nodes) < len(
+            [n for n in walk.nodes if n.kind != NodeKind.JOB]),
+        "graph": {"nodes": [{"id": n.id, "kind": n.kind, "distance": n.distance, "job": n.job} for n in nodes],
+                  "edges": [{"src": e.src, "type": e.type, "dst": e.dst} for e in walk.edges
+                            if e.src in keep and e.dst in keep]},
+    }
+
+
+def _evaluations(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
+    return [{"seq": _cite(store, cited, seq), "metrics": p["metrics"], "dataset": p["dataset"], "at": p["at"]}
+            for seq, p in records.evaluations_of(store, subject.id)]
+
+
+def _explanation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any] | None:
+    found = explain.latest(store, subject.id)
+    if not found:
+        return None
+    seq, e = found
+    keep = ("explainer", "output", "estimator", "rows_explained", "rows_available", "background_rows",
+            "background_digest", "seed", "importance", "additivity", "proxies", "versions", "dataset", "data_digest", "at")
+    return {"seq": _cite(store, cited, seq), **{k: e.get(k) for k in keep}}
+
+
+def _fairness(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
+    latest: dict[tuple, tuple[int, dict]] = {}
+    for entry in store.entries(subject=subject.id, kind=fairness.FAIRNESS, limit=None):
+        p = json.loads(entry.payload)
+        latest[tuple(p["protected"])] = (entry.seq, p)
+    out = []
+    for key in sorted(latest):
+        seq, p = latest[key]
+        out.append({"seq": _cite(store, cited, seq), "protected": p["protected"], "rows": p["rows"],
+                    "groups": p["groups"], "metrics": p["metrics"], "excluded_groups": p["excluded_groups"],
+                    "min_group_size": p["min_group_size"], "bootstrap": p["bootstrap"], "target": p.get("target"),
+                    "dataset": p.get("dataset"), "at": p["at"]})
+    return out
+
+
+def _gate(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any] | None:
+    result = latest_gate(store, subject.id)
+    if result is None:
+        return None
+    _cite(store, cited, result.seq)
+    for r in result.results:
+        for ref in r.evidence:
+            if ref.startswith("ledger:"):
+                _cite(store, cited, int(ref.split(":")[1]))
+    return {"seq": result.seq, "outcome": result.outcome, "evaluated_at": result.evaluated_at,
+            "policy": result.policy, "policy_digest": result.policy_digest,
+            "rules": [r.model_dump(exclude={"source"}) for r in result.results]}
+
+
+def _approvals(subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
+    out = []
+    for a in subject.approvals:
+        _cite(subject.store, cited, a.seq)
+        out.append({"seq": a.seq, "role": a.role, "decision": a.decision, "approver": a.approver,
+                    "key_id": a.key_id, "time": a.time, "evidence_digest": a.evidence_digest,
+                    "signature": "valid" if a.valid else "invalid", "problem": a.problem})
+    return out
+
+
+def _not_evaluated(bundle: dict[str, Any]) -> list[dict[str, str]]:
+    missing = []
+    if bundle["gate"] is None:
+        missing.append({"what": "release gate", "why": "no gate run is recorded for this version"})
+    else:
+        missing += [{"what": r["rule"], "why": r["reason"]} for r in bundle["gate"]["rules"] if r["status"] == "not_evaluated"]
+    if bundle["explanation"] is None:
+        missing.append({"what": "explanation", "why": "no SHAP explanation is recorded"})
+    if not bundle["fairness"]:
+        missing.append({"what": "fairness", "why": "no fairness assessment is recorded"})
+    if not bundle["evaluations"]:
+        missing.append({"what": "evaluations", "why": "no evaluation metrics are recorded"})
+    return missing
+
+
+def coverage(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each framework, each item: the rules that evidence it (with status), or none."""
+    out = []
+    for framework, items in FRAMEWORKS.items():
+        rows = []
+        for item, title in items.items():
+            by = [{"rule": r["rule"], "status": r["status"]} for r in rules if item in r.get("evidences", {}).get(framework, [])]
+            rows.append({"item": item, "title": title, "rules": by,
+                         "state": "not evidenced" if not by else "evidenced" if all(b["status"] == "pass" for b in by)
+                         else "evidenced, failing"})
+        out.append({"framework": framework, "title": TITLES[framework], "items": rows})
+    return out

@@ -1,0 +1,112 @@
+"""``auditgraph reports ...``: issue, verify and re-render release reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
+from reports.issue import FORMATS, issue, load_bundle
+from reports.render import FILENAMES, render
+from reports.verify import verify as verify_report
+
+
+@click.group()
+def reports():
+    """Responsible-AI release reports that an auditor can read and verify.
+
+    \b
+    Example:
+        auditgraph reports release model:demo/churn-classifier@3 --out report/
+    """
+
+
+templates_option = click.option("--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
+                                help="A folder of templates overriding the defaults by name (report.html.j2 ...).")
+
+
+@reports.command()
+@click.argument("model", metavar="MODEL@VERSION")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write to.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS),
+              default=("html", "md", "json", "junit", "card"), show_default=True, help="Formats to write (repeatable).")
+@templates_option
+@store_option
+@actor_option
+@json_option
+@domain_errors
+def release(model, out, formats, templates, store_url, actor, as_json):
+    """Write the release report of MODEL@VERSION (HTML, Markdown, JSON bundle, JUnit, model card, PDF).
+
+    The report holds what the store records about the model: identity,
+    lineage, evaluations, explanations, fairness, every rule of the latest
+    gate run, approvals, framework coverage and what was not evaluated. It
+    prints its bundle digest and ledger head; issuing it is a ledger entry.
+
+    \b
+    Example:
+        auditgraph reports release model:demo/churn-classifier@3 --out report/ --format html --format pdf
+    """
+    with connect(store_url) as store:
+        issued = issue(store, model, out, list(formats), default_actor(actor), templates)
+    for warning in issued.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        emit_json({"model": issued.model, "digest": issued.digest, "seq": issued.seq, "files": issued.files,
+                   "outcome": issued.outcome, "warnings": issued.warnings})
+        return
+    click.echo(f"report for {issued.model}: {issued.outcome or 'no gate run'}; bundle {issued.digest}")
+    for name, file_digest in issued.files.items():
+        click.echo(f"  {out / name}  {file_digest}")
+    click.echo(f"issued as ledger entry {issued.seq}")
+
+
+@reports.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path), metavar="REPORT")
+@templates_option
+@store_option
+@json_option
+@domain_errors
+def verify(path, templates, store_url, as_json):
+    """Check a report against its bundle and the store; exit 1 and say what is wrong if it does not hold.
+
+    REPORT is the report folder (or a file in it).
+
+    \b
+    Example:
+        auditgraph reports verify report/
+    """
+    with connect(store_url) as store:
+        verdict = verify_report(store, path, templates)
+    if as_json:
+        emit_json({"ok": verdict.ok, "checked": verdict.checked, "problems": verdict.problems})
+    else:
+        for line in verdict.checked:
+            click.echo(f"ok: {line}")
+        for problem in verdict.problems:
+            click.echo(f"FAILED: {problem}", err=True)
+    sys.exit(0 if verdict.ok else 1)
+
+
+@reports.command("render")
+@click.argument("bundle_path", type=click.Path(exists=True, path_type=Path), metavar="BUNDLE")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "formats", multiple=True, type=click.Choice([f for f in FORMATS if f not in ("json", "pdf")]),
+              default=("html", "md"), show_default=True)
+@templates_option
+@domain_errors
+def render_bundle(bundle_path, out, formats, templates):
+    """Render a bundle again (byte-identical to the original with the same templates).
+
+    \b
+    Example:
+        auditgraph reports render report/bundle.json --out again/
+    """
+    bundle, _ = load_bundle(bundle_path)
+    out.mkdir(parents=True, exist_ok=True)
+    for fmt in formats:
+        (out / FILENAMES[fmt]).write_text(render(bundle, fmt, templates), encoding="utf-8")
+        click.echo(out / FILENAMES[fmt])

@@ -1,0 +1,67 @@
+"""Issuing a report: collect the bundle, render every format, record the issuance in the ledger."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from governance.records import now
+from lineage.canonical import sha256_hex
+from lineage.ledger import Pending
+from lineage.store import Store
+from reports.bundle import collect
+from reports.errors import ReportError
+from reports.pdf import html_to_pdf
+from reports.render import FILENAMES, render
+
+ISSUED = "reports.issued"
+FORMATS = ("html", "md", "json", "junit", "card", "pdf")
+
+
+@dataclass
+class Issued:
+    model: str
+    digest: str
+    out: Path
+    files: dict[str, str] = field(default_factory=dict)
+    seq: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    outcome: str | None = None
+
+
+def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
+          templates: Path | None = None) -> Issued:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ReportError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    bundle = collect(store, model)
+    out.mkdir(parents=True, exist_ok=True)
+    result = Issued(model=bundle["model"]["id"], digest=bundle["digest"], out=out,
+                    outcome=(bundle["gate"] or {}).get("outcome"))
+    wanted = list(dict.fromkeys(["json", *formats, *(["html"] if "pdf" in formats else [])]))
+    for fmt in (f for f in wanted if f != "pdf"):
+        path = out / FILENAMES[fmt]
+        path.write_text(render(bundle, fmt, templates), encoding="utf-8")
+        result.files[path.name] = "sha256:" + sha256_hex(path.read_bytes())
+    if "pdf" in wanted:
+        try:
+            pdf = html_to_pdf(out / FILENAMES["html"], out / FILENAMES["pdf"])
+            result.files[pdf.name] = "sha256:" + sha256_hex(pdf.read_bytes())
+        except ReportError as e:
+            result.warnings.append(str(e))
+    payload = {"model": result.model, "bundle_digest": result.digest, "ledger_head": bundle["ledger_head"],
+               "files": result.files, "at": now()}
+    result.seq = store.append(Pending(ISSUED, payload, actor, subject=result.model)).seq
+    return result
+
+
+def load_bundle(path: Path) -> tuple[dict, Path]:
+    folder = path if path.is_dir() else path.parent
+    bundle_path = folder / FILENAMES["json"] if path.is_dir() or path.name != FILENAMES["json"] else path
+    try:
+        return json.loads(bundle_path.read_text(encoding="utf-8")), folder
+    except FileNotFoundError:
+        raise ReportError(f"{bundle_path}: no bundle.json next to the report") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ReportError(f"{bundle_path}: not a JSON bundle ({e})") from None
