@@ -1,20 +1,20 @@
-"""``auditgraph governance explain`` and ``auditgraph governance fairness``."""
+"""``auditgraph governance explain`` and ``auditgraph governance fairness``.
+
+numpy, pandas, shap and fairlearn are imported inside the commands: every other
+command starts without them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-import numpy as np
-import pandas as pd
 
-from governance import explain as explaining, fairness as fair
 from governance.cli import governance
 from governance.errors import GovernanceError
-from governance.modelfiles import load_data, load_model
 from lineage.cli import render
 from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
-from lineage.sdk import file_digest
+
 
 
 def model_options(fn):
@@ -35,13 +35,15 @@ def data_options(fn):
 
 
 def _model(store, model_id: str, path: Path | None, trust_pickle: bool):
+    from governance.modelfiles import load_model
+
     if path is None:
         raise GovernanceError("give --model-file")
     expected = (store.facets(store.resolve(model_id).id).get("auditgraph_model") or {}).get("artifactDigest")
     return load_model(path, trust_pickle=trust_pickle, expected_digest=expected)
 
 
-def _features(model, data: pd.DataFrame, target: str, protected: list[str], drop: list[str]) -> pd.DataFrame:
+def _features(model, data, target: str, protected: list[str], drop: list[str]):
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         missing = [c for c in names if c not in data.columns]
@@ -51,7 +53,9 @@ def _features(model, data: pd.DataFrame, target: str, protected: list[str], drop
     return data.drop(columns=[c for c in [target, *protected, *drop] if c in data.columns])
 
 
-def _labels(values: pd.Series, positive: str | None, what: str) -> np.ndarray:
+def _labels(values, positive: str | None, what: str):
+    import pandas as pd
+
     if positive is not None:
         return (values.astype(str) == positive).to_numpy(dtype=int)
     uniques = set(pd.unique(values))
@@ -60,7 +64,7 @@ def _labels(values: pd.Series, positive: str | None, what: str) -> np.ndarray:
     raise GovernanceError(f"{what} holds {sorted(map(str, uniques))[:5]}; say which is positive with --positive")
 
 
-def _columns(data: pd.DataFrame, names: list[str], what: str) -> None:
+def _columns(data, names: list[str], what: str) -> None:
     missing = [c for c in names if c not in data.columns]
     if missing:
         raise GovernanceError(f"{what}: no column {', '.join(missing)} in the data (columns: {', '.join(map(str, data.columns))})")
@@ -91,6 +95,9 @@ def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep,
     Example:
         auditgraph governance explain model:ml/income@1 --model-file income.skops --data adult.csv --target income --protected sex --protected race
     """
+    from governance import explain as explaining
+    from governance.modelfiles import load_data
+
     with connect(store_url) as store:
         model = _model(store, model_id, model_file, trust_pickle)
         data = load_data(data_file, sep)
@@ -98,6 +105,8 @@ def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep,
         X = _features(model, data, target, list(protected), list(drop))
         result = explaining.explain(model, X, max_rows=max_rows, background_rows=background_rows, seed=seed,
                                     protected=data[list(protected)] if protected else None)
+        from lineage.sdk import file_digest
+
         seq = explaining.record(store, model_id, result, default_actor(actor), dataset, file_digest(data_file))
     if as_json:
         emit_json({"seq": seq, **result})
@@ -141,6 +150,11 @@ def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep
     Example:
         auditgraph governance fairness model:ml/income@1 --model-file income.skops --data adult.csv --target income --positive '>50K' --protected sex
     """
+    import pandas as pd
+
+    from governance import fairness as fair
+    from governance.modelfiles import load_data
+
     with connect(store_url) as store:
         data = load_data(data_file, sep)
         _columns(data, [target, *protected] + ([predictions] if predictions else []), "fairness")
@@ -152,6 +166,8 @@ def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep
             raw = model.predict(_features(model, data, target, list(protected), list(drop)))
             y_pred = _labels(pd.Series(raw), positive if positive in map(str, pd.unique(raw)) else None, "predictions")
         sets = [[p] for p in protected] + ([list(protected)] if intersections and len(protected) > 1 else [])
+        from lineage.sdk import file_digest
+
         digest = file_digest(data_file)
         out = []
         for columns in sets:

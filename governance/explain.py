@@ -28,12 +28,9 @@ import numpy as np
 import pandas as pd
 
 from governance.errors import GovernanceError
-from governance.records import now
+from governance.findings import EXPLANATION, latest_explanation as latest, record_explanation as record  # noqa: F401
 from lineage.canonical import digest
-from lineage.ledger import Pending
-from lineage.store import Store
 
-EXPLANATION = "governance.explanation"
 EXACT_MAX_FEATURES = 10
 _TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm")
 
@@ -188,21 +185,6 @@ def _score(values: pd.Series, labels: np.ndarray) -> dict[str, np.ndarray]:
         share = frame.assign(hit=frame["g"] == g).groupby("v")["hit"].mean()
         out[g] = frame["v"].map(share).to_numpy(dtype=float)
     return out
-
-
-def record(store: Store, model: str, result: dict[str, Any], actor: str, dataset: str | None = None,
-           data_digest: str | None = None) -> int:
-    row = store.resolve(model)
-    payload = {"model": row.id, "dataset": store.resolve(dataset).id if dataset else None,
-               "data_digest": data_digest, **result, "at": now()}
-    return store.append(Pending(EXPLANATION, payload, actor, subject=row.id)).seq
-
-
-def latest(store: Store, model: str) -> tuple[int, dict] | None:
-    import json
-
-    found = list(store.entries(subject=model, kind=EXPLANATION, limit=None))
-    return (found[-1].seq, json.loads(found[-1].payload)) if found else None
 
 
 def _frame_json(frame: pd.DataFrame) -> dict:

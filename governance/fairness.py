@@ -26,11 +26,8 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from governance.errors import GovernanceError
-from governance.records import now
-from lineage.ledger import Pending
-from lineage.store import Store
+from governance.findings import FAIRNESS, latest_fairness as latest, record_fairness as record  # noqa: F401
 
-FAIRNESS = "governance.fairness"
 GROUP_METRICS = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
                  "fnr": false_negative_rate, "accuracy": accuracy_score}
 DISPARITIES = {
@@ -74,23 +71,6 @@ def assess(y_true: Any, y_pred: Any, sensitive: pd.DataFrame, *, min_group_size:
         "bootstrap": {"resamples": bootstrap, "seed": seed, "confidence": confidence},
         "versions": _versions(),
     }
-
-
-def record(store: Store, model: str, result: dict[str, Any], actor: str, dataset: str | None = None,
-           data_digest: str | None = None, target: str | None = None) -> int:
-    row = store.resolve(model)
-    payload = {"model": row.id, "dataset": store.resolve(dataset).id if dataset else None,
-               "data_digest": data_digest, "target": target, **result, "at": now()}
-    return store.append(Pending(FAIRNESS, payload, actor, subject=row.id)).seq
-
-
-def latest(store: Store, model: str, protected: list[str] | None = None) -> tuple[int, dict] | None:
-    import json
-
-    found = [(e.seq, json.loads(e.payload)) for e in store.entries(subject=model, kind=FAIRNESS, limit=None)]
-    if protected:
-        found = [(s, p) for s, p in found if sorted(p["protected"]) == sorted(protected)]
-    return found[-1] if found else None
 
 
 def _binary(values: Any, name: str) -> np.ndarray:

@@ -16,13 +16,13 @@ from lineage.store import Store
 
 
 @projector(APPROVAL)
-def _approval(payload: dict, ctx) -> Facts:
+def _approval(payload: dict, ctx, hint=None) -> Facts:
     value = {"role": payload["role"], "decision": payload["decision"], "approver": payload["approver"]}
     return Facts(facets=[FacetFact(payload["model"], "auditgraph.approval", value, payload.get("at", ""))])
 
 
 @projector(RELEASE)
-def _release(payload: dict, ctx) -> Facts:
+def _release(payload: dict, ctx, hint=None) -> Facts:
     value = {"decision": payload["decision"], "at": payload["at"]}
     return Facts(facets=[FacetFact(payload["model"], "auditgraph.release", value, payload["at"])])
 

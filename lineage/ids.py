@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict
@@ -81,22 +82,25 @@ class NodeId(BaseModel):
             return f"run:{self.name}"
         if self.prefix == "code":
             return f"code:{self.namespace.replace('%', '%25')}@{self.version}"
-        text = f"{self.prefix}:{_escape_namespace(self.namespace, self.name)}/{_escape_name(self.name)}"
-        if self.version is not None:
-            text += f"@{self.version}"
-        return text
+        return _format(self.prefix, self.namespace, self.name, self.version)
+
+
+def _format(prefix: str, namespace: str, name: str, version: str | None) -> str:
+    # The hot path of ingestion: the same text as str(NodeId(...)), without building a model.
+    text = f"{prefix}:{_escape_namespace(namespace, name)}/{_escape_name(name)}"
+    return text if version is None else f"{text}@{version}"
 
 
 def dataset_id(namespace: str, name: str, version: str | None = None) -> str:
-    return str(NodeId(prefix="dataset", namespace=namespace, name=name, version=version))
+    return _format("dataset", namespace, name, version)
 
 
 def model_id(namespace: str, name: str, version: str | None = None) -> str:
-    return str(NodeId(prefix="model", namespace=namespace, name=name, version=version))
+    return _format("model", namespace, name, version)
 
 
 def job_id(namespace: str, name: str) -> str:
-    return str(NodeId(prefix="job", namespace=namespace, name=name))
+    return _format("job", namespace, name, None)
 
 
 def run_id(run: str) -> str:
@@ -104,7 +108,7 @@ def run_id(run: str) -> str:
 
 
 def code_id(url: str, revision: str) -> str:
-    return str(NodeId(prefix="code", namespace=url, version=revision))
+    return f"code:{url.replace('%', '%25')}@{revision}"
 
 
 def parse_id(text: str) -> NodeId:
@@ -175,15 +179,28 @@ def alternative_readings(text: str) -> list[NodeId]:
 
 
 def _escape_name(name: str) -> str:
+    if "%" not in name and "@" not in name:
+        return name
     return name.replace("%", "%25").replace("@", "%40")
 
 
 def _escape_namespace(namespace: str, name: str) -> str:
+    if namespace.endswith(":") and name.startswith("/"):
+        return _escape_scheme_like(namespace)
+    return _escaped_namespace(namespace)
+
+
+def _escape_scheme_like(namespace: str) -> str:
+    # ``a:`` + ``/b`` would print as ``a://b`` and read back as a scheme.
+    return _escaped_namespace(namespace)[:-1] + "%3A"
+
+
+@lru_cache(maxsize=65536)
+def _escaped_namespace(namespace: str) -> str:
+    """Namespaces repeat across millions of ids; escaping each once is enough."""
+    if not any(c in namespace for c in "%@/"):
+        return namespace
     text = namespace.replace("%", "%25").replace("@", "%40")
     m = _SCHEME.match(text)
     head, tail = (m.group(0), text[m.end() :]) if m else ("", text)
-    escaped = head + tail.replace("/", "%2F")
-    if escaped.endswith(":") and name.startswith("/"):
-        # ``a:`` + ``/b`` would print as ``a://b`` and read back as a scheme.
-        escaped = escaped[:-1] + "%3A"
-    return escaped
+    return head + tail.replace("/", "%2F")

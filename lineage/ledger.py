@@ -58,6 +58,7 @@ class Pending:
     actor: str
     subject: str | None = None
     event_time: str | None = None
+    hint: Any = None  # what the caller already knows of the payload (a parsed event); never recorded
 
     def canonical(self) -> tuple[str, str]:
         text = canonical_json(self.payload)

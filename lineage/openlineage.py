@@ -41,10 +41,10 @@ class ParsedEvent:
     subject: str
     warnings: list[str] = field(default_factory=list)
     bad_facets: set[str] = field(default_factory=set)  # "outputs[0].outputStatistics"
+    time_key: str = ""  # format_time(event_time), computed once
 
-    @property
-    def time_key(self) -> str:
-        return format_time(self.event_time)
+    def __post_init__(self) -> None:
+        self.time_key = self.time_key or format_time(self.event_time)
 
 
 def format_time(moment: datetime) -> str:

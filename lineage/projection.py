@@ -40,7 +40,7 @@ OPENLINEAGE_KIND = "openlineage.event"
 FLOW_EDGES = ("READ_BY", "WROTE", "BUILT")
 
 
-@dataclass(slots=True)
+@dataclass
 class NodeFact:
     id: str
     kind: NodeKind
@@ -49,6 +49,10 @@ class NodeFact:
     version: str | None
     entity: str | None
     time: str
+    last: str = ""
+
+    def __post_init__(self) -> None:
+        self.last = self.last or self.time
 
 
 @dataclass(slots=True)
@@ -101,7 +105,7 @@ class ProjectionContext(Protocol):
     def exists(self, node_id: str) -> bool: ...
 
 
-Projector = Callable[[dict, ProjectionContext], Facts]
+Projector = Callable[..., Facts]  # (payload, ctx, hint=None) -> Facts
 _PROJECTORS: dict[str, Projector] = {}
 
 
@@ -126,17 +130,20 @@ def projector_for(kind: str) -> Projector | None:
 # --- OpenLineage ------------------------------------------------------------
 
 @projector(OPENLINEAGE_KIND)
-def project_openlineage(payload: dict, ctx: ProjectionContext) -> Facts:
-    return EventProjection(parse_event(payload), ctx).facts()
+def project_openlineage(payload: dict, ctx: ProjectionContext, hint: dict | None = None) -> Facts:
+    """``hint`` may carry the already parsed event and the payload digest, to spare doing it twice."""
+    parsed = hint.get("parsed") if hint else None
+    event = parsed if parsed is not None and parsed.raw is payload else parse_event(payload)
+    return EventProjection(event, ctx, (hint or {}).get("digest")).facts()
 
 
 class EventProjection:
     """Builds the facts of one validated event."""
 
-    def __init__(self, event: ParsedEvent, ctx: ProjectionContext):
+    def __init__(self, event: ParsedEvent, ctx: ProjectionContext, payload_digest: str | None = None):
         self.event, self.ctx, self.out = event, ctx, Facts()
         self.time = event.time_key
-        self.order = f"{self.time}|{digest(event.raw)}"
+        self.order = f"{self.time}|{payload_digest or digest(event.raw)}"
 
     def facts(self) -> Facts:
         raw = self.event.raw

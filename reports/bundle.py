@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from governance import approvals as appr, explain, fairness, records
+from governance import records
+from governance.findings import FAIRNESS, latest_explanation
 from governance.frameworks import FRAMEWORKS, TITLES
 from governance.gate import GATE, latest_gate
 from governance.subject import Subject
@@ -124,7 +125,7 @@ def _evaluations(store: Store, subject: Subject, cited: dict[int, str]) -> list[
 
 
 def _explanation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any] | None:
-    found = explain.latest(store, subject.id)
+    found = latest_explanation(store, subject.id)
     if not found:
         return None
     seq, e = found
@@ -135,7 +136,7 @@ def _explanation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[
 
 def _fairness(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
     latest: dict[tuple, tuple[int, dict]] = {}
-    for entry in store.entries(subject=subject.id, kind=fairness.FAIRNESS, limit=None):
+    for entry in store.entries(subject=subject.id, kind=FAIRNESS, limit=None):
         p = json.loads(entry.payload)
         latest[tuple(p["protected"])] = (entry.seq, p)
     out = []

@@ -22,7 +22,7 @@ RELEASE_KIND = "test.release"
 
 
 @projector(RELEASE_KIND)
-def _release(payload: dict, ctx) -> Facts:
+def _release(payload: dict, ctx, hint=None) -> Facts:
     """Stands in for governance's release entries, which set the same facet."""
     return Facts(facets=[FacetFact(payload["model"], "auditgraph.release", {"by": "test"}, payload["at"])])
 

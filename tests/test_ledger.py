@@ -116,11 +116,13 @@ def test_a_failure_while_applying_an_event_leaves_no_trace(sqlite_store, monkeyp
     ingest_events(sqlite_store, [run_event("before", outputs=[("db", "a")])])
     head, nodes = sqlite_store.head(), sqlite_store.stats()["nodes"]
 
-    def explode(self, facts):
-        self.db.execute("INSERT INTO nodes VALUES ('half', 'Run', '', '', NULL, NULL, 't', 't')")
+    real_write = backend._SQLiteTx.write
+
+    def explode(self, batch):
+        real_write(self, batch)  # the ledger rows and facts are in, then the disk fails before commit
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(backend._SQLiteTx, "apply", explode)
+    monkeypatch.setattr(backend._SQLiteTx, "write", explode)
     with pytest.raises(StoreError, match="write failed, nothing recorded: disk on fire"):
         ingest_events(sqlite_store, [run_event("after", outputs=[("db", "b")])])
     monkeypatch.undo()

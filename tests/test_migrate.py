@@ -11,6 +11,7 @@ from conftest import corpus_files, ingest_events, ingest_files, run_event, snaps
 from lineage.cli import cli
 from lineage.errors import LedgerError
 from lineage.projection import projector_for
+from lineage.store.batch import Batch
 from lineage.store import open_store
 
 
@@ -34,8 +35,10 @@ def test_a_migrated_store_has_the_same_head_and_answers(source, store):
 
 def test_an_interrupted_migration_resumes(source, store):
     with store._begin_write() as tx:  # what an interrupted run leaves: a prefix of the ledger
+        batch = Batch(tx)
         for entry in source.entries(limit=40):
-            tx.record(entry, projector_for(entry.kind)(json.loads(entry.payload), tx))
+            batch.add(entry, projector_for(entry.kind)(json.loads(entry.payload), batch))
+        tx.write(batch)
     assert store.head().seq == 40
     assert store.copy_ledger_from(source) == source.head()
     assert snapshot(store) == snapshot(source)

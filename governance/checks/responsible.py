@@ -6,9 +6,8 @@ from __future__ import annotations
 
 
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.stats import spearmanr
 
-from governance import explain, fairness
+from governance.findings import latest_explanation, latest_fairness
 from governance.checks import Check, Decision, register
 from governance.subject import Subject
 
@@ -39,7 +38,7 @@ class FourFifths(Check):
     Params = FourFifthsParams
 
     def evaluate(self, subject: Subject, params: FourFifthsParams) -> Decision:
-        found = fairness.latest(subject.store, subject.id, params.protected)
+        found = latest_fairness(subject.store, subject.id, params.protected)
         if not found:
             return _no_fairness(subject, params.protected)
         seq, a = found
@@ -65,7 +64,7 @@ class EqualizedOdds(Check):
     Params = OddsParams
 
     def evaluate(self, subject: Subject, params: OddsParams) -> Decision:
-        found = fairness.latest(subject.store, subject.id, params.protected)
+        found = latest_fairness(subject.store, subject.id, params.protected)
         if not found:
             return _no_fairness(subject, params.protected)
         seq, a = found
@@ -91,7 +90,7 @@ class ProtectedReliance(Check):
     Params = RelianceParams
 
     def evaluate(self, subject: Subject, params: RelianceParams) -> Decision:
-        found = explain.latest(subject.store, subject.id)
+        found = latest_explanation(subject.store, subject.id)
         if not found:
             return _no_explanation(subject)
         seq, e = found
@@ -124,7 +123,7 @@ class ProxyFeatures(Check):
     Params = ProxyParams
 
     def evaluate(self, subject: Subject, params: ProxyParams) -> Decision:
-        found = explain.latest(subject.store, subject.id)
+        found = latest_explanation(subject.store, subject.id)
         if not found:
             return _no_explanation(subject)
         seq, e = found
@@ -155,7 +154,7 @@ class Additivity(Check):
     Params = AdditivityParams
 
     def evaluate(self, subject: Subject, params: AdditivityParams) -> Decision:
-        found = explain.latest(subject.store, subject.id)
+        found = latest_explanation(subject.store, subject.id)
         if not found:
             return _no_explanation(subject)
         seq, e = found
@@ -181,18 +180,20 @@ class ExplanationStability(Check):
     Params = StabilityParams
 
     def evaluate(self, subject: Subject, params: StabilityParams) -> Decision:
-        found = explain.latest(subject.store, subject.id)
+        found = latest_explanation(subject.store, subject.id)
         if not found:
             return _no_explanation(subject)
         seq, e = found
         previous = _previous_approved(subject)
-        before = explain.latest(subject.store, previous) if previous else None
+        before = latest_explanation(subject.store, previous) if previous else None
         if not before:
             return Decision(status="not_evaluated", reason="no earlier approved or released version with an explanation",
                             evidence=[f"ledger:{seq}"])
         pseq, p = before
         now_rank = [i["feature"] for i in e["importance"]]
         old_rank = [i["feature"] for i in p["importance"]]
+        from scipy.stats import spearmanr
+
         common = [f for f in now_rank if f in old_rank]
         rho = float(spearmanr([now_rank.index(f) for f in common], [old_rank.index(f) for f in common]).statistic) \
             if len(common) > 2 else 1.0

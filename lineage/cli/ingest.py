@@ -25,7 +25,7 @@ SAMPLE = "demo-training-pipeline.jsonl"
 @store_option
 @actor_option
 @json_option
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000),
+@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000),
               help="Events per transaction.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on when stderr is a terminal).")
 @domain_errors

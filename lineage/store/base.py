@@ -22,6 +22,7 @@ from lineage.errors import EventError, IdError, LedgerError, LineageError, Store
 from lineage.ids import NodeId, NodeKind, alternative_readings, parse_id
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, seal, verify_chain
 from lineage.projection import FLOW_EDGES, Facts, projector_for
+from lineage.store.batch import Batch
 from lineage.query import (
     DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, EdgeRef, NodeRow,
     PathResult, Reached, Traversal, bfs,
@@ -31,25 +32,22 @@ Progress = Callable[[int], None] | None
 
 
 class WriteTx(ABC):
-    """One open write transaction. Also the ``ProjectionContext`` projectors read from."""
+    """One open write transaction: what the write path needs of a backend."""
 
     @abstractmethod
     def head(self) -> Head: ...
 
     @abstractmethod
-    def find(self, kind: str, payload_digest: str) -> Head | None:
-        """The (seq, hash) of an entry with this kind and payload digest, if recorded."""
+    def find_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Head]:
+        """The (seq, hash) of each recorded entry among these (kind, payload digest) keys."""
 
     @abstractmethod
-    def record(self, entry: LedgerEntry, facts: Facts) -> None:
-        """Insert the entry and apply its facts, all or nothing."""
+    def write(self, batch: Batch) -> None:
+        """Insert the batch's ledger entries and upsert its merged facts, in this transaction."""
 
     @abstractmethod
-    def apply(self, facts: Facts) -> None:
-        """Apply facts without a ledger entry (rebuild)."""
-
-    @abstractmethod
-    def latest_version(self, entity: str, as_of: str) -> str | None: ...
+    def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
+        """(first_seen, id, version) of the newest stored version of ``entity`` at or before ``as_of``."""
 
     @abstractmethod
     def exists(self, node_id: str) -> bool: ...
@@ -124,42 +122,46 @@ class Store(ABC):
         batch is recorded. Nothing is acknowledged until the whole batch has
         committed durably.
         """
-        results: list[Ack | LineageError] = []
+        results: list[Ack | LineageError | None] = [None] * len(items)
+        prepared = []
+        for i, pending in enumerate(items):
+            try:
+                payload, payload_digest = pending.canonical()
+            except (TypeError, ValueError) as e:
+                results[i] = EventError(f"payload is not plain JSON: {e}")
+                if atomic:
+                    raise results[i] from None
+                continue
+            prepared.append((i, pending, payload, payload_digest))
         try:
             with self._begin_write() as tx:
                 head = tx.head()
-                seen: dict[tuple[str, str], Head] = {}
-                for pending in items:
-                    result = self._append_one(tx, head, pending, seen)
-                    if atomic and isinstance(result, LineageError):
-                        raise result
-                    if isinstance(result, Ack) and not result.duplicate:
-                        head = Head(result.seq, result.hash)
-                    results.append(result)
+                known = tx.find_many(list({(p.kind, d) for _, p, _, d in prepared}))
+                batch = Batch(tx)
+                for i, pending, payload, payload_digest in prepared:
+                    key = (pending.kind, payload_digest)
+                    if key in known:
+                        results[i] = Ack(known[key].seq, known[key].hash, True, pending.subject)
+                        continue
+                    try:
+                        facts = _project(pending.kind, pending.payload, batch,
+                                         {"parsed": pending.hint, "digest": payload_digest})
+                    except LineageError as e:
+                        if atomic:
+                            raise
+                        results[i] = e
+                        continue
+                    entry = seal(pending, payload, payload_digest, head)
+                    batch.add(entry, facts)
+                    head = known[key] = Head(entry.seq, entry.hash)
+                    results[i] = Ack(entry.seq, entry.hash, False, pending.subject)
+                if len(batch):
+                    tx.write(batch)
         except LineageError:
             raise
         except Exception as e:  # a driver or disk error: nothing in the batch was recorded
             raise StoreError(f"{self.scheme} store: write failed, nothing recorded: {e}") from e
-        return results
-
-    def _append_one(self, tx: WriteTx, head: Head, pending: Pending,
-                    seen: dict[tuple[str, str], Head]) -> Ack | LineageError:
-        try:
-            payload, payload_digest = pending.canonical()
-        except (TypeError, ValueError) as e:
-            return EventError(f"payload is not plain JSON: {e}")
-        known = seen.get((pending.kind, payload_digest)) or tx.find(pending.kind, payload_digest)
-        if known:
-            return Ack(known.seq, known.hash, True, pending.subject)
-        project = projector_for(pending.kind)
-        try:
-            facts = project(pending.payload, tx) if project else Facts()
-        except LineageError as e:
-            return e
-        entry = seal(pending, payload, payload_digest, head)
-        tx.record(entry, facts)
-        seen[(pending.kind, payload_digest)] = Head(entry.seq, entry.hash)
-        return Ack(entry.seq, entry.hash, False, pending.subject)
+        return results  # type: ignore[return-value]
 
     def rebuild(self, progress: Progress = None, batch: int = 2000) -> int:
         """Drop the graph and replay the whole ledger into it; return the entries replayed.
@@ -171,10 +173,10 @@ class Store(ABC):
         count = 0
         while chunk := list(self._iter_entries(None, None, None, None, count, batch)):
             with self._begin_write() as tx:
+                pending = Batch(tx)
                 for entry in chunk:
-                    project = projector_for(entry.kind)
-                    if project:
-                        tx.apply(project(json.loads(entry.payload), tx))
+                    pending.add(None, _project(entry.kind, json.loads(entry.payload), pending))
+                tx.write(pending)
             count = chunk[-1].seq
             if progress:
                 progress(len(chunk))
@@ -196,13 +198,14 @@ class Store(ABC):
                                   "copy into an empty store")
         while chunk := list(source.entries(after_seq=head.seq, limit=batch)):
             with self._begin_write() as tx:
+                pending = Batch(tx)
                 for entry in chunk:
                     if entry.seq != head.seq + 1 or entry.prev_hash != head.hash:
                         raise LedgerError(f"source ledger is broken at entry {head.seq + 1}; "
                                           "run 'auditgraph audit verify' on it")
-                    project = projector_for(entry.kind)
-                    tx.record(entry, project(json.loads(entry.payload), tx) if project else Facts())
+                    pending.add(entry, _project(entry.kind, json.loads(entry.payload), pending))
                     head = Head(entry.seq, entry.hash)
+                tx.write(pending)
             if progress:
                 progress(len(chunk))
         return head
@@ -420,6 +423,11 @@ def redact(url: str) -> str:
         netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def _project(kind: str, payload: Any, ctx: Batch, hint: dict | None = None) -> Facts:
+    project = projector_for(kind)
+    return project(payload, ctx, hint) if project else Facts()
 
 
 def _sorted(edges: Iterable[EdgeRef]) -> list[EdgeRef]:

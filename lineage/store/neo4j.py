@@ -31,9 +31,10 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from lineage.errors import StoreError
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
-from lineage.projection import UNVERSIONED, Facts
+from lineage.projection import UNVERSIONED
 from lineage.query import ColumnEdge, Direction, EdgeRef, NodeRow
 from lineage.store.base import Store, WriteTx, redact
+from lineage.store.batch import Batch
 
 EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF"})
 LABELS = frozenset(k.value for k in NodeKind)
@@ -236,32 +237,38 @@ class _Neo4jTx(WriteTx):
         row = self.tx.run("MATCH (h:LedgerHead {id: 'head'}) RETURN h.seq AS seq, h.hash AS hash").single()
         return Head(row["seq"], row["hash"])
 
-    def find(self, kind: str, payload_digest: str) -> Head | None:
-        row = self.tx.run("MATCH (e:LedgerEntry {idem: $idem}) RETURN e.seq AS seq, e.hash AS hash",
-                          idem=f"{kind}:{payload_digest}").single()
-        return Head(row["seq"], row["hash"]) if row else None
+    def find_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Head]:
+        if not keys:
+            return {}
+        rows = self.tx.run("UNWIND $idems AS i MATCH (e:LedgerEntry {idem: i}) RETURN e.kind AS kind, "
+                           "e.payload_digest AS digest, e.seq AS seq, e.hash AS hash",
+                           idems=[f"{k}:{d}" for k, d in keys])
+        return {(r["kind"], r["digest"]): Head(r["seq"], r["hash"]) for r in rows}
 
-    def record(self, entry: LedgerEntry, facts: Facts) -> None:
-        self.tx.run(
-            "CREATE (e:LedgerEntry $props) WITH e MATCH (h:LedgerHead {id: 'head'}) SET h.seq = $seq, h.hash = $hash",
-            props={**entry.model_dump(), "idem": f"{entry.kind}:{entry.payload_digest}"},
-            seq=entry.seq, hash=entry.hash).consume()
-        self.apply(facts)
+    def write(self, batch: Batch) -> None:
+        if batch.entries:
+            last = batch.entries[-1]
+            self.tx.run(
+                "UNWIND $rows AS r CREATE (e:LedgerEntry) SET e = r "
+                "WITH count(*) AS n MATCH (h:LedgerHead {id: 'head'}) SET h.seq = $seq, h.hash = $hash",
+                rows=[{**e.model_dump(), "idem": f"{e.kind}:{e.payload_digest}"} for e in batch.entries],
+                seq=last.seq, hash=last.hash).consume()
+        self.apply(batch)
 
-    def apply(self, facts: Facts) -> None:
+    def apply(self, facts: Batch) -> None:
         by_label: dict[str, list[dict]] = {}
         for n in facts.nodes.values():
             props = {"id": n.id, "kind": n.kind.value, "namespace": n.namespace, "name": n.name, "time": n.time,
-                     "version": n.version, "entity": n.entity}
+                     "last": n.last, "version": n.version, "entity": n.entity}
             by_label.setdefault(n.kind.value, []).append(props)
         for label, rows in by_label.items():
             assert label in LABELS
             self.tx.run(
                 f"UNWIND $rows AS r MERGE (n:Node {{id: r.id}}) "
                 f"ON CREATE SET n:{label}, n.kind = r.kind, n.namespace = r.namespace, n.name = r.name, "
-                "n.version = r.version, n.entity = r.entity, n.first_seen = r.time, n.last_seen = r.time "
+                "n.version = r.version, n.entity = r.entity, n.first_seen = r.time, n.last_seen = r.last "
                 "ON MATCH SET n.first_seen = CASE WHEN r.time < n.first_seen THEN r.time ELSE n.first_seen END, "
-                "n.last_seen = CASE WHEN r.time > n.last_seen THEN r.time ELSE n.last_seen END",
+                "n.last_seen = CASE WHEN r.last > n.last_seen THEN r.last ELSE n.last_seen END",
                 rows=rows).consume()
         if facts.facets:
             self.tx.run(
@@ -270,9 +277,9 @@ class _Neo4jTx(WriteTx):
                 "ON MATCH SET f.value = CASE WHEN r.ord > f.ord THEN r.value ELSE f.value END, "
                 "f.ord = CASE WHEN r.ord > f.ord THEN r.ord ELSE f.ord END",
                 rows=[{"key": f"{f.node}\u0000{f.name}", "node": f.node, "name": f.name, "ord": f.order,
-                       "value": json.dumps(f.value, sort_keys=True, ensure_ascii=False)} for f in facts.facets]).consume()
+                       "value": json.dumps(f.value, ensure_ascii=False)} for f in facts.facets.values()]).consume()
         by_type: dict[str, list[dict]] = {}
-        for e in facts.edges:
+        for e in facts.edges.values():
             by_type.setdefault(e.type, []).append({"src": e.src, "dst": e.dst, "time": e.time})
         for rel, rows in by_type.items():
             assert rel in EDGE_TYPES
@@ -290,15 +297,15 @@ class _Neo4jTx(WriteTx):
                 rows=[{"key": "\u0000".join((c.src, c.src_field, c.dst, c.dst_field)),
                        "props": {"src": c.src, "src_field": c.src_field, "dst": c.dst, "dst_field": c.dst_field,
                                  "run": c.run, "time": c.time,
-                                 "transformations": json.dumps(c.transformations, sort_keys=True, ensure_ascii=False)}}
-                      for c in facts.columns]).consume()
+                                 "transformations": json.dumps(c.transformations, ensure_ascii=False)}}
+                      for c in facts.columns.values()]).consume()
 
-    def latest_version(self, entity: str, as_of: str) -> str | None:
+    def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
         row = self.tx.run(
             "MATCH (v:Node {entity: $entity}) WHERE v.first_seen <= $as_of AND v.version <> $unversioned "
-            "RETURN v.version AS version ORDER BY v.first_seen DESC, v.id DESC LIMIT 1",
+            "RETURN v.first_seen AS t, v.id AS id, v.version AS version ORDER BY v.first_seen DESC, v.id DESC LIMIT 1",
             entity=entity, as_of=as_of, unversioned=UNVERSIONED).single()
-        return row["version"] if row else None
+        return (row["t"], row["id"], row["version"]) if row else None
 
     def exists(self, node_id: str) -> bool:
         return self.tx.run("MATCH (n:Node {id: $id}) RETURN 1 AS one", id=node_id).single() is not None

@@ -18,9 +18,10 @@ from typing import Any, Iterator, Sequence
 
 from lineage.errors import StoreError
 from lineage.ledger import GENESIS, Head, LedgerEntry
-from lineage.projection import UNVERSIONED, Facts
+from lineage.projection import UNVERSIONED
 from lineage.query import ColumnEdge, Direction, EdgeRef, NodeRow
 from lineage.store.base import Store, WriteTx
+from lineage.store.batch import Batch
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -52,6 +53,7 @@ CREATE INDEX IF NOT EXISTS column_edges_dst ON column_edges (dst, dst_field);
 _PROJECTION_TABLES = ("nodes", "facets", "edges", "column_edges")
 _ENTRY_COLUMNS = "seq, recorded_at, kind, actor, subject, event_time, payload, payload_digest, prev_hash, hash"
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # stored facets are re-read, not hashed
 
 
 def build(url: str) -> "SQLiteStore":
@@ -220,52 +222,45 @@ class _SQLiteTx(WriteTx):
     def head(self) -> Head:
         return _head(self.db)
 
-    def find(self, kind: str, payload_digest: str) -> Head | None:
-        row = self.db.execute("SELECT seq, hash FROM ledger WHERE kind = ? AND payload_digest = ?",
-                              (kind, payload_digest)).fetchone()
-        return Head(row[0], row[1]) if row else None
+    def find_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Head]:
+        found = {}
+        wanted = set(keys)
+        for chunk in _chunks(sorted({d for _, d in keys})):
+            rows = self.db.execute(f"SELECT kind, payload_digest, seq, hash FROM ledger WHERE payload_digest IN "
+                                   f"({','.join('?' * len(chunk))})", chunk)
+            found.update({(k, d): Head(seq, h) for k, d, seq, h in rows if (k, d) in wanted})
+        return found
 
-    def record(self, entry: LedgerEntry, facts: Facts) -> None:
-        self.db.execute("SAVEPOINT entry")
-        try:
-            self.db.execute(f"INSERT INTO ledger ({_ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                            (entry.seq, entry.recorded_at, entry.kind, entry.actor, entry.subject,
-                             entry.event_time, entry.payload, entry.payload_digest, entry.prev_hash, entry.hash))
-            self.apply(facts)
-        except BaseException:
-            self.db.execute("ROLLBACK TO entry")
-            self.db.execute("RELEASE entry")
-            raise
-        self.db.execute("RELEASE entry")
-
-    def apply(self, facts: Facts) -> None:
+    def write(self, batch: Batch) -> None:
         db = self.db
+        db.executemany(f"INSERT INTO ledger ({_ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       [(e.seq, e.recorded_at, e.kind, e.actor, e.subject, e.event_time, e.payload,
+                         e.payload_digest, e.prev_hash, e.hash) for e in batch.entries])
         db.executemany(
             "INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
             "first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)",
-            [(n.id, n.kind.value, n.namespace, n.name, n.version, n.entity, n.time, n.time)
-             for n in facts.nodes.values()])
+            [(n.id, n.kind.value, n.namespace, n.name, n.version, n.entity, n.time, n.last)
+             for n in batch.nodes.values()])
         db.executemany(
             "INSERT INTO facets VALUES (?,?,?,?) ON CONFLICT (node, name) DO UPDATE SET "
             "value = excluded.value, ord = excluded.ord WHERE excluded.ord > facets.ord",
-            [(f.node, f.name, json.dumps(f.value, sort_keys=True, ensure_ascii=False), f.order)
-             for f in facts.facets])
+            [(f.node, f.name, _JSON(f.value), f.order) for f in batch.facets.values()])
         db.executemany(
             "INSERT INTO edges VALUES (?,?,?,?) ON CONFLICT (src, type, dst) DO UPDATE SET "
             "time = min(time, excluded.time)",
-            [(e.src, e.type, e.dst, e.time) for e in facts.edges])
+            [(e.src, e.type, e.dst, e.time) for e in batch.edges.values()])
         db.executemany(
             "INSERT INTO column_edges VALUES (?,?,?,?,?,?,?) ON CONFLICT (src, src_field, dst, dst_field) "
             "DO UPDATE SET time = min(time, excluded.time), run = CASE WHEN excluded.time < time "
             "THEN excluded.run ELSE run END",
-            [(c.src, c.src_field, c.dst, c.dst_field, c.run, c.time,
-              json.dumps(c.transformations, sort_keys=True, ensure_ascii=False)) for c in facts.columns])
+            [(c.src, c.src_field, c.dst, c.dst_field, c.run, c.time, _JSON(c.transformations))
+             for c in batch.columns.values()])
 
-    def latest_version(self, entity: str, as_of: str) -> str | None:
+    def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
         row = self.db.execute(
-            "SELECT version FROM nodes WHERE entity = ? AND first_seen <= ? AND version != ? "
+            "SELECT first_seen, id, version FROM nodes WHERE entity = ? AND first_seen <= ? AND version != ? "
             "ORDER BY first_seen DESC, id DESC LIMIT 1", (entity, as_of, UNVERSIONED)).fetchone()
-        return row[0] if row else None
+        return tuple(row) if row else None
 
     def exists(self, node_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM nodes WHERE id = ?", (node_id,)).fetchone() is not None

@@ -1,0 +1,75 @@
+"""One write transaction's worth of entries and facts, merged in memory, written at once.
+
+Projecting event N of a batch may depend on events before it in the same
+batch (the newest version of a dataset, whether a model exists), so the batch
+answers those questions from what it holds first and from the store second.
+Facts are merged here with the same rules the backends apply against stored
+rows (projection.py): earliest first_seen, latest last_seen, the facet with
+the greatest order, an edge's earliest time. The backend then writes the
+whole batch with one statement per table. The ledger rows and the facts go
+in the same transaction: all of the batch lands, or none of it.
+"""
+
+from __future__ import annotations
+
+from lineage.ledger import LedgerEntry
+from lineage.projection import UNVERSIONED, ColumnFact, EdgeFact, FacetFact, Facts, NodeFact
+
+
+class Batch:
+    def __init__(self, tx):
+        self.tx = tx
+        self.entries: list[LedgerEntry] = []
+        self.nodes: dict[str, NodeFact] = {}
+        self.facets: dict[tuple[str, str], FacetFact] = {}
+        self.edges: dict[tuple[str, str, str], EdgeFact] = {}
+        self.columns: dict[tuple[str, str, str, str], ColumnFact] = {}
+        self._versions: dict[str, list[tuple[str, str, str]]] = {}  # entity -> [(time, id, version)]
+        self._stored: dict[str, bool] = {}  # what the store said exists, asked once per batch
+
+    # --- ProjectionContext --------------------------------------------------
+
+    def exists(self, node_id: str) -> bool:
+        if node_id in self.nodes:
+            return True
+        if node_id not in self._stored:
+            self._stored[node_id] = self.tx.exists(node_id)
+        return self._stored[node_id]
+
+    def latest_version(self, entity: str, as_of: str) -> str | None:
+        """The newest known version at or before ``as_of``: the batch's, or the store's."""
+        stored = self.tx.latest_version_row(entity, as_of)
+        candidates = [c for c in self._versions.get(entity, ()) if c[0] <= as_of]
+        if stored:
+            candidates.append(stored)
+        return max(candidates)[2] if candidates else None
+
+    # --- collecting ------------------------------------------------------------
+
+    def add(self, entry: LedgerEntry | None, facts: Facts) -> None:
+        if entry is not None:
+            self.entries.append(entry)
+        for n in facts.nodes.values():
+            have = self.nodes.get(n.id)
+            if have is None:
+                self.nodes[n.id] = NodeFact(n.id, n.kind, n.namespace, n.name, n.version, n.entity, n.time, n.last)
+                if n.entity and n.version is not None and n.version != UNVERSIONED:
+                    self._versions.setdefault(n.entity, []).append((n.time, n.id, n.version))
+            else:
+                have.time = min(have.time, n.time)
+                have.last = max(have.last, n.last)
+        for f in facts.facets:
+            key = (f.node, f.name)
+            if key not in self.facets or f.order > self.facets[key].order:
+                self.facets[key] = f
+        for e in facts.edges:
+            key = (e.src, e.type, e.dst)
+            if key not in self.edges or e.time < self.edges[key].time:
+                self.edges[key] = e
+        for c in facts.columns:
+            key = (c.src, c.src_field, c.dst, c.dst_field)
+            if key not in self.columns or c.time < self.columns[key].time:
+                self.columns[key] = c
+
+    def __len__(self) -> int:
+        return len(self.entries)
