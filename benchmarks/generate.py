@@ -5,6 +5,10 @@ Each pipeline is an orchestrated DAG (a parent run) run once a "day":
     external sources --ingest_<s>--> staging/<s> --build_features--> features/<p>
         --train_<p>--> model <p> (a new model version per day, marked datasetType MODEL)
 
+Feature builds are incremental (each reads yesterday's features too), so a
+model version's upstream reaches back through every earlier day, as it does on
+real platforms.
+
 Staging and feature datasets get a new version per writing run (no version
 facet), features carry column lineage, jobs carry a source code location, and
 each run sends START and COMPLETE, so the graph has the shapes that make
@@ -65,7 +69,8 @@ class Platform:
                 c: {"inputFields": [{"namespace": "s3://lake", "name": f"staging/p{p}/s{k}", "field": c,
                                      "transformations": [{"type": "DIRECT", "subtype": "TRANSFORMATION"}]}
                                     for k in range(SOURCES_PER_PIPELINE)]} for c in COLUMNS})}}
-        yield from self._run(t + timedelta(minutes=10), ns, f"dag_{p}.build_features", staging, [features], parent)
+        previous = {"namespace": "s3://lake", "name": f"features/p{p}"}  # incremental: yesterday's features
+        yield from self._run(t + timedelta(minutes=10), ns, f"dag_{p}.build_features", staging + [previous], [features], parent)
         model = {"namespace": "ml", "name": f"model_{p}", "facets": {
             "datasetType": _facet("DatasetTypeDatasetFacet", datasetType="MODEL"),
             "version": _facet("DatasetVersionDatasetFacet", datasetVersion=f"{day + 1}")}}

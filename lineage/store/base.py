@@ -277,8 +277,7 @@ class Store(ABC):
         _check_limits(depth, max_nodes)
         row = self.resolve(text)
         starts = self._expand(row, as_of)
-        step = lambda ids: self._neighbors(ids, direction, FLOW_EDGES, as_of)  # noqa: E731
-        distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
+        distance, edges, reason = self._walk(starts, direction, FLOW_EDGES, as_of, depth, max_nodes)
         nodes = self._annotate(distance, edges, as_of)
         if kinds:
             nodes = [n for n in nodes if _prefix(n.id) in kinds]
@@ -380,6 +379,13 @@ class Store(ABC):
         return {"url": redact(self.url), "ledger": {"entries": head.seq, "head": head.hash}, **self._stats()}
 
     # --- helpers -----------------------------------------------------------
+
+    def _walk(self, starts: list[str], direction: Direction, types: Sequence[str], as_of: str | None,
+              depth: int | None, max_nodes: int) -> tuple[dict[str, int], list[EdgeRef], str | None]:
+        """Breadth-first walk, one backend query per level. Backends may override with a faster equivalent."""
+        step = lambda ids: self._neighbors(ids, direction, types, as_of)  # noqa: E731
+        distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
+        return distance, edges, reason
 
     def _expand(self, row: NodeRow, as_of: str | None) -> list[str]:
         if row.kind in (NodeKind.DATASET, NodeKind.MODEL, NodeKind.JOB):

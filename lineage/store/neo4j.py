@@ -183,7 +183,7 @@ class Neo4jStore(Store):
             f"UNWIND $ids AS id MATCH {pattern} WHERE type(r) IN $types AND ($as_of IS NULL OR r.time <= $as_of) "
             f"RETURN {ends}, type(r) AS type, r.time AS time",
             ids=list(ids), types=list(types), as_of=as_of)
-        return [EdgeRef(src=r["src"], type=r["type"], dst=r["dst"], time=r["time"]) for r in rows]
+        return [EdgeRef.model_construct(src=r["src"], type=r["type"], dst=r["dst"], time=r["time"]) for r in rows]
 
     def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
@@ -216,7 +216,7 @@ class Neo4jStore(Store):
 
 
 def _row(n) -> NodeRow:
-    return NodeRow(id=n["id"], kind=n["kind"], namespace=n.get("namespace", ""), name=n.get("name", ""),
+    return NodeRow.model_construct(id=n["id"], kind=n["kind"], namespace=n.get("namespace", ""), name=n.get("name", ""),
                    version=n.get("version"), entity=n.get("entity"), first_seen=n.get("first_seen"),
                    last_seen=n.get("last_seen"))
 

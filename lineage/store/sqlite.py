@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 from lineage.errors import StoreError
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import UNVERSIONED
-from lineage.query import ColumnEdge, Direction, EdgeRef, NodeRow
+from lineage.query import ColumnEdge, Direction, EdgeRef, NodeRow, bfs
 from lineage.store.base import Store, WriteTx
 from lineage.store.batch import Batch
 
@@ -53,6 +53,7 @@ CREATE INDEX IF NOT EXISTS column_edges_dst ON column_edges (dst, dst_field);
 _PROJECTION_TABLES = ("nodes", "facets", "edges", "column_edges")
 _ENTRY_COLUMNS = "seq, recorded_at, kind, actor, subject, event_time, payload, payload_digest, prev_hash, hash"
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+_SHALLOW = 8  # walks this deep or less go level by level; deeper ones take the whole closure at once
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # stored facets are re-read, not hashed
 
 
@@ -140,7 +141,7 @@ class SQLiteStore(Store):
             marks = ",".join("?" * len(chunk))
             for r in self.db.execute(f"SELECT id, kind, namespace, name, version, entity, first_seen, last_seen "
                                      f"FROM nodes WHERE id IN ({marks})", chunk):
-                out[r[0]] = NodeRow(id=r[0], kind=r[1], namespace=r[2], name=r[3], version=r[4],
+                out[r[0]] = NodeRow.model_construct(id=r[0], kind=r[1], namespace=r[2], name=r[3], version=r[4],
                                     entity=r[5], first_seen=r[6], last_seen=r[7])
         return out
 
@@ -159,8 +160,34 @@ class SQLiteStore(Store):
             if as_of is not None:
                 sql += " AND time <= ?"
                 args.append(as_of)
-            out += [EdgeRef(src=s, type=t, dst=d, time=tm) for s, t, d, tm in self.db.execute(sql, args)]
+            out += [EdgeRef.model_construct(src=s, type=t, dst=d, time=tm) for s, t, d, tm in self.db.execute(sql, args)]
         return out
+
+    def _walk(self, starts, direction: Direction, types, as_of, depth, max_nodes):
+        """Deep walks: the reachable set in one recursive query, then the same BFS in memory.
+
+        SQLite evaluates a recursive CTE with a FIFO queue (breadth first) and
+        UNION drops rows it has produced already (the visited set); LIMIT is the
+        node cap. Distances, the depth limit and truncation are then computed by
+        ``bfs`` over the edges among the reached nodes, so answers are the same
+        as the level-by-level walk, with two queries instead of one per level.
+        """
+        if depth is not None and depth <= _SHALLOW:
+            return super()._walk(starts, direction, types, as_of, depth, max_nodes)
+        near, far = ("dst", "src") if direction == "upstream" else ("src", "dst")
+        tmarks = ",".join("?" * len(types))
+        time_clause = " AND e.time <= ?" if as_of is not None else ""
+        sql = (f"WITH RECURSIVE walk(id) AS (SELECT value FROM json_each(?) UNION "
+               f"SELECT e.{far} FROM edges e JOIN walk w ON e.{near} = w.id WHERE e.type IN ({tmarks}){time_clause}) "
+               f"SELECT id FROM walk LIMIT ?")
+        args = [json.dumps(starts), *types, *([as_of] if as_of is not None else []), max_nodes + 1]
+        reached = [r[0] for r in self.db.execute(sql, args)]
+        adjacency: dict[str, list[EdgeRef]] = {}
+        for edge in self._neighbors(reached, direction, types, as_of):
+            adjacency.setdefault(getattr(edge, near), []).append(edge)
+        step = lambda ids: [e for i in ids for e in adjacency.get(i, ())]  # noqa: E731
+        distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
+        return distance, edges, reason
 
     def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
