@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from governance import approvals as appr, gate as gates, records
@@ -86,15 +85,14 @@ def approvals(model: str, request: Request, who=need("read")) -> list[dict]:
 
 
 @router.post("/gate")
-async def gate(body: GateBody, request: Request, who=need("approve")) -> dict:
+def gate(body: GateBody, request: Request, who=need("approve")) -> dict:
     unknown = [p for p in body.policy if p not in builtin_packs()]
     if unknown:  # a path would let a client make the server read its files
         raise GovernanceError(f"over HTTP, policy names built-in packs only ({', '.join(sorted(builtin_packs()))}); "
                               f"not {', '.join(unknown)}")
     policy = load_policy(body.policy)
     s = store(request)
-    result = await run_in_threadpool(lambda: gates.record(s, gates.evaluate(s, body.model, policy), _actor(who)))
-    return result.model_dump()
+    return gates.record(s, gates.evaluate(s, body.model, policy), _actor(who)).model_dump()
 
 
 @router.get("/releases")

@@ -150,6 +150,9 @@ class _Reader:
         if resync and (line := self._whole_line()) is not None:
             try:  # JSON Lines: a line that is one JSON value, parsed in one call
                 value = json.loads(line)
+            except RecursionError:
+                self.advance(len(line) + 1)
+                return Document(where, error="invalid JSON: nested too deeply to read")
             except ValueError:
                 pass
             else:
@@ -158,6 +161,9 @@ class _Reader:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                self.abandon()
+                return Document(where, error="invalid JSON: nested too deeply to read")
             except json.JSONDecodeError as e:
                 if not self.eof and len(self.buf) - self.pos < MAX_EVENT_BYTES and self._fill():
                     continue

@@ -26,6 +26,7 @@ from lineage.errors import EventError
 from lineage.ids import dataset_id, job_id
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+MAX_DEPTH = 64  # facets nested deeper than this are refused (and could not be hashed safely)
 TERMINAL = ("COMPLETE", "ABORT", "FAIL")
 MAX_NAME_LENGTH = 4096
 
@@ -69,6 +70,7 @@ def parse_event(obj: Any) -> ParsedEvent:
     """Validate one event; raise ``EventError`` with the field path if it must be rejected."""
     if not isinstance(obj, dict):
         raise EventError(f"an event must be a JSON object, got {type(obj).__name__}")
+    _check_depth(obj)
     warnings: list[str] = []
     moment, zoned = parse_time(obj.get("eventTime"))
     if not zoned:
@@ -90,6 +92,19 @@ def parse_event(obj: Any) -> ParsedEvent:
     event = ParsedEvent(obj, kind, moment, event_type, subject, warnings)
     _check_facets(event)
     return event
+
+
+def _check_depth(obj: Any) -> None:
+    """Refuse values nested deeper than MAX_DEPTH, without recursing (a hostile event may nest 100,000 deep)."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise EventError(f"the event is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
 
 
 def _check_run(obj: dict, warnings: list[str]) -> str:

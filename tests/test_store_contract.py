@@ -346,3 +346,19 @@ def test_ledger_entries_filter_by_kind_subject_and_time(store):
     assert list(store.entries(kind="nothing")) == []
     assert len(list(store.entries(since="2000-01-01T00:00:00.000000Z"))) == 2
     assert list(store.entries(until="2000-01-01T00:00:00.000000Z")) == []
+
+
+def test_a_read_in_a_batch_picks_the_truly_newest_version_even_if_an_older_one_was_seen_again(store):
+    """Run x STARTs (writing t) in one batch; in the next, run y writes t later, x COMPLETEs, then t is read."""
+    from lineage.ingest import Document, ingest
+
+    x, y, r = ("aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002",
+               "aaaaaaaa-0000-4000-8000-000000000003")
+    first = [run_event("w", x, event_type="START", time="2024-01-01T10:00:00Z", outputs=[("db", "t")])]
+    second = [run_event("w", y, time="2024-01-01T10:04:00Z", outputs=[("db", "t")]),
+              run_event("w", x, time="2024-01-01T10:05:00Z", outputs=[("db", "t")]),
+              run_event("r", r, time="2024-01-01T10:06:00Z", inputs=[("db", "t")])]
+    for events in (first, second):
+        ingest(store, (Document(f"e{i}", value=e) for i, e in enumerate(events)), "test", batch=len(events))
+    read = [e["src"] for e in store.node(f"run:{r}")["in"] if e["type"] == "READ_BY"]
+    assert read == [f"dataset:db/t@{y}"]

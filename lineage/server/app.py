@@ -138,13 +138,16 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             event = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise HTTPException(400, f"the body is not JSON: {e}") from None
-        return await run_in_threadpool(record_events, stores.get(), [event], who, single=True)
+        except RecursionError:
+            raise HTTPException(400, "the body is nested too deeply to read") from None
+        # stores.get() must run on the worker thread: each thread has its own connection
+        return await run_in_threadpool(lambda: record_events(stores.get(), [event], who, single=True))
 
     @app.post("/api/v1/lineage/batch", status_code=201, tags=["ingest"])
     async def post_batch(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
         body = await read_body(request, config.max_body_bytes)
         events = parse_batch(body)
-        return await run_in_threadpool(record_events, stores.get(), events, who, single=False)
+        return await run_in_threadpool(lambda: record_events(stores.get(), events, who, single=False))
 
     app.include_router(query_router(stores, principal), prefix="/api/v1")
     for router in plugin_routers():

@@ -52,6 +52,10 @@ class WriteTx(ABC):
     @abstractmethod
     def exists(self, node_id: str) -> bool: ...
 
+    @abstractmethod
+    def first_seen(self, node_id: str) -> str | None:
+        """The stored first_seen of a node, or None if it is not stored."""
+
 
 class Store(ABC):
     """A lineage store. Open one with ``lineage.store.open_store(url)``."""

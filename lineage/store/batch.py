@@ -24,8 +24,9 @@ class Batch:
         self.facets: dict[tuple[str, str], FacetFact] = {}
         self.edges: dict[tuple[str, str, str], EdgeFact] = {}
         self.columns: dict[tuple[str, str, str, str], ColumnFact] = {}
-        self._versions: dict[str, list[tuple[str, str, str]]] = {}  # entity -> [(time, id, version)]
+        self._versions: dict[str, dict[str, tuple[str, str]]] = {}  # entity -> {id: (first_seen, version)}
         self._stored: dict[str, bool] = {}  # what the store said exists, asked once per batch
+        self._stored_first: dict[str, str | None] = {}
 
     # --- ProjectionContext --------------------------------------------------
 
@@ -39,7 +40,7 @@ class Batch:
     def latest_version(self, entity: str, as_of: str) -> str | None:
         """The newest known version at or before ``as_of``: the batch's, or the store's."""
         stored = self.tx.latest_version_row(entity, as_of)
-        candidates = [c for c in self._versions.get(entity, ()) if c[0] <= as_of]
+        candidates = [(t, i, v) for i, (t, v) in self._versions.get(entity, {}).items() if t <= as_of]
         if stored:
             candidates.append(stored)
         return max(candidates)[2] if candidates else None
@@ -52,12 +53,12 @@ class Batch:
         for n in facts.nodes.values():
             have = self.nodes.get(n.id)
             if have is None:
-                self.nodes[n.id] = NodeFact(n.id, n.kind, n.namespace, n.name, n.version, n.entity, n.time, n.last)
-                if n.entity and n.version is not None and n.version != UNVERSIONED:
-                    self._versions.setdefault(n.entity, []).append((n.time, n.id, n.version))
+                have = self.nodes[n.id] = NodeFact(n.id, n.kind, n.namespace, n.name, n.version, n.entity, n.time, n.last)
             else:
                 have.time = min(have.time, n.time)
                 have.last = max(have.last, n.last)
+            if n.entity and n.version is not None and n.version != UNVERSIONED:
+                self._register_version(have)
         for f in facts.facets:
             key = (f.node, f.name)
             if key not in self.facets or f.order > self.facets[key].order:
@@ -70,6 +71,19 @@ class Batch:
             key = (c.src, c.src_field, c.dst, c.dst_field)
             if key not in self.columns or c.time < self.columns[key].time:
                 self.columns[key] = c
+
+    def _register_version(self, node: NodeFact) -> None:
+        """Remember a version with its true first_seen: the earlier of this batch's and the store's.
+
+        (A version first written by a START in an earlier batch and seen again
+        in this one must keep its earlier time, or a read could pick it over a
+        version that is really newer.)
+        """
+        if node.id not in self._stored_first:
+            self._stored_first[node.id] = self.tx.first_seen(node.id)
+        stored = self._stored_first[node.id]
+        first = min(node.time, stored) if stored else node.time
+        self._versions.setdefault(node.entity, {})[node.id] = (first, node.version)
 
     def __len__(self) -> int:
         return len(self.entries)

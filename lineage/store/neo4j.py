@@ -309,3 +309,7 @@ class _Neo4jTx(WriteTx):
 
     def exists(self, node_id: str) -> bool:
         return self.tx.run("MATCH (n:Node {id: $id}) RETURN 1 AS one", id=node_id).single() is not None
+
+    def first_seen(self, node_id: str) -> str | None:
+        row = self.tx.run("MATCH (n:Node {id: $id}) RETURN n.first_seen AS t", id=node_id).single()
+        return row["t"] if row else None

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -71,6 +72,7 @@ class SQLiteStore(Store):
     def __init__(self, url: str, path: Path):
         super().__init__(url)
         self.file = path
+        self._lock = threading.RLock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
@@ -94,14 +96,17 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
+        # One connection must not carry two threads' transactions at once; other
+        # processes and connections are serialised by BEGIN IMMEDIATE.
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _begin_write(self) -> Iterator[WriteTx]:
@@ -291,3 +296,7 @@ class _SQLiteTx(WriteTx):
 
     def exists(self, node_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM nodes WHERE id = ?", (node_id,)).fetchone() is not None
+
+    def first_seen(self, node_id: str) -> str | None:
+        row = self.db.execute("SELECT first_seen FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        return row[0] if row else None
