@@ -129,3 +129,34 @@ def test_a_failure_while_applying_an_event_leaves_no_trace(sqlite_store, monkeyp
     assert sqlite_store.head() == head
     assert sqlite_store.stats()["nodes"] == nodes
     assert sqlite_store.verify().ok
+
+
+# --- the same tampering, directly in Neo4j ----------------------------------------
+
+NEO4J_TAMPER = {
+    "altered": ("MATCH (e:LedgerEntry {seq: 3}) SET e.payload = replace(e.payload, 'job2', 'jobX')",
+                3, "payload does not match its digest"),
+    "deleted": ("MATCH (e:LedgerEntry {seq: 2}) DETACH DELETE e", 2, "entry 2 is missing (next stored entry is 3)"),
+    "reordered": ("MATCH (a:LedgerEntry {seq: 2}), (b:LedgerEntry {seq: 3}) SET a.seq = -1 WITH a, b SET b.seq = 2 "
+                  "WITH a SET a.seq = 3", 2, "prev_hash does not link to the previous entry"),
+    "inserted": ("MATCH (e:LedgerEntry {seq: 5}) SET e.seq = 6 WITH e CREATE (f:LedgerEntry) "
+                 "SET f = e {.recorded_at, .kind, .actor, .subject, .event_time, .payload_digest, .prev_hash, .hash}, "
+                 "f.seq = 5, f.idem = 'forged', f.payload = replace(e.payload, 'job4', 'forged')", 5, None),
+}
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("how", sorted(NEO4J_TAMPER))
+def test_tampering_in_neo4j_is_caught_and_the_first_bad_entry_named(tmp_path, how):
+    from conftest import make_store
+
+    store = make_store("neo4j", tmp_path)
+    ingest_events(store, [run_event(f"job{i}", time=f"2024-01-01T00:00:0{i}Z") for i in range(5)])
+    assert store.verify().ok
+    cypher, seq, reason = NEO4J_TAMPER[how]
+    store._read(cypher)
+    brk = store.verify().first_break
+    assert brk is not None and brk.seq == seq
+    if reason:
+        assert brk.reason == reason
+    store.close()

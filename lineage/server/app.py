@@ -131,7 +131,14 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         head = stores.get().head()
         return {"status": "ok", "store": url, "ledger": {"entries": head.seq, "head": head.hash}}
 
-    @app.post("/api/v1/lineage", status_code=201, tags=["ingest"])
+    event_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "description": "An OpenLineage RunEvent, JobEvent or DatasetEvent",
+        "externalDocs": {"url": "https://openlineage.io/spec/2-0-2/OpenLineage.json"}}}}}}
+    batch_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "array", "items": {"type": "object"}, "maxItems": MAX_BATCH,
+        "description": "OpenLineage events (JSON Lines is accepted too)"}}}}}
+
+    @app.post("/api/v1/lineage", status_code=201, tags=["ingest"], openapi_extra=event_body)
     async def post_event(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
         body = await read_body(request, config.max_body_bytes)
         try:
@@ -143,7 +150,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         # stores.get() must run on the worker thread: each thread has its own connection
         return await run_in_threadpool(lambda: record_events(stores.get(), [event], who, single=True))
 
-    @app.post("/api/v1/lineage/batch", status_code=201, tags=["ingest"])
+    @app.post("/api/v1/lineage/batch", status_code=201, tags=["ingest"], openapi_extra=batch_body)
     async def post_batch(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
         body = await read_body(request, config.max_body_bytes)
         events = parse_batch(body)
