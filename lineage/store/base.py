@@ -56,6 +56,14 @@ class WriteTx(ABC):
     def first_seen(self, node_id: str) -> str | None:
         """The stored first_seen of a node, or None if it is not stored."""
 
+    @abstractmethod
+    def versions_of(self, entities: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """(entity, id, version, first_seen) of every stored version of these entities."""
+
+    @abstractmethod
+    def existing(self, node_ids: Sequence[str]) -> set[str]:
+        """Which of these node ids are stored."""
+
 
 class Store(ABC):
     """A lineage store. Open one with ``lineage.store.open_store(url)``."""
@@ -142,6 +150,7 @@ class Store(ABC):
                 head = tx.head()
                 known = tx.find_many(list({(p.kind, d) for _, p, _, d in prepared}))
                 batch = Batch(tx)
+                batch.prefetch(*_lookups(p.hint for _, p, _, _ in prepared))
                 for i, pending, payload, payload_digest in prepared:
                     key = (pending.kind, payload_digest)
                     if key in known:
@@ -433,6 +442,23 @@ def redact(url: str) -> str:
         netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def _lookups(hints: Iterable[Any]) -> tuple[set[str], set[str]]:
+    """The dataset and model entities parsed events name, to prefetch before projecting them."""
+    from lineage.ids import dataset_id, model_id
+
+    entities: set[str] = set()
+    ids: set[str] = set()
+    for event in hints:
+        raw = getattr(event, "raw", None)
+        if not isinstance(raw, dict):
+            continue
+        for ds in [*(raw.get("inputs") or []), *(raw.get("outputs") or [])] + ([raw["dataset"]] if event.kind == "DatasetEvent" else []):
+            d, m = dataset_id(ds["namespace"], ds["name"]), model_id(ds["namespace"], ds["name"])
+            entities.update((d, m))
+            ids.add(m)
+    return entities, ids
 
 
 def _project(kind: str, payload: Any, ctx: Batch, hint: dict | None = None) -> Facts:

@@ -313,3 +313,16 @@ class _Neo4jTx(WriteTx):
     def first_seen(self, node_id: str) -> str | None:
         row = self.tx.run("MATCH (n:Node {id: $id}) RETURN n.first_seen AS t", id=node_id).single()
         return row["t"] if row else None
+
+    def versions_of(self, entities):
+        if not entities:
+            return []
+        rows = self.tx.run("UNWIND $entities AS e MATCH (v:Node {entity: e}) "
+                           "RETURN v.entity AS e, v.id AS id, v.version AS version, v.first_seen AS t", entities=list(entities))
+        return [(r["e"], r["id"], r["version"], r["t"]) for r in rows]
+
+    def existing(self, node_ids):
+        if not node_ids:
+            return set()
+        rows = self.tx.run("UNWIND $ids AS i MATCH (n:Node {id: i}) RETURN n.id AS id", ids=list(node_ids))
+        return {r["id"] for r in rows}

@@ -300,3 +300,16 @@ class _SQLiteTx(WriteTx):
     def first_seen(self, node_id: str) -> str | None:
         row = self.db.execute("SELECT first_seen FROM nodes WHERE id = ?", (node_id,)).fetchone()
         return row[0] if row else None
+
+    def versions_of(self, entities):
+        out = []
+        for chunk in _chunks(entities):
+            out += self.db.execute(f"SELECT entity, id, version, first_seen FROM nodes WHERE entity IN "
+                                   f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        return out
+
+    def existing(self, node_ids):
+        found: set[str] = set()
+        for chunk in _chunks(node_ids):
+            found.update(r[0] for r in self.db.execute(f"SELECT id FROM nodes WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
