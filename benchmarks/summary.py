@@ -42,7 +42,7 @@ def tables() -> str:
         eps = r["ingest"]["events_per_s"]
         ratio = f"{floor / eps:.1f}x slower" if floor else ""
         lines.append(f"| {r['size']} | {r['backend']} | {r['ingest']['events']:,} | {sum(r['graph'].values()):,} | "
-                     f"{eps:,} | {floor or '':,} | {ratio} | {r['ingest'].get('peak_rss_mb', '')} | "
+                     f"{eps:,} | {f'{floor:,}' if floor else ''} | {ratio} | {r['ingest'].get('peak_rss_mb', '')} | "
                      f"{verdict(eps, target.get('ingest_events_per_s'), True)} (>= {target.get('ingest_events_per_s'):,}/s) |")
     lines += ["", "### Traversals (median / p95 ms over repeated runs; result size)", "",
               "| size | backend | query | p50 ms | p95 ms | nodes | floor p50 ms | x floor |", "|---|---|---|---|---|---|---|---|"]
