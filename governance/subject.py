@@ -48,5 +48,16 @@ class Subject:
     def tags(self, node: str) -> dict[str, records.Cited]:
         return records.tags_of(self.store, node)
 
+    def tagged_upstream(self, tags: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+        """Upstream dataset versions carrying any of ``tags``: {version: [tags]}, and the tag entries cited."""
+        hits: dict[str, list[str]] = {}
+        evidence: list[str] = []
+        for dataset in self.upstream_datasets:
+            found = {t: c for t, c in self.tags(dataset).items() if t in tags}
+            if found:
+                hits[dataset] = sorted(found)
+                evidence += [e for c in found.values() for e in c.evidence]
+        return hits, evidence
+
     def valid_approvals(self, role: str) -> list[approvals.Approval]:
         return [a for a in self.approvals if a.valid and a.role == role]

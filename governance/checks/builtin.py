@@ -87,13 +87,7 @@ class DataTags(Check):
     Params = TagParams
 
     def evaluate(self, subject: Subject, params: TagParams) -> Decision:
-        hits = {}
-        evidence = []
-        for dataset in subject.upstream_datasets:
-            found = {t: c for t, c in subject.tags(dataset).items() if t in params.tags}
-            if found:
-                hits[dataset] = sorted(found)
-                evidence += [e for c in found.values() for e in c.evidence]
+        hits, evidence = subject.tagged_upstream(params.tags)
         if not hits:
             return Decision(status="pass", observed={}, threshold=f"no upstream data tagged {', '.join(params.tags)}"
                             + (f" without {params.approval_role} approval" if params.approval_role else ""),
@@ -265,13 +259,8 @@ class NothingUpstreamDeprecated(Check):
     Params = DeprecatedParams
 
     def evaluate(self, subject: Subject, params: DeprecatedParams) -> Decision:
-        hits = {}
-        evidence = []
-        for dataset in subject.upstream_datasets:
-            found = {t: c for t, c in subject.tags(dataset).items() if t in params.tags}
-            if found:
-                hits[dataset] = sorted(found)
-                evidence += [dataset] + [e for c in found.values() for e in c.evidence]
+        hits, cited = subject.tagged_upstream(params.tags)
+        evidence = list(hits) + cited
         return Decision(status="fail" if hits else "pass", observed=hits, threshold={"none tagged": params.tags},
                         reason="; ".join(f"{d} is {', '.join(t)}" for d, t in hits.items()) or "nothing upstream deprecated",
                         evidence=evidence)
