@@ -160,3 +160,13 @@ def test_tampering_in_neo4j_is_caught_and_the_first_bad_entry_named(tmp_path, ho
     if reason:
         assert brk.reason == reason
     store.close()
+
+
+def test_the_duplicate_lookup_searches_the_index_instead_of_scanning_the_ledger(filled):
+    """A scan per batch made ingestion quadratic in the ledger's size (found at 1M events)."""
+    from lineage.store.sqlite import FIND_SQL
+
+    with raw(filled) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN " + FIND_SQL.format(marks="?,?"), ["openlineage.event", "a", "b"]).fetchall()
+    assert "USING INDEX ledger_idempotency" in " ".join(str(step) for step in plan)
+    assert "SCAN ledger" not in " ".join(str(step) for step in plan)

@@ -54,6 +54,7 @@ CREATE INDEX IF NOT EXISTS column_edges_dst ON column_edges (dst, dst_field);
 _PROJECTION_TABLES = ("nodes", "facets", "edges", "column_edges")
 _ENTRY_COLUMNS = "seq, recorded_at, kind, actor, subject, event_time, payload, payload_digest, prev_hash, hash"
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+FIND_SQL = "SELECT payload_digest, seq, hash FROM ledger WHERE kind = ? AND payload_digest IN ({marks})"
 _SHALLOW = 8  # walks this deep or less go level by level; deeper ones take the whole closure at once
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # stored facets are re-read, not hashed
 
@@ -256,11 +257,14 @@ class _SQLiteTx(WriteTx):
 
     def find_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Head]:
         found = {}
-        wanted = set(keys)
-        for chunk in _chunks(sorted({d for _, d in keys})):
-            rows = self.db.execute(f"SELECT kind, payload_digest, seq, hash FROM ledger WHERE payload_digest IN "
-                                   f"({','.join('?' * len(chunk))})", chunk)
-            found.update({(k, d): Head(seq, h) for k, d, seq, h in rows if (k, d) in wanted})
+        by_kind: dict[str, list[str]] = {}
+        for kind, payload_digest in keys:
+            by_kind.setdefault(kind, []).append(payload_digest)
+        for kind, digests in by_kind.items():
+            for chunk in _chunks(sorted(set(digests))):
+                # kind first, so the lookup searches ledger_idempotency instead of scanning the ledger
+                rows = self.db.execute(FIND_SQL.format(marks=",".join("?" * len(chunk))), [kind, *chunk])
+                found.update({(kind, d): Head(seq, h) for d, seq, h in rows})
         return found
 
     def write(self, batch: Batch) -> None:
