@@ -40,6 +40,10 @@ def tables() -> str:
         target = TARGETS[r["backend"]]
         floor = r.get("ingest_floor", {}).get("events_per_s")
         eps = r["ingest"]["events_per_s"]
+        if eps is None:
+            lines.append(f"| {r['size']} | {r['backend']} | {r['ingest']['events']:,} | {sum(r['graph'].values()):,} | "
+                         f"see note | | | | {r.get('note', '')} |")
+            continue
         ratio = f"{floor / eps:.1f}x slower" if floor else ""
         lines.append(f"| {r['size']} | {r['backend']} | {r['ingest']['events']:,} | {sum(r['graph'].values()):,} | "
                      f"{eps:,} | {f'{floor:,}' if floor else ''} | {ratio} | {r['ingest'].get('peak_rss_mb', '')} | "
