@@ -32,13 +32,15 @@ class Decision(BaseModel):
     evidence: list[str] = []
 
 
-class NoParams(BaseModel):
+class Params(BaseModel):
+    """Base of every check's parameters: unknown keys in a rule file are errors."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class Check(ABC):
     name: ClassVar[str]
-    Params: ClassVar[type[BaseModel]] = NoParams
+    Params: ClassVar[type[BaseModel]] = Params
 
     @abstractmethod
     def evaluate(self, subject: "Subject", params: BaseModel) -> Decision: ...  # noqa: F821

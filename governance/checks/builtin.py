@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from governance import records
-from governance.checks import Check, Decision, register
+from governance.checks import Check, Decision, Params, register
 from governance.subject import Subject
 from lineage.projection import UNVERSIONED
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 @register

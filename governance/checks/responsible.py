@@ -3,17 +3,11 @@ and ``governance fairness``."""
 
 from __future__ import annotations
 
+from pydantic import Field
 
-
-from pydantic import BaseModel, ConfigDict, Field
-
+from governance.checks import Check, Decision, Params, register
 from governance.findings import latest_explanation, latest_fairness
-from governance.checks import Check, Decision, register
 from governance.subject import Subject
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _no_fairness(subject: Subject, protected) -> Decision:
