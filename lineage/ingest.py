@@ -226,15 +226,13 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def ingest(store: Store, documents: Iterable[Document], actor: str, batch: int = 500,
-           on_event: Callable[[], None] | None = None) -> IngestReport:
+def ingest(store: Store, documents: Iterable[Document], actor: str, batch: int = 500) -> IngestReport:
     """Validate and record every event; return what was accepted, duplicated and rejected."""
     with paused_gc():
-        return _ingest(store, documents, actor, batch, on_event)
+        return _ingest(store, documents, actor, batch)
 
 
-def _ingest(store: Store, documents: Iterable[Document], actor: str, batch: int,
-            on_event: Callable[[], None] | None) -> IngestReport:
+def _ingest(store: Store, documents: Iterable[Document], actor: str, batch: int) -> IngestReport:
     report = IngestReport()
     pending: list[tuple[str, Pending]] = []
     for outer in documents:
@@ -251,13 +249,12 @@ def _ingest(store: Store, documents: Iterable[Document], actor: str, batch: int,
             pending.append((doc.where, Pending(OPENLINEAGE_KIND, doc.value, actor, event.subject, event.time_key,
                                               hint=event)))
             if len(pending) >= batch:
-                _flush(store, pending, report, on_event)
-    _flush(store, pending, report, on_event)
+                _flush(store, pending, report)
+    _flush(store, pending, report)
     return report
 
 
-def _flush(store: Store, pending: list[tuple[str, Pending]], report: IngestReport,
-           on_event: Callable[[], None] | None) -> None:
+def _flush(store: Store, pending: list[tuple[str, Pending]], report: IngestReport) -> None:
     if not pending:
         return
     results = store.append_many([p for _, p in pending])
@@ -268,6 +265,4 @@ def _flush(store: Store, pending: list[tuple[str, Pending]], report: IngestRepor
             report.duplicates += 1
         else:
             report.accepted += 1
-        if on_event:
-            on_event()
     pending.clear()

@@ -150,7 +150,7 @@ class EventProjection:
         if self.event.kind == "RunEvent":
             self._run(raw)
         elif self.event.kind == "JobEvent":
-            self._job(raw["job"], "job")
+            self._job(raw["job"])
             for side in ("inputs", "outputs"):
                 for i, ds in enumerate(raw.get(side) or []):
                     self._dataset_entity(ds, f"{side}[{i}]")
@@ -158,7 +158,7 @@ class EventProjection:
             self._dataset_event(raw["dataset"])
         return self.out
 
-    def _facets(self, node: str, facets: Any, where: str, prefix: str = "") -> None:
+    def _facets(self, node: str, facets: Any, prefix: str = "") -> None:
         for name, value in (facets or {}).items():
             self.out.facets.append(FacetFact(node, prefix + name, value, self.order))
 
@@ -167,17 +167,17 @@ class EventProjection:
             return None
         return facets.get(name)
 
-    def _job(self, job: dict, where: str) -> str:
+    def _job(self, job: dict) -> str:
         jid = self.out.node(_named(job_id(job["namespace"], job["name"]), NodeKind.JOB, job, self.time))
-        self._facets(jid, job.get("facets"), f"{where}.facets")
+        self._facets(jid, job.get("facets"))
         return jid
 
     def _run(self, raw: dict) -> None:
         run = raw["run"]
         rid = self.out.node(NodeFact(run_id(run["runId"]), NodeKind.RUN, "", run["runId"], None, None, self.time))
-        jid = self._job(raw["job"], "job")
+        jid = self._job(raw["job"])
         self.out.edge(rid, "RUN_OF", jid, self.time)
-        self._facets(rid, run.get("facets"), "run.facets")
+        self._facets(rid, run.get("facets"))
         rank = "1" if self.event.event_type in TERMINAL else "0"
         state = {"eventType": self.event.event_type, "eventTime": raw["eventTime"]}
         self.out.facets.append(FacetFact(rid, "_state", state, f"{self.time}|{rank}|{digest(state)}"))
@@ -222,7 +222,7 @@ class EventProjection:
         is_model = self._is_model(ds, where)
         make, kind = (model_id, NodeKind.MODEL) if is_model else (dataset_id, NodeKind.DATASET)
         eid = self.out.node(_named(make(ds["namespace"], ds["name"]), kind, ds, self.time))
-        self._facets(eid, ds.get("facets"), f"{where}.facets")
+        self._facets(eid, ds.get("facets"))
         return eid, is_model
 
     def _version(self, ds: dict, where: str, rid: str, reading: bool) -> str:
@@ -241,9 +241,9 @@ class EventProjection:
         make, kind = (model_id, NodeKind.MODEL_VERSION) if is_model else (dataset_id, NodeKind.DATASET_VERSION)
         vid = self.out.node(NodeFact(make(ds["namespace"], ds["name"], version), kind, ds["namespace"], ds["name"], version, eid, self.time))
         self.out.edge(vid, "VERSION_OF", eid, self.time)
-        self._facets(vid, ds.get("facets"), f"{where}.facets")
-        self._facets(vid, ds.get("inputFacets"), f"{where}.inputFacets", "input:")
-        self._facets(vid, ds.get("outputFacets"), f"{where}.outputFacets", "output:")
+        self._facets(vid, ds.get("facets"))
+        self._facets(vid, ds.get("inputFacets"), "input:")
+        self._facets(vid, ds.get("outputFacets"), "output:")
         return vid
 
     def _columns(self, ds: dict, where: str, rid: str) -> None:
@@ -267,7 +267,7 @@ class EventProjection:
             version = declared["datasetVersion"]
             vid = self.out.node(NodeFact(make(ds["namespace"], ds["name"], version), kind, ds["namespace"], ds["name"], version, eid, self.time))
             self.out.edge(vid, "VERSION_OF", eid, self.time)
-            self._facets(vid, ds.get("facets"), "dataset.facets")
+            self._facets(vid, ds.get("facets"))
 
 
 def _named(node_id: str, kind: NodeKind, obj: dict, time: str) -> NodeFact:

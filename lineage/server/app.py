@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
@@ -55,7 +55,6 @@ class ServerConfig:
     webhooks: bool = True
     hook_attempts: int = 5
     hook_backoff: float = 0.5
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Stores:
