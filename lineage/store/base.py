@@ -19,9 +19,9 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 from lineage.errors import EventError, IdError, LedgerError, LineageError, StoreError
-from lineage.ids import NodeId, NodeKind, alternative_readings, parse_id
+from lineage.ids import NodeKind, alternative_readings, dataset_id, model_id, parse_id
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, seal, verify_chain
-from lineage.projection import FLOW_EDGES, Facts, projector_for
+from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, Facts, projector_for
 from lineage.store.batch import Batch
 from lineage.query import (
     DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, EdgeRef, NodeRow,
@@ -150,7 +150,7 @@ class Store(ABC):
                 head = tx.head()
                 known = tx.find_many(list({(p.kind, d) for _, p, _, d in prepared}))
                 batch = Batch(tx)
-                batch.prefetch(*_lookups(p.hint for _, p, _, _ in prepared))
+                batch.prefetch(*_lookups((p.kind, p.payload) for _, p, _, _ in prepared))
                 for i, pending, payload, payload_digest in prepared:
                     key = (pending.kind, payload_digest)
                     if key in known:
@@ -185,10 +185,12 @@ class Store(ABC):
         self._clear_projection()
         count = 0
         while chunk := list(self._iter_entries(None, None, None, None, count, batch)):
+            payloads = [(entry.kind, json.loads(entry.payload)) for entry in chunk]
             with self._begin_write() as tx:
                 pending = Batch(tx)
-                for entry in chunk:
-                    pending.add(None, _project(entry.kind, json.loads(entry.payload), pending))
+                pending.prefetch(*_lookups(payloads))
+                for kind, payload in payloads:
+                    pending.add(None, _project(kind, payload, pending))
                 tx.write(pending)
             count = chunk[-1].seq
             if progress:
@@ -210,13 +212,15 @@ class Store(ABC):
                 raise LedgerError(f"{redact(self.url)} holds a different ledger (entry {head.seq} differs); "
                                   "copy into an empty store")
         while chunk := list(source.entries(after_seq=head.seq, limit=batch)):
+            payloads = [json.loads(entry.payload) for entry in chunk]
             with self._begin_write() as tx:
                 pending = Batch(tx)
-                for entry in chunk:
+                pending.prefetch(*_lookups((e.kind, p) for e, p in zip(chunk, payloads)))
+                for entry, payload in zip(chunk, payloads):
                     if entry.seq != head.seq + 1 or entry.prev_hash != head.hash:
                         raise LedgerError(f"source ledger is broken at entry {head.seq + 1}; "
                                           "run 'auditgraph audit verify' on it")
-                    pending.add(entry, _project(entry.kind, json.loads(entry.payload), pending))
+                    pending.add(entry, _project(entry.kind, payload, pending))
                     head = Head(entry.seq, entry.hash)
                 tx.write(pending)
             if progress:
@@ -444,21 +448,31 @@ def redact(url: str) -> str:
     return url
 
 
-def _lookups(hints: Iterable[Any]) -> tuple[set[str], set[str]]:
-    """The dataset and model entities parsed events name, to prefetch before projecting them."""
-    from lineage.ids import dataset_id, model_id
+def _lookups(entries: Iterable[tuple[str, Any]]) -> tuple[set[str], set[str]]:
+    """The dataset and model entities that (kind, payload) entries about to be projected name.
 
+    Every write path (append, rebuild, migrate) prefetches these in bulk before
+    projecting a batch; payloads are read defensively, since a rejected one is
+    only refused later, by its projector.
+    """
     entities: set[str] = set()
     ids: set[str] = set()
-    for event in hints:
-        raw = getattr(event, "raw", None)
-        if not isinstance(raw, dict):
+    for kind, raw in entries:
+        if kind != OPENLINEAGE_KIND or not isinstance(raw, dict):
             continue
-        for ds in [*(raw.get("inputs") or []), *(raw.get("outputs") or [])] + ([raw["dataset"]] if event.kind == "DatasetEvent" else []):
-            d, m = dataset_id(ds["namespace"], ds["name"]), model_id(ds["namespace"], ds["name"])
-            entities.update((d, m))
-            ids.add(m)
+        named = [*_list(raw.get("inputs")), *_list(raw.get("outputs"))]
+        if "run" not in raw and isinstance(raw.get("dataset"), dict):
+            named.append(raw["dataset"])
+        for ds in named:
+            if isinstance(ds, dict) and isinstance(ds.get("namespace"), str) and isinstance(ds.get("name"), str):
+                d, m = dataset_id(ds["namespace"], ds["name"]), model_id(ds["namespace"], ds["name"])
+                entities.update((d, m))
+                ids.add(m)
     return entities, ids
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _project(kind: str, payload: Any, ctx: Batch, hint: dict | None = None) -> Facts:
