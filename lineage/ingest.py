@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterable, Iterator
 
+import orjson
+
 from lineage.errors import EventError, InputError, LineageError
 from lineage.ledger import Pending
 from lineage.openlineage import parse_event
@@ -38,6 +40,16 @@ class Document:
     where: str
     value: Any = None
     error: str | None = None
+    text: str | None = None  # the source text, when ``value`` came from the fast decoder (see ``exact``)
+
+    def exact(self) -> Any:
+        """The value as the standard library decodes it.
+
+        The fast decoder (orjson) reads a plain value (no floats) exactly as the
+        standard library does, but may read big integers and some floats
+        differently; callers that find floats in ``value`` ask for this instead.
+        """
+        return self.value if self.text is None else json.loads(self.text)
 
 
 @dataclass
@@ -149,6 +161,13 @@ class _Reader:
         where = self.where()
         if resync and (line := self._whole_line()) is not None:
             try:  # JSON Lines: a line that is one JSON value, parsed in one call
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                pass  # the standard decoder reads it again below, for its exact reading or its error message
+            else:
+                self.advance(len(line) + 1)
+                return Document(where, value=value, text=line)
+            try:
                 value = json.loads(line)
             except RecursionError:
                 self.advance(len(line) + 1)
@@ -203,6 +222,7 @@ def events_of(doc: Document) -> Iterator[Document]:
     """Unpack the ``{"events": [...]}`` wrapper some tools write; pass anything else on."""
     value = doc.value
     if isinstance(value, dict) and set(value) == {"events"} and isinstance(value["events"], list):
+        value = doc.exact()  # the items are not checked for floats one by one here
         for i, item in enumerate(value["events"]):
             yield Document(f"{doc.where} events[{i}]", value=item)
     else:
@@ -242,12 +262,15 @@ def _ingest(store: Store, documents: Iterable[Document], actor: str, batch: int)
                 continue
             try:
                 event = parse_event(doc.value)
+                if not event.plain and doc.text is not None:
+                    doc.value = doc.exact()
+                    event = parse_event(doc.value)
             except EventError as e:
                 report.rejected.append((doc.where, str(e)))
                 continue
             report.warnings += [(doc.where, w) for w in event.warnings]
             pending.append((doc.where, Pending(OPENLINEAGE_KIND, doc.value, actor, event.subject, event.time_key,
-                                              hint=event)))
+                                              hint=event, plain=event.plain)))
             if len(pending) >= batch:
                 _flush(store, pending, report)
     _flush(store, pending, report)

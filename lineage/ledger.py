@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from lineage.canonical import canonical_json, digest, sha256_hex
+from lineage.canonical import canonical_json, digest, plain_canonical_bytes, plain_digest, sha256_hex
+from lineage.errors import EventError
 
 GENESIS = "0" * 64
 
@@ -59,8 +60,13 @@ class Pending:
     subject: str | None = None
     event_time: str | None = None
     hint: Any = None  # what the caller already knows of the payload (a parsed event); never recorded
+    plain: bool = False  # the caller checked the payload with canonical.is_plain: the fast encoder applies
 
     def canonical(self) -> tuple[str, str]:
+        """The payload's canonical JSON text and its digest."""
+        if self.plain:
+            data = plain_canonical_bytes(self.payload)
+            return data.decode("utf-8"), sha256_hex(data)
         text = canonical_json(self.payload)
         return text, sha256_hex(text.encode("utf-8"))
 
@@ -88,13 +94,20 @@ def entry_header(seq, recorded_at, kind, actor, subject, event_time, payload_dig
     }
 
 
-def seal(pending: Pending, payload: str, payload_digest: str, head: Head) -> LedgerEntry:
-    """Make the next entry after ``head``."""
-    recorded_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    seq = head.seq + 1
-    header = entry_header(seq, recorded_at, pending.kind, pending.actor, pending.subject,
+def now() -> str:
+    """The time an entry is recorded: fixed-width UTC text, so that string order is time order."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def seal(pending: Pending, payload: str, payload_digest: str, head: Head, recorded_at: str | None = None) -> LedgerEntry:
+    """Make the next entry after ``head``; entries written in one transaction may share ``recorded_at``."""
+    header = entry_header(head.seq + 1, recorded_at or now(), pending.kind, pending.actor, pending.subject,
                           pending.event_time, payload_digest, head.hash)
-    return LedgerEntry(**header, payload=payload, hash=digest(header))
+    if not (isinstance(pending.kind, str) and isinstance(pending.actor, str)
+            and isinstance(pending.subject, (str, type(None))) and isinstance(pending.event_time, (str, type(None)))):
+        raise EventError("an entry's kind, actor, subject and event time must be text")
+    # every field is text, an int or None (checked above), so the header is plain and the entry valid
+    return LedgerEntry.model_construct(**header, payload=payload, hash=plain_digest(header))
 
 
 class Break(BaseModel):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from lineage.canonical import is_plain
 from lineage.errors import EventError
 from lineage.ids import dataset_id, job_id
 
@@ -43,6 +44,7 @@ class ParsedEvent:
     warnings: list[str] = field(default_factory=list)
     bad_facets: set[str] = field(default_factory=set)  # "outputs[0].outputStatistics"
     time_key: str = ""  # format_time(event_time), computed once
+    plain: bool = False  # holds no floats or other non-plain values: canonical.plain_canonical_bytes applies
 
     def __post_init__(self) -> None:
         self.time_key = self.time_key or format_time(self.event_time)
@@ -70,7 +72,7 @@ def parse_event(obj: Any) -> ParsedEvent:
     """Validate one event; raise ``EventError`` with the field path if it must be rejected."""
     if not isinstance(obj, dict):
         raise EventError(f"an event must be a JSON object, got {type(obj).__name__}")
-    _check_depth(obj)
+    plain = _check_depth(obj)
     warnings: list[str] = []
     moment, zoned = parse_time(obj.get("eventTime"))
     if not zoned:
@@ -89,22 +91,18 @@ def parse_event(obj: Any) -> ParsedEvent:
         kind, subject = "JobEvent", _check_job(obj.get("job"), "job")
     else:
         raise EventError("not an OpenLineage event: it has none of 'run', 'job', 'dataset'")
-    event = ParsedEvent(obj, kind, moment, event_type, subject, warnings)
+    event = ParsedEvent(obj, kind, moment, event_type, subject, warnings, plain=plain)
     _check_facets(event)
     return event
 
 
-def _check_depth(obj: Any) -> None:
-    """Refuse values nested deeper than MAX_DEPTH, without recursing (a hostile event may nest 100,000 deep)."""
-    stack = [(obj, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise EventError(f"the event is nested deeper than {MAX_DEPTH} levels")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+def _check_depth(obj: Any) -> bool:
+    """Refuse values nested deeper than MAX_DEPTH (a hostile event may nest 100,000 deep); return
+    whether the event is plain (``canonical.is_plain``), found by the same walk."""
+    try:
+        return is_plain(obj, MAX_DEPTH)
+    except RecursionError:
+        raise EventError(f"the event is nested deeper than {MAX_DEPTH} levels") from None
 
 
 def _check_run(obj: dict, warnings: list[str]) -> str:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from lineage.canonical import digest
+from lineage.canonical import digest, plain_digest
 from lineage.ids import NodeKind, code_id, dataset_id, job_id, model_id, run_id
 from lineage.openlineage import TERMINAL, ParsedEvent, parse_event
 
@@ -180,7 +180,7 @@ class EventProjection:
         self._facets(rid, run.get("facets"))
         rank = "1" if self.event.event_type in TERMINAL else "0"
         state = {"eventType": self.event.event_type, "eventTime": raw["eventTime"]}
-        self.out.facets.append(FacetFact(rid, "_state", state, f"{self.time}|{rank}|{digest(state)}"))
+        self.out.facets.append(FacetFact(rid, "_state", state, f"{self.time}|{rank}|{plain_digest(state)}"))
         self._parent(rid, run.get("facets"))
         self._code(rid, raw["job"].get("facets"))
         for i, ds in enumerate(raw.get("inputs") or []):

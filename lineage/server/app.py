@@ -212,7 +212,8 @@ def record_events(store: Store, events: list[Any], who: Principal, single: bool)
             event = parse_event(raw)
         except EventError as e:
             raise EventError(str(e) if single else f"events[{i}]: {e}") from None
-        pending.append((event, Pending(OPENLINEAGE_KIND, raw, who.actor, event.subject, event.time_key, hint=event)))
+        pending.append((event, Pending(OPENLINEAGE_KIND, raw, who.actor, event.subject, event.time_key, hint=event,
+                                        plain=event.plain)))
     acks = store.append_many([p for _, p in pending], atomic=True)
     results = [{"status": "duplicate" if a.duplicate else "accepted", "seq": a.seq, "hash": a.hash,
                 "subject": a.subject, "warnings": e.warnings} for a, (e, _) in zip(acks, pending)]

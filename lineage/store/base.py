@@ -20,7 +20,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 from lineage.errors import EventError, IdError, LedgerError, LineageError, StoreError
 from lineage.ids import NodeKind, alternative_readings, dataset_id, model_id, parse_id
-from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, seal, verify_chain
+from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, now, seal, verify_chain
 from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, Facts, projector_for
 from lineage.store.batch import Batch
 from lineage.query import (
@@ -147,7 +147,7 @@ class Store(ABC):
             prepared.append((i, pending, payload, payload_digest))
         try:
             with self._begin_write() as tx:
-                head = tx.head()
+                head, recorded_at = tx.head(), now()
                 known = tx.find_many(list({(p.kind, d) for _, p, _, d in prepared}))
                 batch = Batch(tx)
                 batch.prefetch(*_lookups((p.kind, p.payload) for _, p, _, _ in prepared))
@@ -164,7 +164,7 @@ class Store(ABC):
                             raise
                         results[i] = e
                         continue
-                    entry = seal(pending, payload, payload_digest, head)
+                    entry = seal(pending, payload, payload_digest, head, recorded_at)
                     batch.add(entry, facts)
                     head = known[key] = Head(entry.seq, entry.hash)
                     results[i] = Ack(entry.seq, entry.hash, False, pending.subject)

@@ -28,6 +28,7 @@ import os
 from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
@@ -277,7 +278,7 @@ class _Neo4jTx(WriteTx):
                 "ON MATCH SET f.value = CASE WHEN r.ord > f.ord THEN r.value ELSE f.value END, "
                 "f.ord = CASE WHEN r.ord > f.ord THEN r.ord ELSE f.ord END",
                 rows=[{"key": f"{f.node}\u0000{f.name}", "node": f.node, "name": f.name, "ord": f.order,
-                       "value": json.dumps(f.value, ensure_ascii=False)} for f in facts.facets.values()]).consume()
+                       "value": stored_json(f.value)} for f in facts.facets.values()]).consume()
         by_type: dict[str, list[dict]] = {}
         for e in facts.edges.values():
             by_type.setdefault(e.type, []).append({"src": e.src, "dst": e.dst, "time": e.time})
@@ -297,7 +298,7 @@ class _Neo4jTx(WriteTx):
                 rows=[{"key": "\u0000".join((c.src, c.src_field, c.dst, c.dst_field)),
                        "props": {"src": c.src, "src_field": c.src_field, "dst": c.dst, "dst_field": c.dst_field,
                                  "run": c.run, "time": c.time,
-                                 "transformations": json.dumps(c.transformations, ensure_ascii=False)}}
+                                 "transformations": stored_json(c.transformations)}}
                       for c in facts.columns.values()]).consume()
 
     def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:

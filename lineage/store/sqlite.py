@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import UNVERSIONED
@@ -56,7 +57,6 @@ _ENTRY_COLUMNS = "seq, recorded_at, kind, actor, subject, event_time, payload, p
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 FIND_SQL = "SELECT payload_digest, seq, hash FROM ledger WHERE kind = ? AND payload_digest IN ({marks})"
 _SHALLOW = 8  # walks this deep or less go level by level; deeper ones take the whole closure at once
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # stored facets are re-read, not hashed
 
 
 def build(url: str) -> "SQLiteStore":
@@ -280,7 +280,7 @@ class _SQLiteTx(WriteTx):
         db.executemany(
             "INSERT INTO facets VALUES (?,?,?,?) ON CONFLICT (node, name) DO UPDATE SET "
             "value = excluded.value, ord = excluded.ord WHERE excluded.ord > facets.ord",
-            [(f.node, f.name, _JSON(f.value), f.order) for f in batch.facets.values()])
+            [(f.node, f.name, stored_json(f.value), f.order) for f in batch.facets.values()])
         db.executemany(
             "INSERT INTO edges VALUES (?,?,?,?) ON CONFLICT (src, type, dst) DO UPDATE SET "
             "time = min(time, excluded.time)",
@@ -289,7 +289,7 @@ class _SQLiteTx(WriteTx):
             "INSERT INTO column_edges VALUES (?,?,?,?,?,?,?) ON CONFLICT (src, src_field, dst, dst_field) "
             "DO UPDATE SET time = min(time, excluded.time), run = CASE WHEN excluded.time < time "
             "THEN excluded.run ELSE run END",
-            [(c.src, c.src_field, c.dst, c.dst_field, c.run, c.time, _JSON(c.transformations))
+            [(c.src, c.src_field, c.dst, c.dst_field, c.run, c.time, stored_json(c.transformations))
              for c in batch.columns.values()])
 
     def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
