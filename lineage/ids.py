@@ -54,6 +54,7 @@ class NodeKind(StrEnum):
 PREFIXES = ("dataset", "model", "job", "run", "code")
 _ENTITY = {"dataset": NodeKind.DATASET, "model": NodeKind.MODEL}
 _VERSION = {"dataset": NodeKind.DATASET_VERSION, "model": NodeKind.MODEL_VERSION}
+_OTHER = {"job": NodeKind.JOB, "run": NodeKind.RUN, "code": NodeKind.CODE}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
@@ -71,7 +72,7 @@ class NodeId(BaseModel):
     def kind(self) -> NodeKind:
         if self.prefix in _ENTITY:
             return _VERSION[self.prefix] if self.version is not None else _ENTITY[self.prefix]
-        return {"job": NodeKind.JOB, "run": NodeKind.RUN, "code": NodeKind.CODE}[self.prefix]
+        return _OTHER[self.prefix]
 
     def entity(self) -> "NodeId":
         """The unversioned dataset or model this version belongs to."""
@@ -87,8 +88,14 @@ class NodeId(BaseModel):
 
 def _format(prefix: str, namespace: str, name: str, version: str | None) -> str:
     # The hot path of ingestion: the same text as str(NodeId(...)), without building a model.
-    text = f"{prefix}:{_escape_namespace(namespace, name)}/{_escape_name(name)}"
+    text = _entity_text(prefix, namespace, name)
     return text if version is None else f"{text}@{version}"
+
+
+@lru_cache(maxsize=1 << 17)
+def _entity_text(prefix: str, namespace: str, name: str) -> str:
+    """Datasets, models and jobs recur in event after event: each id is escaped once."""
+    return f"{prefix}:{_escape_namespace(namespace, name)}/{_escape_name(name)}"
 
 
 def dataset_id(namespace: str, name: str, version: str | None = None) -> str:
@@ -109,6 +116,18 @@ def run_id(run: str) -> str:
 
 def code_id(url: str, revision: str) -> str:
     return f"code:{url.replace('%', '%25')}@{revision}"
+
+
+def kind_of(node_id: str) -> NodeKind:
+    """The kind of a well-formed id, from its text alone (as ``parse_id(node_id).kind``, much faster).
+
+    Namespaces and names escape '@' (%40), so an '@' after a dataset or model
+    prefix can only start a version.
+    """
+    prefix, _, rest = node_id.partition(":")
+    if prefix in _ENTITY:
+        return _VERSION[prefix] if "@" in rest else _ENTITY[prefix]
+    return _OTHER[prefix]
 
 
 def parse_id(text: str) -> NodeId:

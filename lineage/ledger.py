@@ -106,8 +106,8 @@ def seal(pending: Pending, payload: str, payload_digest: str, head: Head, record
     if not (isinstance(pending.kind, str) and isinstance(pending.actor, str)
             and isinstance(pending.subject, (str, type(None))) and isinstance(pending.event_time, (str, type(None)))):
         raise EventError("an entry's kind, actor, subject and event time must be text")
-    # every field is text, an int or None (checked above), so the header is plain and the entry valid
-    return LedgerEntry.model_construct(**header, payload=payload, hash=plain_digest(header))
+    # every field is text, an int or None (checked above), so the header is plain
+    return LedgerEntry(**header, payload=payload, hash=plain_digest(header))
 
 
 class Break(BaseModel):

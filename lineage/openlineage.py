@@ -112,7 +112,7 @@ def _check_run(obj: dict, warnings: list[str]) -> str:
     rid = run.get("runId")
     if not isinstance(rid, str) or not rid.strip():
         raise EventError("run.runId is missing: a run event without a run id cannot be merged or traced")
-    if len(rid) > MAX_NAME_LENGTH or any(ch.isspace() for ch in rid):
+    if len(rid) > MAX_NAME_LENGTH or rid.split() != [rid]:  # split() != [rid]: it holds white space
         raise EventError(f"run.runId: {rid[:80]!r} has white space or is too long")
     try:
         uuid.UUID(rid)
@@ -226,7 +226,8 @@ def _column_lineage(facet: dict) -> str | None:
         if not isinstance(inputs, list):
             return f"fields.{out}.inputFields must be a list"
         for item in inputs:
-            if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("namespace", "name", "field")):
+            if not (isinstance(item, dict) and isinstance(item.get("namespace"), str)
+                    and isinstance(item.get("name"), str) and isinstance(item.get("field"), str)):
                 return f"fields.{out}.inputFields entries need namespace, name and field"
     return None
 

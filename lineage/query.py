@@ -13,7 +13,7 @@ is ``r`` then ``b``. Depth 0 returns the start nodes only.
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable, Iterable, Literal, NamedTuple
 
 from pydantic import BaseModel
 
@@ -37,6 +37,21 @@ class EdgeRef(BaseModel):
     type: str
     dst: str
     time: str | None = None
+
+
+class Edge(NamedTuple):
+    """An edge as backends return it and walks use it: a tuple, so that a deep walk does not
+    build thousands of models it drops again. Results carry ``EdgeRef``; ``edge_refs`` converts."""
+
+    src: str
+    type: str
+    dst: str
+    time: str | None = None
+
+
+def edge_refs(edges: Iterable[Edge]) -> list[EdgeRef]:
+    """Public edge objects, sorted by (src, type, dst) so that answers are stable."""
+    return [EdgeRef(src=e.src, type=e.type, dst=e.dst, time=e.time) for e in sorted(edges, key=_edge_key)]
 
 
 class Reached(BaseModel):
@@ -89,19 +104,23 @@ class PathResult(BaseModel):
     truncated: bool = False
 
 
-Step = Callable[[list[str]], list[EdgeRef]]
+def _edge_key(edge: Edge) -> tuple[str, str, str]:
+    return edge.src, edge.type, edge.dst
 
 
-def far_end(edge: EdgeRef, direction: Direction) -> str:
+Step = Callable[[list[str]], list[Edge]]
+
+
+def far_end(edge: Edge, direction: Direction) -> str:
     return edge.src if direction == "upstream" else edge.dst
 
 
 def bfs(starts: list[str], step: Step, direction: Direction, depth: int | None,
-        max_nodes: int) -> tuple[dict[str, int], list[EdgeRef], str | None, dict[str, str]]:
+        max_nodes: int) -> tuple[dict[str, int], list[Edge], str | None, dict[str, str]]:
     """Breadth-first search; returns (distance by node, edges, truncation reason, parent by node)."""
     distance = {s: 0 for s in starts}
     parent: dict[str, str] = {}
-    edges: list[EdgeRef] = []
+    edges: list[Edge] = []
     frontier, level, reason = list(starts), 0, None
     while frontier and (depth is None or level < depth):
         level += 1

@@ -19,13 +19,13 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 from lineage.errors import EventError, IdError, LedgerError, LineageError, StoreError
-from lineage.ids import NodeKind, alternative_readings, dataset_id, model_id, parse_id
+from lineage.ids import NodeKind, alternative_readings, dataset_id, kind_of, model_id, parse_id
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, now, seal, verify_chain
 from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, Facts, projector_for
 from lineage.store.batch import Batch
 from lineage.query import (
-    DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, EdgeRef, NodeRow,
-    PathResult, Reached, Traversal, bfs,
+    DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, Edge, EdgeRef, NodeRow,
+    PathResult, Traversal, bfs, edge_refs,
 )
 
 Progress = Callable[[int], None] | None
@@ -93,7 +93,7 @@ class Store(ABC):
 
     @abstractmethod
     def _neighbors(self, ids: Sequence[str], direction: Direction, types: Sequence[str],
-                   as_of: str | None) -> list[EdgeRef]:
+                   as_of: str | None) -> list[Edge]:
         """Edges of the given types that end at ``ids`` (upstream) or start at them (downstream)."""
 
     @abstractmethod
@@ -269,7 +269,7 @@ class Store(ABC):
     def edges(self, ids: Sequence[str], direction: Direction, types: Sequence[str],
               as_of: str | None = None) -> list[EdgeRef]:
         """Edges of ``types`` into ``ids`` (upstream) or out of them (downstream)."""
-        return _sorted(self._neighbors(list(ids), direction, list(types), as_of)) if ids else []
+        return edge_refs(self._neighbors(list(ids), direction, list(types), as_of)) if ids else []
 
     def node(self, text: str) -> dict[str, Any]:
         """A node with its facets and its edges in both directions."""
@@ -278,8 +278,8 @@ class Store(ABC):
         return {
             **row.model_dump(),
             "facets": self._facets(row.id),
-            "in": [e.model_dump() for e in _sorted(self._neighbors([row.id], "upstream", types, None))],
-            "out": [e.model_dump() for e in _sorted(self._neighbors([row.id], "downstream", types, None))],
+            "in": [e.model_dump() for e in edge_refs(self._neighbors([row.id], "upstream", types, None))],
+            "out": [e.model_dump() for e in edge_refs(self._neighbors([row.id], "downstream", types, None))],
         }
 
     def traverse(self, text: str, direction: Direction, *, depth: int | None = None,
@@ -295,12 +295,14 @@ class Store(ABC):
         row = self.resolve(text)
         starts = self._expand(row, as_of)
         distance, edges, reason = self._walk(starts, direction, FLOW_EDGES, as_of, depth, max_nodes)
-        nodes = self._annotate(distance, edges, as_of)
+        nodes = self._annotate(distance)
         if kinds:
-            nodes = [n for n in nodes if _prefix(n.id) in kinds]
-        return Traversal(root=row.id, direction=direction, depth=depth, as_of=as_of, nodes=nodes,
-                         edges=_sorted([e for e in edges if e.src in distance and e.dst in distance]),
-                         truncated=reason is not None, truncated_reason=reason)
+            nodes = [n for n in nodes if _prefix(n["id"]) in kinds]
+        inside = [e._asdict() for e in sorted(edges, key=_edge_key) if e.src in distance and e.dst in distance]
+        # one validation of plain dicts builds the whole result (far cheaper than a model per node and edge)
+        return Traversal.model_validate({
+            "root": row.id, "direction": direction, "depth": depth, "as_of": as_of, "nodes": nodes,
+            "edges": inside, "truncated": reason is not None, "truncated_reason": reason})
 
     def impact(self, text: str, *, depth: int | None = None, as_of: str | None = None,
                max_nodes: int = DEFAULT_MAX_NODES) -> dict[str, Any]:
@@ -340,7 +342,7 @@ class Store(ABC):
                 links = set(zip(chain, chain[1:]))
                 used = [e for e in edges if (e.src, e.dst) in links or (e.dst, e.src) in links]
                 return PathResult(source=a.id, target=b.id, found=True, direction=direction,
-                                  nodes=_bracket(a.id, chain, b.id), edges=_sorted(used))
+                                  nodes=_bracket(a.id, chain, b.id), edges=edge_refs(used))
         return PathResult(source=a.id, target=b.id, found=False, truncated=reason is not None)
 
     def search(self, text: str, *, kinds: Sequence[str] = (), limit: int = 50) -> list[NodeRow]:
@@ -398,7 +400,7 @@ class Store(ABC):
     # --- helpers -----------------------------------------------------------
 
     def _walk(self, starts: list[str], direction: Direction, types: Sequence[str], as_of: str | None,
-              depth: int | None, max_nodes: int) -> tuple[dict[str, int], list[EdgeRef], str | None]:
+              depth: int | None, max_nodes: int) -> tuple[dict[str, int], list[Edge], str | None]:
         """Breadth-first walk, one backend query per level. Backends may override with a faster equivalent."""
         step = lambda ids: self._neighbors(ids, direction, types, as_of)  # noqa: E731
         distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
@@ -411,17 +413,18 @@ class Store(ABC):
             return members or [row.id]
         return [row.id]
 
-    def _annotate(self, distance: dict[str, int], edges: list[EdgeRef], as_of: str | None) -> list[Reached]:
-        rows = self._nodes(list(distance))
-        runs = [i for i, r in rows.items() if r.kind == NodeKind.RUN]
+    def _annotate(self, distance: dict[str, int]) -> list[dict[str, Any]]:
+        """The reached nodes with their kind (read from the id) and, for runs, their job; jobs are
+        added at the distance of their nearest run."""
+        runs = [i for i in distance if i.startswith("run:")]
         job_of = {e.src: e.dst for e in self._neighbors(runs, "downstream", ("RUN_OF",), None)} if runs else {}
-        reached = [Reached(id=i, kind=rows[i].kind if i in rows else "?", distance=d, job=job_of.get(i))
-                   for i, d in distance.items()]
+        reached = [{"id": i, "kind": kind_of(i), "distance": d, "job": job_of.get(i)} for i, d in distance.items()]
         jobs: dict[str, int] = {}
         for run, job in job_of.items():
             jobs[job] = min(jobs.get(job, distance[run]), distance[run])
-        reached += [Reached(id=j, kind=NodeKind.JOB, distance=d) for j, d in jobs.items() if j not in distance]
-        return sorted(reached, key=lambda n: (n.distance, n.id))
+        reached += [{"id": j, "kind": NodeKind.JOB, "distance": d, "job": None}
+                    for j, d in jobs.items() if j not in distance]
+        return sorted(reached, key=lambda n: (n["distance"], n["id"]))
 
     def _timeline(self, members: list[str]) -> list[dict[str, Any]]:
         rows = self._nodes(members)
@@ -480,9 +483,8 @@ def _project(kind: str, payload: Any, ctx: Batch, hint: dict | None = None) -> F
     return project(payload, ctx, hint) if project else Facts()
 
 
-def _sorted(edges: Iterable[EdgeRef]) -> list[EdgeRef]:
-    """Backends return edges in no fixed order; results are sorted so that answers are stable."""
-    return sorted(edges, key=lambda e: (e.src, e.type, e.dst))
+def _edge_key(edge: Edge) -> tuple[str, str, str]:
+    return edge.src, edge.type, edge.dst
 
 
 def _prefix(node_id: str) -> str:

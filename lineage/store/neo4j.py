@@ -33,7 +33,7 @@ from lineage.errors import StoreError
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import UNVERSIONED
-from lineage.query import ColumnEdge, Direction, EdgeRef, NodeRow
+from lineage.query import ColumnEdge, Direction, Edge, NodeRow
 from lineage.store.base import Store, WriteTx, redact
 from lineage.store.batch import Batch
 
@@ -175,7 +175,7 @@ class Neo4jStore(Store):
         rows = self._read("MATCH (f:Facet {node: $id}) RETURN f.name AS name, f.value AS value ORDER BY name", id=node_id)
         return {r["name"]: json.loads(r["value"]) for r in rows}
 
-    def _neighbors(self, ids, direction: Direction, types, as_of) -> list[EdgeRef]:
+    def _neighbors(self, ids, direction: Direction, types, as_of) -> list[Edge]:
         if not ids:
             return []
         pattern = "(n:Node {id: id})<-[r]-(m:Node)" if direction == "upstream" else "(n:Node {id: id})-[r]->(m:Node)"
@@ -184,7 +184,7 @@ class Neo4jStore(Store):
             f"UNWIND $ids AS id MATCH {pattern} WHERE type(r) IN $types AND ($as_of IS NULL OR r.time <= $as_of) "
             f"RETURN {ends}, type(r) AS type, r.time AS time",
             ids=list(ids), types=list(types), as_of=as_of)
-        return [EdgeRef.model_construct(src=r["src"], type=r["type"], dst=r["dst"], time=r["time"]) for r in rows]
+        return [Edge(r["src"], r["type"], r["dst"], r["time"]) for r in rows]
 
     def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
@@ -217,7 +217,7 @@ class Neo4jStore(Store):
 
 
 def _row(n) -> NodeRow:
-    return NodeRow.model_construct(id=n["id"], kind=n["kind"], namespace=n.get("namespace", ""), name=n.get("name", ""),
+    return NodeRow(id=n["id"], kind=n["kind"], namespace=n.get("namespace", ""), name=n.get("name", ""),
                    version=n.get("version"), entity=n.get("entity"), first_seen=n.get("first_seen"),
                    last_seen=n.get("last_seen"))
 

@@ -21,7 +21,7 @@ from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import UNVERSIONED
-from lineage.query import ColumnEdge, Direction, EdgeRef, NodeRow, bfs
+from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs
 from lineage.store.base import Store, WriteTx
 from lineage.store.batch import Batch
 
@@ -56,6 +56,7 @@ _PROJECTION_TABLES = ("nodes", "facets", "edges", "column_edges")
 _ENTRY_COLUMNS = "seq, recorded_at, kind, actor, subject, event_time, payload, payload_digest, prev_hash, hash"
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 FIND_SQL = "SELECT payload_digest, seq, hash FROM ledger WHERE kind = ? AND payload_digest IN ({marks})"
+_CACHE_KIB = 65536  # page cache per connection (SQLite defaults to 2 MiB, which large stores outgrow)
 _SHALLOW = 8  # walks this deep or less go level by level; deeper ones take the whole closure at once
 
 
@@ -81,6 +82,7 @@ class SQLiteStore(Store):
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=60000")
+            self.db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             self._migrate()
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open SQLite store at {path}: {e}") from e
@@ -147,15 +149,15 @@ class SQLiteStore(Store):
             marks = ",".join("?" * len(chunk))
             for r in self.db.execute(f"SELECT id, kind, namespace, name, version, entity, first_seen, last_seen "
                                      f"FROM nodes WHERE id IN ({marks})", chunk):
-                out[r[0]] = NodeRow.model_construct(id=r[0], kind=r[1], namespace=r[2], name=r[3], version=r[4],
-                                    entity=r[5], first_seen=r[6], last_seen=r[7])
+                out[r[0]] = NodeRow(id=r[0], kind=r[1], namespace=r[2], name=r[3], version=r[4], entity=r[5],
+                                    first_seen=r[6], last_seen=r[7])
         return out
 
     def _facets(self, node_id: str) -> dict[str, Any]:
         rows = self.db.execute("SELECT name, value FROM facets WHERE node = ? ORDER BY name", (node_id,))
         return {name: json.loads(value) for name, value in rows}
 
-    def _neighbors(self, ids, direction: Direction, types, as_of) -> list[EdgeRef]:
+    def _neighbors(self, ids, direction: Direction, types, as_of) -> list[Edge]:
         near = "dst" if direction == "upstream" else "src"
         out = []
         tmarks = ",".join("?" * len(types))
@@ -166,17 +168,18 @@ class SQLiteStore(Store):
             if as_of is not None:
                 sql += " AND time <= ?"
                 args.append(as_of)
-            out += [EdgeRef.model_construct(src=s, type=t, dst=d, time=tm) for s, t, d, tm in self.db.execute(sql, args)]
+            out += map(Edge._make, self.db.execute(sql, args))
         return out
 
     def _walk(self, starts, direction: Direction, types, as_of, depth, max_nodes):
-        """Deep walks: the reachable set in one recursive query, then the same BFS in memory.
+        """Deep walks: every edge into (or out of) the reachable set in one recursive query, then
+        the same BFS in memory.
 
         SQLite evaluates a recursive CTE with a FIFO queue (breadth first) and
         UNION drops rows it has produced already (the visited set); LIMIT is the
         node cap. Distances, the depth limit and truncation are then computed by
         ``bfs`` over the edges among the reached nodes, so answers are the same
-        as the level-by-level walk, with two queries instead of one per level.
+        as the level-by-level walk, with one query instead of one per level.
         """
         if depth is not None and depth <= _SHALLOW:
             return super()._walk(starts, direction, types, as_of, depth, max_nodes)
@@ -184,13 +187,16 @@ class SQLiteStore(Store):
         tmarks = ",".join("?" * len(types))
         time_clause = " AND e.time <= ?" if as_of is not None else ""
         sql = (f"WITH RECURSIVE walk(id) AS (SELECT value FROM json_each(?) UNION "
-               f"SELECT e.{far} FROM edges e JOIN walk w ON e.{near} = w.id WHERE e.type IN ({tmarks}){time_clause}) "
-               f"SELECT id FROM walk LIMIT ?")
-        args = [json.dumps(starts), *types, *([as_of] if as_of is not None else []), max_nodes + 1]
-        reached = [r[0] for r in self.db.execute(sql, args)]
-        adjacency: dict[str, list[EdgeRef]] = {}
-        for edge in self._neighbors(reached, direction, types, as_of):
-            adjacency.setdefault(getattr(edge, near), []).append(edge)
+               f"SELECT e.{far} FROM edges e JOIN walk w ON e.{near} = w.id WHERE e.type IN ({tmarks}){time_clause}), "
+               f"reached(id) AS (SELECT id FROM walk LIMIT ?) "
+               f"SELECT e.src, e.type, e.dst, e.time FROM reached r JOIN edges e ON e.{near} = r.id "
+               f"WHERE e.type IN ({tmarks}){time_clause}")
+        when = [as_of] if as_of is not None else []
+        args = [json.dumps(starts), *types, *when, max_nodes + 1, *types, *when]
+        adjacency: dict[str, list[Edge]] = {}
+        index = 2 if direction == "upstream" else 0
+        for edge in map(Edge._make, self.db.execute(sql, args)):
+            adjacency.setdefault(edge[index], []).append(edge)
         step = lambda ids: [e for i in ids for e in adjacency.get(i, ())]  # noqa: E731
         distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
         return distance, edges, reason
