@@ -119,6 +119,20 @@ def test_a_batch_is_recorded_all_together(server, tokens, store_url):
     assert again.json()["duplicates"] == 5
 
 
+@pytest.mark.parametrize("route, wrap", [("lineage", False), ("lineage/batch", True)])
+def test_numbers_are_recorded_as_the_standard_decoder_reads_them(server, tokens, store_url, route, wrap):
+    # the server decodes with orjson, which reads 123456789012345678901234567890 as a float;
+    # the ledger must keep the integer and write 1e-05 as the reference encoder does
+    event = run_event("numbers")
+    text = json.dumps(event)[:-1] + ', "x_big": 123456789012345678901234567890, "x_small": 1e-05}'
+    body = f"[{text}]" if wrap else text
+    response = httpx.post(f"{server}/api/v1/{route}", content=body, headers=bearer(tokens["ingest"]))
+    assert response.status_code == 201, response.text
+    with open_store(store_url) as store:
+        payload = next(store.entries(kind="openlineage.event")).payload
+    assert '"x_big":123456789012345678901234567890' in payload and '"x_small":1e-05' in payload
+
+
 def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(server, tokens, store_url):
     events = [run_event("a"), run_event("b"), {**run_event("c"), "eventType": "BOGUS"}]
     response = httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=bearer(tokens["ingest"]))

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -37,7 +38,7 @@ from lineage.errors import EventError, IdError, LineageError
 from lineage.hooks import Dispatcher
 from lineage.ingest import read_documents
 from lineage.ledger import Pending
-from lineage.openlineage import format_time, parse_event, parse_time
+from lineage.openlineage import ParsedEvent, format_time, parse_event, parse_time
 from lineage.projection import OPENLINEAGE_KIND
 from lineage.query import DEFAULT_MAX_NODES
 from lineage.server.auth import AuthError, KeyVerifier, Principal
@@ -141,19 +142,18 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     async def post_event(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
         body = await read_body(request, config.max_body_bytes)
         try:
-            event = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise HTTPException(400, f"the body is not JSON: {e}") from None
-        except RecursionError:
-            raise HTTPException(400, "the body is nested too deeply to read") from None
+            event = orjson.loads(body)  # fast; record_events asks for the exact reading if the event has floats
+        except orjson.JSONDecodeError:
+            event = _exact_json(body)
         # stores.get() must run on the worker thread: each thread has its own connection
-        return await run_in_threadpool(lambda: record_events(stores.get(), [event], who, single=True))
+        return await run_in_threadpool(lambda: record_events(stores.get(), [event], who, single=True,
+                                                             exact=lambda: [_exact_json(body)]))
 
     @app.post("/api/v1/lineage/batch", status_code=201, tags=["ingest"], openapi_extra=batch_body)
     async def post_batch(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
         body = await read_body(request, config.max_body_bytes)
-        events = parse_batch(body)
-        return await run_in_threadpool(lambda: record_events(stores.get(), events, who, single=False))
+        events, exact = parse_batch(body)
+        return await run_in_threadpool(lambda: record_events(stores.get(), events, who, single=False, exact=exact))
 
     app.include_router(query_router(stores, principal), prefix="/api/v1")
     for router in plugin_routers():
@@ -189,31 +189,67 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(out)
 
 
-def parse_batch(body: bytes) -> list[Any]:
+def _exact_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HTTPException(400, f"the body is not JSON: {e}") from None
+    except RecursionError:
+        raise HTTPException(400, "the body is nested too deeply to read") from None
+
+
+def parse_batch(body: bytes) -> tuple[list[Any], Callable[[], list[Any]]]:
+    """The events of a batch body (a JSON array, or JSON Lines), and how to read them exactly.
+
+    A JSON array is read by the fast decoder; the second value reads the body
+    again with the standard one, for batches holding floats (see ``Document.exact``).
+    """
     import io
 
-    events = []
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = None
+    if isinstance(value, list) and value:
+        if len(value) > MAX_BATCH:
+            raise HTTPException(413, f"a batch holds at most {MAX_BATCH} events")
+        return value, lambda: _exact_json(body)
+    docs = []
     for doc in read_documents(io.BytesIO(body), "body"):
         if doc.error:
             raise HTTPException(400, f"{doc.where}: {doc.error}")
-        if len(events) >= MAX_BATCH:
+        if len(docs) >= MAX_BATCH:
             raise HTTPException(413, f"a batch holds at most {MAX_BATCH} events")
-        events.append(doc.value)
-    if not events:
+        docs.append(doc)
+    if not docs:
         raise HTTPException(400, "the batch is empty")
-    return events
+    return [d.value for d in docs], lambda: [d.exact() for d in docs]
 
 
-def record_events(store: Store, events: list[Any], who: Principal, single: bool) -> dict:
-    """Validate every event, then record them all in one transaction (all or nothing)."""
-    pending = []
+def _parse_all(events: list[Any], single: bool) -> list[ParsedEvent]:
+    parsed = []
     for i, raw in enumerate(events):
         try:
-            event = parse_event(raw)
+            parsed.append(parse_event(raw))
         except EventError as e:
             raise EventError(str(e) if single else f"events[{i}]: {e}") from None
-        pending.append((event, Pending(OPENLINEAGE_KIND, raw, who.actor, event.subject, event.time_key, hint=event,
-                                        plain=event.plain)))
+    return parsed
+
+
+def record_events(store: Store, events: list[Any], who: Principal, single: bool,
+                  exact: Callable[[], list[Any]] | None = None) -> dict:
+    """Validate every event, then record them all in one transaction (all or nothing).
+
+    ``exact`` reads the events again with the standard decoder; it is called
+    when an event is not plain (it holds floats), so that the ledger keeps
+    exactly what the standard decoder reads (see ``lineage.ingest.Document.exact``).
+    """
+    parsed = _parse_all(events, single)
+    if exact is not None and not all(e.plain for e in parsed):
+        events = exact()
+        parsed = _parse_all(events, single)
+    pending = [(event, Pending(OPENLINEAGE_KIND, raw, who.actor, event.subject, event.time_key, hint=event,
+                               plain=event.plain)) for event, raw in zip(parsed, events)]
     acks = store.append_many([p for _, p in pending], atomic=True)
     results = [{"status": "duplicate" if a.duplicate else "accepted", "seq": a.seq, "hash": a.hash,
                 "subject": a.subject, "warnings": e.warnings} for a, (e, _) in zip(acks, pending)]
