@@ -1,6 +1,7 @@
 """The benchmark suite. One command:
 
     python -m benchmarks.run --size 10k            # also 100k, 1m; --neo4j URL adds the Neo4j backend
+    python -m benchmarks.run --size 1m --neo4j URL --neo4j-only   # Neo4j alone (its floor graph read from it)
 
 It generates (or reuses) the seeded dataset, then measures, each over repeated
 runs with median and p95, and peak RSS where it matters:
@@ -115,6 +116,16 @@ def graph_floor(store_path: Path):
     return graph
 
 
+def graph_floor_neo4j(store):
+    """The same floor graph, read from a Neo4j store (for --neo4j-only runs)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    rows = store._read("MATCH (a:Node)-[r:READ_BY|WROTE|BUILT]->(b:Node) RETURN a.id AS src, b.id AS dst")
+    graph.add_edges_from((r["src"], r["dst"]) for r in rows)
+    return graph
+
+
 def pick_subjects(store) -> dict[str, str]:
     """The model version with the deepest history, and a source dataset that feeds many models."""
     models = [r.id for r in store.search("model:", kinds=["model"], limit=10_000) if "@" in r.id]
@@ -126,6 +137,8 @@ def pick_subjects(store) -> dict[str, str]:
 def traversals(store, floor, subjects: dict[str, str], repeat: int) -> dict[str, Any]:
     import networkx as nx
 
+    from lineage.projection import FLOW_EDGES
+
     out: dict[str, Any] = {}
     for name, node, direction in (("model", subjects["model"], "upstream"), ("source", subjects["source"], "downstream")):
         for depth in (5, 20, None):
@@ -136,6 +149,10 @@ def traversals(store, floor, subjects: dict[str, str], repeat: int) -> dict[str,
         starts = store._expand(store.resolve(node), None)
         walker = nx.ancestors if direction == "upstream" else nx.descendants
         out[f"floor_{direction}_{name}"] = timings(lambda: set().union(*(walker(floor, s) for s in starts)), repeat)
+        # the closure alone (reachable set and distances), which is what the networkx floor computes;
+        # the figures above also resolve the id, annotate kinds and jobs and build the full answer
+        out[f"closure_{direction}_{name}"] = timings(
+            lambda: store._walk(starts, direction, FLOW_EDGES, None, None, 1_000_000), repeat)
     out["impact_source"] = timings(lambda: store.impact(subjects["source"], max_nodes=1_000_000), repeat)
     out["show_model"] = timings(lambda: store.node(subjects["model"]), repeat)
     out["search"] = timings(lambda: store.search("features/p1", limit=50), repeat)
@@ -205,11 +222,13 @@ def shap_benchmark(repeat: int = 3) -> dict[str, Any]:
     return result
 
 
-def run(size: str, neo4j: str | None, repeat: int, skip: set[str]) -> list[Path]:
+def run(size: str, neo4j: str | None, repeat: int, skip: set[str], neo4j_only: bool = False) -> list[Path]:
     from lineage.store import open_store
 
     path = dataset(size)
     written = []
+    if neo4j_only:
+        return [save(run_neo4j(size, path, neo4j, None, None, repeat))]
     with tempfile.TemporaryDirectory() as tmp:
         store_path = Path(tmp) / "bench.db"
         results: dict[str, Any] = {"size": size, "backend": "sqlite", "machine": machine(),
@@ -233,7 +252,8 @@ def run(size: str, neo4j: str | None, repeat: int, skip: set[str]) -> list[Path]
     return written
 
 
-def run_neo4j(size: str, path: Path, url: str, sqlite_path: Path, subjects: dict[str, str], repeat: int) -> dict[str, Any]:
+def run_neo4j(size: str, path: Path, url: str, sqlite_path: Path | None, subjects: dict[str, str] | None,
+              repeat: int) -> dict[str, Any]:
     from lineage.store import open_store
 
     with open_store(url) as store:
@@ -242,7 +262,9 @@ def run_neo4j(size: str, path: Path, url: str, sqlite_path: Path, subjects: dict
     results["ingest"] = cli_ingest(path, url)
     with open_store(url) as store:
         results["graph"] = store.stats()["nodes"]
-        results["traversal"] = traversals(store, graph_floor(sqlite_path), subjects, repeat)
+        subjects = subjects or pick_subjects(store)
+        floor = graph_floor(sqlite_path) if sqlite_path else graph_floor_neo4j(store)
+        results["traversal"] = traversals(store, floor, subjects, repeat)
     return results
 
 
@@ -261,8 +283,11 @@ def main() -> None:
     parser.add_argument("--neo4j", metavar="URL", help="Also benchmark this Neo4j server (it is wiped first).")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--skip", action="append", default=[], choices=["http", "report", "shap"])
+    parser.add_argument("--neo4j-only", action="store_true", help="Benchmark only the Neo4j server given by --neo4j.")
     args = parser.parse_args()
-    run(args.size, args.neo4j, args.repeat, set(args.skip))
+    if args.neo4j_only and not args.neo4j:
+        parser.error("--neo4j-only needs --neo4j URL")
+    run(args.size, args.neo4j, args.repeat, set(args.skip), args.neo4j_only)
 
 
 if __name__ == "__main__":

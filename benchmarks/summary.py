@@ -55,7 +55,8 @@ def tables() -> str:
         for key, v in t.items():
             if key.startswith("floor_") or "p50_ms" not in v:
                 continue
-            floor_key = "floor_" + "_".join(key.split("_")[:2]) if key.startswith(("upstream", "downstream")) else None
+            name = key.removeprefix("closure_")
+            floor_key = "floor_" + "_".join(name.split("_")[:2]) if name.startswith(("upstream", "downstream")) else None
             floor = t.get(floor_key, {}).get("p50_ms") if floor_key else None
             times_floor = f"{v['p50_ms'] / floor:.0f}x" if floor else ""
             lines.append(f"| {r['size']} | {r['backend']} | {key} | {v['p50_ms']} | {v['p95_ms']} | {v.get('nodes', '')} | "
