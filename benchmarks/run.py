@@ -160,12 +160,13 @@ def traversals(store, floor, subjects: dict[str, str], repeat: int) -> dict[str,
 
 
 def http_ingest(path: Path, count: int = 2000) -> dict[str, Any]:
+    """Single events and 500-event batches posted to ``auditgraph serve`` running as its own process
+    on loopback, as deployed (the client runs here, on the other core)."""
+    import socket
+
     import httpx
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import live_server  # the same loopback server the tests use
     from lineage.server import auth
-    from lineage.server.app import ServerConfig
     from lineage.store import open_store
 
     events = []
@@ -180,18 +181,46 @@ def http_ingest(path: Path, count: int = 2000) -> dict[str, Any]:
         with open_store(url) as store:
             _, token = auth.create_key(store, "bench", ["ingest"], "bench")
         headers = {"Authorization": f"Bearer {token}"}
-        with live_server(ServerConfig(store_url=url, webhooks=False, max_body_bytes=256 << 20)) as server, httpx.Client() as client:
-            single = events[: count // 4]
-            start = time.perf_counter()
-            for e in single:
-                client.post(f"{server}/api/v1/lineage", json=e, headers=headers).raise_for_status()
-            result["single_events_per_s"] = round(len(single) / (time.perf_counter() - start))
-            batch = events[count // 4:]
-            start = time.perf_counter()
-            for i in range(0, len(batch), 500):
-                client.post(f"{server}/api/v1/lineage/batch", json=batch[i:i + 500], headers=headers, timeout=120).raise_for_status()
-            result["batch_events_per_s"] = round(len(batch) / (time.perf_counter() - start))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", url, "--port", str(port),
+                                   "--no-webhooks", "--max-body-bytes", str(256 << 20)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client(timeout=120) as client:
+                _wait_for(client, f"{base}/api/v1/health", server)
+                single = events[: count // 4]
+                start = time.perf_counter()
+                for e in single:
+                    client.post(f"{base}/api/v1/lineage", json=e, headers=headers).raise_for_status()
+                result["single_events_per_s"] = round(len(single) / (time.perf_counter() - start))
+                batch = events[count // 4:]
+                start = time.perf_counter()
+                for i in range(0, len(batch), 500):
+                    client.post(f"{base}/api/v1/lineage/batch", json=batch[i:i + 500], headers=headers).raise_for_status()
+                result["batch_events_per_s"] = round(len(batch) / (time.perf_counter() - start))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     return result
+
+
+def _wait_for(client, url: str, server: subprocess.Popen, seconds: float = 30) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"auditgraph serve exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            if client.get(url).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("auditgraph serve did not answer in time")
 
 
 def report(store, model: str, repeat: int = 3) -> dict[str, Any]:

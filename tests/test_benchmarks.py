@@ -37,3 +37,10 @@ def test_the_summary_renders_every_committed_result():
     for result in run.RESULTS.glob("*.json"):
         size, backend = result.stem.split("-")
         assert f"| {size} | {backend} |" in text
+
+
+def test_the_http_measure_posts_to_a_server_process(tmp_path):
+    path = tmp_path / "platform.jsonl"
+    write(300, path)
+    result = run.http_ingest(path, count=40)
+    assert result["single_events_per_s"] > 0 and result["batch_events_per_s"] > 0
