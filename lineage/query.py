@@ -142,3 +142,16 @@ def bfs(starts: list[str], step: Step, direction: Direction, depth: int | None,
         if any(far_end(e, direction) not in distance for e in step(frontier)):
             reason = f"depth limit of {depth} reached"
     return distance, edges, reason, parent
+
+
+def bfs_over(edges: Iterable[Edge], starts: list[str], direction: Direction, depth: int | None,
+             max_nodes: int) -> tuple[dict[str, int], list[Edge], str | None]:
+    """``bfs`` over edges already fetched (every edge into, or out of, the reachable set): what a
+    backend that finds the closure in one query returns from its ``_walk``."""
+    near = 2 if direction == "upstream" else 0  # the end a step starts from: dst upstream, src downstream
+    adjacency: dict[str, list[Edge]] = {}
+    for edge in edges:
+        adjacency.setdefault(edge[near], []).append(edge)
+    distance, walked, reason, _ = bfs(starts, lambda ids: [e for i in ids for e in adjacency.get(i, ())],
+                                      direction, depth, max_nodes)
+    return distance, walked, reason

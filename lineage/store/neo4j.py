@@ -36,7 +36,7 @@ from lineage.errors import StoreError
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import FLOW_EDGES, UNVERSIONED
-from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs
+from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
 from lineage.store.base import Store, WriteTx, redact
 from lineage.store.batch import Batch
 
@@ -211,13 +211,7 @@ class Neo4jStore(Store):
             starts=list(starts), as_of=as_of, cap=max_nodes, types=list(types))[0]
         if row["reached"] > max_nodes:  # the cap decides which nodes are kept: walk level by level
             return super()._walk(starts, direction, types, as_of, depth, max_nodes)
-        adjacency: dict[str, list[Edge]] = {}
-        index = 2 if direction == "upstream" else 0
-        for edge in map(Edge._make, row["edges"]):
-            adjacency.setdefault(edge[index], []).append(edge)
-        step = lambda ids: [e for i in ids for e in adjacency.get(i, ())]  # noqa: E731
-        distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
-        return distance, edges, reason
+        return bfs_over(map(Edge._make, row["edges"]), starts, direction, depth, max_nodes)
 
     def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")

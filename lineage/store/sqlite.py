@@ -21,7 +21,7 @@ from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import UNVERSIONED
-from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs
+from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
 from lineage.store.base import Store, WriteTx
 from lineage.store.batch import Batch
 
@@ -193,13 +193,7 @@ class SQLiteStore(Store):
                f"WHERE e.type IN ({tmarks}){time_clause}")
         when = [as_of] if as_of is not None else []
         args = [json.dumps(starts), *types, *when, max_nodes + 1, *types, *when]
-        adjacency: dict[str, list[Edge]] = {}
-        index = 2 if direction == "upstream" else 0
-        for edge in map(Edge._make, self.db.execute(sql, args)):
-            adjacency.setdefault(edge[index], []).append(edge)
-        step = lambda ids: [e for i in ids for e in adjacency.get(i, ())]  # noqa: E731
-        distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
-        return distance, edges, reason
+        return bfs_over(map(Edge._make, self.db.execute(sql, args)), starts, direction, depth, max_nodes)
 
     def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
