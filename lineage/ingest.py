@@ -231,11 +231,14 @@ def events_of(doc: Document) -> Iterator[Document]:
 
 @contextlib.contextmanager
 def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector during bulk work.
+    """Pause the cyclic garbage collector during bulk work; ``between_batches`` collects.
 
     A batch holds thousands of parsed events; the collector would re-scan them
     again and again (it tripled ingest time). Parsed JSON has no cycles, so
-    reference counting frees it all the same and memory stays bounded.
+    reference counting frees it, but a store's driver may leave cyclic garbage
+    per transaction (the Neo4j driver does: 7.5 KB per event, 8.8 GB over the
+    1M file), so the young generations are collected after every batch, when
+    the batch itself is gone and there is little left to scan.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -289,3 +292,10 @@ def _flush(store: Store, pending: list[tuple[str, Pending]], report: IngestRepor
         else:
             report.accepted += 1
     pending.clear()
+    between_batches()
+
+
+def between_batches() -> None:
+    """Free the cyclic garbage of the batch just written (see ``paused_gc``)."""
+    if not gc.isenabled():
+        gc.collect(1)
