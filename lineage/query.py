@@ -51,7 +51,7 @@ class Edge(NamedTuple):
 
 def edge_refs(edges: Iterable[Edge]) -> list[EdgeRef]:
     """Public edge objects, sorted by (src, type, dst) so that answers are stable."""
-    return [EdgeRef(src=e.src, type=e.type, dst=e.dst, time=e.time) for e in sorted(edges, key=_edge_key)]
+    return [EdgeRef(src=e.src, type=e.type, dst=e.dst, time=e.time) for e in sorted(edges, key=edge_key)]
 
 
 class Reached(BaseModel):
@@ -104,7 +104,8 @@ class PathResult(BaseModel):
     truncated: bool = False
 
 
-def _edge_key(edge: Edge) -> tuple[str, str, str]:
+def edge_key(edge: Edge) -> tuple[str, str, str]:
+    """The order answers list edges in: (src, type, dst)."""
     return edge.src, edge.type, edge.dst
 
 

@@ -25,7 +25,7 @@ from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, Facts, projector_fo
 from lineage.store.batch import Batch
 from lineage.query import (
     DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, Edge, EdgeRef, NodeRow,
-    PathResult, Traversal, bfs, edge_refs,
+    PathResult, Traversal, bfs, edge_key, edge_refs,
 )
 
 Progress = Callable[[int], None] | None
@@ -298,7 +298,7 @@ class Store(ABC):
         nodes = self._annotate(distance)
         if kinds:
             nodes = [n for n in nodes if _prefix(n["id"]) in kinds]
-        inside = [e._asdict() for e in sorted(edges, key=_edge_key) if e.src in distance and e.dst in distance]
+        inside = [e._asdict() for e in sorted(edges, key=edge_key) if e.src in distance and e.dst in distance]
         # one validation of plain dicts builds the whole result (far cheaper than a model per node and edge)
         return Traversal.model_validate({
             "root": row.id, "direction": direction, "depth": depth, "as_of": as_of, "nodes": nodes,
@@ -481,10 +481,6 @@ def _list(value: Any) -> list:
 def _project(kind: str, payload: Any, ctx: Batch, hint: dict | None = None) -> Facts:
     project = projector_for(kind)
     return project(payload, ctx, hint) if project else Facts()
-
-
-def _edge_key(edge: Edge) -> tuple[str, str, str]:
-    return edge.src, edge.type, edge.dst
 
 
 def _prefix(node_id: str) -> str:
