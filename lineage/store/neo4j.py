@@ -35,13 +35,15 @@ from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
-from lineage.projection import FLOW_EDGES, UNVERSIONED
+from lineage.projection import UNVERSIONED
 from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
 from lineage.store.base import Store, WriteTx, redact
 from lineage.store.batch import Batch
 
 EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF"})
 LABELS = frozenset(k.value for k in NodeKind)
+# (src, type, dst, time) of an edge r between the near node n and the far node m
+_EDGE_COLUMNS = {"upstream": "m.id, type(r), n.id, r.time", "downstream": "n.id, type(r), m.id, r.time"}
 _PAGE = 1000
 _SCHEMA = (
     "CREATE CONSTRAINT ledger_seq IF NOT EXISTS FOR (e:LedgerEntry) REQUIRE e.seq IS UNIQUE",
@@ -182,7 +184,7 @@ class Neo4jStore(Store):
         if not ids:
             return []
         pattern = "(n:Node {id: id})<-[r]-(m:Node)" if direction == "upstream" else "(n:Node {id: id})-[r]->(m:Node)"
-        ends = "m.id, type(r), n.id, r.time" if direction == "upstream" else "n.id, type(r), m.id, r.time"
+        ends = _EDGE_COLUMNS[direction]
         # one record holding every edge: the driver pays a network read per record
         rows = self._read(
             f"UNWIND $ids AS id MATCH {pattern} WHERE type(r) IN $types AND ($as_of IS NULL OR r.time <= $as_of) "
@@ -192,12 +194,12 @@ class Neo4jStore(Store):
 
     def _walk(self, starts, direction: Direction, types, as_of, depth, max_nodes):
         """One round trip instead of one per BFS level (a 100-version chain took 100)."""
-        if depth == 0 or not set(types) <= set(FLOW_EDGES + ("VERSION_OF", "RUN_OF", "CHILD_OF")):
+        if depth == 0 or not set(types) <= EDGE_TYPES:
             return super()._walk(starts, direction, types, as_of, depth, max_nodes)
-        rels = "|".join(types)  # checked against the fixed set above: never input
+        rels = "|".join(types)  # checked against EDGE_TYPES above: never input
         hops = "*1.." if depth is None else f"*1..{int(depth)}"
         path, edge = (f"<-[p:{rels}{hops}]-", "<-[r]-") if direction == "upstream" else (f"-[p:{rels}{hops}]->", "-[r]->")
-        ends = "m.id, type(r), n.id, r.time" if direction == "upstream" else "n.id, type(r), m.id, r.time"
+        ends = _EDGE_COLUMNS[direction]
         # A plain predicate (or none) keeps the planner on the pruning BFS; "$as_of IS NULL OR ..." would not.
         when = "WHERE all(x IN p WHERE x.time <= $as_of) " if as_of is not None else ""
         row = self._read(
