@@ -26,9 +26,11 @@ import orjson
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-# Dataclasses and datetimes are refused (not serialised) so that, on any value, the fast encoder
-# either gives the reference bytes or fails and hands over to the reference encoder.
-_FAST_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+_STORED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # stored_json's fallback
+# Dataclasses and datetimes are refused (not serialised) so that, on any value, orjson either
+# writes what the standard encoder would or fails and hands over to it.
+_REFUSE_NON_JSON = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+_FAST_OPTIONS = orjson.OPT_SORT_KEYS | _REFUSE_NON_JSON
 
 
 def canonical_json(value: Any) -> str:
@@ -97,9 +99,6 @@ def stored_json(value: Any) -> str:
     holds; what it refuses (an int beyond 64 bits) goes to the standard one.
     """
     try:
-        return orjson.dumps(value, option=orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME).decode()
+        return orjson.dumps(value, option=_REFUSE_NON_JSON).decode()
     except (orjson.JSONEncodeError, TypeError):
         return _STORED.encode(value)
-
-
-_STORED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
