@@ -1,25 +1,27 @@
-"""Signed approvals that hold up later.
+"""Signed approvals that hold up later: writing them. Reading is ``governance.readmodels``.
 
 * An approver's key is Ed25519, made by ``generate_key``; the private key stays
-  in a PEM file (mode 0600) the approver keeps; the public key, the approver's
-  name and the roles the key may sign for are a ``governance.key`` ledger entry.
+  in a PEM file (mode 0600) the approver keeps; the public key, the person's
+  name and the roles the key may sign for are a ``governance.key`` entry,
+  recorded by an administrator (the entry's actor).
 * An approval is an in-toto Statement v1 (subject: the model version id and
-  its artifact digest; predicate: approver, role, decision, time, the digest
-  of the evidence shown, the ledger head) in a DSSE envelope signed with that
-  key (securesystemslib), recorded as a ``governance.approval`` entry.
-* An approval counts when its signature verifies against the key registered
-  for its key id, the key may sign for the role, neither the key nor the
-  approval has been revoked, and the statement names this model version.
+  its artifact digest; predicate: key id, role, decision, time, the digest of
+  the evidence shown, the ledger head) in a DSSE envelope signed with that key.
+  The ``governance.approval`` entry records the model id and the envelope,
+  nothing else: every field a reader shows comes from the signed statement
+  or from the registered key, so nothing unsigned can be altered.
+* The same statement recorded again is a duplicate, whatever else differs.
+  Revocation names the statement (by digest), so a revoked approval stays
+  revoked however often it is submitted.
 * ``audit verify`` re-checks every approval signature in the ledger
   (``ApprovalSignatures``).
 """
 
 from __future__ import annotations
 
-import copy
+import base64
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +29,24 @@ from cryptography.hazmat.primitives import serialization
 from google.protobuf import json_format
 from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
 from in_toto_attestation.v1.statement import Statement
+from pydantic import ValidationError
 from securesystemslib.dsse import Envelope
-from securesystemslib.exceptions import VerificationError
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
+from governance import kinds as k, readmodels as rm
 from governance.errors import SignatureError
 from governance.records import now
-from lineage.canonical import digest
-from lineage.errors import LineageError
+from lineage.errors import EntryError, LineageError
 from lineage.ids import NodeKind
-from lineage.ledger import LedgerEntry, Pending
+from lineage.kinds import Malformed, describe
+from lineage.ledger import Ack, LedgerEntry
 from lineage.store import Store
 
-KEY, KEY_REVOKED, APPROVAL, APPROVAL_REVOKED = ("governance.key", "governance.key_revoked", "governance.approval",
-                                                "governance.approval_revoked")
-PREDICATE_TYPE = "https://auditgraph.dev/attestations/approval/v1"
-PAYLOAD_TYPE = "application/vnd.in-toto+json"
+KEY, KEY_REVOKED, APPROVAL, APPROVAL_REVOKED = (k.KEY.name, k.KEY_REVOKED.name, k.APPROVAL.name,
+                                                k.APPROVAL_REVOKED.name)
+PREDICATE_TYPE, PAYLOAD_TYPE = rm.PREDICATE_TYPE, rm.PAYLOAD_TYPE
 DECISIONS = ("approve", "reject")
+Approval = rm.Approval
 
 
 # --- keys -------------------------------------------------------------------------
@@ -52,15 +55,18 @@ def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: st
     """Make a key pair, write the private key to ``out`` (0600), register the public key; return its id."""
     if not roles or not all(r.strip() for r in roles):
         raise LineageError("a key needs at least one role it may sign for")
+    if not name.strip():
+        raise LineageError("a key needs the name of the person it belongs to")
     if out.exists():
         raise LineageError(f"{out} exists; refusing to overwrite a private key")
     signer = CryptoSigner.generate_ed25519()
+    key = signer.public_key
+    pending = k.KEY.pending({"key_id": key.keyid, "name": name, "roles": sorted(set(roles)),
+                             "public_key": key.to_dict(), "at": now()}, actor)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(signer.private_bytes)
-    key = signer.public_key
-    store.append(Pending(KEY, {"key_id": key.keyid, "name": name, "roles": sorted(set(roles)),
-                               "public_key": key.to_dict(), "at": now()}, actor, subject=f"key:{key.keyid}"))
+    store.append(pending)
     return key.keyid
 
 
@@ -74,167 +80,131 @@ def load_signer(path: Path) -> CryptoSigner:
 
 
 def revoke_key(store: Store, key_id: str, reason: str, actor: str) -> int:
-    if key_id not in registered_keys(store):
+    if key_id not in rm.keys(store):
         raise LineageError(f"no registered key {key_id!r}")
-    return store.append(Pending(KEY_REVOKED, {"key_id": key_id, "reason": reason, "at": now()}, actor,
-                                subject=f"key:{key_id}")).seq
+    return store.append(k.KEY_REVOKED.pending({"key_id": key_id, "reason": reason, "at": now()}, actor)).seq
 
 
 def registered_keys(store: Store) -> dict[str, dict]:
-    keys = {}
-    for entry in store.entries(kind=KEY, limit=None):
-        p = json.loads(entry.payload)
-        keys[p["key_id"]] = {**p, "seq": entry.seq, "revoked": False}
-    for entry in store.entries(kind=KEY_REVOKED, limit=None):
-        p = json.loads(entry.payload)
-        if p["key_id"] in keys:
-            keys[p["key_id"]]["revoked"] = True
-    return keys
+    """Registered keys as plain dicts (for listings); ``readmodels.keys`` for typed reads."""
+    return {key_id: {**key.public(), "public_key": key.public_key} for key_id, key in rm.keys(store).items()}
 
 
 # --- approving --------------------------------------------------------------------
 
-def statement(model: str, artifact_digest: str | None, predicate: dict[str, Any]) -> dict:
+def statement(model: str, artifact_sha256: str, predicate: dict[str, Any]) -> dict:
     """The in-toto Statement v1 for an approval, as JSON."""
-    sha = (artifact_digest or "").removeprefix("sha256:") or digest({"model": model})
-    subject = ResourceDescriptor(name=model, digest={"sha256": sha}).pb
+    subject = ResourceDescriptor(name=model, digest={"sha256": artifact_sha256}).pb
     st = Statement([subject], PREDICATE_TYPE, predicate)
     st.validate()
     return json.loads(json_format.MessageToJson(st.pb))
 
 
-def approve(store: Store, model: str, role: str, signer: CryptoSigner, approver: str, evidence_digest: str,
-            actor: str, decision: str = "approve", comment: str = "") -> int:
-    """Sign and record an approval (or rejection) of a model version."""
+def approve(store: Store, model: str, role: str, signer: CryptoSigner, evidence_digest: str, actor: str,
+            decision: str = "approve", comment: str = "") -> Ack:
+    """Sign and record an approval (or rejection) of a model version, as the key's registered person."""
     row = store.resolve(model)
     if row.kind != NodeKind.MODEL_VERSION:
         raise LineageError(f"{row.id} is a {row.kind}; approvals are of a model version (model:ns/name@version)")
     if decision not in DECISIONS:
         raise LineageError(f"decision must be one of {', '.join(DECISIONS)}")
-    key = registered_keys(store).get(signer.public_key.keyid)
-    if key is None or key["revoked"]:
+    key = rm.keys(store).get(signer.public_key.keyid)
+    if key is None or key.revoked:
         raise SignatureError(f"key {signer.public_key.keyid} is not registered, or was revoked")
-    if role not in key["roles"]:
-        raise SignatureError(f"key {key['key_id']} ({key['name']}) may sign for {', '.join(key['roles'])}, not {role!r}")
-    artifact = (store.facets(row.id).get("auditgraph_model") or {}).get("artifactDigest")
-    payload = signed_payload(row.id, artifact, role, signer, approver, evidence_digest, store.head().hash,
-                             decision, comment)
-    return store.append(Pending(APPROVAL, payload, actor, subject=row.id)).seq
+    if role not in key.roles:
+        raise SignatureError(f"key {key.key_id} ({key.name}) may sign for {', '.join(key.roles)}, not {role!r}")
+    payload = signed_payload(row.id, rm.artifact_digest(store, row.id), role, signer, evidence_digest,
+                             store.head().hash, decision, comment)
+    return record_signed(store, payload, actor)
 
 
-def signed_payload(model: str, artifact_digest: str | None, role: str, signer: CryptoSigner, approver: str,
-                   evidence_digest: str, ledger_head: str, decision: str = "approve", comment: str = "") -> dict:
+def signed_payload(model: str, artifact_sha256: str, role: str, signer: CryptoSigner, evidence_digest: str,
+                   ledger_head: str, decision: str = "approve", comment: str = "") -> dict:
     """An approval signed with the approver's key, ready to record (here or through the HTTP API)."""
-    predicate = {"approver": approver, "keyId": signer.public_key.keyid, "role": role, "decision": decision,
-                 "time": now(), "evidenceDigest": evidence_digest, "ledgerHead": ledger_head, "comment": comment}
-    envelope = Envelope(payload=json.dumps(statement(model, artifact_digest, predicate), sort_keys=True).encode(),
+    predicate = {"keyId": signer.public_key.keyid, "role": role, "decision": decision, "time": now(),
+                 "evidenceDigest": evidence_digest, "ledgerHead": ledger_head, "comment": comment}
+    envelope = Envelope(payload=json.dumps(statement(model, artifact_sha256, predicate), sort_keys=True).encode(),
                         payload_type=PAYLOAD_TYPE, signatures={})
     envelope.sign(signer)
-    return {"model": model, "role": role, "decision": decision, "approver": approver,
-            "key_id": signer.public_key.keyid, "at": predicate["time"], "envelope": envelope.to_dict()}
+    return {"model": model, "envelope": envelope.to_dict()}
 
 
-def record_signed(store: Store, payload: dict, actor: str) -> int:
-    """Record an approval someone signed elsewhere (the HTTP API), after checking it fully."""
-    for field in ("model", "role", "decision", "approver", "key_id", "envelope"):
-        if field not in payload:
-            raise SignatureError(f"{field}: missing")
-    row = store.resolve(payload["model"])
-    key = registered_keys(store).get(payload["key_id"])
-    signed, problem = verify_envelope(payload, key)
-    if signed is None:
+def record_signed(store: Store, body: Any, actor: str) -> Ack:
+    """Record a signed approval after checking it fully; the same statement again is a duplicate.
+
+    Raises ``EntryError`` for a body of the wrong shape and ``SignatureError``
+    for one that does not verify: nothing is recorded in either case.
+    """
+    try:
+        payload = k.ApprovalPayload.model_validate(body)
+    except ValidationError as e:
+        raise EntryError(f"approval: {describe(e)}") from None
+    row = store.resolve(payload.model)
+    payload = payload.model_copy(update={"model": row.id})
+    record = k.APPROVAL.read(_as_entry(payload))
+    st, key, problem = rm.check_approval(record, row.id, rm.keys(store), rm.artifact_digest(store, row.id))
+    if problem:
         raise SignatureError(problem)
-    predicate = signed.get("predicate", {})
-    if [s.get("name") for s in signed.get("subject", [])] != [row.id]:
-        raise SignatureError(f"the signed statement is not about {row.id}")
-    if (predicate.get("role"), predicate.get("decision")) != (payload["role"], payload["decision"]):
-        raise SignatureError("role or decision differ from the signed statement")
-    if key["revoked"] or payload["role"] not in key["roles"]:
-        raise SignatureError(f"key {key['key_id']} is revoked or may not sign for {payload['role']!r}")
-    clean = {k: payload[k] for k in ("model", "role", "decision", "approver", "key_id", "envelope")}
-    return store.append(Pending(APPROVAL, {**clean, "model": row.id, "at": predicate.get("time", now())},
-                                actor, subject=row.id)).seq
+    digest = rm.statement_digest(payload.envelope.payload)
+    for earlier in rm.approvals(store, row.id):
+        if earlier.statement == digest:
+            if "revoked" in earlier.problem:
+                raise SignatureError(f"this signed statement was revoked (ledger:{earlier.seq}); sign a new one")
+            entry = next(store.entries(after_seq=earlier.seq - 1, limit=1))
+            return Ack(entry.seq, entry.hash, True, entry.subject)
+    return store.append(k.APPROVAL.pending(payload, actor))
+
+
+def _as_entry(payload: k.ApprovalPayload) -> LedgerEntry:
+    """A not-yet-recorded approval in entry form, so it is checked by exactly the reader's code."""
+    return LedgerEntry(seq=1 << 62, recorded_at="", kind=APPROVAL, actor="", subject=payload.model, event_time=None,
+                       payload=payload.model_dump_json(), payload_digest="", prev_hash="", hash="")
 
 
 def revoke_approval(store: Store, seq: int, reason: str, actor: str) -> int:
-    entry = next(store.entries(after_seq=seq - 1, limit=1), None)
-    if entry is None or entry.seq != seq or entry.kind != APPROVAL:
-        raise LineageError(f"ledger entry {seq} is not an approval")
-    return store.append(Pending(APPROVAL_REVOKED, {"approval": seq, "reason": reason, "at": now()}, actor,
-                                subject=entry.subject)).seq
-
-
-# --- checking ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Approval:
-    seq: int
-    model: str
-    role: str
-    decision: str
-    approver: str
-    key_id: str
-    time: str
-    evidence_digest: str
-    valid: bool
-    problem: str = ""
-
-
-def verify_envelope(payload: dict, key: dict | None) -> tuple[dict | None, str]:
-    """The signed statement, or None and why it does not verify."""
-    if key is None:
-        return None, f"key {payload.get('key_id')!r} is not registered"
-    try:
-        envelope = Envelope.from_dict(copy.deepcopy(payload["envelope"]))  # from_dict rewrites its argument
-        public = SSlibKey.from_dict(key["key_id"], dict(key["public_key"]))
-        envelope.verify([public], 1)
-        signed = json.loads(envelope.payload)
-    except (VerificationError, KeyError, ValueError, TypeError) as e:
-        return None, f"signature does not verify ({type(e).__name__})"
-    return signed, ""
+    """Revoke the signed statement recorded at ``seq``: it stops counting wherever it is recorded."""
+    statement_digest, model = rm.statement_of(store, seq)
+    return store.append(k.APPROVAL_REVOKED.pending({"statement": statement_digest, "model": model, "reason": reason,
+                                                    "at": now()}, actor)).seq
 
 
 def approvals_of(store: Store, model: str) -> list[Approval]:
-    """Every approval entry for a model version, each with whether it counts and why not."""
-    keys = registered_keys(store)
-    revoked = {json.loads(e.payload)["approval"] for e in store.entries(subject=model, kind=APPROVAL_REVOKED, limit=None)}
-    out = []
-    for entry in store.entries(subject=model, kind=APPROVAL, limit=None):
-        p = json.loads(entry.payload)
-        key = keys.get(p.get("key_id"))
-        signed, problem = verify_envelope(p, key)
-        predicate = (signed or {}).get("predicate", {})
-        names = [s.get("name") for s in (signed or {}).get("subject", [])]
-        if signed and names != [model]:
-            problem = f"the signed statement is about {names}, not {model}"
-        elif signed and (predicate.get("role"), predicate.get("decision")) != (p["role"], p["decision"]):
-            problem = "the recorded role or decision differs from the signed one"
-        elif signed and p["role"] not in key["roles"]:
-            problem = f"key {key['key_id']} may not sign for {p['role']!r}"
-        elif signed and key["revoked"]:
-            problem = f"key {key['key_id']} was revoked"
-        elif entry.seq in revoked:
-            problem = "the approval was revoked"
-        out.append(Approval(entry.seq, model, p["role"], p["decision"], p["approver"], p.get("key_id", ""),
-                            predicate.get("time", ""), predicate.get("evidenceDigest", ""), not problem, problem))
-    return out
+    return rm.approvals(store, model)
 
+
+# --- audit verify ------------------------------------------------------------------
 
 class ApprovalSignatures:
-    """``audit verify``'s per-entry check: every approval's signature verifies against its key."""
+    """``audit verify``'s per-entry check: every well-formed approval's signature verifies against its key."""
 
     def __init__(self):
-        self.keys: dict[str, dict] = {}
+        self.keys: dict[str, rm.Key] = {}
         self.verified = 0
 
     def __call__(self, entry: LedgerEntry) -> str | None:
         if entry.kind == KEY:
-            p = json.loads(entry.payload)
-            self.keys[p["key_id"]] = p
+            record = k.KEY.read(entry)
+            if not isinstance(record, Malformed) and record.value.key_id not in self.keys:
+                p = record.value
+                self.keys[p.key_id] = rm.Key(p.key_id, p.name, tuple(p.roles), p.public_key, entry.seq, entry.actor)
         elif entry.kind == APPROVAL:
-            p = json.loads(entry.payload)
-            signed, problem = verify_envelope(p, self.keys.get(p.get("key_id")))
-            if signed is None:
+            record = k.APPROVAL.read(entry)
+            if isinstance(record, Malformed):
+                return None  # recorded before approvals were typed; the read model never counts it
+            try:
+                st = rm.read_statement(record.value.envelope)
+            except ValueError as e:
+                return f"approval {e}"
+            key = self.keys.get(st.predicate.keyId)
+            if key is None:
+                return f"approval signed by unregistered key {st.predicate.keyId}"
+            problem = rm.verify_signature(record.value.envelope, key)
+            if problem:
                 return f"approval {problem}"
             self.verified += 1
         return None
+
+
+def envelope_payload(payload: dict) -> dict:
+    """The statement a recorded approval body signs (for tests and tools)."""
+    return json.loads(base64.b64decode(payload["envelope"]["payload"]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -210,15 +209,18 @@ def evidence(model, store_url, as_json):
 @governance.command()
 @click.argument("model", metavar="MODEL@VERSION")
 @click.option("--role", required=True, help="The role you approve as (your key must be registered for it).")
-@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Your private key (PEM). You are recorded as the person the key is registered to.")
 @click.option("--reject", is_flag=True, help="Record a signed rejection instead.")
-@click.option("--approver", default=None, help="Your name as recorded (default: the key's registered name).")
-@click.option("--comment", default="")
+@click.option("--comment", default="", help="A note, signed with the approval.")
 @store_option
 @actor_option
 @domain_errors
-def approve(model, role, key_file, reject, approver, comment, store_url, actor):
+def approve(model, role, key_file, reject, comment, store_url, actor):
     """Sign an approval of MODEL@VERSION over the evidence you were shown.
+
+    The approver is the person the signing key is registered to; a quorum
+    counts distinct people. Signing the same statement twice records it once.
 
     \b
     Example:
@@ -226,11 +228,11 @@ def approve(model, role, key_file, reject, approver, comment, store_url, actor):
     """
     signer = appr.load_signer(key_file)
     with connect(store_url) as store:
-        key = appr.registered_keys(store).get(signer.public_key.keyid)
         view = evidence_view(store, model)
-        seq = appr.approve(store, model, role, signer, approver or (key or {}).get("name") or getpass.getuser(),
-                           evidence_digest(view), default_actor(actor), "reject" if reject else "approve", comment)
-    click.echo(f"{'rejection' if reject else 'approval'} signed over {evidence_digest(view)} (ledger {seq})")
+        ack = appr.approve(store, model, role, signer, evidence_digest(view), default_actor(actor),
+                           "reject" if reject else "approve", comment)
+    what = "rejection" if reject else "approval"
+    click.echo(f"{what} signed over {evidence_digest(view)} (ledger {ack.seq}{', already recorded' if ack.duplicate else ''})")
 
 
 @governance.command("approvals")
@@ -239,7 +241,7 @@ def approve(model, role, key_file, reject, approver, comment, store_url, actor):
 @json_option
 @domain_errors
 def list_approvals(model, store_url, as_json):
-    """List approvals of a model version and whether each counts.
+    """List approvals of a model version and whether each counts (and why not).
 
     \b
     Example:
@@ -248,7 +250,7 @@ def list_approvals(model, store_url, as_json):
     with connect(store_url) as store:
         found = appr.approvals_of(store, store.resolve(model).id)
     if as_json:
-        emit_json([a.__dict__ for a in found])
+        emit_json([a.as_dict() for a in found])
     else:
         render.table(None, ["ledger", "role", "decision", "approver", "valid", "why not"],
                      ((a.seq, a.role, a.decision, a.approver, a.valid, a.problem) for a in found))
@@ -262,6 +264,9 @@ def list_approvals(model, store_url, as_json):
 @domain_errors
 def revoke_approval(seq, reason, store_url, actor):
     """Revoke an approval (by its ledger sequence number); it stops counting.
+
+    The revocation names the signed statement, so submitting the same
+    approval again does not bring it back; the approver must sign anew.
 
     \b
     Example:

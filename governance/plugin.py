@@ -1,24 +1,21 @@
-"""What governance registers with lineage (entry point ``auditgraph.plugins``): projections of
-approvals and releases onto model versions, approval signature checks for ``audit verify``,
-and the webhook events its ledger entries raise."""
+"""What governance registers with lineage (entry point ``auditgraph.plugins``): its typed entry
+kinds (``governance.kinds``), the projection of releases onto model versions, approval
+signature checks for ``audit verify``, and the webhook events its ledger entries raise.
+
+Approvals are not projected: "approved" is only ever computed by ``governance.readmodels``."""
 
 from __future__ import annotations
 
 import json
 
-from governance.approvals import APPROVAL, ApprovalSignatures
+from governance.approvals import ApprovalSignatures
+import governance.kinds  # noqa: F401  (declares the governance entry kinds)
 from governance.gate import GATE, RELEASE
 from lineage.hooks import register_source
 from lineage.ledger import LedgerEntry
 from lineage.plugins import register_entry_check
 from lineage.projection import Facts, FacetFact, projector
 from lineage.store import Store
-
-
-@projector(APPROVAL)
-def _approval(payload: dict, ctx, hint=None) -> Facts:
-    value = {"role": payload["role"], "decision": payload["decision"], "approver": payload["approver"]}
-    return Facts(facets=[FacetFact(payload["model"], "auditgraph.approval", value, payload.get("at", ""))])
 
 
 @projector(RELEASE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from governance import approvals, records
+from governance import readmodels, records
 from lineage.errors import LineageError
 from lineage.ids import NodeKind
 from lineage.query import Traversal
@@ -39,8 +39,13 @@ class Subject:
         return [n.id for n in self.upstream.nodes if n.kind == NodeKind.DATASET_VERSION]
 
     @cached_property
-    def approvals(self) -> list[approvals.Approval]:
-        return approvals.approvals_of(self.store, self.id)
+    def approvals(self) -> list[readmodels.Approval]:
+        return readmodels.approvals(self.store, self.id)
+
+    @cached_property
+    def training_actors(self) -> set[str]:
+        """Who recorded the training runs' events (ledger actors), for separation of duties."""
+        return {e.actor for run in self.training_runs for e in self.store.entries(subject=run, limit=None)}
 
     def facets(self, node: str) -> dict[str, Any]:
         return self.store.facets(node)
@@ -59,5 +64,6 @@ class Subject:
                 evidence += [e for c in found.values() for e in c.evidence]
         return hits, evidence
 
-    def valid_approvals(self, role: str) -> list[approvals.Approval]:
+    def valid_approvals(self, role: str) -> list[readmodels.Approval]:
+        """Approvals and rejections by ``role`` that count (signature, key, statement all verified)."""
         return [a for a in self.approvals if a.valid and a.role == role]

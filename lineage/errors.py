@@ -13,8 +13,16 @@ class IdError(LineageError, ValueError):
     """A node id could not be parsed or does not name a known node."""
 
 
+class IdTooLongError(IdError):
+    """An id handed to us is longer than ids may be (ids.MAX_ID_BYTES); nothing was looked up."""
+
+
 class EventError(LineageError, ValueError):
     """An OpenLineage event was rejected; the message names the field."""
+
+
+class TimeRangeError(EventError):
+    """A date-time is well formed but falls outside years 1-9999 once read in UTC."""
 
 
 class InputError(LineageError):
@@ -27,3 +35,11 @@ class StoreError(LineageError):
 
 class LedgerError(LineageError):
     """The ledger is inconsistent or an entry could not be recorded."""
+
+
+class EntryError(LineageError, ValueError):
+    """A ledger entry's payload does not match its declared kind; the message names the field."""
+
+
+class HookTargetError(LineageError, ValueError):
+    """A webhook URL was refused: its scheme, embedded credentials, or an address it resolves to."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import textwrap
@@ -10,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from governance import approvals as appr, gate as gates, records
+from governance import approvals as appr, gate as gates, readmodels, records
 from governance.errors import RuleFileError, SignatureError
 from governance.evidence import evidence_digest, evidence_view
 from governance.rules import load_policy
@@ -79,8 +80,8 @@ def run(*args):
 
 def sign(store, key_path, role="privacy-officer", decision="approve"):
     signer = appr.load_signer(key_path)
-    return appr.approve(store, MODEL, role, signer, "Priya Shah", evidence_digest(evidence_view(store, MODEL)),
-                        "test", decision)
+    return appr.approve(store, MODEL, role, signer, evidence_digest(evidence_view(store, MODEL)),
+                        "test", decision).seq
 
 
 def test_a_model_trained_on_pii_without_the_privacy_approval_is_blocked_naming_dataset_and_rule(url, store, policy_file):
@@ -112,7 +113,7 @@ def test_a_rejection_by_the_role_blocks_even_with_an_approval(store, policy_file
     sign(store, privacy_key)
     other = tmp_path / "second.pem"
     appr.generate_key(store, "Second Officer", ["privacy-officer"], other, "test")
-    appr.approve(store, MODEL, "privacy-officer", appr.load_signer(other), "Second Officer", "sha256:x", "test", "reject")
+    appr.approve(store, MODEL, "privacy-officer", appr.load_signer(other), "sha256:" + "0" * 64, "test", "reject")
     assert gates.evaluate(store, MODEL, load_policy([str(policy_file)])).outcome == "blocked"
 
 
@@ -121,7 +122,7 @@ def test_an_approval_signed_by_an_unregistered_key_is_refused(store, privacy_key
 
     stranger = CryptoSigner.generate_ed25519()
     with pytest.raises(SignatureError, match="is not registered"):
-        appr.approve(store, MODEL, "privacy-officer", stranger, "Mallory", "sha256:x", "test")
+        appr.approve(store, MODEL, "privacy-officer", stranger, "sha256:" + "0" * 64, "test")
 
 
 def test_a_forged_approval_in_the_ledger_does_not_count_and_fails_verify(url, store, policy_file, privacy_key):
@@ -134,15 +135,14 @@ def test_a_forged_approval_in_the_ledger_does_not_count_and_fails_verify(url, st
     genuine_key = appr.registered_keys(store)
     key_id = next(iter(genuine_key))
     forger = CryptoSigner.generate_ed25519()
-    statement = appr.statement(MODEL, None, {"approver": "Priya Shah", "keyId": key_id, "role": "privacy-officer",
-                                             "decision": "approve", "time": records.now(), "evidenceDigest": "x"})
+    statement = appr.statement(MODEL, readmodels.artifact_digest(store, MODEL), {
+        "keyId": key_id, "role": "privacy-officer", "decision": "approve", "time": records.now(),
+        "evidenceDigest": "sha256:" + "0" * 64, "ledgerHead": store.head().hash})
     envelope = Envelope(json.dumps(statement).encode(), appr.PAYLOAD_TYPE, {})
     envelope.sign(forger)
     forged = envelope.to_dict()
     forged["signatures"][0]["keyid"] = key_id  # claims to be Priya's key
-    store.append(Pending(appr.APPROVAL, {"model": MODEL, "role": "privacy-officer", "decision": "approve",
-                                         "approver": "Priya Shah", "key_id": key_id, "envelope": forged}, "mallory",
-                         subject=MODEL))
+    store.append(Pending(appr.APPROVAL, {"model": MODEL, "envelope": forged}, "mallory", subject=MODEL))
     [approval] = appr.approvals_of(store, MODEL)
     assert not approval.valid and "signature does not verify" in approval.problem
     result = store.verify()
@@ -155,11 +155,13 @@ def test_an_altered_approval_is_caught(url, store, policy_file, privacy_key, tmp
     assert store.verify().ok and store.verify().signatures_checked == 1
     with sqlite3.connect(tmp_path / "gov.db") as db:
         payload = json.loads(db.execute("SELECT payload FROM ledger WHERE seq = ?", (seq,)).fetchone()[0])
-        payload["role"] = "model-risk"
+        statement = appr.envelope_payload(payload)
+        statement["predicate"]["role"] = "model-risk"
+        payload["envelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
         db.execute("UPDATE ledger SET payload = ? WHERE seq = ?", (json.dumps(payload, sort_keys=True, separators=(",", ":")), seq))
     assert not store.verify().ok
     [approval] = appr.approvals_of(store, MODEL)
-    assert not approval.valid and approval.problem == "the recorded role or decision differs from the signed one"
+    assert not approval.valid and approval.problem == "signature does not verify (VerificationError)"
 
 
 def test_a_revoked_approval_and_a_revoked_key_stop_counting(store, policy_file, privacy_key):
@@ -334,5 +336,5 @@ def test_approve_from_the_cli_signs_over_the_evidence_digest(url, store, tmp_pat
     assert result.exit_code == 0 and f"approval signed over {digest}" in result.stdout
     [approval] = appr.approvals_of(store, MODEL)
     assert (approval.valid, approval.approver, approval.evidence_digest) == (True, "Rita Risk", digest)
-    assert store.facets(MODEL)["auditgraph.approval"]["role"] == "model-risk"
+    assert "auditgraph.approval" not in store.facets(MODEL)  # "approved" is computed, never projected
     assert run("governance", "keygen", "again", "--role", "x", "--out", key, "--store", url).exit_code == 1

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from governance import records
+from governance import readmodels, records
 from governance.checks import Check, Decision, Params, register
 from governance.subject import Subject
 from lineage.projection import UNVERSIONED
@@ -217,30 +217,48 @@ class MetricThreshold(Check):
 class ApprovalParams(Params):
     role: str
     quorum: int = Field(default=1, ge=1)
+    separate_from_training: bool = Field(default=False, description=(
+        "separation of duties: an approval does not count if its signer, or whoever recorded it, "
+        "also recorded the training run"))
 
 
 @register
 class ApprovalsRequired(Check):
-    """At least ``quorum`` distinct approvers with ``role`` approved, by valid signature, and none rejected."""
+    """At least ``quorum`` distinct people with ``role`` approved, by valid signature, and none rejected.
+
+    People are counted by the registered keys' names, so one key signing twice,
+    or one person's two keys, count once.
+    """
 
     name = "approvals"
     Params = ApprovalParams
 
     def evaluate(self, subject: Subject, params: ApprovalParams) -> Decision:
         valid = subject.valid_approvals(params.role)
-        approvers = sorted({a.approver for a in valid if a.decision == "approve"})
+        notes = [f"ledger:{a.seq} does not count: {a.problem}" for a in subject.approvals
+                 if a.role == params.role and not a.valid]
+        if params.separate_from_training:
+            trainers = {_person(t) for t in subject.training_actors}
+            conflicted = [a for a in valid if {_person(a.approver), _person(a.recorded_by)} & trainers]
+            notes += [f"ledger:{a.seq} does not count: {a.approver} also recorded the training run" for a in conflicted]
+            valid = [a for a in valid if a not in conflicted]
+        approvers = [a.approver for a in readmodels.counted(valid, params.role)]
         rejections = [a for a in valid if a.decision == "reject"]
-        invalid = [a for a in subject.approvals if a.role == params.role and not a.valid]
-        notes = [f"ledger:{a.seq} does not count: {a.problem}" for a in invalid]
-        evidence = [f"ledger:{a.seq}" for a in valid + invalid]
+        evidence = [f"ledger:{a.seq}" for a in subject.approvals if a.role == params.role]
+        threshold = {"role": params.role, "quorum": params.quorum, "distinct": "people"}
         if rejections:
             return Decision(status="fail", observed={"approvers": approvers, "rejected_by": [a.approver for a in rejections]},
-                            threshold={"role": params.role, "quorum": params.quorum},
-                            reason=f"rejected by {', '.join(a.approver for a in rejections)}", evidence=evidence)
+                            threshold=threshold, reason=f"rejected by {', '.join(a.approver for a in rejections)}",
+                            evidence=evidence)
         ok = len(approvers) >= params.quorum
-        reason = f"{len(approvers)} of {params.quorum} required {params.role} approval(s)" + (f"; {'; '.join(notes)}" if notes else "")
-        return Decision(status="pass" if ok else "fail", observed={"approvers": approvers},
-                        threshold={"role": params.role, "quorum": params.quorum}, reason=reason, evidence=evidence)
+        reason = f"{len(approvers)} of {params.quorum} required {params.role} approval(s) by distinct people" + \
+            (f"; {'; '.join(notes)}" if notes else "")
+        return Decision(status="pass" if ok else "fail", observed={"approvers": approvers}, threshold=threshold,
+                        reason=reason, evidence=evidence)
+
+
+def _person(name: str) -> str:
+    return " ".join(name.removeprefix("cli:").casefold().split())
 
 
 class DeprecatedParams(Params):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from governance import readmodels
 from governance.checks import Check, Decision, Params, register
 from governance.findings import latest_explanation, latest_fairness
 from governance.subject import Subject
@@ -208,9 +209,11 @@ def _previous_approved(subject: Subject) -> str | None:
     mine = subject.row.first_seen or ""
     earlier = sorted((v for v in versions.values() if v.id != subject.id and (v.first_seen or "") <= mine),
                      key=lambda v: (v.first_seen or "", v.id), reverse=True)
+    from governance.gate import release_history  # the gate imports the checks
+
+    released = {r["model"] for r in release_history(store, entity) if r["decision"] == "release"}
     for v in earlier:
-        facets = store.facets(v.id)
-        if "auditgraph.release" in facets or "auditgraph.approval" in facets:
+        if v.id in released or readmodels.is_approved(store, v.id):
             return v.id
     return None
 

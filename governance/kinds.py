@@ -1,0 +1,182 @@
+"""Every governance ledger entry kind, declared once (see ``lineage.kinds``).
+
+Each declaration names the payload model, the scope a writer needs and the
+subject the entry is about. Reads of governance state go through the read
+models in ``governance.readmodels``, which read these kinds only; nothing else
+parses governance payloads.
+
+Scopes (``lineage.kinds.SCOPES``):
+
+* ``govern``: facts about data and models (tags, owners, intended use,
+  evaluations, explanation and fairness evidence);
+* ``approve``: signed approvals and their revocation, gate runs, releases;
+* ``admin``: signing keys and policy bindings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from lineage.kinds import EntryKind, Payload, register
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+Note = Annotated[str, StringConstraints(max_length=4096)]
+Time = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+NodeRef = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Role = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]
+Glob = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+# --- metadata (scope: govern) -----------------------------------------------------
+
+class TagPayload(Payload):
+    node: NodeRef
+    tag: TagName
+    action: Literal["add", "remove"]
+    at: Time
+
+
+class OwnersPayload(Payload):
+    node: NodeRef
+    owners: list[Text] = Field(min_length=1, max_length=100)
+    at: Time
+
+
+class IntendedUsePayload(Payload):
+    node: NodeRef
+    intended_use: Text
+    limitations: list[Text] = Field(default_factory=list, max_length=100)
+    at: Time
+
+
+class EvaluationPayload(Payload):
+    model: NodeRef
+    metrics: dict[Text, float] = Field(min_length=1, max_length=1000)
+    dataset: NodeRef | None = None
+    at: Time
+
+    @model_validator(mode="after")
+    def _finite(self) -> "EvaluationPayload":
+        for name, value in self.metrics.items():
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(f"metric {name!r} is not a finite number")
+        return self
+
+
+class _Computed(Payload):
+    """Evidence computed from a model file and a data file: what was loaded, by digest."""
+
+    model: NodeRef
+    dataset: NodeRef | None = None
+    data_digest: Digest | None = None
+    model_digest: Digest | None = None
+    artifact_recorded: bool = True  # False: the operator allowed a model file lineage does not record
+    at: Time
+
+
+class ExplanationPayload(_Computed):
+    """SHAP evidence; the computation's own fields (sample sizes, digests, versions) are kept whole."""
+
+    model_config = Payload.model_config | {"extra": "allow"}
+    explainer: Text
+    features: list[str]
+    importance: list[dict[str, Any]]
+
+
+class FairnessPayload(_Computed):
+    target: Text | None = None
+    protected: list[Text] = Field(min_length=1)
+    rows: int
+    min_group_size: int
+    excluded_groups: list[Any] = Field(default_factory=list)
+    groups: list[dict[str, Any]]
+    metrics: dict[str, dict[str, Any]]
+    overall: dict[str, Any] = Field(default_factory=dict)
+    bootstrap: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
+# --- keys, approvals (scopes: admin, approve) ---------------------------------------
+
+class KeyPayload(Payload):
+    key_id: KeyId
+    name: Text  # the person the key belongs to; quorums count distinct names
+    roles: list[Role] = Field(min_length=1, max_length=50)
+    public_key: dict[str, Any]
+    at: Time
+
+
+class KeyRevokedPayload(Payload):
+    key_id: KeyId
+    reason: Note = ""
+    at: Time
+
+
+class Signature(Payload):
+    keyid: KeyId
+    sig: Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9+/=_-]+$")]
+
+
+class Envelope(Payload):
+    """A DSSE envelope exactly as ``securesystemslib`` writes it; nothing else is recorded."""
+
+    payload: Annotated[str, StringConstraints(min_length=1, max_length=1 << 20, pattern=r"^[A-Za-z0-9+/=_-]+$")]
+    payloadType: Literal["application/vnd.in-toto+json"]
+    signatures: list[Signature] = Field(min_length=1, max_length=1)
+
+
+class ApprovalPayload(Payload):
+    """Only what the signature covers: the model the statement names, and the envelope itself."""
+
+    model: NodeRef
+    envelope: Envelope
+
+
+class ApprovalRevokedPayload(Payload):
+    """Revokes a signed statement (by its digest), wherever and however often it was recorded."""
+
+    statement: Sha256
+    model: NodeRef
+    reason: Note = ""
+    at: Time
+
+
+# --- the gate (scopes: approve, admin) ----------------------------------------------
+
+class PolicyBindingPayload(Payload):
+    """Every release of a model matching ``models`` (an id or a glob) must pass exactly these policies."""
+
+    models: Glob
+    policies: list[Text] = Field(min_length=1, max_length=50)
+    reason: Note = ""
+    at: Time
+
+    @model_validator(mode="after")
+    def _sorted(self) -> "PolicyBindingPayload":
+        if self.policies != sorted(set(self.policies)):
+            raise ValueError("policies must be sorted and distinct")
+        if not re.match(r"^model:", self.models):
+            raise ValueError("models must name model ids (model:<namespace>/<name>[@version]); * is a wildcard")
+        return self
+
+
+TAG = register(EntryKind("governance.tag", TagPayload, "govern", lambda p: p.node))
+OWNERS = register(EntryKind("governance.owners", OwnersPayload, "govern", lambda p: p.node))
+INTENDED_USE = register(EntryKind("governance.intended_use", IntendedUsePayload, "govern", lambda p: p.node))
+EVALUATION = register(EntryKind("governance.evaluation", EvaluationPayload, "govern", lambda p: p.model))
+EXPLANATION = register(EntryKind("governance.explanation", ExplanationPayload, "govern", lambda p: p.model))
+FAIRNESS = register(EntryKind("governance.fairness", FairnessPayload, "govern", lambda p: p.model))
+KEY = register(EntryKind("governance.key", KeyPayload, "admin", lambda p: f"key:{p.key_id}"))
+KEY_REVOKED = register(EntryKind("governance.key_revoked", KeyRevokedPayload, "admin", lambda p: f"key:{p.key_id}"))
+APPROVAL = register(EntryKind("governance.approval", ApprovalPayload, "approve", lambda p: p.model))
+APPROVAL_REVOKED = register(EntryKind("governance.approval_revoked", ApprovalRevokedPayload, "approve",
+                                      lambda p: p.model))
+POLICY_BINDING = register(EntryKind("governance.policy_binding", PolicyBindingPayload, "admin",
+                                    lambda p: "policy:" + p.models))

@@ -1,0 +1,261 @@
+"""Read models: the only way governance state is read from the ledger.
+
+Each function replays typed entries (``governance.kinds``) and computes an
+answer that says which entries it came from. Nothing here trusts a facet or
+the mere presence of an entry:
+
+* an approval counts only if its signature verifies against a key registered
+  before it, the key may sign for the role and is not revoked, the signed
+  statement is well formed (DSSE ``payloadType``, in-toto ``_type``, our
+  ``predicateType``), names this model version and its recorded artifact, has
+  not been revoked, and was not counted already (the same statement recorded
+  twice counts once);
+* a malformed stored entry is reported, never guessed at, and never counts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, ValidationError
+
+from governance import kinds as k
+from lineage.kinds import Malformed, Payload, Record, describe
+from lineage.store import Store
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://auditgraph.dev/attestations/approval/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+
+# --- keys ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Key:
+    key_id: str
+    name: str
+    roles: tuple[str, ...]
+    public_key: dict
+    seq: int
+    registered_by: str
+    revoked: bool = False
+    revoked_seq: int | None = None
+
+    @property
+    def person(self) -> str:
+        """Who the key belongs to, for counting distinct people: the registered name, case and spacing folded."""
+        return " ".join(self.name.casefold().split())
+
+    def public(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("public_key")
+        out["roles"] = list(self.roles)
+        return out
+
+
+def keys(store: Store) -> dict[str, Key]:
+    """Every registered signing key, first registration wins; revoked ones flagged."""
+    found: dict[str, Key] = {}
+    for r in k.KEY.valid(store):
+        p = r.value
+        if p.key_id not in found:
+            found[p.key_id] = Key(p.key_id, p.name, tuple(p.roles), p.public_key, r.seq, r.actor)
+    for r in k.KEY_REVOKED.valid(store):
+        key = found.get(r.value.key_id)
+        if key is not None and not key.revoked:
+            found[key.key_id] = Key(**{**asdict(key), "roles": key.roles, "revoked": True, "revoked_seq": r.seq})
+    return found
+
+
+# --- approvals ---------------------------------------------------------------------------
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _Digest(Payload):
+    sha256: Sha256
+
+
+class _Subject(Payload):
+    name: k.NodeRef
+    digest: _Digest
+
+
+class Predicate(Payload):
+    keyId: k.KeyId
+    role: k.Role
+    decision: Literal["approve", "reject"]
+    time: k.Time
+    evidenceDigest: k.Digest
+    ledgerHead: Sha256
+    comment: k.Note = ""
+
+
+class Statement(Payload):
+    type_: Literal["https://in-toto.io/Statement/v1"] = Field(alias="_type")
+    subject: list[_Subject] = Field(min_length=1, max_length=1)
+    predicateType: Literal["https://auditgraph.dev/attestations/approval/v1"]
+    predicate: Predicate
+
+
+@dataclass(frozen=True)
+class Approval:
+    seq: int
+    model: str
+    role: str
+    decision: str
+    approver: str  # the registered name of the signing key, never free text
+    key_id: str
+    time: str
+    evidence_digest: str
+    statement: str  # SHA-256 of the signed statement bytes: what a revocation names
+    recorded_by: str
+    valid: bool
+    problem: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def statement_digest(envelope_payload_b64: str) -> str:
+    return hashlib.sha256(_b64(envelope_payload_b64)).hexdigest()
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def read_statement(envelope: k.Envelope) -> Statement:
+    """The signed statement inside an envelope, checked for shape (not for signature)."""
+    try:
+        return Statement.model_validate_json(_b64(envelope.payload))
+    except (ValidationError, ValueError) as e:
+        reason = describe(e) if isinstance(e, ValidationError) else str(e)
+        raise ValueError(f"the signed statement is not an auditgraph approval: {reason}") from None
+
+
+def verify_signature(envelope: k.Envelope, key: Key) -> str:
+    """'' if the envelope's one signature verifies against ``key``, else why not."""
+    from securesystemslib.dsse import Envelope as DsseEnvelope
+    from securesystemslib.exceptions import VerificationError
+    from securesystemslib.signer import SSlibKey
+
+    if envelope.signatures[0].keyid != key.key_id:
+        return f"the envelope is signed by {envelope.signatures[0].keyid}, not by the key the statement names"
+    try:
+        dsse = DsseEnvelope.from_dict(envelope.model_dump(mode="json"))
+        dsse.verify([SSlibKey.from_dict(key.key_id, dict(key.public_key))], 1)
+    except (VerificationError, ValueError, TypeError, KeyError) as e:
+        return f"signature does not verify ({type(e).__name__})"
+    return ""
+
+
+def artifact_digest(store: Store, model: str) -> str:
+    """The SHA-256 an approval of ``model`` must sign: its recorded artifact, else a digest of its id."""
+    from lineage.canonical import digest
+
+    recorded = (store.facets(model).get("auditgraph_model") or {}).get("artifactDigest")
+    if isinstance(recorded, str) and recorded.removeprefix("sha256:"):
+        return recorded.removeprefix("sha256:")
+    return digest({"model": model})
+
+
+def check_approval(record: Record[k.ApprovalPayload], model: str, key_map: dict[str, Key],
+                   artifact: str) -> tuple[Statement | None, Key | None, str]:
+    """Verify one recorded approval: (statement, key, problem); problem is '' when it holds."""
+    p = record.value
+    if p.model != model:
+        return None, None, f"recorded for {p.model}, not {model}"
+    try:
+        st = read_statement(p.envelope)
+    except ValueError as e:
+        return None, None, str(e)
+    key = key_map.get(st.predicate.keyId)
+    if key is None or key.seq > record.seq:
+        return st, None, f"key {st.predicate.keyId} was not registered when this was recorded"
+    problem = verify_signature(p.envelope, key)
+    if problem:
+        return st, key, problem
+    if st.subject[0].name != model:
+        return st, key, f"the signed statement is about {st.subject[0].name}, not {model}"
+    if st.subject[0].digest.sha256 != artifact:
+        return st, key, "the signed artifact digest differs from the one recorded for this model version"
+    if st.predicate.role not in key.roles:
+        return st, key, f"key {key.key_id} ({key.name}) may not sign for {st.predicate.role!r}"
+    if key.revoked:
+        return st, key, f"key {key.key_id} ({key.name}) was revoked"
+    return st, key, ""
+
+
+def approvals(store: Store, model: str) -> list[Approval]:
+    """Every approval entry of a model version, each with whether it counts and, if not, why.
+
+    The only source of "approved" in auditgraph: checks, reports, the retraining
+    trigger and the stability check all read this.
+    """
+    key_map = keys(store)
+    artifact = artifact_digest(store, model)
+    revoked = {r.value.statement for r in k.APPROVAL_REVOKED.valid(store, model)}
+    seen: dict[str, int] = {}
+    out = []
+    for record in k.APPROVAL.records(store, model):
+        if isinstance(record, Malformed):
+            out.append(Approval(record.seq, model, "", "", "", "", "", "", "", "", False,
+                                f"malformed approval entry: {record.reason}"))
+            continue
+        st, key, problem = check_approval(record, model, key_map, artifact)
+        digest = statement_digest(record.value.envelope.payload)
+        if not problem and digest in revoked:
+            problem = "the approval was revoked"
+        if not problem and digest in seen:
+            problem = f"the same signed statement is already recorded as ledger:{seen[digest]}"
+        if not problem:
+            seen[digest] = record.seq
+        pred = st.predicate if st else None
+        out.append(Approval(record.seq, model, pred.role if pred else "", pred.decision if pred else "",
+                            key.name if key else "", pred.keyId if pred else "", pred.time if pred else "",
+                            pred.evidenceDigest if pred else "", digest, record.actor, not problem, problem))
+    return out
+
+
+def counted(found: list[Approval], role: str, decision: str = "approve") -> list[Approval]:
+    """Valid approvals by ``role``, one per person (the first each person signed)."""
+    out, people = [], set()
+    for a in found:
+        if a.valid and a.role == role and a.decision == decision:
+            person = " ".join(a.approver.casefold().split())
+            if person not in people:
+                people.add(person)
+                out.append(a)
+    return out
+
+
+def is_approved(store: Store, model: str) -> bool:
+    """At least one valid approval and no valid rejection: what 'approved' means outside a rule."""
+    found = approvals(store, model)
+    return any(a.valid and a.decision == "approve" for a in found) and \
+        not any(a.valid and a.decision == "reject" for a in found)
+
+
+def statement_of(store: Store, seq: int) -> tuple[str, str]:
+    """(statement digest, model) of the approval recorded at ``seq``."""
+    from lineage.errors import LineageError
+
+    entry = next(store.entries(after_seq=seq - 1, limit=1), None)
+    if entry is None or entry.seq != seq or entry.kind != k.APPROVAL.name:
+        raise LineageError(f"ledger entry {seq} is not an approval")
+    record = k.APPROVAL.read(entry)
+    if isinstance(record, Malformed):
+        raise LineageError(f"ledger entry {seq} is a malformed approval: {record.reason}")
+    return statement_digest(record.value.envelope.payload), record.value.model
+
+
+def dump(found: list[Approval]) -> list[dict]:
+    return [a.as_dict() for a in found]
