@@ -16,13 +16,18 @@ from __future__ import annotations
 import contextlib
 import json
 from abc import ABC, abstractmethod
+from itertools import islice
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
-from lineage.errors import EventError, IdError, LedgerError, LineageError, StoreError
-from lineage.ids import NodeKind, alternative_readings, dataset_id, kind_of, model_id, parse_id
+from lineage.errors import EntryError, EventError, IdError, LedgerError, LineageError, StoreError
+from lineage.ids import (
+    MAX_READINGS, NodeKind, alternative_readings, check_length, dataset_id, kind_of, model_id, parse_id, shown,
+)
+from lineage.kinds import check as check_kind
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, now, seal, verify_chain
 from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, Facts, projector_for
 from lineage.store.batch import Batch
+from lineage.store.urls import redact
 from lineage.query import (
     DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, Edge, EdgeRef, NodeRow,
     PathResult, Traversal, bfs, edge_key, edge_refs,
@@ -71,7 +76,10 @@ class Store(ABC):
     scheme: ClassVar[str]
 
     def __init__(self, url: str):
-        self.url = url
+        self.url = url  # holds any password: show redact(self.url), never this
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {redact(self.url)}>"
 
     # --- hooks -------------------------------------------------------------
 
@@ -138,7 +146,13 @@ class Store(ABC):
         prepared = []
         for i, pending in enumerate(items):
             try:
+                check_kind(pending)  # a declared kind's payload must match its model
                 payload, payload_digest = pending.canonical()
+            except EntryError as e:
+                results[i] = e
+                if atomic:
+                    raise
+                continue
             except (TypeError, ValueError) as e:
                 results[i] = EventError(f"payload is not plain JSON: {e}")
                 if atomic:
@@ -246,18 +260,29 @@ class Store(ABC):
     # --- graph reads -------------------------------------------------------
 
     def resolve(self, text: str) -> NodeRow:
-        """The node an id names, accepting unescaped forms when only one reading exists."""
+        """The node an id names, accepting unescaped forms when only one reading exists.
+
+        The work is bounded whatever the text: an id over ids.MAX_ID_BYTES is
+        refused first, and at most ids.MAX_READINGS other readings are looked up,
+        in one query; an id with more readings than that must be written canonically.
+        """
+        if isinstance(text, str):
+            check_length(text)
         parsed = parse_id(text)
         found = self._nodes([str(parsed)])
         if found:
             return found[str(parsed)]
-        candidates = [str(r) for r in alternative_readings(text)]
+        readings = list(islice(alternative_readings(text), MAX_READINGS + 1))
+        if len(readings) > MAX_READINGS:
+            raise IdError(f"no node {shown(text)} in the store, and it has more than {MAX_READINGS} unescaped "
+                          "readings to try; write it as printed (namespace '/' as %2F, '@' as %40)")
+        candidates = [str(r) for r in readings]
         rows = self._nodes(candidates) if candidates else {}
         if len(rows) == 1:
             return next(iter(rows.values()))
         if len(rows) > 1:
-            raise IdError(f"{text!r} is ambiguous; it could be any of: " + ", ".join(sorted(rows)))
-        raise IdError(f"no node {text!r} in the store (try 'auditgraph lineage search')")
+            raise IdError(f"{shown(text)} is ambiguous; it could be any of: " + ", ".join(sorted(rows)))
+        raise IdError(f"no node {shown(text)} in the store (try 'auditgraph lineage search')")
 
     def nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
         """The stored rows of these exact ids (unknown ids are left out)."""
@@ -438,17 +463,6 @@ class Store(ABC):
                 item["written_by"] = wrote[r.id]
             out.append(item)
         return out
-
-
-def redact(url: str) -> str:
-    """The url without a password, for messages and logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 def _lookups(entries: Iterable[tuple[str, Any]]) -> tuple[set[str], set[str]]:
