@@ -8,19 +8,18 @@ versions; tags on one version apply to that version only.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from governance import kinds
 from lineage.errors import LineageError
 from lineage.ids import NodeKind, parse_id
-from lineage.ledger import Pending
 from lineage.store import Store
 
-TAG, OWNERS, INTENDED_USE, EVALUATION = ("governance.tag", "governance.owners", "governance.intended_use",
-                                         "governance.evaluation")
+TAG, OWNERS, INTENDED_USE, EVALUATION = (kinds.TAG.name, kinds.OWNERS.name, kinds.INTENDED_USE.name,
+                                         kinds.EVALUATION.name)
 
 
 def now() -> str:
@@ -45,8 +44,8 @@ def tag(store: Store, node: str, tags: list[str], actor: str, remove: bool = Fal
         if not t or len(t) > 200 or any(c.isspace() for c in t):
             raise LineageError(f"tag {t!r}: tags are 1 to 200 characters without white space")
     action = "remove" if remove else "add"
-    acks = [store.append(Pending(TAG, {"node": row.id, "tag": t, "action": action, "at": now()}, actor, subject=row.id))
-            for t in tags]
+    pending = [kinds.TAG.pending({"node": row.id, "tag": t, "action": action, "at": now()}, actor) for t in tags]
+    acks = [store.append(p) for p in pending]
     return [a.seq for a in acks]
 
 
@@ -54,7 +53,7 @@ def set_owners(store: Store, node: str, owners: list[str], actor: str) -> int:
     row = store.resolve(node)
     if not owners or not all(o.strip() for o in owners):
         raise LineageError("give at least one owner")
-    return store.append(Pending(OWNERS, {"node": row.id, "owners": owners, "at": now()}, actor, subject=row.id)).seq
+    return store.append(kinds.OWNERS.pending({"node": row.id, "owners": owners, "at": now()}, actor)).seq
 
 
 def set_intended_use(store: Store, node: str, intended_use: str, limitations: list[str], actor: str) -> int:
@@ -62,7 +61,7 @@ def set_intended_use(store: Store, node: str, intended_use: str, limitations: li
     if not intended_use.strip():
         raise LineageError("the intended use is empty")
     payload = {"node": row.id, "intended_use": intended_use, "limitations": limitations, "at": now()}
-    return store.append(Pending(INTENDED_USE, payload, actor, subject=row.id)).seq
+    return store.append(kinds.INTENDED_USE.pending(payload, actor)).seq
 
 
 def record_evaluation(store: Store, model: str, metrics: dict[str, float], actor: str,
@@ -76,13 +75,13 @@ def record_evaluation(store: Store, model: str, metrics: dict[str, float], actor
             raise LineageError(f"metric {name!r}: {value!r} is not a finite number")
     data = store.resolve(dataset).id if dataset else None
     payload = {"model": row.id, "metrics": metrics, "dataset": data, "at": now()}
-    return store.append(Pending(EVALUATION, payload, actor, subject=row.id)).seq
+    return store.append(kinds.EVALUATION.pending(payload, actor)).seq
 
 
 # --- reading ------------------------------------------------------------------
 
-def _entries(store: Store, node: str, kind: str) -> list[tuple[int, dict]]:
-    return [(e.seq, json.loads(e.payload)) for e in store.entries(subject=node, kind=kind, limit=None)]
+def _entries(store: Store, node: str, kind: kinds.EntryKind) -> list[tuple[int, dict]]:
+    return [(r.seq, r.value.model_dump()) for r in kind.valid(store, node)]
 
 
 def tags_of(store: Store, node: str) -> dict[str, Cited]:
@@ -92,7 +91,7 @@ def tags_of(store: Store, node: str) -> dict[str, Cited]:
         subjects.insert(0, str(parse_id(node).entity()))
     active: dict[str, Cited] = {}
     for subject in subjects:
-        for seq, p in _entries(store, subject, TAG):
+        for seq, p in _entries(store, subject, kinds.TAG):
             if p["action"] == "add":
                 active[p["tag"]] = Cited(subject, (seq,))
             else:
@@ -101,15 +100,14 @@ def tags_of(store: Store, node: str) -> dict[str, Cited]:
 
 
 def owners_of(store: Store, node: str) -> Cited | None:
-    return _latest(store, node, OWNERS, "owners")
+    return _latest(store, node, kinds.OWNERS, "owners")
 
 
 def intended_use_of(store: Store, node: str) -> Cited | None:
-    found = _latest(store, node, INTENDED_USE, None)
-    return found
+    return _latest(store, node, kinds.INTENDED_USE, None)
 
 
-def _latest(store: Store, node: str, kind: str, key: str | None) -> Cited | None:
+def _latest(store: Store, node: str, kind: kinds.EntryKind, key: str | None) -> Cited | None:
     """The latest entry for a version, else for its entity (a model's owners cover its versions)."""
     candidates = [node] + ([str(parse_id(node).entity())] if "@" in node else [])
     for subject in candidates:
@@ -121,4 +119,4 @@ def _latest(store: Store, node: str, kind: str, key: str | None) -> Cited | None
 
 
 def evaluations_of(store: Store, model: str) -> list[tuple[int, dict]]:
-    return _entries(store, model, EVALUATION)
+    return _entries(store, model, kinds.EVALUATION)
