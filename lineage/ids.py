@@ -18,8 +18,17 @@ unambiguous, and every id round-trips: ``parse_id(str(x)) == x``.
   at the first ``/`` that is left.
 * In a name, ``%`` and ``@`` are percent-encoded; ``/`` stays as it is.
 * The version is everything after the first ``@`` that follows the namespace.
-* A code id's revision is everything after its last ``@`` (revisions never hold
-  one; ``git@host:org/repo.git`` urls do).
+* A code id's url escapes ``%``; its revision escapes ``%`` and ``@``, so the
+  revision is everything after the last ``@`` (``git@host:org/repo.git`` urls
+  keep theirs readable).
+
+Distinct (kind, namespace, name, version) give distinct ids, whatever the
+characters (``@``, ``/``, ``%``, ``:``, NUL, newline).
+
+An id a person or client hands us is at most ``MAX_ID_BYTES`` (4 KiB of
+UTF-8); ``check_length`` refuses a longer one before any work is done on it.
+Resolving an unescaped id tries at most ``MAX_READINGS`` readings, generated
+lazily, so the work done for any id is bounded and linear in its length.
 
 So ``gs://bucket`` + ``data/part.csv`` prints as ``dataset:gs://bucket/data/part.csv``
 and ``file`` + ``/tmp/x`` as ``dataset:file//tmp/x``. A person who pastes a form
@@ -32,11 +41,12 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from functools import lru_cache
+from typing import Iterator
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict
 
-from lineage.errors import IdError
+from lineage.errors import IdError, IdTooLongError
 
 
 class NodeKind(StrEnum):
@@ -56,6 +66,9 @@ _ENTITY = {"dataset": NodeKind.DATASET, "model": NodeKind.MODEL}
 _VERSION = {"dataset": NodeKind.DATASET_VERSION, "model": NodeKind.MODEL_VERSION}
 _OTHER = {"job": NodeKind.JOB, "run": NodeKind.RUN, "code": NodeKind.CODE}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+MAX_ID_BYTES = 4096  # an id handed to us longer than this is refused (IdTooLongError)
+MAX_READINGS = 64  # Store.resolve tries at most this many unescaped readings of one id
+_CACHED_LENGTH = 512  # longer names are escaped each time, so the caches' memory stays bounded
 
 
 class NodeId(BaseModel):
@@ -82,20 +95,27 @@ class NodeId(BaseModel):
         if self.prefix == "run":
             return f"run:{self.name}"
         if self.prefix == "code":
-            return f"code:{self.namespace.replace('%', '%25')}@{self.version}"
+            return code_id(self.namespace, self.version or "")
         return _format(self.prefix, self.namespace, self.name, self.version)
 
 
 def _format(prefix: str, namespace: str, name: str, version: str | None) -> str:
     # The hot path of ingestion: the same text as str(NodeId(...)), without building a model.
-    text = _entity_text(prefix, namespace, name)
+    if len(namespace) + len(name) <= _CACHED_LENGTH:
+        text = _cached_entity_text(prefix, namespace, name)
+    else:
+        text = _entity_text(prefix, namespace, name)
     return text if version is None else f"{text}@{version}"
 
 
-@lru_cache(maxsize=1 << 17)
 def _entity_text(prefix: str, namespace: str, name: str) -> str:
-    """Datasets, models and jobs recur in event after event: each id is escaped once."""
     return f"{prefix}:{_escape_namespace(namespace, name)}/{_escape_name(name)}"
+
+
+@lru_cache(maxsize=1 << 17)
+def _cached_entity_text(prefix: str, namespace: str, name: str) -> str:
+    """Datasets, models and jobs recur in event after event: each id is escaped once."""
+    return _entity_text(prefix, namespace, name)
 
 
 def dataset_id(namespace: str, name: str, version: str | None = None) -> str:
@@ -115,7 +135,18 @@ def run_id(run: str) -> str:
 
 
 def code_id(url: str, revision: str) -> str:
-    return f"code:{url.replace('%', '%25')}@{revision}"
+    return f"code:{url.replace('%', '%25')}@{_escape_name(revision)}"
+
+
+def check_length(text: str) -> None:
+    """Refuse an id longer than MAX_ID_BYTES of UTF-8, before any other work is done on it."""
+    if len(text) > MAX_ID_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        raise IdTooLongError(f"{shown(text)}: an id is at most {MAX_ID_BYTES} bytes (UTF-8)")
+
+
+def shown(text: str, limit: int = 120) -> str:
+    """An id quoted for a message, cut short when long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def kind_of(node_id: str) -> NodeKind:
@@ -148,7 +179,7 @@ def parse_id(text: str) -> NodeId:
         url, at, revision = rest.rpartition("@")
         if not at or not url or not revision:
             raise IdError(f"{text!r}: a code id is 'code:<repository url>@<revision>'")
-        return NodeId(prefix="code", namespace=unquote(url), version=revision)
+        return NodeId(prefix="code", namespace=unquote(url), version=unquote(revision))
     return _parse_namespaced(text, prefix, rest)
 
 
@@ -173,28 +204,30 @@ def _parse_namespaced(text: str, prefix: str, rest: str) -> NodeId:
     )
 
 
-def alternative_readings(text: str) -> list[NodeId]:
-    """Every literal reading of an unescaped id, splitting namespace, name and version elsewhere.
+def alternative_readings(text: str) -> Iterator[NodeId]:
+    """Each literal reading of an unescaped id, splitting namespace, name and version elsewhere.
 
     Used by ``Store.resolve`` to accept ids pasted without escaping, such as
     ``dataset:file:///tmp/x`` for namespace ``file:///tmp`` and name ``x``.
     Nothing is percent-decoded: the text is taken as the user typed it.
+    Readings come lazily, split by split (namespace at the first ``/``, then
+    the next...), so a caller that takes k of them does O(k * len(text)) work,
+    however many ``/`` and ``@`` the text holds.
     """
     prefix, _, rest = text.partition(":")
     if prefix not in ("dataset", "model", "job"):
-        return []
-    readings = []
-    for i in (i for i, ch in enumerate(rest) if ch == "/" and i > 0):
-        namespace, tail = rest[:i], rest[i + 1 :]
-        splits = [(tail, None)]
-        if prefix != "job":
-            splits += [(tail[:j], tail[j + 1 :]) for j, ch in enumerate(tail) if ch == "@"]
-        readings += [
-            NodeId(prefix=prefix, namespace=namespace, name=name, version=version)
-            for name, version in splits
-            if name and version != ""
-        ]
-    return readings
+        return
+    slash = rest.find("/", 1)
+    while slash > 0:
+        namespace, tail = rest[:slash], rest[slash + 1 :]
+        if tail:
+            yield NodeId(prefix=prefix, namespace=namespace, name=tail)
+        at = tail.find("@", 1) if prefix != "job" else -1
+        while at > 0:
+            if at + 1 < len(tail):
+                yield NodeId(prefix=prefix, namespace=namespace, name=tail[:at], version=tail[at + 1 :])
+            at = tail.find("@", at + 1)
+        slash = rest.find("/", slash + 1)
 
 
 def _escape_name(name: str) -> str:
@@ -214,9 +247,19 @@ def _escape_scheme_like(namespace: str) -> str:
     return _escaped_namespace(namespace)[:-1] + "%3A"
 
 
-@lru_cache(maxsize=65536)
 def _escaped_namespace(namespace: str) -> str:
+    if len(namespace) <= _CACHED_LENGTH:
+        return _cached_escaped_namespace(namespace)
+    return _escape_namespace_text(namespace)
+
+
+@lru_cache(maxsize=65536)
+def _cached_escaped_namespace(namespace: str) -> str:
     """Namespaces repeat across millions of ids; escaping each once is enough."""
+    return _escape_namespace_text(namespace)
+
+
+def _escape_namespace_text(namespace: str) -> str:
     if not any(c in namespace for c in "%@/"):
         return namespace
     text = namespace.replace("%", "%25").replace("@", "%40")
