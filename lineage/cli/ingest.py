@@ -15,7 +15,7 @@ from lineage.cli.lineage import print_traversal
 from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, is_terminal, json_option, store_option
 from lineage.errors import InputError
 from lineage.ingest import Document, IngestReport, ingest as run_ingest, read_documents
-from lineage.store import Store
+from lineage.store import Store, redact
 
 SAMPLE = "demo-training-pipeline.jsonl"
 
@@ -108,7 +108,7 @@ def demo(store_url):
     sample = files("lineage") / "samples" / SAMPLE
     with connect(store_url) as store, sample.open("rb") as stream:
         report = run_ingest(store, read_documents(stream, SAMPLE), "demo")
-        click.echo(f"store: {store.url}")
+        click.echo(f"store: {redact(store.url)}")
         click.echo(f"sample: accepted {report.accepted}, duplicate {report.duplicates}, rejected {len(report.rejected)}")
         print_traversal(store.traverse("model:demo/churn-classifier", "upstream"))
         head = store.head()

@@ -15,10 +15,11 @@ import os
 from importlib import import_module
 from pathlib import Path
 
-from lineage.errors import StoreError
-from lineage.store.base import Store, WriteTx, redact
+from lineage.errors import LineageError, StoreError
+from lineage.store.base import Store, WriteTx
+from lineage.store.urls import MASK, Credentials, redact, split_credentials
 
-__all__ = ["Store", "WriteTx", "open_store", "default_url", "SCHEMES", "redact"]
+__all__ = ["Store", "WriteTx", "open_store", "default_url", "SCHEMES", "redact", "split_credentials", "Credentials"]
 
 # scheme -> "module:builder"
 SCHEMES = {
@@ -50,8 +51,13 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def open_store(url: str | None = None) -> Store:
-    """Open (creating if needed) the store at ``url``; see the module docstring for the default."""
+    """Open (creating if needed) the store at ``url``; see the module docstring for the default.
+
+    No message raised from here holds the URL's password: messages show ``redact(url)``,
+    and a backend's error that quotes the password anyway has it masked.
+    """
     url = resolve_url(url)
+    password = split_credentials(url).password
     scheme, sep, _ = url.partition("://")
     if not sep or scheme not in SCHEMES:
         raise StoreError(
@@ -59,4 +65,9 @@ def open_store(url: str | None = None) -> Store:
             + ", ".join(f"{s}://..." for s in SCHEMES)
         )
     module, _, builder = SCHEMES[scheme].partition(":")
-    return getattr(import_module(module), builder)(url)
+    try:
+        return getattr(import_module(module), builder)(url)
+    except LineageError as e:
+        if password and password in str(e):
+            raise StoreError(str(e).replace(password, MASK)) from None
+        raise

@@ -37,7 +37,8 @@ from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import UNVERSIONED
 from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
-from lineage.store.base import Store, WriteTx, redact
+from lineage.store.base import Store, WriteTx
+from lineage.store.urls import redact, split_credentials
 from lineage.store.batch import Batch
 
 EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF"})
@@ -67,14 +68,18 @@ def build(url: str) -> "Neo4jStore":
 
 
 def _connection(url: str) -> tuple[str, tuple[str, str], str | None]:
-    parts = urlsplit(url)
-    user = parts.username or os.environ.get("AUDITGRAPH_NEO4J_USER", "neo4j")
-    password = parts.password or os.environ.get("AUDITGRAPH_NEO4J_PASSWORD")
+    bare, user, password = split_credentials(url)  # first: it cannot fail, and nothing after sees the password
+    user = user or os.environ.get("AUDITGRAPH_NEO4J_USER", "neo4j")
+    password = password or os.environ.get("AUDITGRAPH_NEO4J_PASSWORD")
     if not password:
         raise StoreError(f"{redact(url)}: no Neo4j password; put it in the URL or set AUDITGRAPH_NEO4J_PASSWORD")
-    host = parts.hostname or "localhost"
+    try:
+        parts = urlsplit(bare)
+        host, port = parts.hostname or "localhost", parts.port
+    except ValueError as e:
+        raise StoreError(f"{redact(url)}: not a Neo4j URL ({e})") from None
     netloc = f"[{host}]" if ":" in host else host
-    netloc += f":{parts.port}" if parts.port else ""
+    netloc += f":{port}" if port else ""
     database = (parse_qs(parts.query).get("database") or [None])[0]
     return urlunsplit((parts.scheme, netloc, "", "", "")), (user, password), database
 
