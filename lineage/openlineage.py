@@ -5,8 +5,11 @@ Lenient where real producers are, strict where meaning would be lost:
 * rejected (``EventError`` naming the field): not a JSON object; no ``run``,
   ``job`` or ``dataset``; a RunEvent without ``run.runId``; a job or dataset
   without a non-empty ``namespace`` and ``name``; a missing or unparseable
-  ``eventTime``; an ``eventType`` outside the spec's enum; a facet container or
-  a facet that is not a JSON object.
+  ``eventTime``, or one outside years 1-9999 once read in UTC; an
+  ``eventType`` outside the spec's enum; inputs or outputs that are not a list
+  of datasets; a job or dataset whose id would be longer than
+  ``ids.MAX_ID_BYTES`` (it could not be named in a query); a facet container
+  or a facet that is not a JSON object.
 * accepted with a warning: no ``producer`` or ``schemaURL``; an ``eventTime``
   without a time zone (read as UTC); a run id that is not a UUID; a standard
   facet whose content breaks its spec (the facet is kept whole, but not used to
@@ -23,8 +26,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from lineage.canonical import is_plain
-from lineage.errors import EventError
-from lineage.ids import dataset_id, job_id
+from lineage.errors import EventError, IdTooLongError, TimeRangeError
+from lineage.ids import check_length, dataset_id, job_id
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 MAX_DEPTH = 64  # facets nested deeper than this are refused (and could not be hashed safely)
@@ -51,21 +54,34 @@ class ParsedEvent:
 
 
 def format_time(moment: datetime) -> str:
-    """Fixed-width UTC text, so that string order is time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC text (years 0001-9999), so that string order is time order; naive means UTC."""
+    if moment.tzinfo is not None:
+        moment = _to_utc(moment, moment.isoformat())
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: Any, where: str = "eventTime") -> tuple[datetime, bool]:
-    """Parse an ISO 8601 date-time; return it in UTC and whether a zone was given."""
+    """Parse an ISO 8601 date-time; return it in UTC and whether a zone was given.
+
+    Raise ``EventError`` naming ``where`` if it is not one, and ``TimeRangeError``
+    if applying its offset leaves the years datetime can hold (9999-12-31T23:59-23:59).
+    """
     if not isinstance(text, str) or "T" not in text:
-        raise EventError(f"{where}: expected an ISO 8601 date-time such as 2024-01-31T12:00:00Z, got {text!r}")
+        raise EventError(f"{where}: expected an ISO 8601 date-time such as 2024-01-31T12:00:00Z, got {text!r:.100}")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as e:
-        raise EventError(f"{where}: {text!r} is not an ISO 8601 date-time ({e})") from None
+        raise EventError(f"{where}: {text!r:.100} is not an ISO 8601 date-time ({e})") from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc), False
-    return moment.astimezone(timezone.utc), True
+    return _to_utc(moment, text, where), True
+
+
+def _to_utc(moment: datetime, text: str, where: str = "time") -> datetime:
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise TimeRangeError(f"{where}: {text!r:.100} is outside years 1-9999 once read in UTC") from None
 
 
 def parse_event(obj: Any) -> ParsedEvent:
@@ -83,6 +99,8 @@ def parse_event(obj: Any) -> ParsedEvent:
     for key in ("producer", "schemaURL"):
         if not isinstance(obj.get(key), str):
             warnings.append(f"{key} is missing")
+    for side in ("inputs", "outputs"):
+        _check_datasets(obj.get(side), side)
     if "run" in obj:
         kind, subject = "RunEvent", _check_run(obj, warnings)
     elif "dataset" in obj:
@@ -114,24 +132,23 @@ def _check_run(obj: dict, warnings: list[str]) -> str:
         raise EventError("run.runId is missing: a run event without a run id cannot be merged or traced")
     if len(rid) > MAX_NAME_LENGTH or rid.split() != [rid]:  # split() != [rid]: it holds white space
         raise EventError(f"run.runId: {rid[:80]!r} has white space or is too long")
+    _nameable(f"run:{rid}", "run.runId")
     try:
         uuid.UUID(rid)
     except ValueError:
         warnings.append(f"run.runId {rid!r} is not a UUID")
     _check_job(obj.get("job"), "job")
-    for side in ("inputs", "outputs"):
-        _check_datasets(obj.get(side), side)
     return f"run:{rid}"
 
 
 def _check_job(job: Any, where: str) -> str:
     namespace, name = _check_named(job, where)
-    return job_id(namespace, name)
+    return _nameable(job_id(namespace, name), where)
 
 
 def _check_dataset_event(obj: dict) -> str:
     namespace, name = _check_named(obj["dataset"], "dataset")
-    return dataset_id(namespace, name)
+    return _nameable(dataset_id(namespace, name), "dataset")
 
 
 def _check_datasets(value: Any, where: str) -> None:
@@ -140,7 +157,16 @@ def _check_datasets(value: Any, where: str) -> None:
     if not isinstance(value, list):
         raise EventError(f"{where}: expected a list of datasets")
     for i, item in enumerate(value):
-        _check_named(item, f"{where}[{i}]")
+        _nameable(dataset_id(*_check_named(item, f"{where}[{i}]")), f"{where}[{i}]")
+
+
+def _nameable(node_id: str, where: str) -> str:
+    """Refuse a job or dataset whose id a query could not name (longer than ids.MAX_ID_BYTES)."""
+    try:
+        check_length(node_id)
+    except IdTooLongError as e:
+        raise EventError(f"{where}: namespace and name together are too long ({e})") from None
+    return node_id
 
 
 def _check_named(value: Any, where: str) -> tuple[str, str]:
@@ -166,7 +192,7 @@ def _check_facets(event: ParsedEvent) -> None:
         if isinstance(raw.get(top), dict) and "facets" in raw[top]:
             containers.append((f"{top}.facets", raw[top]["facets"]))
     for side in ("inputs", "outputs"):
-        for i, ds in enumerate(raw.get(side) or []):
+        for i, ds in enumerate(raw.get(side) or []):  # a list of objects: checked by _check_datasets
             for key in ("facets", "inputFacets", "outputFacets"):
                 if key in ds:
                     containers.append((f"{side}[{i}].{key}", ds[key]))

@@ -23,8 +23,8 @@ from lineage.store import ENV_VAR, Store, open_store
 def store_option(fn: Callable) -> Callable:
     return click.option(
         "--store", "store_url", envvar=ENV_VAR, metavar="URL",
-        help=f"Store URL (sqlite:///path.db, neo4j://host:7687). Default: ${ENV_VAR}, "
-             "else sqlite under ~/.local/share/auditgraph/store.db.",
+        help=f"Store URL (sqlite:///path.db, neo4j://user:password@host:7687; the password runs to the last '@' "
+             f"and is never printed). Default: ${ENV_VAR}, else sqlite under ~/.local/share/auditgraph/store.db.",
     )(fn)
 
 
@@ -57,7 +57,8 @@ def default_actor(actor: str | None) -> str:
 
 def as_of_option(fn: Callable) -> Callable:
     return click.option("--as-of", "as_of", metavar="TIME", callback=time_callback,
-                        help="Answer as of this ISO 8601 time (edges that became true later are left out).")(fn)
+                        help="Answer as of this ISO 8601 time, years 0001-9999 in UTC (edges that became true later "
+                             "are left out).")(fn)
 
 
 def time_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
