@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from governance import approvals as appr, gate as gates, records
+from governance import approvals as appr, binding, gate as gates, records
 from governance.errors import GovernanceError, RuleFileError
 from governance.evidence import evidence_digest, evidence_view
 from governance.rules import builtin_packs, load_policy
@@ -278,6 +278,54 @@ def revoke_approval(seq, reason, store_url, actor):
 
 
 # --- the gate ----------------------------------------------------------------------
+
+@governance.command()
+@click.argument("models", metavar="MODELS")
+@click.option("--policy", "policy_names", multiple=True, required=True,
+              help="A rule file or built-in pack every release must pass (repeatable).")
+@click.option("--reason", default="", help="Why, recorded with the binding.")
+@store_option
+@actor_option
+@domain_errors
+def require(models, policy_names, reason, store_url, actor):
+    """Bind models to the policies every release of them must pass.
+
+    MODELS is a model id or a glob over ids (quote it: 'model:credit/*'). A
+    release of a matching model must include every bound policy; a policy
+    is bound by the digest of its rules, so a rule file edited after binding
+    must be bound again. For each glob the latest binding holds.
+
+    \b
+    Example:
+        auditgraph governance require 'model:demo/*' --policy baseline --policy nist-ai-rmf --reason "MRM-2026-04"
+    """
+    policy = _policy(policy_names)
+    with connect(store_url) as store:
+        seq = binding.bind(store, models, policy, default_actor(actor), reason)
+    click.echo(f"releases of {models} must pass {', '.join(policy.sources)} (ledger {seq})")
+
+
+@governance.command()
+@click.argument("model", metavar="MODEL")
+@store_option
+@json_option
+@domain_errors
+def required(model, store_url, as_json):
+    """Show the policies a release of MODEL must pass, and the bindings that say so.
+
+    \b
+    Example:
+        auditgraph governance required model:demo/churn-classifier@3
+    """
+    with connect(store_url) as store:
+        bound = binding.required(store, store.resolve(model).id)
+    if as_json:
+        emit_json([b.__dict__ for b in bound])
+    elif not bound:
+        click.echo("no policy is bound to this model: any policy may release it")
+    else:
+        render.table(None, ["policy", "rules digest", "glob", "ledger"], ((b.name, b.digest, b.glob, b.seq) for b in bound))
+
 
 def _policy(names):
     try:

@@ -11,11 +11,13 @@ run that allowed it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
 from pydantic import BaseModel
 
+from governance.binding import check_release_policy, policy_digests
 from governance.checks import Decision, registry
 from governance.errors import GovernanceError
 from governance.records import now
@@ -52,6 +54,7 @@ class GateResult(BaseModel):
     evaluated_at: str
     policy: list[str]
     policy_digest: str
+    policy_digests: dict[str, str] = {}  # each source with the digest of its rules (what a binding names)
     results: list[RuleResult]
     seq: int | None = None
 
@@ -70,7 +73,8 @@ def evaluate(store: Store, model: str, policy: Policy) -> GateResult:
     results.sort(key=lambda r: (not r.blocking, r.status == "pass", r.rule))
     policy_digest = digest([r.model_dump(exclude={"source"}) for r in policy.rules])
     return GateResult(model=subject.id, outcome="blocked" if any(r.blocking for r in results) else "pass",
-                      evaluated_at=now(), policy=policy.sources, policy_digest=policy_digest, results=results)
+                      evaluated_at=now(), policy=policy.sources, policy_digest=policy_digest,
+                      policy_digests=policy_digests(policy), results=results)
 
 
 def _run(rule: Rule, subject: Subject) -> RuleResult:
@@ -94,28 +98,64 @@ def record(store: Store, result: GateResult, actor: str) -> GateResult:
 
 
 def latest_gate(store: Store, model: str) -> GateResult | None:
-    found = list(store.entries(subject=model, kind=GATE, limit=None))
-    if not found:
-        return None
-    return GateResult(**json.loads(found[-1].payload), seq=found[-1].seq)
+    found = history(store, model)
+    return found[-1].result if found else None
+
+
+class GateRun(BaseModel):
+    """One recorded gate run: its result, who ran it and when it was recorded."""
+
+    seq: int
+    actor: str
+    recorded_at: str
+    release: bool = False
+    result: GateResult
+
+
+def history(store: Store, model: str) -> list[GateRun]:
+    """Every gate run recorded for a model version, oldest first, marking those that led to a release."""
+    released = {r["gate"] for r in release_history(store, str(parse_id(model).entity())) if r.get("gate")}
+    runs = []
+    for e in store.entries(subject=model, kind=GATE, limit=None):
+        result = GateResult(**json.loads(e.payload), seq=e.seq)
+        runs.append(GateRun(seq=e.seq, actor=e.actor, recorded_at=e.recorded_at, release=e.seq in released,
+                            result=result))
+    return runs
+
+
+# XML 1.0 cannot hold these even as character references: C0 controls but tab and line
+# breaks, lone surrogates, U+FFFE and U+FFFF. They become U+FFFD so every JUnit file parses.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return escape(_NOT_XML.sub("\ufffd", text))
+
+
+def _xml_attr(text: str) -> str:
+    return quoteattr(_NOT_XML.sub("\ufffd", text))
 
 
 def junit(result: GateResult) -> str:
-    """JUnit XML: one test case per rule; blocking results are failures, warnings are skipped with a note."""
+    """JUnit XML: one test case per rule; blocking results are failures, warnings are skipped with a note.
+
+    Every name and message is text from rule files and the store: it is escaped, and characters
+    XML cannot hold are replaced, so the file always parses.
+    """
     failures = sum(r.blocking for r in result.results)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f'<testsuite name={quoteattr("auditgraph gate " + result.model)} tests="{len(result.results)}" '
+             f'<testsuite name={_xml_attr("auditgraph gate " + result.model)} tests="{len(result.results)}" '
              f'failures="{failures}" errors="0" skipped="{sum(r.status == "warn" for r in result.results)}" '
-             f'timestamp={quoteattr(result.evaluated_at)}>']
+             f'timestamp={_xml_attr(result.evaluated_at)}>']
     for r in result.results:
         detail = json.dumps({"observed": r.observed, "threshold": r.threshold, "evidence": r.evidence},
                             sort_keys=True, default=str)
-        lines.append(f'  <testcase classname={quoteattr("auditgraph." + r.check)} name={quoteattr(r.rule)}>')
+        lines.append(f'  <testcase classname={_xml_attr("auditgraph." + r.check)} name={_xml_attr(r.rule)}>')
         if r.blocking:
-            lines.append(f'    <failure message={quoteattr(r.reason or r.status)} type="{r.status}">{escape(detail)}</failure>')
+            lines.append(f'    <failure message={_xml_attr(r.reason or r.status)} type="{r.status}">{_xml_text(detail)}</failure>')
         elif r.status == "warn":
-            lines.append(f'    <skipped message={quoteattr("warning: " + r.reason)}/>')
-        lines.append(f"    <system-out>{escape(r.title + ': ' + r.reason)}</system-out>")
+            lines.append(f'    <skipped message={_xml_attr("warning: " + r.reason)}/>')
+        lines.append(f"    <system-out>{_xml_text(r.title + ': ' + r.reason)}</system-out>")
         lines.append("  </testcase>")
     lines.append("</testsuite>")
     return "\n".join(lines) + "\n"
@@ -124,12 +164,19 @@ def junit(result: GateResult) -> str:
 # --- releases ----------------------------------------------------------------
 
 def release(store: Store, model: str, policy: Policy, actor: str) -> tuple[GateResult, int | None]:
-    """Run the gate; record a release only if it passes. Returns the gate result and the release's seq."""
-    result = record(store, evaluate(store, model, policy), actor)
+    """Run the gate; record a release only if it passes. Returns the gate result and the release's seq.
+
+    The policy must include every policy bound to the model (``governance require``);
+    otherwise nothing is evaluated or recorded and ``GovernanceError`` says what is missing.
+    """
+    model_id = store.resolve(model).id
+    bound = check_release_policy(store, model_id, policy)
+    result = record(store, evaluate(store, model_id, policy), actor)
     if result.outcome != "pass":
         return result, None
     entity = str(parse_id(result.model).entity())
     payload = {"entity": entity, "model": result.model, "decision": "release", "gate": result.seq,
+               "policy": result.policy, "bound_by": sorted({b.seq for b in bound}),
                "previous": current_release(store, entity), "at": now()}
     return result, store.append(Pending(RELEASE, payload, actor, subject=entity)).seq
 

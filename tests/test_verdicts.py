@@ -1,0 +1,269 @@
+"""Verdicts that hold: approvals that mean one person once, and policies a release cannot shop around.
+
+Each test is an attack a hostile insider could make with the documented CLI and
+API; each runs on every backend (the ``store`` fixture).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from governance import approvals as appr, binding, gate as gates, readmodels, records
+from governance.errors import GovernanceError, SignatureError
+from governance.rules import load_policy
+from lineage.cli import cli
+from lineage.errors import EntryError
+from lineage.ingest import read_documents, ingest
+from lineage.ledger import Pending
+
+from conftest import ROOT
+
+MODEL = "model:demo/churn-classifier@3"
+EVIDENCE = "sha256:" + "0" * 64
+QUORUM_TWO = """\
+rules:
+  - id: two-risk-officers
+    title: Two model-risk officers approve
+    rationale: Four eyes.
+    severity: block
+    check: approvals
+    params: {role: model-risk, quorum: 2}
+"""
+
+
+@pytest.fixture
+def gov(store):
+    with open(ROOT / "lineage/samples/demo-training-pipeline.jsonl", "rb") as f:
+        assert ingest(store, read_documents(f, "demo"), "trainer").accepted > 0
+    return store
+
+
+def key(store, tmp_path, name, roles=("model-risk",), file=None):
+    path = tmp_path / (file or f"{name.split()[0].lower()}.pem")
+    appr.generate_key(store, name, list(roles), path, "admin")
+    return appr.load_signer(path)
+
+
+def signed(store, signer, role="model-risk", decision="approve", model=MODEL):
+    return appr.signed_payload(model, readmodels.artifact_digest(store, model), role, signer, EVIDENCE,
+                               store.head().hash, decision)
+
+
+def quorum_policy(tmp_path):
+    path = tmp_path / "quorum.yaml"
+    path.write_text(QUORUM_TWO)
+    return load_policy([str(path)])
+
+
+# --- approvals mean one person, once --------------------------------------------------
+
+def test_one_key_signing_twice_does_not_meet_a_quorum_of_two(gov, tmp_path):
+    rita = key(gov, tmp_path, "Rita Risk")
+    first = appr.approve(gov, MODEL, "model-risk", rita, EVIDENCE, "cli:rita")
+    second = appr.approve(gov, MODEL, "model-risk", rita, EVIDENCE, "cli:someone-else")
+    assert not first.duplicate and not second.duplicate  # two statements (different times), both valid...
+    result = gates.evaluate(gov, MODEL, quorum_policy(tmp_path))
+    [rule] = result.results
+    assert (result.outcome, rule.observed) == ("blocked", {"approvers": ["Rita Risk"]})  # ...counted once
+    assert rule.reason.startswith("1 of 2 required model-risk approval(s) by distinct people")
+
+
+def test_two_keys_registered_to_one_person_count_once_and_two_people_meet_the_quorum(gov, tmp_path):
+    a = key(gov, tmp_path, "Rita Risk", file="a.pem")
+    b = key(gov, tmp_path, "rita  RISK", file="b.pem")  # same person, another key, other spelling
+    appr.approve(gov, MODEL, "model-risk", a, EVIDENCE, "t")
+    appr.approve(gov, MODEL, "model-risk", b, EVIDENCE, "t")
+    assert gates.evaluate(gov, MODEL, quorum_policy(tmp_path)).outcome == "blocked"
+    appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Omar Officer"), EVIDENCE, "t")
+    result = gates.evaluate(gov, MODEL, quorum_policy(tmp_path))
+    assert (result.outcome, result.results[0].observed["approvers"]) == ("pass", ["Rita Risk", "Omar Officer"])
+
+
+def test_the_approver_is_the_keys_registered_person_and_the_cli_takes_no_free_text_name(gov, tmp_path):
+    rita = key(gov, tmp_path, "Rita Risk")
+    appr.approve(gov, MODEL, "model-risk", rita, EVIDENCE, "cli:mallory")
+    [a] = readmodels.approvals(gov, MODEL)
+    assert (a.approver, a.recorded_by, a.valid) == ("Rita Risk", "cli:mallory", True)
+    result = CliRunner().invoke(cli, ["governance", "approve", MODEL, "--role", "model-risk", "--key",
+                                      str(tmp_path / "rita.pem"), "--approver", "Someone Else"])
+    assert result.exit_code == 2 and "No such option '--approver'" in result.output
+
+
+def test_the_same_statement_submitted_again_is_a_duplicate(gov, tmp_path):
+    payload = signed(gov, key(gov, tmp_path, "Rita Risk"))
+    first = appr.record_signed(gov, payload, "api:one")
+    again = appr.record_signed(gov, copy.deepcopy(payload), "api:two")
+    assert (again.seq, again.duplicate) == (first.seq, True)
+    assert len(readmodels.approvals(gov, MODEL)) == 1
+
+
+def test_a_revoked_approval_cannot_be_brought_back_by_altering_what_the_signature_does_not_cover(gov, tmp_path):
+    payload = signed(gov, key(gov, tmp_path, "Rita Risk"))
+    seq = appr.record_signed(gov, payload, "api").seq
+    appr.revoke_approval(gov, seq, "signed the wrong version", "api")
+    with pytest.raises(SignatureError, match="was revoked"):
+        appr.record_signed(gov, payload, "api")
+    for altered in ({**payload, "approver": "Someone Else"},
+                    {**payload, "envelope": {**payload["envelope"], "extra": "x"}},
+                    {**payload, "envelope": {**payload["envelope"],
+                                             "signatures": payload["envelope"]["signatures"] * 2}}):
+        head = gov.head()
+        with pytest.raises(EntryError):
+            appr.record_signed(gov, altered, "api")
+        assert gov.head() == head
+    assert [a.valid for a in readmodels.approvals(gov, MODEL)] == [False]
+    assert not readmodels.is_approved(gov, MODEL)
+
+
+def _resign(store, signer, statement: dict) -> dict:
+    """An envelope over an arbitrary statement, properly signed by ``signer``."""
+    from securesystemslib.dsse import Envelope
+
+    envelope = Envelope(json.dumps(statement, sort_keys=True).encode(), appr.PAYLOAD_TYPE, {})
+    envelope.sign(signer)
+    return {"model": MODEL, "envelope": envelope.to_dict()}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("_type", "https://in-toto.io/Statement/v0.1"),
+    ("predicateType", "https://slsa.dev/provenance/v1"),
+    ("predicate.decision", "maybe"),
+    ("predicate.role", ["model-risk"]),
+])
+def test_a_signed_statement_of_the_wrong_type_or_shape_is_refused(gov, tmp_path, field, value):
+    rita = key(gov, tmp_path, "Rita Risk")
+    statement = appr.envelope_payload(signed(gov, rita))
+    if "." in field:
+        outer, inner = field.split(".")
+        statement[outer][inner] = value
+    else:
+        statement[field] = value
+    head = gov.head()
+    with pytest.raises(SignatureError, match="not an auditgraph approval"):
+        appr.record_signed(gov, _resign(gov, rita, statement), "api")
+    assert gov.head() == head
+
+
+def test_a_wrong_dsse_payload_type_is_refused(gov, tmp_path):
+    payload = signed(gov, key(gov, tmp_path, "Rita Risk"))
+    payload["envelope"]["payloadType"] = "application/json"
+    with pytest.raises(EntryError, match="payloadType"):
+        appr.record_signed(gov, payload, "api")
+
+
+@pytest.mark.parametrize("body", [
+    {"model": [MODEL], "envelope": {}},
+    {"model": MODEL, "envelope": "x"},
+    {"model": MODEL, "envelope": {"payload": 1, "payloadType": appr.PAYLOAD_TYPE, "signatures": []}},
+    {"model": MODEL, "envelope": {"payload": "e30=", "payloadType": appr.PAYLOAD_TYPE,
+                                  "signatures": [{"keyid": {"a": 1}, "sig": "AA=="}]}},
+])
+def test_a_malformed_approval_never_reaches_the_store_and_later_gates_still_run(gov, tmp_path, body):
+    head = gov.head()
+    with pytest.raises(EntryError):
+        appr.record_signed(gov, body, "api")
+    with pytest.raises(EntryError):  # not even by appending it directly
+        gov.append(Pending("governance.approval", body, "api", subject=MODEL))
+    assert gov.head() == head
+    assert gates.evaluate(gov, MODEL, quorum_policy(tmp_path)).outcome == "blocked"
+
+
+def _trained(digest: str, time: str, run: str = "8d3a3f2e-0000-4000-8000-000000000001") -> dict:
+    from conftest import run_event
+
+    facet = {"_producer": "https://example.com/sdk", "_schemaURL": "https://example.com/model.json",
+             "version": "1", "artifactDigest": digest, "framework": "sklearn"}
+    return run_event("train", run, time=time, namespace="ml",
+                     outputs=[{"namespace": "ml", "name": "scorer", "facets": {"auditgraph_model": facet}}])
+
+
+def test_an_approval_whose_artifact_changed_since_signing_stops_counting(store, tmp_path):
+    from conftest import ingest_events
+
+    model = "model:ml/scorer@1"
+    assert ingest_events(store, [_trained("sha256:" + "a" * 64, "2024-05-01T10:00:00Z")]).accepted == 1
+    appr.approve(store, model, "model-risk", key(store, tmp_path, "Rita Risk"), EVIDENCE, "t")
+    assert readmodels.is_approved(store, model)
+    assert ingest_events(store, [_trained("sha256:" + "b" * 64, "2024-05-01T11:00:00Z")]).accepted == 1
+    [a] = readmodels.approvals(store, model)
+    assert not a.valid and "artifact" in a.problem, a.problem
+    assert not readmodels.is_approved(store, model)
+
+
+def test_a_model_whose_only_approval_is_a_rejection_is_not_approved(gov, tmp_path):
+    appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Rita Risk"), EVIDENCE, "t", decision="reject")
+    [a] = readmodels.approvals(gov, MODEL)
+    assert (a.valid, a.decision) == (True, "reject")
+    assert not readmodels.is_approved(gov, MODEL)
+    assert "auditgraph.approval" not in gov.facets(MODEL)
+
+
+def test_separation_of_duties_refuses_an_approval_by_whoever_recorded_the_training_run(gov, tmp_path):
+    path = tmp_path / "sod.yaml"
+    path.write_text(QUORUM_TWO.replace("quorum: 2", "quorum: 1, separate_from_training: true"))
+    policy = load_policy([str(path)])
+    appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Trainer"), EVIDENCE, "t")  # the person "trainer"
+    result = gates.evaluate(gov, MODEL, policy)
+    assert result.outcome == "blocked" and "also recorded the training run" in result.results[0].reason
+    appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Rita Risk"), EVIDENCE, "t")
+    assert gates.evaluate(gov, MODEL, policy).outcome == "pass"
+
+
+# --- policy binding ----------------------------------------------------------------------
+
+def _approve_quorum(gov, tmp_path):
+    for name in ("Rita Risk", "Omar Officer"):
+        appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, name), EVIDENCE, "t")
+
+
+def test_a_model_bound_to_policies_cannot_be_released_under_a_weaker_one(gov, tmp_path):
+    _approve_quorum(gov, tmp_path)
+    strict = quorum_policy(tmp_path)
+    binding.bind(gov, "model:demo/*", strict, "admin", "MRM-1")
+    weak = tmp_path / "weak.yaml"
+    weak.write_text(QUORUM_TWO.replace("quorum: 2", "quorum: 1").replace("two-risk-officers", "one-officer"))
+    head = gov.head()
+    with pytest.raises(GovernanceError, match="must be released under its bound policies; missing: .*quorum.yaml"):
+        gates.release(gov, MODEL, load_policy([str(weak)]), "shopper")
+    assert gov.head() == head  # nothing evaluated, nothing recorded
+    result, seq = gates.release(gov, MODEL, load_policy([str(weak), str(tmp_path / "quorum.yaml")]), "releaser")
+    assert result.outcome == "pass" and seq is not None  # the bound policy plus another: stricter, allowed
+    [release] = gates.release_history(gov, "model:demo/churn-classifier")
+    assert release["bound_by"] and release["policy"] == result.policy
+
+
+def test_a_rule_file_edited_after_binding_must_be_bound_again(gov, tmp_path):
+    _approve_quorum(gov, tmp_path)
+    binding.bind(gov, MODEL, quorum_policy(tmp_path), "admin")
+    (tmp_path / "quorum.yaml").write_text(QUORUM_TWO.replace("quorum: 2", "quorum: 1"))
+    with pytest.raises(GovernanceError, match="its rules changed since"):
+        gates.release(gov, MODEL, load_policy([str(tmp_path / "quorum.yaml")]), "releaser")
+
+
+def test_the_latest_binding_of_a_glob_holds_and_every_matching_glob_applies(gov, tmp_path):
+    binding.bind(gov, "model:demo/*", load_policy(["baseline"]), "admin")
+    binding.bind(gov, "model:demo/*", load_policy(["nist-ai-rmf"]), "admin")
+    binding.bind(gov, MODEL, quorum_policy(tmp_path), "admin")
+    binding.bind(gov, "model:other/*", load_policy(["iso-42001"]), "admin")
+    names = sorted(b.name for b in binding.required(gov, MODEL))
+    assert names == sorted(["pack:nist-ai-rmf", str(tmp_path / "quorum.yaml")])
+
+
+def test_require_and_required_from_the_cli(tmp_path):
+    url = f"sqlite:///{tmp_path}/cli.db"
+    run = CliRunner().invoke
+    assert run(cli, ["demo", "--store", url]).exit_code == 0
+    result = run(cli, ["governance", "require", "model:demo/*", "--policy", "baseline", "--store", url])
+    assert result.exit_code == 0 and result.output.startswith("releases of model:demo/* must pass pack:baseline")
+    shown = json.loads(run(cli, ["governance", "required", MODEL, "--json", "--store", url]).output)
+    assert [(b["name"], b["glob"]) for b in shown] == [("pack:baseline", "model:demo/*")]
+    refused = run(cli, ["governance", "release", MODEL, "--policy", "nist-ai-rmf", "--store", url])
+    assert refused.exit_code == 2 and "missing: pack:baseline" in refused.output
+    bad = run(cli, ["governance", "require", "demo/*", "--policy", "baseline", "--store", url])
+    assert bad.exit_code == 1 and "models must name model ids" in bad.output
