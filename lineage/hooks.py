@@ -8,8 +8,14 @@
 * Each delivery is a JSON POST with ``X-Auditgraph-Event``,
   ``X-Auditgraph-Delivery`` and ``X-Auditgraph-Signature: t=<unix time>,v1=<hex>``
   where v1 = HMAC-SHA256(secret, "<t>.<body>"). Receivers check it with
-  ``verify_signature`` (or the same three lines in their language) and reject
-  old timestamps to stop replays.
+  ``verify_signature`` (or the same few lines in their language), which refuses
+  timestamps older than the tolerance or ahead by more than the clock skew, and
+  drop replays by remembering delivery ids for that window (``ReplayGuard``).
+  Retries of one delivery carry the same id.
+* Where a hook may point is ``lineage.hook_targets``' business: no credentials in
+  the URL, no private addresses unless the operator allows them, checked when
+  subscribing and before each attempt, and the connection goes to the address
+  checked. Redirects are not followed.
 * The server's dispatcher tails the ledger, so writes from the CLI, the server
   and the SDK all raise events; other packages add event sources with
   ``register_source``. Delivery runs on worker threads with retries and
@@ -29,6 +35,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -38,8 +45,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from lineage import hook_targets
 from lineage.canonical import canonical_bytes, canonical_json
-from lineage.errors import LineageError
+from lineage.errors import HookTargetError, LineageError
 from lineage.ids import NodeKind
 from lineage.ledger import LedgerEntry, Pending
 from lineage.plugins import load_plugins
@@ -51,6 +59,8 @@ log = logging.getLogger(__name__)
 EVENTS = ("lineage.upstream_version", "governance.check_failed", "governance.release_decided")
 SUBSCRIBED, UNSUBSCRIBED, DELIVERY = "hook.subscribed", "hook.unsubscribed", "hook.delivery"
 WATCH_FACETS = ("auditgraph.release", "auditgraph.approval")  # set by governance's projections
+TOLERANCE, MAX_SKEW = 300.0, 30.0  # seconds a signature stays valid; how far ahead a sender's clock may be
+_SIGNATURE = re.compile(r"t=(\d{1,12}),v1=([0-9a-f]{64})")
 
 
 def _now() -> str:
@@ -80,27 +90,69 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def verify_signature(secret: str, header: str, body: bytes, tolerance: float = 300, now: float | None = None) -> bool:
-    """True when ``header`` signs ``body`` with ``secret`` and is at most ``tolerance`` seconds old."""
-    try:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        timestamp = int(fields["t"])
-    except (ValueError, KeyError):
+def verify_signature(secret: str, header: str, body: bytes, tolerance: float = TOLERANCE,
+                     now: float | None = None, skew: float = MAX_SKEW) -> bool:
+    """True when ``header`` (``X-Auditgraph-Signature``) signs ``body`` with ``secret``, in time.
+
+    In time: at most ``tolerance`` seconds old and at most ``skew`` seconds ahead of ``now``
+    (clocks differ a little; a timestamp further ahead would stretch the window a captured
+    request can be replayed in). The MAC is compared in constant time.
+
+    A valid signature does not make a request new: within the window a captured request
+    can be sent again. Receivers remember the ``delivery`` id of each request they
+    processed (it is in the signed body, and repeated in the ``X-Auditgraph-Delivery``
+    header) for ``tolerance + skew`` seconds and drop repeats; ``ReplayGuard`` does that.
+    Retries of one delivery carry the same id, so a processed delivery is never processed twice.
+    """
+    match = _SIGNATURE.fullmatch(header) if isinstance(header, str) and isinstance(body, bytes) else None
+    if match is None:
         return False
-    if abs((now or time.time()) - timestamp) > tolerance:
+    timestamp, mac = int(match.group(1)), match.group(2)
+    age = (time.time() if now is None else now) - timestamp
+    if age > tolerance or -age > skew:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), f"t={timestamp},v1={fields.get('v1', '')}")
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), mac.encode())
+
+
+class ReplayGuard:
+    """Delivery ids seen in the last ``window`` seconds, for a receiver to drop replays.
+
+    ``first_time(id)`` is True once per id within the window. Call it after
+    ``verify_signature`` passes, with the ``delivery`` id from the signed body.
+    Thread-safe; memory is bounded by the deliveries received in one window.
+    """
+
+    def __init__(self, window: float = TOLERANCE + MAX_SKEW):
+        self.window, self._seen, self._lock = window, {}, threading.Lock()
+
+    def first_time(self, delivery: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) < now - self.window:
+                self._seen.pop(next(iter(self._seen)))
+            if delivery in self._seen:
+                return False
+            self._seen[delivery] = now
+            return True
 
 
 # --- subscriptions ------------------------------------------------------------
 
-def subscribe(store: Store, url: str, events: list[str], actor: str, description: str = "") -> tuple[str, str]:
-    """Add a subscription; return (hook id, signing secret)."""
-    if not url.startswith(("http://", "https://")):
-        raise LineageError(f"webhook url must start with http:// or https://, got {url!r}")
+def subscribe(store: Store, url: str, events: list[str], actor: str, description: str = "", *,
+              allow_private: bool = False, resolve: hook_targets.Resolver = hook_targets.system_resolve) -> tuple[str, str]:
+    """Add a subscription; return (hook id, signing secret).
+
+    ``url`` is checked as ``lineage.hook_targets`` describes (``HookTargetError`` when refused);
+    a host that does not resolve yet is accepted and checked at each delivery.
+    """
     unknown = sorted(set(events) - set(EVENTS))
     if unknown or not events:
         raise LineageError(f"events must be some of {', '.join(EVENTS)}; got {', '.join(unknown) or 'none'}")
+    try:
+        hook_targets.check(url, allow_private, resolve)
+    except OSError:
+        log.warning("webhook host of %s does not resolve now; it is checked at each delivery", url)
     hook_id = uuid.uuid4().hex[:16]
     store.append(Pending(SUBSCRIBED, {"hook_id": hook_id, "url": url, "events": sorted(set(events)),
                                       "description": description, "at": _now()}, actor, subject=f"hook:{hook_id}"))
@@ -114,8 +166,10 @@ def unsubscribe(store: Store, hook_id: str, actor: str) -> None:
 
 
 def subscriptions(store: Store) -> list[dict]:
+    """Active subscriptions; a URL recorded with credentials (before they were refused) shows them masked."""
     gone = {json.loads(e.payload)["hook_id"] for e in store.entries(kind=UNSUBSCRIBED, limit=None)}
-    return [p for p in (json.loads(e.payload) for e in store.entries(kind=SUBSCRIBED, limit=None))
+    return [{**p, "url": hook_targets.shown(p["url"])}
+            for p in (json.loads(e.payload) for e in store.entries(kind=SUBSCRIBED, limit=None))
             if p["hook_id"] not in gone]
 
 
@@ -182,9 +236,10 @@ class Dispatcher:
     """
 
     def __init__(self, store_factory: Callable[[], Store], attempts: int = 5, backoff: float = 0.5,
-                 timeout: float = 5.0, workers: int = 4, poll: float = 0.2):
+                 timeout: float = 5.0, workers: int = 4, poll: float = 0.2, allow_private: bool = False,
+                 resolve: hook_targets.Resolver = hook_targets.system_resolve):
         self.store_factory, self.attempts, self.backoff, self.timeout = store_factory, attempts, backoff, timeout
-        self.poll = poll
+        self.poll, self.allow_private, self.resolve = poll, allow_private, resolve
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auditgraph-hook")
         self.planner = threading.Thread(target=self._tail, name="auditgraph-hook-planner", daemon=True)
         self._stopping = threading.Event()
@@ -239,26 +294,39 @@ class Dispatcher:
                 self.pool.submit(self._deliver, hook, event, data)
 
     def _deliver(self, hook: dict, event: str, data: dict) -> None:
-        import httpx
-
         delivery = uuid.uuid4().hex
         body = canonical_bytes({"event": event, "delivery": delivery, "hook": hook["hook_id"], "sent_at": _now(),
                                 "data": data})
         secret, attempts, status, error = secret_for(hook["hook_id"]), 0, None, None
         while attempts < self.attempts and not self._stopping.is_set():
-            attempts += 1
             headers = {"Content-Type": "application/json", "X-Auditgraph-Event": event,
                        "X-Auditgraph-Delivery": delivery, "X-Auditgraph-Signature": sign(secret, int(time.time()), body)}
             try:
-                response = httpx.post(hook["url"], content=body, headers=headers, timeout=self.timeout)
-                status, error = response.status_code, None
-                if 200 <= status < 300:
-                    break
-            except httpx.HTTPError as e:
-                status, error = None, type(e).__name__
+                status, error = self._attempt(hook["url"], headers, body)
+            except HookTargetError as e:
+                status, error = None, f"refused: {e}"
+                break  # nothing was sent, and a refused target is not retried
+            attempts += 1
+            if status is not None and 200 <= status < 300:
+                break
             self._stopping.wait(self.backoff * 2 ** (attempts - 1))
         ok = status is not None and 200 <= status < 300
         self._record(hook, event, delivery, ok, attempts, status, error)
+
+    def _attempt(self, url: str, headers: dict, body: bytes) -> tuple[int | None, str | None]:
+        """POST once to the address ``url`` is checked to resolve to now: (HTTP status, error)."""
+        import httpx
+
+        try:
+            pinned, host, extensions = hook_targets.check(url, self.allow_private, self.resolve).request()
+        except OSError:
+            return None, "the host does not resolve"  # a failed attempt, retried
+        try:
+            with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
+                response = client.post(pinned, content=body, headers={**headers, **host}, extensions=extensions)
+        except httpx.HTTPError as e:
+            return None, type(e).__name__
+        return response.status_code, None
 
     def _record(self, hook, event, delivery, ok, attempts, status, error) -> None:
         store = self.store_factory()

@@ -86,8 +86,9 @@ def test_a_blocked_gate_and_a_release_from_the_cli_fire_webhooks_from_the_server
     url, tokens, signer = env
     receiver = Receiver()
     with open_store(url) as store:
-        hook_id, secret = hooks.subscribe(store, receiver.url, ["governance.check_failed", "governance.release_decided"], "t")
-    with live_server(ServerConfig(store_url=url, hook_backoff=0.01)) as server:
+        hook_id, secret = hooks.subscribe(store, receiver.url, ["governance.check_failed", "governance.release_decided"], "t",
+                                          allow_private=True)
+    with live_server(ServerConfig(store_url=url, hook_backoff=0.01, allow_private_targets=True)) as server:
         time.sleep(0.3)  # let the dispatcher take its starting point
         gated = CliRunner().invoke(cli, ["governance", "gate", MODEL, "--policy", "baseline", "--store", url])
         assert gated.exit_code == 1, gated.output

@@ -101,8 +101,8 @@ def test_a_new_upstream_version_fires_a_signed_retraining_webhook_naming_the_mod
     store_url, headers = setup
     receiver = Receiver()
     with open_store(store_url) as store:
-        hook_id, secret = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test")
-    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01)) as server:
+        hook_id, secret = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test", allow_private=True)
+    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, allow_private_targets=True)) as server:
         train_and_release(server, headers, store_url)
         assert receiver.requests == []  # training a model is not a new upstream version of a watched model
         event = new_features_version(server, headers)
@@ -127,8 +127,8 @@ def test_a_failing_receiver_is_retried_with_backoff_and_the_outcome_logged(setup
     store_url, headers = setup
     receiver = Receiver(fail_first=2)
     with open_store(store_url) as store:
-        hook_id, _ = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test")
-    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01)) as server:
+        hook_id, _ = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test", allow_private=True)
+    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, allow_private_targets=True)) as server:
         train_and_release(server, headers, store_url)
         new_features_version(server, headers)
         with open_store(store_url) as store:
@@ -143,8 +143,8 @@ def test_a_receiver_that_never_succeeds_is_logged_as_failed(setup):
     store_url, headers = setup
     receiver = Receiver(fail_first=99)
     with open_store(store_url) as store:
-        hook_id, _ = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test")
-    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, hook_attempts=3)) as server:
+        hook_id, _ = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test", allow_private=True)
+    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, hook_attempts=3, allow_private_targets=True)) as server:
         train_and_release(server, headers, store_url)
         new_features_version(server, headers)
         with open_store(store_url) as store:
@@ -159,8 +159,8 @@ def test_a_stuck_receiver_does_not_block_ingestion(setup):
     release = threading.Event()
     receiver = Receiver(hold=release)
     with open_store(store_url) as store:
-        hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test")
-    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01)) as server:
+        hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test", allow_private=True)
+    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, allow_private_targets=True)) as server:
         train_and_release(server, headers, store_url)
         new_features_version(server, headers)
         wait_for(receiver.arrived.is_set)  # the receiver now holds the delivery open

@@ -18,9 +18,13 @@ from lineage.server import auth
               help="Larger request bodies (also after gzip decompression) get 413.")
 @click.option("--public-reads", is_flag=True, help="Let queries through without an API key (writes always need one).")
 @click.option("--no-webhooks", is_flag=True, help="Do not deliver webhooks from this server.")
+@click.option("--allow-private-targets", is_flag=True,
+              help="Deliver webhooks to loopback, private and link-local addresses too (refused by default, "
+                   "checked at each delivery), e.g. 'auditgraph serve --allow-private-targets' for a receiver "
+                   "on this machine.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 @domain_errors
-def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, workers):
+def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, workers, allow_private_targets):
     """Run the HTTP API: OpenLineage ingestion, lineage queries, OpenAPI at /docs.
 
     Point any OpenLineage producer at it with OPENLINEAGE_URL=http://HOST:PORT
@@ -39,7 +43,7 @@ def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, work
     from lineage.server.app import ServerConfig, create_app
 
     config = ServerConfig(store_url=store_url, max_body_bytes=max_body_bytes, public_reads=public_reads,
-                          webhooks=not no_webhooks)
+                          webhooks=not no_webhooks, allow_private_targets=allow_private_targets)
     if workers == 1:
         uvicorn.run(create_app(config), host=host, port=port, log_level="info")
         return
@@ -134,19 +138,28 @@ def hooks():
 @click.option("--event", "events", multiple=True, required=True, type=click.Choice(webhooks.EVENTS),
               help="Which events to send (repeatable).")
 @click.option("--description", default="")
+@click.option("--allow-private-targets", is_flag=True,
+              help="Accept a URL on a loopback, private or link-local address (the server must allow them too).")
 @store_option
 @actor_option
 @json_option
 @domain_errors
-def add_hook(url, events, description, store_url, actor, as_json):
+def add_hook(url, events, description, allow_private_targets, store_url, actor, as_json):
     """Subscribe URL; prints the secret its receiver checks signatures with.
+
+    URL is http:// or https:// without credentials (receivers check the
+    signature instead). Its host must resolve only to public addresses, checked
+    now and again before each delivery, unless --allow-private-targets is given
+    here and to 'auditgraph serve'.
 
     \b
     Example:
         auditgraph hooks add https://ci.example.com/retrain --event lineage.upstream_version
+        auditgraph hooks add http://10.0.0.5:8080/hook --event governance.check_failed --allow-private-targets
     """
     with connect(store_url) as store:
-        hook_id, secret = webhooks.subscribe(store, url, list(events), default_actor(actor), description)
+        hook_id, secret = webhooks.subscribe(store, url, list(events), default_actor(actor), description,
+                                             allow_private=allow_private_targets)
     if as_json:
         emit_json({"hook_id": hook_id, "secret": secret})
     else:

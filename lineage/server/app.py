@@ -56,6 +56,7 @@ class ServerConfig:
     webhooks: bool = True
     hook_attempts: int = 5
     hook_backoff: float = 0.5
+    allow_private_targets: bool = False  # webhooks may go to loopback/private addresses
 
 
 class Stores:
@@ -90,7 +91,8 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     url = redact(probe.url)
     probe.close()
     verifier = KeyVerifier()
-    dispatcher = Dispatcher(stores.open_new, attempts=config.hook_attempts, backoff=config.hook_backoff)
+    dispatcher = Dispatcher(stores.open_new, attempts=config.hook_attempts, backoff=config.hook_backoff,
+                            allow_private=config.allow_private_targets)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
