@@ -14,7 +14,16 @@ in any arrival order:
 * a facet is kept per (node, facet name); the one with the greatest ``order``
   wins (event time first, then a tie-break that is the same on every replay);
 * an edge is kept once; its ``time`` is the earliest event time that stated it,
-  which is when it became true (``--as-of`` filters on it).
+  which is when it became true (``--as-of`` filters on it);
+* an output of a run is a model if any event of the run marks it as one (or the
+  model already exists): the batch moves what earlier events of the run wrote
+  as a dataset version over to the model (``Batch.settle``), so a run's outputs
+  are the same whatever order its events arrive in.
+
+Keys are injective: a facet is keyed by (node, name) and an OpenLineage facet
+name that could be mistaken for one of ours (``_state``, ``input:...``,
+``output:...``, ``auditgraph.approval``) is stored with a leading ``~``
+(``facet_name``), so no event can overwrite another family's facet.
 
 Edges point the way data flows::
 
@@ -38,6 +47,13 @@ from lineage.openlineage import TERMINAL, ParsedEvent, parse_event
 UNVERSIONED = "unversioned"
 OPENLINEAGE_KIND = "openlineage.event"
 FLOW_EDGES = ("READ_BY", "WROTE", "BUILT")
+# Facet names auditgraph itself writes begin with these; an event's facet that does is escaped with "~".
+RESERVED_FACET_PREFIXES = ("~", "_", "input:", "output:", "auditgraph.")
+
+
+def facet_name(name: str) -> str:
+    """The stored name of an event's facet: itself, or "~" + itself if it could pass for one of ours."""
+    return "~" + name if name.startswith(RESERVED_FACET_PREFIXES) else name
 
 
 @dataclass
@@ -88,6 +104,8 @@ class Facts:
     facets: list[FacetFact] = field(default_factory=list)
     edges: list[EdgeFact] = field(default_factory=list)
     columns: list[ColumnFact] = field(default_factory=list)
+    # (run, dataset entity, model entity) of each output a run event wrote as a model
+    models: list[tuple[str, str, str]] = field(default_factory=list)
 
     def node(self, fact: NodeFact) -> str:
         self.nodes.setdefault(fact.id, fact)
@@ -160,7 +178,7 @@ class EventProjection:
 
     def _facets(self, node: str, facets: Any, prefix: str = "") -> None:
         for name, value in (facets or {}).items():
-            self.out.facets.append(FacetFact(node, prefix + name, value, self.order))
+            self.out.facets.append(FacetFact(node, prefix + name if prefix else facet_name(name), value, self.order))
 
     def _usable(self, where: str, facets: Any, name: str) -> dict | None:
         if not isinstance(facets, dict) or f"{where}.{name}" in self.event.bad_facets:
@@ -188,6 +206,8 @@ class EventProjection:
         for i, ds in enumerate(raw.get("outputs") or []):
             vid = self._version(ds, f"outputs[{i}]", rid, reading=False)
             self.out.edge(rid, "WROTE", vid, self.time)
+            if vid.startswith("model:"):
+                self.out.models.append((rid, dataset_id(ds["namespace"], ds["name"]), model_id(ds["namespace"], ds["name"])))
             self._columns(ds, f"outputs[{i}]", rid)
 
     def _parent(self, rid: str, facets: Any) -> None:

@@ -8,12 +8,26 @@ rows (projection.py): earliest first_seen, latest last_seen, the facet with
 the greatest order, an edge's earliest time. The backend then writes the
 whole batch with one statement per table. The ledger rows and the facts go
 in the same transaction: all of the batch lands, or none of it.
+
+A run's events may disagree about an output's type (START names it bare,
+COMPLETE marks it a model). ``settle`` applies the run's merged view: once any
+event of the run writes the output as a model, what the run's events wrote as
+a dataset version is dropped (``dropped_nodes``/``dropped_edges``, deleted by
+the backend before it writes the batch) and those events are projected again,
+so the graph is the same in any arrival order, in one batch or many, and
+after a rebuild.
 """
 
 from __future__ import annotations
 
+import json
+
 from lineage.ledger import LedgerEntry
-from lineage.projection import UNVERSIONED, ColumnFact, EdgeFact, FacetFact, Facts, NodeFact
+from lineage.projection import (
+    OPENLINEAGE_KIND, UNVERSIONED, ColumnFact, EdgeFact, FacetFact, Facts, NodeFact, project_openlineage,
+)
+
+Edge = tuple[str, str, str]  # (src, type, dst)
 
 
 class Batch:
@@ -29,6 +43,8 @@ class Batch:
         self._stored_first: dict[str, str | None] = {}
         self._stored_versions: dict[str, list[tuple[str, str, str]]] = {}  # prefetched (first_seen, id, version)
         self._prefetched: set[str] = set()
+        self.dropped_nodes: set[str] = set()  # stored nodes to delete (with their facets and edges) first
+        self.dropped_edges: set[Edge] = set()
 
     # --- prefetching -------------------------------------------------------------
 
@@ -96,6 +112,67 @@ class Batch:
             key = (c.src, c.src_field, c.dst, c.dst_field)
             if key not in self.columns or c.time < self.columns[key].time:
                 self.columns[key] = c
+        for run, dataset, model in facts.models:
+            self.settle(run, dataset, model)
+
+    # --- a run's merged view of its outputs ------------------------------------
+
+    def settle(self, run: str, dataset: str, model: str) -> None:
+        """``run`` wrote ``model``: drop the versions of ``dataset`` its events wrote, and project those
+        events again (now that the model exists they write it). Nothing to do in the usual case."""
+        versions = self._known_versions(dataset)
+        edges = self._edges_touching(versions | {dataset}) if versions else set()
+        written = {v for v in versions if (run, "WROTE", v) in edges}
+        if not written:
+            return
+        events = self._run_events(run)
+        for v in written:
+            self._drop_edge((run, "WROTE", v))
+        for v in written:
+            if {e for e in self._edges_touching({v}) if e != (v, "VERSION_OF", dataset)} == set():
+                self._drop_node(v, dataset)
+        digests = {d for d, _ in events}
+        if not self._edges_touching({dataset}) and all(o.rpartition("|")[2] in digests for o in self._facet_orders(dataset)):
+            self._drop_node(dataset, None)
+        for payload_digest, payload in events:
+            self.add(None, _about(project_openlineage(payload, self, {"digest": payload_digest}), run, model))
+
+    def _known_versions(self, entity: str) -> set[str]:
+        stored = (self._stored_versions.get(entity, ()) if entity in self._prefetched
+                  else [(t, i, v) for _, i, v, t in self.tx.versions_of([entity])])
+        return ({i for _, i, _ in stored} | set(self._versions.get(entity, {}))) - self.dropped_nodes
+
+    def _edges_touching(self, ids: set[str]) -> set[Edge]:
+        stored = {e for e in map(tuple, self.tx.edges_touching(sorted(ids)))
+                  if e not in self.dropped_edges and e[0] not in self.dropped_nodes and e[2] not in self.dropped_nodes}
+        return stored | {k for k in self.edges if k[0] in ids or k[2] in ids}
+
+    def _facet_orders(self, node: str) -> list[str]:
+        stored = [] if node in self.dropped_nodes else self.tx.facet_orders(node)
+        return stored + [f.order for (n, _), f in self.facets.items() if n == node]
+
+    def _run_events(self, run: str) -> list[tuple[str, dict]]:
+        """(payload digest, payload) of each event of ``run`` recorded so far, this batch's included."""
+        found = dict(self.tx.run_events(run))
+        found.update((e.payload_digest, e.payload) for e in self.entries if e.subject == run and e.kind == OPENLINEAGE_KIND)
+        return [(d, json.loads(p)) for d, p in found.items()]
+
+    def _drop_edge(self, key: Edge) -> None:
+        self.edges.pop(key, None)
+        self.dropped_edges.add(key)
+
+    def _drop_node(self, node: str, entity: str | None) -> None:
+        self.nodes.pop(node, None)
+        self.dropped_nodes.add(node)
+        self._stored[node] = False
+        for key in [k for k in self.facets if k[0] == node]:
+            del self.facets[key]
+        for key in [k for k in self.edges if node in (k[0], k[2])]:
+            del self.edges[key]
+        if entity is not None:
+            self._versions.get(entity, {}).pop(node, None)
+            self._stored_versions[entity] = [r for r in self._stored_versions.get(entity, ()) if r[1] != node]
+            self._stored_first.pop(node, None)
 
     def _register_version(self, node: NodeFact) -> None:
         """Remember a version with its true first_seen: the earlier of this batch's and the store's.
@@ -113,3 +190,12 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def _about(facts: Facts, run: str, model: str) -> Facts:
+    """Of one event's facts, those about the versions of ``model`` that ``run`` wrote, and the model."""
+    versions = {e.dst for e in facts.edges if e.src == run and e.type == "WROTE" and e.dst.startswith(model + "@")}
+    keep = versions | {model}
+    return Facts(nodes={k: n for k, n in facts.nodes.items() if k in keep},
+                 facets=[f for f in facts.facets if f.node in keep],
+                 edges=[e for e in facts.edges if (e.src == run and e.dst in versions) or (e.src in versions and e.dst == model)])

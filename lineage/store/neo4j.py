@@ -9,8 +9,9 @@ Layout in the database:
   number of processes are serialised and the chain can never fork.
 * ``(:Node:<Kind> {id, kind, namespace, name, version, entity, first_seen, last_seen})``
   with typed relationships between them (``READ_BY``, ``WROTE`` ...), each with
-  the ``time`` it became true; ``(:Facet {key, node, name, value, ord})`` and
-  ``(:ColumnEdge {key, src, src_field, dst, dst_field, ...})``.
+  the ``time`` it became true; ``(:Facet {node, name, value, ord})``, unique per
+  (node, name), and ``(:ColumnEdge {src, src_field, dst, dst_field, ...})``, unique
+  per its four ends. Keys are never joined into one string, so none can collide.
 
 Constraints and indexes are created idempotently at open. Every value is a
 query parameter; labels and relationship types are interpolated only from the
@@ -35,7 +36,7 @@ from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
-from lineage.projection import UNVERSIONED
+from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED
 from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
 from lineage.store.base import Store, WriteTx
 from lineage.store.urls import redact, split_credentials
@@ -53,9 +54,12 @@ _SCHEMA = (
     "CREATE CONSTRAINT ledger_head IF NOT EXISTS FOR (h:LedgerHead) REQUIRE h.id IS UNIQUE",
     "CREATE CONSTRAINT node_id IF NOT EXISTS FOR (n:Node) REQUIRE n.id IS UNIQUE",
     "CREATE INDEX node_entity IF NOT EXISTS FOR (n:Node) ON (n.entity)",
-    "CREATE CONSTRAINT facet_key IF NOT EXISTS FOR (f:Facet) REQUIRE f.key IS UNIQUE",
+    # A facet is (node, name), a column edge its four parts: separate properties, so no joined key can collide.
+    "DROP CONSTRAINT facet_key IF EXISTS",
+    "DROP CONSTRAINT column_key IF EXISTS",
+    "CREATE CONSTRAINT facet_node_name IF NOT EXISTS FOR (f:Facet) REQUIRE (f.node, f.name) IS UNIQUE",
     "CREATE INDEX facet_node IF NOT EXISTS FOR (f:Facet) ON (f.node)",
-    "CREATE CONSTRAINT column_key IF NOT EXISTS FOR (c:ColumnEdge) REQUIRE c.key IS UNIQUE",
+    "CREATE CONSTRAINT column_ends IF NOT EXISTS FOR (c:ColumnEdge) REQUIRE (c.src, c.src_field, c.dst, c.dst_field) IS UNIQUE",
     "CREATE INDEX column_src IF NOT EXISTS FOR (c:ColumnEdge) ON (c.src)",
     "CREATE INDEX column_dst IF NOT EXISTS FOR (c:ColumnEdge) ON (c.dst)",
 )
@@ -291,6 +295,7 @@ class _Neo4jTx(WriteTx):
         self.apply(batch)
 
     def apply(self, facts: Batch) -> None:
+        self._drop(facts)
         by_label: dict[str, list[dict]] = {}
         for n in facts.nodes.values():
             props = {"id": n.id, "kind": n.kind.value, "namespace": n.namespace, "name": n.name, "time": n.time,
@@ -307,11 +312,11 @@ class _Neo4jTx(WriteTx):
                 rows=rows).consume()
         if facts.facets:
             self.tx.run(
-                "UNWIND $rows AS r MERGE (f:Facet {key: r.key}) "
-                "ON CREATE SET f.node = r.node, f.name = r.name, f.value = r.value, f.ord = r.ord "
+                "UNWIND $rows AS r MERGE (f:Facet {node: r.node, name: r.name}) "
+                "ON CREATE SET f.value = r.value, f.ord = r.ord "
                 "ON MATCH SET f.value = CASE WHEN r.ord > f.ord THEN r.value ELSE f.value END, "
                 "f.ord = CASE WHEN r.ord > f.ord THEN r.ord ELSE f.ord END",
-                rows=[{"key": f"{f.node}\u0000{f.name}", "node": f.node, "name": f.name, "ord": f.order,
+                rows=[{"node": f.node, "name": f.name, "ord": f.order,
                        "value": stored_json(f.value)} for f in facts.facets.values()]).consume()
         by_type: dict[str, list[dict]] = {}
         for e in facts.edges.values():
@@ -325,15 +330,42 @@ class _Neo4jTx(WriteTx):
                 rows=rows).consume()
         if facts.columns:
             self.tx.run(
-                "UNWIND $rows AS r MERGE (c:ColumnEdge {key: r.key}) "
+                "UNWIND $rows AS r MERGE (c:ColumnEdge {src: r.src, src_field: r.src_field, dst: r.dst, dst_field: r.dst_field}) "
                 "ON CREATE SET c += r.props "
                 "ON MATCH SET c.run = CASE WHEN r.props.time < c.time THEN r.props.run ELSE c.run END, "
                 "c.time = CASE WHEN r.props.time < c.time THEN r.props.time ELSE c.time END",
-                rows=[{"key": "\u0000".join((c.src, c.src_field, c.dst, c.dst_field)),
+                rows=[{"src": c.src, "src_field": c.src_field, "dst": c.dst, "dst_field": c.dst_field,
                        "props": {"src": c.src, "src_field": c.src_field, "dst": c.dst, "dst_field": c.dst_field,
                                  "run": c.run, "time": c.time,
                                  "transformations": stored_json(c.transformations)}}
                       for c in facts.columns.values()]).consume()
+
+    def _drop(self, batch: Batch) -> None:
+        """What a run's merged view took back (Batch.settle), deleted before the batch is written."""
+        if batch.dropped_edges:
+            for rel in {t for _, t, _ in batch.dropped_edges}:
+                assert rel in EDGE_TYPES
+                self.tx.run(f"UNWIND $rows AS r MATCH (:Node {{id: r[0]}})-[e:{rel}]->(:Node {{id: r[1]}}) DELETE e",
+                            rows=[[s, d] for s, t, d in sorted(batch.dropped_edges) if t == rel]).consume()
+        if batch.dropped_nodes:
+            ids = sorted(batch.dropped_nodes)
+            self.tx.run("UNWIND $ids AS i MATCH (f:Facet {node: i}) DELETE f", ids=ids).consume()
+            self.tx.run("UNWIND $ids AS i MATCH (n:Node {id: i}) DETACH DELETE n", ids=ids).consume()
+
+    def edges_touching(self, node_ids):
+        if not node_ids:
+            return []
+        rows = self.tx.run("UNWIND $ids AS i MATCH (n:Node {id: i})-[r]-(m:Node) "
+                           "RETURN DISTINCT startNode(r).id AS s, type(r) AS t, endNode(r).id AS d", ids=list(node_ids))
+        return [(r["s"], r["t"], r["d"]) for r in rows]
+
+    def facet_orders(self, node_id):
+        return [r["o"] for r in self.tx.run("MATCH (f:Facet {node: $id}) RETURN f.ord AS o", id=node_id)]
+
+    def run_events(self, subject):
+        rows = self.tx.run("MATCH (e:LedgerEntry {subject: $s}) WHERE e.kind = $kind "
+                           "RETURN e.payload_digest AS d, e.payload AS p ORDER BY e.seq", s=subject, kind=OPENLINEAGE_KIND)
+        return [(r["d"], r["p"]) for r in rows]
 
     def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
         row = self.tx.run(

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ledger import GENESIS, Head, LedgerEntry
-from lineage.projection import UNVERSIONED
+from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED
 from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
 from lineage.store.base import Store, WriteTx
 from lineage.store.batch import Batch
@@ -269,6 +269,7 @@ class _SQLiteTx(WriteTx):
 
     def write(self, batch: Batch) -> None:
         db = self.db
+        self._drop(batch)
         db.executemany(f"INSERT INTO ledger ({_ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                        [(e.seq, e.recorded_at, e.kind, e.actor, e.subject, e.event_time, e.payload,
                          e.payload_digest, e.prev_hash, e.hash) for e in batch.entries])
@@ -291,6 +292,28 @@ class _SQLiteTx(WriteTx):
             "THEN excluded.run ELSE run END",
             [(c.src, c.src_field, c.dst, c.dst_field, c.run, c.time, stored_json(c.transformations))
              for c in batch.columns.values()])
+
+    def _drop(self, batch: Batch) -> None:
+        """What a run's merged view took back (Batch.settle), deleted before the batch is written."""
+        self.db.executemany("DELETE FROM edges WHERE src = ? AND type = ? AND dst = ?", sorted(batch.dropped_edges))
+        for statement in ("DELETE FROM edges WHERE src = ?", "DELETE FROM edges WHERE dst = ?",
+                          "DELETE FROM facets WHERE node = ?", "DELETE FROM nodes WHERE id = ?"):
+            self.db.executemany(statement, [(n,) for n in sorted(batch.dropped_nodes)])
+
+    def edges_touching(self, node_ids):
+        out = []
+        for chunk in _chunks(node_ids):
+            marks = ",".join("?" * len(chunk))
+            out += self.db.execute(f"SELECT src, type, dst FROM edges WHERE src IN ({marks}) UNION "
+                                   f"SELECT src, type, dst FROM edges WHERE dst IN ({marks})", chunk + chunk).fetchall()
+        return out
+
+    def facet_orders(self, node_id):
+        return [r[0] for r in self.db.execute("SELECT ord FROM facets WHERE node = ?", (node_id,))]
+
+    def run_events(self, subject):
+        return self.db.execute("SELECT payload_digest, payload FROM ledger WHERE subject = ? AND kind = ? ORDER BY seq",
+                               (subject, OPENLINEAGE_KIND)).fetchall()
 
     def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
         row = self.db.execute(
