@@ -69,6 +69,18 @@ class WriteTx(ABC):
     def existing(self, node_ids: Sequence[str]) -> set[str]:
         """Which of these node ids are stored."""
 
+    @abstractmethod
+    def edges_touching(self, node_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(src, type, dst) of every stored edge into or out of these nodes."""
+
+    @abstractmethod
+    def facet_orders(self, node_id: str) -> list[str]:
+        """The merge order of each stored facet of a node."""
+
+    @abstractmethod
+    def run_events(self, subject: str) -> list[tuple[str, str]]:
+        """(payload digest, payload) of every recorded OpenLineage event about ``subject``, in ledger order."""
+
 
 class Store(ABC):
     """A lineage store. Open one with ``lineage.store.open_store(url)``."""
