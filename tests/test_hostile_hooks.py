@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import json
 import logging
+import socket
+import ssl
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import threading
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from conftest import live_server
 from lineage import hooks
@@ -305,3 +313,55 @@ def test_the_replay_guard_forgets_ids_after_its_window():
     assert guard.first_time("d1", now=NOW) and not guard.first_time("d1", now=NOW + 329)
     assert guard.first_time("d1", now=NOW + 700)  # by then its signature is too old to pass verify_signature
     assert hooks.ReplayGuard().window == hooks.TOLERANCE + hooks.MAX_SKEW
+
+
+
+def self_signed(tmp_path, name: str) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return context
+
+
+def test_an_https_delivery_to_the_pinned_address_still_names_the_host_in_tls(store_url, tmp_path):
+    """SNI (and so the certificate check) uses the hook's name, not the address it was pinned to."""
+    context, seen = self_signed(tmp_path, "receiver.test"), []
+    context.sni_callback = lambda sock, server_name, ctx: seen.append(server_name)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def handshakes():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError):
+                context.wrap_socket(conn, server_side=True).close()
+            conn.close()
+
+    threading.Thread(target=handshakes, daemon=True).start()
+    dns = resolver("127.0.0.1")
+    with open_store(store_url) as store:
+        hook_id, _ = hooks.subscribe(store, f"https://receiver.test:{port}/hook", [EVENT], "ops",
+                                     allow_private=True, resolve=dns)
+    dispatcher = start_dispatcher(store_url, resolve=dns, allow_private=True)
+    try:
+        time.sleep(0.3)
+        ingest_a_trigger(store_url)
+        with open_store(store_url) as store:
+            wait_for(lambda: hooks.deliveries(store, hook_id))
+            [record] = hooks.deliveries(store, hook_id)
+    finally:
+        dispatcher.stop()
+        listener.close()
+    assert seen == ["receiver.test", "receiver.test"]  # both attempts
+    assert (record["status"], record["attempts"], record["error"]) == ("failed", 2, "ConnectError")  # self-signed: refused
