@@ -16,7 +16,8 @@ from lineage.cli import render
 from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
 from lineage.errors import LineageError
 
-STATUS_STYLE = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "not_evaluated": "NOT EVALUATED"}
+STATUS_STYLE = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "not_evaluated": "NOT EVALUATED",
+                "not_applicable": "N/A"}
 
 
 @click.group()

@@ -13,3 +13,7 @@ class RuleFileError(GovernanceError):
 
 class SignatureError(GovernanceError):
     """A signature, key or approval statement does not verify."""
+
+
+class IncompleteError(GovernanceError):
+    """A check could not see everything it must (a truncated walk); its rule is not evaluated."""

@@ -1,7 +1,9 @@
 """The release gate: evaluate a policy against a model version, record it, decide.
 
 Fail closed: a ``block`` rule that fails *or cannot be evaluated* blocks; a
-``warn`` rule that fails is reported as ``warn`` and does not block. A policy
+``warn`` rule that fails is reported as ``warn`` and does not block. A rule with
+nothing to judge is ``not_applicable``: it does not block, and it never counts
+as evidence for a framework item. A policy
 with no rule that applies to the model is an error, not a pass. Every gate
 run is a ``governance.gate`` ledger entry holding every rule's result, passed
 ones included; a release is a ``governance.release`` entry citing the gate
@@ -38,7 +40,7 @@ class RuleResult(BaseModel):
     rationale: str
     severity: str
     check: str
-    status: Literal["pass", "fail", "warn", "not_evaluated"]
+    status: Literal["pass", "fail", "warn", "not_evaluated", "not_applicable"]
     blocking: bool
     observed: Any = None
     threshold: Any = None

@@ -6,6 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from governance import readmodels, records
+from governance.errors import IncompleteError
 from lineage.errors import LineageError
 from lineage.ids import NodeKind
 from lineage.query import Traversal
@@ -36,6 +37,14 @@ class Subject:
 
     @cached_property
     def upstream_datasets(self) -> list[str]:
+        """Every dataset version upstream; raises ``IncompleteError`` if the walk was cut short.
+
+        A check that asks for the upstream data must see all of it: a producer that pads
+        a run with inputs past the node cap must not hide a tagged dataset.
+        """
+        if self.upstream.truncated:
+            raise IncompleteError(f"the upstream walk of {self.id} stopped early "
+                                  f"({self.upstream.truncated_reason}); nothing upstream can be vouched for")
         return [n.id for n in self.upstream.nodes if n.kind == NodeKind.DATASET_VERSION]
 
     @cached_property

@@ -267,3 +267,106 @@ def test_require_and_required_from_the_cli(tmp_path):
     assert refused.exit_code == 2 and "missing: pack:baseline" in refused.output
     bad = run(cli, ["governance", "require", "demo/*", "--policy", "baseline", "--store", url])
     assert bad.exit_code == 1 and "models must name model ids" in bad.output
+
+
+# --- gate semantics that fail closed -------------------------------------------------------
+
+RULE = """\
+rules:
+  - id: {id}
+    title: {id}
+    rationale: test
+    severity: {severity}
+    check: {check}
+    params: {params}
+"""
+
+
+def rule(tmp_path, check, params, severity="block", id="r"):
+    path = tmp_path / f"{id}.yaml"
+    path.write_text(RULE.format(id=id, severity=severity, check=check, params=params))
+    return load_policy([str(path)])
+
+
+def test_a_truncated_upstream_walk_is_not_evaluated_and_blocks_instead_of_hiding_tagged_data(gov, tmp_path, monkeypatch):
+    from conftest import ingest_events, run_event
+    from governance import subject as subject_module
+
+    records.tag(gov, "dataset:postgres://crm-db:5432/crm.public.customers", ["pii"], "t")
+    runs = [e for e in gov.edges([MODEL], "upstream", ["WROTE"])]
+    padding = [("pad", f"input-{i}") for i in range(30)]
+    [training] = [e.src.removeprefix("run:") for e in runs]
+    assert ingest_events(gov, [run_event("train_churn_model", training, namespace="demo", inputs=padding,
+                                         time="2030-01-01T00:00:00Z")]).accepted == 1
+    monkeypatch.setattr(subject_module, "MAX_UPSTREAM", 20)  # the cap a padded run pushes past
+    for check, params in (("data_tags", "{tags: [pii]}"), ("upstream_not_deprecated", "{}"),
+                          ("data_licence", "{allowed: [cc-by-4.0]}"), ("lineage_complete", "{}")):
+        result = gates.evaluate(gov, MODEL, rule(tmp_path, check, params))
+        [r] = result.results
+        assert (r.status, r.blocking, result.outcome) == ("not_evaluated", True, "blocked"), check
+        assert "upstream walk" in r.reason and "stopped early" in r.reason
+    monkeypatch.setattr(subject_module, "MAX_UPSTREAM", 100_000)
+    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "data_tags", "{tags: [pii]}")).results
+    assert r.status == "fail" and "crm.public.customers" in r.reason
+
+
+def test_a_rule_with_nothing_to_check_is_not_applicable_and_never_evidence(gov, tmp_path):
+    for check, params in (("data_tags", "{tags: [pii]}"), ("upstream_not_deprecated", "{}"),
+                          ("data_licence", "{allowed: [mit], require_known: false}")):
+        result = gates.evaluate(gov, MODEL, rule(tmp_path, check, params))
+        [r] = result.results
+        assert (r.status, r.blocking, result.outcome) == ("not_applicable", False, "pass"), check
+        assert "nothing to check" in r.reason
+    records.tag(gov, "dataset:s3://demo-lake/raw/usage_events.parquet", ["gold"], "t")
+    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "upstream_not_deprecated", "{}")).results
+    assert r.status == "pass"  # something upstream was looked at and vouched for
+
+
+def _assessment(protected, ratio, odds, dataset=None):
+    groups = [{"group": "a", "selection_rate": 0.5, "too_small": False}]
+    return {"protected": protected, "rows": 1000, "min_group_size": 30, "excluded_groups": [], "groups": groups,
+            "metrics": {"demographic_parity_ratio": {"value": ratio, "ci": None},
+                        "equalized_odds_difference": {"value": odds, "ci": None}}}
+
+
+def test_a_narrower_later_fairness_record_never_hides_a_failing_one(gov, tmp_path):
+    from governance.findings import record_fairness
+
+    record_fairness(gov, MODEL, _assessment(["sex", "race"], 0.5, 0.3), "t")  # intersectional: fails
+    record_fairness(gov, MODEL, _assessment(["sex"], 0.95, 0.02), "t")  # narrower, later: passes
+    for check in ("four_fifths", "equalized_odds"):
+        [r] = gates.evaluate(gov, MODEL, rule(tmp_path, check, "{}")).results
+        assert r.status == "fail" and "race x sex" in r.reason, (check, r.reason)
+        [r] = gates.evaluate(gov, MODEL, rule(tmp_path, check, "{groupings: [[sex], [race]]}")).results
+        assert r.status == "not_evaluated" and "over race recorded" in r.reason
+        [r] = gates.evaluate(gov, MODEL, rule(tmp_path, check, "{protected: [race, sex]}")).results
+        assert r.status == "fail"
+    record_fairness(gov, MODEL, _assessment(["race", "sex"], 0.9, 0.05), "t")  # the same grouping, re-assessed
+    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "four_fifths", "{}")).results
+    assert r.status == "pass" and set(r.observed) == {"race x sex", "sex"}
+
+
+def test_fairness_on_the_data_the_rule_names_only(gov, tmp_path):
+    from governance.findings import record_fairness
+
+    features = "dataset:s3://demo-lake/features/churn.parquet"
+    record_fairness(gov, MODEL, _assessment(["sex"], 0.5, 0.3), "t", dataset=features)
+    record_fairness(gov, MODEL, _assessment(["sex"], 0.99, 0.0), "t", dataset="dataset:s3://demo-lake/raw/customers.csv")
+    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "four_fifths", f"{{dataset: '{features}'}}")).results
+    assert r.status == "fail"
+
+
+def test_metric_threshold_names_its_dataset_exactly_and_a_cherry_picked_number_does_not_count(gov, tmp_path):
+    from conftest import ingest_events, run_event
+
+    ingest_events(gov, [run_event("split", outputs=[("s3://demo-lake", "holdout"), ("s3://demo-lake", "holdout-cherry-picked")])])
+    official, cherry = "dataset:s3://demo-lake/holdout", "dataset:s3://demo-lake/holdout-cherry-picked"
+    records.record_evaluation(gov, MODEL, {"auc": 0.70}, "t", dataset=official)
+    records.record_evaluation(gov, MODEL, {"auc": 0.97}, "t", dataset=cherry)  # later and better, other data
+    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "metric_threshold", f"{{metric: auc, min: 0.8, dataset: '{official}'}}")).results
+    assert (r.status, r.observed) == ("fail", 0.70)  # prefix matching took the cherry-picked 0.97
+    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "metric_threshold", "{metric: auc, min: 0.8}")).results
+    assert r.status == "fail" and r.observed == {official: 0.70, cherry: 0.97}  # with no dataset named, every one
+    prefix = official.removesuffix("out")
+    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "metric_threshold", f"{{metric: auc, min: 0.8, dataset: '{prefix}'}}")).results
+    assert r.status == "not_evaluated"  # a prefix names nothing

@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict
 
 log = logging.getLogger(__name__)
 
-Status = Literal["pass", "fail", "warn", "not_evaluated"]
+Status = Literal["pass", "fail", "warn", "not_evaluated", "not_applicable"]
+"""``not_evaluated``: the check could not look at everything it must (missing evidence, a truncated
+walk); a block rule that is not evaluated blocks. ``not_applicable``: there was nothing for the rule
+to judge (no data carries the tags it is about); it never blocks and never counts as evidence."""
 
 
 class Decision(BaseModel):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from governance import readmodels, records
 from governance.checks import Check, Decision, Params, register
+from governance.findings import on_dataset
 from governance.subject import Subject
 from lineage.projection import UNVERSIONED
 
@@ -22,12 +23,9 @@ class LineageComplete(Check):
         if not subject.training_runs:
             return Decision(status="fail", observed="no training run recorded", threshold="a recorded training run",
                             reason=f"nothing in the ledger says which run wrote {subject.id}")
-        unknown = [d for d in subject.upstream_datasets if d.endswith(f"@{UNVERSIONED}")]
+        unknown = [d for d in subject.upstream_datasets if d.endswith(f"@{UNVERSIONED}")]  # raises if truncated
         observed = {"training_runs": len(subject.training_runs), "inputs": len(subject.inputs),
                     "upstream_datasets": len(subject.upstream_datasets), "unversioned": unknown}
-        if subject.upstream.truncated:
-            return Decision(status="not_evaluated", observed=observed, reason=f"upstream walk truncated: "
-                            f"{subject.upstream.truncated_reason}", evidence=subject.training_runs)
         if not subject.inputs:
             return Decision(status="fail", observed=observed, threshold="at least one recorded input",
                             reason="the training run recorded no input data", evidence=subject.training_runs)
@@ -85,9 +83,10 @@ class DataTags(Check):
     def evaluate(self, subject: Subject, params: TagParams) -> Decision:
         hits, evidence = subject.tagged_upstream(params.tags)
         if not hits:
-            return Decision(status="pass", observed={}, threshold=f"no upstream data tagged {', '.join(params.tags)}"
+            return Decision(status="not_applicable", observed={}, threshold=f"no upstream data tagged {', '.join(params.tags)}"
                             + (f" without {params.approval_role} approval" if params.approval_role else ""),
-                            reason="no upstream dataset carries these tags")
+                            reason=f"no upstream dataset is tagged {', '.join(params.tags)}: nothing to check",
+                            evidence=subject.upstream_datasets)
         approvals = subject.valid_approvals(params.approval_role) if params.approval_role else []
         approved = [a for a in approvals if a.decision == "approve"]
         rejected = [a for a in approvals if a.decision == "reject"]
@@ -123,6 +122,9 @@ class DataLicence(Check):
                 unknown.append(dataset)
             elif not set(licences) <= set(params.allowed):
                 bad[dataset] = sorted(set(licences) - set(params.allowed))
+        if not evidence and not params.require_known:
+            return Decision(status="not_applicable", observed={"unknown": unknown}, threshold={"allowed": params.allowed},
+                            reason="no upstream dataset has a licence tag: nothing to check")
         failed = bad or (unknown and params.require_known)
         reason = "; ".join([f"{d}: {', '.join(v)} not allowed" for d, v in bad.items()]
                            + ([f"no licence recorded for {', '.join(unknown)}"] if unknown and params.require_known else []))
@@ -192,26 +194,39 @@ class MetricParams(Params):
 
 @register
 class MetricThreshold(Check):
-    """The latest recorded evaluation of a metric is within [min, max]."""
+    """The latest evaluation of a metric on the named dataset (on every dataset, if none is named) is within [min, max].
+
+    ``dataset`` is matched exactly: an id@version names that version, an id any of its versions.
+    A better number recorded on other data never stands in for it.
+    """
 
     name = "metric_threshold"
     Params = MetricParams
 
     def evaluate(self, subject: Subject, params: MetricParams) -> Decision:
         threshold = {k: v for k, v in (("min", params.min), ("max", params.max), ("dataset", params.dataset)) if v is not None}
-        found = [(seq, p) for seq, p in records.evaluations_of(subject.store, subject.id)
-                 if params.metric in p["metrics"] and (params.dataset is None or (p["dataset"] or "").startswith(params.dataset))]
-        if not found:
+        latest: dict[str | None, tuple[int, dict]] = {}
+        for seq, p in records.evaluations_of(subject.store, subject.id):
+            if params.metric in p["metrics"] and on_dataset(p["dataset"], params.dataset):
+                latest[params.dataset or p["dataset"]] = (seq, p)
+        if not latest:
+            on = f" on {params.dataset}" if params.dataset else ""
             return Decision(status="not_evaluated", threshold=threshold,
-                            reason=f"no evaluation of {params.metric!r} recorded for {subject.id}")
-        seq, latest = found[-1]
-        value = latest["metrics"][params.metric]
-        low = params.min is not None and value < params.min
-        high = params.max is not None and value > params.max
-        reason = f"{params.metric} = {value}" + (f" < {params.min}" if low else f" > {params.max}" if high else " within bounds") \
-            + (f" on {latest['dataset']}" if latest["dataset"] else "")
-        return Decision(status="fail" if low or high else "pass", observed=value, threshold=threshold, reason=reason,
-                        evidence=[f"ledger:{seq}"] + ([latest["dataset"]] if latest["dataset"] else []))
+                            reason=f"no evaluation of {params.metric!r}{on} recorded for {subject.id}")
+        observed, reasons, failed, evidence = {}, [], False, []
+        for seq, p in latest.values():
+            value = p["metrics"][params.metric]
+            low = params.min is not None and value < params.min
+            high = params.max is not None and value > params.max
+            failed = failed or low or high
+            observed[p["dataset"] or "(no dataset)"] = value
+            reasons.append(f"{params.metric} = {value}" + (f" < {params.min}" if low else f" > {params.max}" if high
+                                                          else " within bounds") + (f" on {p['dataset']}" if p["dataset"] else ""))
+            evidence += [f"ledger:{seq}"] + ([p["dataset"]] if p["dataset"] else [])
+        if len(observed) == 1:
+            observed = next(iter(observed.values()))
+        return Decision(status="fail" if failed else "pass", observed=observed, threshold=threshold,
+                        reason="; ".join(reasons), evidence=evidence)
 
 
 class ApprovalParams(Params):
@@ -275,9 +290,17 @@ class NothingUpstreamDeprecated(Check):
     def evaluate(self, subject: Subject, params: DeprecatedParams) -> Decision:
         hits, cited = subject.tagged_upstream(params.tags)
         evidence = list(hits) + cited
+        if not hits and not _tagged_anything(subject):
+            return Decision(status="not_applicable", observed={}, threshold={"none tagged": params.tags},
+                            reason="no upstream dataset carries any tag, so none is known to be current: nothing to check")
         return Decision(status="fail" if hits else "pass", observed=hits, threshold={"none tagged": params.tags},
                         reason="; ".join(f"{d} is {', '.join(t)}" for d, t in hits.items()) or "nothing upstream deprecated",
                         evidence=evidence)
+
+
+def _tagged_anything(subject: Subject) -> bool:
+    """Whether anyone has tagged any upstream dataset: without that, "nothing deprecated" says nothing."""
+    return any(subject.tags(d) for d in subject.upstream_datasets)
 
 
 def _time(text: str) -> datetime:

@@ -7,68 +7,97 @@ from pydantic import Field
 
 from governance import readmodels
 from governance.checks import Check, Decision, Params, register
-from governance.findings import latest_explanation, latest_fairness
+from governance.findings import Grouping, fairness_by_grouping, grouping, latest_explanation
 from governance.subject import Subject
-
-
-def _no_fairness(subject: Subject, protected) -> Decision:
-    which = f" for {', '.join(protected)}" if protected else ""
-    return Decision(status="not_evaluated", reason=f"no fairness assessment{which} recorded for {subject.id}")
 
 
 def _no_explanation(subject: Subject) -> Decision:
     return Decision(status="not_evaluated", reason=f"no explanation recorded for {subject.id}")
 
 
-class FourFifthsParams(Params):
+class FairnessParams(Params):
+    protected: list[str] | None = Field(default=None, min_length=1, description=(
+        "one grouping: the intersection of these protected columns"))
+    groupings: list[list[str]] | None = Field(default=None, min_length=1, description=(
+        "several groupings, each evaluated (for example [[sex], [race], [sex, race]])"))
+    dataset: str | None = Field(default=None, description="only assessments on this dataset (id, or id@version)")
+
+    def wanted(self) -> list[Grouping]:
+        named = self.groupings or ([self.protected] if self.protected else [])
+        return list(dict.fromkeys(grouping(g) for g in named))
+
+
+def _assessments(subject: Subject, params: FairnessParams) -> tuple[dict[Grouping, tuple[int, dict]], Decision | None]:
+    """The latest assessment of every grouping the rule names (every grouping recorded, if it names none).
+
+    A grouping the rule names but nobody assessed makes the rule not evaluated:
+    a later, narrower assessment never stands in for it.
+    """
+    found = fairness_by_grouping(subject.store, subject.id, params.dataset)
+    wanted = params.wanted() or list(found)
+    on = f" on {params.dataset}" if params.dataset else ""
+    if not wanted:
+        return {}, Decision(status="not_evaluated", reason=f"no fairness assessment{on} recorded for {subject.id}")
+    missing = [g for g in wanted if g not in found]
+    if missing:
+        listing = "; ".join(" x ".join(g) for g in missing)
+        return {}, Decision(status="not_evaluated", threshold={"groupings": [list(g) for g in wanted]},
+                            reason=f"no fairness assessment{on} over {listing} recorded for {subject.id}",
+                            evidence=[f"ledger:{seq}" for seq, _ in found.values()])
+    return {g: found[g] for g in wanted}, None
+
+
+def _judge(subject: Subject, params: FairnessParams, metric: str, passes, describe) -> Decision:
+    assessments, missing = _assessments(subject, params)
+    if missing:
+        return missing
+    observed, failing, reasons = {}, [], []
+    for g, (seq, a) in assessments.items():
+        m = a["metrics"][metric]
+        ok = m["value"] is not None and passes(m["value"])
+        observed[" x ".join(g)] = {"value": m["value"], "ci": m["ci"], "ledger": seq}
+        reasons.append(describe(m["value"], " x ".join(g), ok))
+        if not ok:
+            failing.append(" x ".join(g))
+    return Decision(status="fail" if failing else "pass", observed=observed, reason="; ".join(reasons),
+                    evidence=[f"ledger:{seq}" for seq, _ in assessments.values()])
+
+
+class FourFifthsParams(FairnessParams):
     threshold: float = Field(default=0.8, gt=0, le=1)
-    protected: list[str] | None = None
+
+
+class OddsParams(FairnessParams):
+    max_difference: float = Field(default=0.1, ge=0, le=1)
 
 
 @register
 class FourFifths(Check):
-    """Demographic parity ratio (lowest selection rate / highest) at or above the threshold."""
+    """Demographic parity ratio (lowest selection rate / highest) at or above the threshold, in every grouping."""
 
     name = "four_fifths"
     Params = FourFifthsParams
 
     def evaluate(self, subject: Subject, params: FourFifthsParams) -> Decision:
-        found = latest_fairness(subject.store, subject.id, params.protected)
-        if not found:
-            return _no_fairness(subject, params.protected)
-        seq, a = found
-        m = a["metrics"]["demographic_parity_ratio"]
-        rates = {g["group"]: g["selection_rate"] for g in a["groups"] if not g["too_small"]}
-        ok = m["value"] is not None and m["value"] >= params.threshold
-        return Decision(status="pass" if ok else "fail", observed={"ratio": m["value"], "ci": m["ci"], "selection_rates": rates},
-                        threshold={"min_ratio": params.threshold},
-                        reason=f"demographic parity ratio {m['value']} over {', '.join(a['protected'])} "
-                               f"{'>=' if ok else '<'} {params.threshold}", evidence=[f"ledger:{seq}"])
-
-
-class OddsParams(Params):
-    max_difference: float = Field(default=0.1, ge=0, le=1)
-    protected: list[str] | None = None
+        decision = _judge(subject, params, "demographic_parity_ratio", lambda v: v >= params.threshold,
+                          lambda v, g, ok: f"demographic parity ratio {v} over {g} {'>=' if ok else '<'} {params.threshold}")
+        return decision.model_copy(update={"threshold": {"min_ratio": params.threshold,
+                                                         "groupings": [list(g) for g in params.wanted()] or "all recorded"}})
 
 
 @register
 class EqualizedOdds(Check):
-    """Equalized odds difference (the larger of the TPR and FPR gaps) at or below the threshold."""
+    """Equalized odds difference (the larger of the TPR and FPR gaps) at or below the threshold, in every grouping."""
 
     name = "equalized_odds"
     Params = OddsParams
 
     def evaluate(self, subject: Subject, params: OddsParams) -> Decision:
-        found = latest_fairness(subject.store, subject.id, params.protected)
-        if not found:
-            return _no_fairness(subject, params.protected)
-        seq, a = found
-        m = a["metrics"]["equalized_odds_difference"]
-        ok = m["value"] is not None and m["value"] <= params.max_difference
-        return Decision(status="pass" if ok else "fail", observed={"difference": m["value"], "ci": m["ci"]},
-                        threshold={"max_difference": params.max_difference},
-                        reason=f"equalized odds difference {m['value']} over {', '.join(a['protected'])} "
-                               f"{'<=' if ok else '>'} {params.max_difference}", evidence=[f"ledger:{seq}"])
+        decision = _judge(subject, params, "equalized_odds_difference", lambda v: v <= params.max_difference,
+                          lambda v, g, ok: f"equalized odds difference {v} over {g} "
+                                           f"{'<=' if ok else '>'} {params.max_difference}")
+        return decision.model_copy(update={"threshold": {"max_difference": params.max_difference,
+                                                         "groupings": [list(g) for g in params.wanted()] or "all recorded"}})
 
 
 class RelianceParams(Params):
