@@ -142,7 +142,7 @@ def record_signed(store: Store, body: Any, actor: str) -> Ack:
     row = store.resolve(payload.model)
     payload = payload.model_copy(update={"model": row.id})
     record = k.APPROVAL.read(_as_entry(payload))
-    st, key, problem = rm.check_approval(record, row.id, rm.keys(store), rm.artifact_digest(store, row.id))
+    st, key, problem = rm.check_approval(record, row.id, rm.keys(store), rm.artifact(store, row.id))
     if problem:
         raise SignatureError(problem)
     digest = rm.statement_digest(payload.envelope.payload)

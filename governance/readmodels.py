@@ -157,18 +157,74 @@ def verify_signature(envelope: k.Envelope, key: Key) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """The artifact a model version was recorded with: fixed by its first record, later disagreements kept."""
+
+    digest: str | None  # SHA-256 hex of the first recorded artifact, None if none was recorded
+    seq: int | None  # the ledger entry that recorded it
+    conflicts: tuple[tuple[int, str], ...] = ()  # later entries that recorded another digest
+
+    @property
+    def problem(self) -> str:
+        if not self.conflicts:
+            return ""
+        seq, other = self.conflicts[0]
+        return (f"the artifact recorded for this version changed: ledger:{self.seq} recorded sha256:{self.digest}, "
+                f"ledger:{seq} sha256:{other}" + (f" (and {len(self.conflicts) - 1} more)" if len(self.conflicts) > 1 else ""))
+
+
+def artifact(store: Store, model: str) -> Artifact:
+    """Replay the events of the runs that wrote ``model`` and collect the artifact digests they recorded for it."""
+    from lineage.ids import parse_id
+
+    target = parse_id(model)
+    runs = [e.src for e in store.edges([model], "upstream", ["WROTE"])]
+    found: list[tuple[int, str]] = []
+    for run in runs:
+        for entry in store.entries(subject=run, kind="openlineage.event", limit=None):
+            digest = _recorded_digest(json.loads(entry.payload), target, run.removeprefix("run:"))
+            if digest:
+                found.append((entry.seq, digest))
+    if not found:
+        return Artifact(None, None)
+    found.sort()
+    first_seq, first = found[0]
+    return Artifact(first, first_seq, tuple((seq, d) for seq, d in found if d != first))
+
+
+def _recorded_digest(event: Any, target, run: str) -> str | None:
+    """The artifact digest an OpenLineage event records for the model version ``target``, if any."""
+    outputs = event.get("outputs") if isinstance(event, dict) else None
+    for ds in outputs if isinstance(outputs, list) else []:
+        if not isinstance(ds, dict) or (ds.get("namespace"), ds.get("name")) != (target.namespace, target.name):
+            continue
+        facets = ds.get("facets") if isinstance(ds.get("facets"), dict) else {}
+        model = facets.get("auditgraph_model")
+        if not isinstance(model, dict) or not isinstance(model.get("artifactDigest"), str):
+            continue
+        declared = facets.get("version") if isinstance(facets.get("version"), dict) else {}
+        names = {declared.get("datasetVersion"), model.get("version"), run}
+        if target.version in names:
+            digest = model["artifactDigest"].removeprefix("sha256:").lower()
+            if digest:
+                return digest
+    return None
+
+
 def artifact_digest(store: Store, model: str) -> str:
-    """The SHA-256 an approval of ``model`` must sign: its recorded artifact, else a digest of its id."""
+    """The SHA-256 an approval of ``model`` must sign: its first recorded artifact, else a digest of its id."""
+    return artifact(store, model).digest or _placeholder(model)
+
+
+def _placeholder(model: str) -> str:
     from lineage.canonical import digest
 
-    recorded = (store.facets(model).get("auditgraph_model") or {}).get("artifactDigest")
-    if isinstance(recorded, str) and recorded.removeprefix("sha256:"):
-        return recorded.removeprefix("sha256:")
     return digest({"model": model})
 
 
 def check_approval(record: Record[k.ApprovalPayload], model: str, key_map: dict[str, Key],
-                   artifact: str) -> tuple[Statement | None, Key | None, str]:
+                   recorded: Artifact) -> tuple[Statement | None, Key | None, str]:
     """Verify one recorded approval: (statement, key, problem); problem is '' when it holds."""
     p = record.value
     if p.model != model:
@@ -185,7 +241,10 @@ def check_approval(record: Record[k.ApprovalPayload], model: str, key_map: dict[
         return st, key, problem
     if st.subject[0].name != model:
         return st, key, f"the signed statement is about {st.subject[0].name}, not {model}"
-    if st.subject[0].digest.sha256 != artifact:
+    if recorded.problem:
+        return st, key, recorded.problem
+    expected = recorded.digest or _placeholder(model)
+    if st.subject[0].digest.sha256 != expected:
         return st, key, "the signed artifact digest differs from the one recorded for this model version"
     if st.predicate.role not in key.roles:
         return st, key, f"key {key.key_id} ({key.name}) may not sign for {st.predicate.role!r}"
@@ -201,7 +260,7 @@ def approvals(store: Store, model: str) -> list[Approval]:
     trigger and the stability check all read this.
     """
     key_map = keys(store)
-    artifact = artifact_digest(store, model)
+    recorded = artifact(store, model)
     revoked = {r.value.statement for r in k.APPROVAL_REVOKED.valid(store, model)}
     seen: dict[str, int] = {}
     out = []
@@ -210,7 +269,7 @@ def approvals(store: Store, model: str) -> list[Approval]:
             out.append(Approval(record.seq, model, "", "", "", "", "", "", "", "", False,
                                 f"malformed approval entry: {record.reason}"))
             continue
-        st, key, problem = check_approval(record, model, key_map, artifact)
+        st, key, problem = check_approval(record, model, key_map, recorded)
         digest = statement_digest(record.value.envelope.payload)
         if not problem and digest in revoked:
             problem = "the approval was revoked"

@@ -192,8 +192,14 @@ def test_an_approval_whose_artifact_changed_since_signing_stops_counting(store, 
     assert readmodels.is_approved(store, model)
     assert ingest_events(store, [_trained("sha256:" + "b" * 64, "2024-05-01T11:00:00Z")]).accepted == 1
     [a] = readmodels.approvals(store, model)
-    assert not a.valid and "artifact" in a.problem, a.problem
+    assert not a.valid and a.problem.startswith("the artifact recorded for this version changed: ledger:1 "
+                                                f"recorded sha256:{'a' * 64}, ledger:4 sha256:{'b' * 64}"), a.problem
     assert not readmodels.is_approved(store, model)
+    assert readmodels.artifact_digest(store, model) == "a" * 64  # fixed by the first record
+    path = tmp_path / "integrity.yaml"
+    path.write_text(RULE.format(id="integrity", severity="block", check="lineage_complete", params="{}"))
+    [r] = gates.evaluate(store, model, load_policy([str(path)])).results
+    assert r.status == "fail" and "artifact recorded for this version changed" in r.reason
 
 
 def test_a_model_whose_only_approval_is_a_rejection_is_not_approved(gov, tmp_path):

@@ -15,7 +15,8 @@ from lineage.projection import UNVERSIONED
 
 @register
 class LineageComplete(Check):
-    """Every input of the training run is known and versioned; nothing upstream is of unknown version."""
+    """Every input of the training run is known and versioned, nothing upstream is of unknown version, and the
+    model version has one artifact (a later event that records another digest for it fails this check)."""
 
     name = "lineage_complete"
 
@@ -26,6 +27,12 @@ class LineageComplete(Check):
         unknown = [d for d in subject.upstream_datasets if d.endswith(f"@{UNVERSIONED}")]  # raises if truncated
         observed = {"training_runs": len(subject.training_runs), "inputs": len(subject.inputs),
                     "upstream_datasets": len(subject.upstream_datasets), "unversioned": unknown}
+        recorded = readmodels.artifact(subject.store, subject.id)
+        if recorded.problem:
+            return Decision(status="fail", observed={**observed, "artifact": recorded.digest,
+                                                     "conflicts": [f"ledger:{s}" for s, _ in recorded.conflicts]},
+                            threshold="one artifact per model version", reason=recorded.problem,
+                            evidence=[f"ledger:{recorded.seq}"] + [f"ledger:{s}" for s, _ in recorded.conflicts])
         if not subject.inputs:
             return Decision(status="fail", observed=observed, threshold="at least one recorded input",
                             reason="the training run recorded no input data", evidence=subject.training_runs)
