@@ -18,7 +18,6 @@ import hmac
 import re
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -99,11 +98,17 @@ def _entries(store: Store, key_id: str) -> tuple[dict | None, bool]:
 
 
 class KeyVerifier:
-    """Checks bearer tokens against the store, caching each key's record for ``ttl`` seconds."""
+    """Checks bearer tokens against the store.
 
-    def __init__(self, ttl: float = 2.0):
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, dict | None, bool]] = {}
+    A key's creation record never changes, so it is cached (bounded). Revocation is
+    looked up in the store on every request (one indexed read of the key's own
+    entries), so a key revoked through any handle, process or worker is refused on
+    the very next request.
+    """
+
+    def __init__(self, max_cached: int = 10_000):
+        self.max_cached = max_cached
+        self._created: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     def verify(self, store: Store, authorization: str | None) -> Principal:
@@ -123,14 +128,15 @@ class KeyVerifier:
         return Principal(key_id, created["name"], frozenset(created["scopes"]))
 
     def _lookup(self, store: Store, key_id: str) -> tuple[dict | None, bool]:
-        now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(key_id)
-        if hit and now - hit[0] < self.ttl:
-            return hit[1], hit[2]
-        created, revoked = _entries(store, key_id)
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key_id] = (now, created, revoked)
-        return created, revoked
+            created = self._created.get(key_id)
+        if created is None:
+            created, revoked = _entries(store, key_id)
+            if created is not None:
+                with self._lock:
+                    if len(self._created) >= self.max_cached:
+                        self._created.clear()
+                    self._created[key_id] = created
+            return created, revoked
+        subject = f"apikey:{key_id}"
+        return created, next(store.entries(subject=subject, kind=REVOKED, limit=1), None) is not None
