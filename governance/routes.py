@@ -8,18 +8,19 @@ DSSE envelope against the registered key before recording it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StringConstraints
 
-from governance import approvals as appr, gate as gates, records
+from governance import approvals as appr, gate as gates, kinds, records
 from governance.evidence import evidence_digest, evidence_view
 from governance.errors import GovernanceError
 from governance.rules import builtin_packs, load_policy
 from lineage.ids import parse_id
 
 router = APIRouter(prefix="/governance", tags=["governance"])
+PackName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 def need(scope: str):
@@ -33,24 +34,34 @@ def store(request: Request):
     return request.app.state.stores.get()
 
 
-class TagBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    node: str
-    tags: list[str] = Field(min_length=1)
+class Body(BaseModel):
+    """Every request body: strict types (no list or number where a string belongs), no unknown fields.
+
+    A body that does not validate is answered 422 before anything reaches the store.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class TagBody(Body):
+    node: kinds.NodeRef
+    tags: list[kinds.TagName] = Field(min_length=1, max_length=100)
     remove: bool = False
 
 
-class EvaluationBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str
-    metrics: dict[str, float] = Field(min_length=1)
-    dataset: str | None = None
+class EvaluationBody(Body):
+    model: kinds.NodeRef
+    metrics: dict[kinds.Text, FiniteFloat] = Field(min_length=1, max_length=1000)
+    dataset: kinds.NodeRef | None = None
 
 
-class GateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str
-    policy: list[str] = Field(min_length=1, description="Built-in pack names (rule files are loaded by the CLI)")
+class GateBody(Body):
+    model: kinds.NodeRef
+    policy: list[PackName] = Field(min_length=1, max_length=50,
+                                   description="Built-in pack names (rule files are loaded by the CLI)")
+
+
+ApprovalBody = kinds.ApprovalPayload  # the model version and its signed DSSE envelope, exactly as recorded
 
 
 def _actor(who) -> str:
@@ -74,8 +85,9 @@ def evidence(model: str, request: Request, who=need("read")) -> dict:
 
 
 @router.post("/approvals", status_code=201)
-def approve(body: dict[str, Any], request: Request, who=need("approve")) -> dict:
-    return {"seq": appr.record_signed(store(request), body, _actor(who))}
+def approve(body: ApprovalBody, request: Request, who=need("approve")) -> dict:
+    ack = appr.record_signed(store(request), body.model_dump(), _actor(who))
+    return {"seq": ack.seq, "duplicate": ack.duplicate}
 
 
 @router.get("/approvals")
