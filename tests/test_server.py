@@ -232,8 +232,8 @@ def test_an_unknown_node_is_404_and_a_bad_id_is_400(server, tokens):
     assert bad.status_code == 400 and "unknown id kind 'table'" in bad.json()["detail"]
 
 
-def test_health_and_openapi_are_served(server):
-    health = httpx.get(f"{server}/api/v1/health").json()
+def test_health_and_openapi_are_served(server, tokens):
+    health = httpx.get(f"{server}/api/v1/health", headers=bearer(tokens["read"])).json()
     assert health["status"] == "ok" and health["ledger"]["entries"] == 4
     spec = httpx.get(f"{server}/openapi.json").json()
     assert {"/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/upstream", "/api/v1/impact"} <= set(spec["paths"])

@@ -23,17 +23,31 @@ from lineage.server import auth
                    "checked at each delivery), e.g. 'auditgraph serve --allow-private-targets' for a receiver "
                    "on this machine.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), metavar="SECONDS",
+              help="A request head not complete this long after its first byte (or after connecting) gets 408 and "
+                   "the connection is closed.")
+@click.option("--body-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1), metavar="SECONDS",
+              help="A request body not fully received this long after the server starts reading it gets 408.")
+@click.option("--keep-alive-timeout", default=5, show_default=True, type=click.IntRange(1), metavar="SECONDS",
+              help="An idle keep-alive connection is closed after this long.")
+@click.option("--limit-concurrency", default=512, show_default=True, type=click.IntRange(1), metavar="N",
+              help="Past N open connections or requests in progress (per worker), new ones get 503.")
 @domain_errors
-def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, workers, allow_private_targets):
+def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, workers, allow_private_targets,
+          header_timeout, body_timeout, keep_alive_timeout, limit_concurrency):
     """Run the HTTP API: OpenLineage ingestion, lineage queries, OpenAPI at /docs.
 
     Point any OpenLineage producer at it with OPENLINEAGE_URL=http://HOST:PORT
     and OPENLINEAGE_API_KEY=<a key with the ingest scope>.
 
+    Slow and stalled clients are cut off: see --header-timeout, --body-timeout,
+    --keep-alive-timeout and --limit-concurrency.
+
     \b
     Example:
         auditgraph keys create airflow --scope ingest
         auditgraph serve --port 5000
+        auditgraph serve --header-timeout 5 --body-timeout 30 --limit-concurrency 256
     """
     import json
     import os
@@ -41,14 +55,24 @@ def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, work
     import uvicorn
 
     from lineage.server.app import ServerConfig, create_app
+    from lineage.server.limits import uvicorn_config
 
     config = ServerConfig(store_url=store_url, max_body_bytes=max_body_bytes, public_reads=public_reads,
-                          webhooks=not no_webhooks, allow_private_targets=allow_private_targets)
+                          webhooks=not no_webhooks, allow_private_targets=allow_private_targets,
+                          body_timeout=body_timeout)
+    options = dict(host=host, port=port, log_level="info", header_timeout=header_timeout,
+                   timeout_keep_alive=keep_alive_timeout, limit_concurrency=limit_concurrency)
     if workers == 1:
-        uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+        server = uvicorn.Server(uvicorn_config(create_app(config), **options))
+        server.run()
+        if not server.started:
+            raise SystemExit(3)  # as uvicorn.run: it could not start (the port is taken, say)
         return
+    from uvicorn.supervisors import Multiprocess
+
     os.environ["AUDITGRAPH_SERVE_CONFIG"] = json.dumps(config.__dict__)
-    uvicorn.run("lineage.server.factory:app", host=host, port=port, workers=workers, factory=True, log_level="info")
+    uv = uvicorn_config("lineage.server.factory:app", factory=True, workers=workers, **options)
+    Multiprocess(uv, sockets=[uv.bind_socket()]).run()
 
 
 @click.group()

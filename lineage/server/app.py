@@ -8,11 +8,14 @@
   recorded all together or not at all; 201, or 4xx naming the index and field.
 * ``GET /api/v1/...``: node, upstream, downstream, impact, path, search,
   columns, history; the same JSON as the CLI's ``--json``.
-* ``GET /api/v1/health`` (no key), ``GET /openapi.json``, ``GET /docs``.
+* ``GET /api/v1/health`` (status and version without a key; the store and
+  ledger head only with a valid key), ``GET /openapi.json``, ``GET /docs``.
 
 Writes always need a key with the right scope; reads need a ``read`` key
-unless the server runs with public reads. A body over the size limit (after
-gzip decompression too) is refused with 413 before it is parsed. Other
+unless the server runs with public reads. Every body passes ``BodyGuard``
+(``lineage.server.limits``) first: over the size limit (after gzip
+decompression too) 413, not UTF-8 400, not received in time 408. Our errors
+map to statuses by class, once (``STATUS_OF``). Other
 packages add routes through the entry point group ``auditgraph.routes``: each
 names a ``fastapi.APIRouter`` (or a function returning one) mounted under
 ``/api/v1``.
@@ -24,7 +27,6 @@ import contextlib
 import json
 import logging
 import threading
-import zlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -32,9 +34,11 @@ from typing import Any, Callable
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from lineage.errors import EventError, IdError, LineageError
+from lineage.errors import EntryError, EventError, IdError, IdTooLongError, LineageError
 from lineage.hooks import Dispatcher
 from lineage.ingest import read_documents
 from lineage.ledger import Pending
@@ -42,16 +46,20 @@ from lineage.openlineage import ParsedEvent, format_time, parse_event, parse_tim
 from lineage.projection import OPENLINEAGE_KIND
 from lineage.query import DEFAULT_MAX_NODES
 from lineage.server.auth import AuthError, KeyVerifier, Principal
+from lineage.server.limits import NOT_JSON, BodyGuard
 from lineage.store import Store, open_store, redact
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 10_000
+# Our errors' HTTP statuses, written once; the first class an error is an instance of decides.
+STATUS_OF = ((AuthError, 401), (EventError, 422), (EntryError, 422), (IdTooLongError, 422), (LineageError, 400))
 
 
 @dataclass
 class ServerConfig:
     store_url: str | None = None
     max_body_bytes: int = 10 << 20
+    body_timeout: float = 60.0
     public_reads: bool = False
     webhooks: bool = True
     hook_attempts: int = 5
@@ -107,13 +115,20 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                   description="Lineage and governance store for machine learning: OpenLineage in, lineage and "
                               "audit answers out.")
     app.state.config, app.state.stores, app.state.dispatcher = config, stores, dispatcher
+    app.add_middleware(BodyGuard, limit=config.max_body_bytes, body_timeout=config.body_timeout)
 
     @app.exception_handler(LineageError)
     async def lineage_error(request: Request, exc: LineageError) -> JSONResponse:
-        status = 401 if isinstance(exc, AuthError) else 404 if isinstance(exc, IdError) and "no node" in str(exc) else 400
-        if isinstance(exc, EventError):
-            status = 422
+        status = next(code for cls, code in STATUS_OF if isinstance(exc, cls))
+        if status == 400 and isinstance(exc, IdError) and "no node" in str(exc):
+            status = 404
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):  # FastAPI's own parse of a body
+            return JSONResponse({"detail": f"{NOT_JSON}: {exc.errors()[0].get('ctx', {}).get('error', '')}"}, 400)
+        return await request_validation_exception_handler(request, exc)
 
     def principal(scope: str) -> Callable[..., Principal | None]:
         def check(request: Request) -> Principal | None:
@@ -129,9 +144,19 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.require = principal
 
     @app.get("/api/v1/health", tags=["meta"])
-    def health() -> dict:
+    def health(request: Request) -> dict:
+        """Status and version for anyone; the store and its ledger head only for a valid key (or public reads)."""
         head = stores.get().head()
-        return {"status": "ok", "store": url, "ledger": {"entries": head.seq, "head": head.hash}}
+        answer = {"status": "ok", "version": app.version}
+        if config.public_reads or _has_valid_key(request):
+            answer |= {"store": url, "ledger": {"entries": head.seq, "head": head.hash}}
+        return answer
+
+    def _has_valid_key(request: Request) -> bool:
+        try:
+            return verifier.verify(stores.get(), request.headers.get("authorization")).allows("read")
+        except AuthError:
+            return False
 
     event_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "description": "An OpenLineage RunEvent, JobEvent or DatasetEvent",
@@ -142,7 +167,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.post("/api/v1/lineage", status_code=201, tags=["ingest"], openapi_extra=event_body)
     async def post_event(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
-        body = await read_body(request, config.max_body_bytes)
+        body = await request.body()  # inflated and held to the limits by BodyGuard
         try:
             event = orjson.loads(body)  # fast; record_events asks for the exact reading if the event has floats
         except orjson.JSONDecodeError:
@@ -153,7 +178,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.post("/api/v1/lineage/batch", status_code=201, tags=["ingest"], openapi_extra=batch_body)
     async def post_batch(request: Request, who: Principal = Depends(principal("ingest"))) -> dict:
-        body = await read_body(request, config.max_body_bytes)
+        body = await request.body()  # inflated and held to the limits by BodyGuard
         events, exact = parse_batch(body)
         return await run_in_threadpool(lambda: record_events(stores.get(), events, who, single=False, exact=exact))
 
@@ -163,39 +188,11 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     return app
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, decompressed if gzip, refused with 413 past ``limit`` bytes either way."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the body is {declared} bytes; the limit is {limit}")
-    encoding = request.headers.get("content-encoding", "identity").lower()
-    if encoding not in ("identity", "gzip"):
-        raise HTTPException(415, f"Content-Encoding {encoding!r} is not supported; use gzip or none")
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
-    received, out = 0, bytearray()
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise HTTPException(413, f"the body is over the limit of {limit} bytes")
-        if inflate is None:
-            out += chunk
-            continue
-        try:
-            out += inflate.decompress(chunk, limit + 1 - len(out))
-        except zlib.error as e:
-            raise HTTPException(400, f"the gzip body is corrupt: {e}") from None
-        if len(out) > limit or inflate.unconsumed_tail:
-            raise HTTPException(413, f"the decompressed body is over the limit of {limit} bytes")
-    if inflate is not None and not inflate.eof:
-        raise HTTPException(400, "the gzip body is truncated")
-    return bytes(out)
-
-
 def _exact_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
+    try:  # decoded here, strictly: json.loads would guess UTF-16 or UTF-32 from bytes
+        return json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise HTTPException(400, f"the body is not JSON: {e}") from None
+        raise HTTPException(400, f"{NOT_JSON}: {e}") from None
     except RecursionError:
         raise HTTPException(400, "the body is nested too deeply to read") from None
 
