@@ -24,8 +24,14 @@ def reports():
     """
 
 
-templates_option = click.option("--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
-                                help="A folder of templates overriding the defaults by name (report.html.j2 ...).")
+templates_option = click.option(
+    "--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A folder of templates overriding the defaults by name (report.html.j2, report.md.j2, model_card.md.j2). "
+         "They run in jinja2's sandbox: a template may read the bundle (b) and call the registered filters "
+         "(md, num, pct, compact, status_label, the *_svg charts) and nothing else: no attribute access to "
+         "internals, no imports, no file or network I/O, no links out of the folder. A template that breaks "
+         "this, or fails, stops the command with exit 1 naming the template and line. .md templates are not "
+         "HTML-escaped: pass every value through |md.")
 
 
 @reports.command()
@@ -106,7 +112,8 @@ def render_bundle(bundle_path, out, formats, templates):
         auditgraph reports render report/bundle.json --out again/
     """
     bundle, _ = load_bundle(bundle_path)
+    rendered = {fmt: render(bundle, fmt, templates) for fmt in formats}  # all or nothing
     out.mkdir(parents=True, exist_ok=True)
-    for fmt in formats:
-        (out / FILENAMES[fmt]).write_text(render(bundle, fmt, templates), encoding="utf-8")
+    for fmt, text in rendered.items():
+        (out / FILENAMES[fmt]).write_text(text, encoding="utf-8")
         click.echo(out / FILENAMES[fmt])

@@ -36,13 +36,15 @@ def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
     if unknown:
         raise ReportError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     bundle = collect(store, model)
-    out.mkdir(parents=True, exist_ok=True)
     result = Issued(model=bundle["model"]["id"], digest=bundle["digest"], out=out,
                     outcome=(bundle["gate"] or {}).get("outcome"))
     wanted = list(dict.fromkeys(["json", *formats, *(["html"] if "pdf" in formats else [])]))
-    for fmt in (f for f in wanted if f != "pdf"):
+    # Render everything before writing anything: a template that fails leaves no partial report.
+    rendered = {fmt: render(bundle, fmt, templates) for fmt in wanted if fmt != "pdf"}
+    out.mkdir(parents=True, exist_ok=True)
+    for fmt, text in rendered.items():
         path = out / FILENAMES[fmt]
-        path.write_text(render(bundle, fmt, templates), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         result.files[path.name] = "sha256:" + sha256_hex(path.read_bytes())
     if "pdf" in wanted:
         try:
@@ -60,8 +62,11 @@ def load_bundle(path: Path) -> tuple[dict, Path]:
     folder = path if path.is_dir() else path.parent
     bundle_path = folder / FILENAMES["json"] if path.is_dir() or path.name != FILENAMES["json"] else path
     try:
-        return json.loads(bundle_path.read_text(encoding="utf-8")), folder
+        bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ReportError(f"{bundle_path}: no bundle.json next to the report") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ReportError(f"{bundle_path}: not a JSON bundle ({e})") from None
+    if not isinstance(bundle, dict):
+        raise ReportError(f"{bundle_path}: not a report bundle (a JSON object was expected)")
+    return bundle, folder

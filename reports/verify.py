@@ -43,7 +43,10 @@ def verify(store: Store, path: Path, templates: Path | None = None) -> Verdict:
         return verdict
     verdict.checked.append(f"bundle digest {actual}")
     _renderings(bundle, folder, templates, verdict)
-    _store(store, bundle, verdict)
+    try:
+        _store(store, bundle, verdict)
+    except (KeyError, TypeError, ValueError) as e:  # a bundle re-sealed by hand after removing fields
+        verdict.fail(f"bundle.json is not a complete report bundle: {type(e).__name__} {e}")
     return verdict
 
 
