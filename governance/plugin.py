@@ -11,7 +11,7 @@ import json
 from governance.approvals import ApprovalSignatures
 import governance.kinds  # noqa: F401  (declares the governance entry kinds)
 from governance.gate import GATE, RELEASE
-from lineage.hooks import register_source
+from lineage.hooks import register_source, register_watch
 from lineage.ledger import LedgerEntry
 from lineage.plugins import register_entry_check
 from lineage.projection import Facts, FacetFact, projector
@@ -42,3 +42,18 @@ def _release_events(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
 register_entry_check(ApprovalSignatures)
 register_source(GATE, _gate_events)
 register_source(RELEASE, _release_events)
+
+
+def _watched(store: Store, models: list[str]) -> set[str]:
+    """Model versions the retraining trigger watches: released, or approved by a valid signature."""
+    from governance import readmodels
+    from governance.gate import release_history
+    from lineage.ids import parse_id
+
+    released: set[str] = set()
+    for entity in {str(parse_id(m).entity()) for m in models}:
+        released |= {r["model"] for r in release_history(store, entity) if r["decision"] == "release"}
+    return {m for m in models if m in released or readmodels.is_approved(store, m)}
+
+
+register_watch(_watched)

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = ("lineage.upstream_version", "governance.check_failed", "governance.release_decided")
 SUBSCRIBED, UNSUBSCRIBED, DELIVERY = "hook.subscribed", "hook.unsubscribed", "hook.delivery"
-WATCH_FACETS = ("auditgraph.release", "auditgraph.approval")  # set by governance's projections
+_WATCHERS: list[Callable[[Store, list[str]], set[str]]] = []
 TOLERANCE, MAX_SKEW = 300.0, 30.0  # seconds a signature stays valid; how far ahead a sender's clock may be
 _SIGNATURE = re.compile(r"t=(\d{1,12}),v1=([0-9a-f]{64})")
 
@@ -180,15 +180,26 @@ def deliveries(store: Store, hook_id: str | None = None, limit: int = 100) -> li
 
 # --- the retraining trigger ---------------------------------------------------
 
+def register_watch(watcher: Callable[[Store, list[str]], set[str]]) -> None:
+    """Register a function that says which of some model versions the retraining trigger watches."""
+    _WATCHERS.append(watcher)
+
+
+def watched_models(store: Store, models: list[str]) -> set[str]:
+    load_plugins()
+    return set().union(*(w(store, models) for w in _WATCHERS)) if models else set()
+
+
 def retraining_triggers(store: Store, run_ids: list[str]) -> list[dict]:
     """For runs just recorded: each new dataset version they wrote that feeds a watched model.
 
     The new version has no readers yet; the models it should retrain were built
     from earlier versions of the same dataset, so the walk starts from the
-    dataset (all its versions) and keeps model versions that are approved or
-    released (a facet in ``WATCH_FACETS``) and were not built from this very
-    version (planning runs after the fact, so a model may have been released
-    since).
+    dataset (all its versions) and keeps model versions that a registered
+    watcher vouches for (governance: approved or released, computed by its
+    read models, never read off a facet) and that were not built from this
+    very version (planning runs after the fact, so a model may have been
+    released since).
     """
     out = []
     wrote = store.edges(run_ids, "downstream", ["WROTE"])
@@ -199,7 +210,7 @@ def retraining_triggers(store: Store, run_ids: list[str]) -> list[dict]:
         walk = store.traverse(version.entity, "downstream")
         consumed = {n.id for n in store.traverse(version.id, "downstream").nodes}  # trained on this very version
         candidates = [n.id for n in walk.nodes if n.kind == NodeKind.MODEL_VERSION and n.id not in consumed]
-        watched = [m for m in candidates if any(f in store.facets(m) for f in WATCH_FACETS)]
+        watched = sorted(watched_models(store, candidates))
         for model in watched:
             path = store.path(version.entity, model)
             out.append({"dataset": version.entity, "new_version": version.id, "written_by": edge.src,

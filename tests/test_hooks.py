@@ -6,25 +6,36 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import live_server, run_event
 from lineage import hooks
-from lineage.ledger import Pending
-from lineage.projection import Facts, FacetFact, projector
 from lineage.server import auth
 from lineage.server.app import ServerConfig
 from lineage.store import open_store
 
-RELEASE_KIND = "test.release"
+WARN_ONLY = """\
+rules:
+  - id: documented
+    title: Owners recorded
+    rationale: a warning never blocks, so the release goes through
+    severity: warn
+    check: documentation
+"""
 
 
-@projector(RELEASE_KIND)
-def _release(payload: dict, ctx, hint=None) -> Facts:
-    """Stands in for governance's release entries, which set the same facet."""
-    return Facts(facets=[FacetFact(payload["model"], "auditgraph.release", {"by": "test"}, payload["at"])])
+def release(store, model: str, tmp_path) -> None:
+    """A real release through the gate: the retraining trigger watches released (or approved) versions."""
+    from governance import gate
+    from governance.rules import load_policy
+
+    policy = tmp_path / "warn-only.yaml"
+    policy.write_text(WARN_ONLY)
+    result, seq = gate.release(store, model, load_policy([str(policy)]), "test")
+    assert result.outcome == "pass" and seq
 
 
 class Receiver:
@@ -80,7 +91,7 @@ def train_and_release(server: str, headers: dict, store_url: str) -> None:
     ]
     assert httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=headers).status_code == 201
     with open_store(store_url) as store:
-        store.append(Pending(RELEASE_KIND, {"model": "model:ml/churn@1", "at": "2024-01-03T00:00:00.000000Z"}, "test"))
+        release(store, "model:ml/churn@1", Path(store_url.removeprefix("sqlite:///")).parent)
 
 
 def wait_for(predicate, seconds: float = 15):
@@ -200,3 +211,33 @@ def test_the_version_a_model_was_trained_on_never_triggers_it(setup):
     with open_store(store_url) as store:
         runs = [e.subject for e in store.entries(kind="openlineage.event")]
         assert hooks.retraining_triggers(store, runs) == []
+
+
+def test_a_model_whose_only_approval_is_a_rejection_is_not_watched(setup, tmp_path):
+    """Only a valid approval or a release makes a model watched; a signed rejection does not."""
+    from governance import approvals, readmodels
+
+    store_url, headers = setup
+    events = [run_event("train", time="2024-01-02T00:00:00Z", inputs=[("s3://lake", "features")], outputs=[
+        {"namespace": "ml", "name": "churn", "facets": {
+            "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
+            "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}])]
+    newer = run_event("features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")])
+    with open_store(store_url) as store:
+        from conftest import ingest_events
+
+        ingest_events(store, events)
+        approvals.generate_key(store, "Rita Risk", ["model-risk"], tmp_path / "rita.pem", "admin")
+        approvals.approve(store, "model:ml/churn@1", "model-risk", approvals.load_signer(tmp_path / "rita.pem"),
+                          "sha256:" + "0" * 64, "test", decision="reject")
+        assert [a.decision for a in readmodels.approvals(store, "model:ml/churn@1") if a.valid] == ["reject"]
+        ingest_events(store, [newer])
+        assert hooks.retraining_triggers(store, [f"run:{newer['run']['runId']}"]) == []
+        approvals.generate_key(store, "Omar Officer", ["model-risk"], tmp_path / "omar.pem", "admin")
+        # an approval alone does not outweigh the rejection: still not approved
+        approvals.approve(store, "model:ml/churn@1", "model-risk", approvals.load_signer(tmp_path / "omar.pem"),
+                          "sha256:" + "0" * 64, "test")
+        assert hooks.retraining_triggers(store, [f"run:{newer['run']['runId']}"]) == []
+        release(store, "model:ml/churn@1", tmp_path)
+        [trigger] = hooks.retraining_triggers(store, [f"run:{newer['run']['runId']}"])
+        assert trigger["model"] == "model:ml/churn@1"
