@@ -376,3 +376,24 @@ def test_metric_threshold_names_its_dataset_exactly_and_a_cherry_picked_number_d
     prefix = official.removesuffix("out")
     [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "metric_threshold", f"{{metric: auc, min: 0.8, dataset: '{prefix}'}}")).results
     assert r.status == "not_evaluated"  # a prefix names nothing
+
+
+# --- identity ------------------------------------------------------------------------------
+
+def test_cli_entries_name_the_operator_from_actor_or_the_environment(tmp_path, monkeypatch):
+    import getpass
+
+    url = f"sqlite:///{tmp_path}/who.db"
+    run = CliRunner().invoke
+    assert run(cli, ["demo", "--store", url]).exit_code == 0
+    crm = "dataset:postgres://crm-db:5432/crm.public.customers"
+    monkeypatch.delenv("AUDITGRAPH_ACTOR", raising=False)
+    assert run(cli, ["governance", "tag", crm, "pii", "--store", url]).exit_code == 0
+    monkeypatch.setenv("AUDITGRAPH_ACTOR", "priya@example.com")
+    assert run(cli, ["governance", "tag", crm, "gold", "--store", url]).exit_code == 0
+    assert run(cli, ["governance", "tag", crm, "silver", "--store", url, "--actor", "omar@example.com"]).exit_code == 0
+    from lineage.store import open_store
+
+    with open_store(url) as store:
+        actors = [e.actor for e in store.entries(kind="governance.tag")]
+    assert actors == [f"cli:{getpass.getuser()}", "priya@example.com", "omar@example.com"]

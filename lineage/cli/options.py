@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import getpass
 import json
+import os
 import sys
 from typing import Any, Callable
 
@@ -42,17 +43,25 @@ def format_option(*choices: str) -> Callable:
 
 
 def actor_option(fn: Callable) -> Callable:
-    return click.option("--actor", default=None, metavar="NAME",
-                        help="Who is recording this (default: cli:<login name>).")(fn)
+    return click.option("--actor", default=None, metavar="NAME", envvar="AUDITGRAPH_ACTOR",
+                        help="Who is recording this, as written in the ledger (default: $AUDITGRAPH_ACTOR, "
+                             "else cli:<OS login name>).")(fn)
 
 
 def default_actor(actor: str | None) -> str:
-    if actor:
-        return actor
+    """The operator an entry made from the CLI is recorded as.
+
+    1. ``--actor``; 2. ``AUDITGRAPH_ACTOR``; 3. ``cli:<OS login name>`` (``cli:uid-<n>`` if the
+    login name cannot be found).
+    """
+    if actor and actor.strip():
+        return actor.strip()
+    if env := os.environ.get("AUDITGRAPH_ACTOR", "").strip():
+        return env
     try:
         return f"cli:{getpass.getuser()}"
     except Exception:
-        return "cli:unknown"
+        return f"cli:uid-{os.getuid()}" if hasattr(os, "getuid") else "cli:unknown"
 
 
 def as_of_option(fn: Callable) -> Callable:
