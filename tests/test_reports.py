@@ -75,7 +75,7 @@ def reported(adult, tmp_path_factory):
         records.set_owners(store, "model:ml/income", ["ml-platform@example.com"], "test")
         records.set_intended_use(store, "model:ml/income", "research on income prediction", ["not for credit decisions"], "test")
         appr.generate_key(store, "Rita Risk", ["model-risk"], base / "rita.pem", "test")
-        appr.approve(store, MODEL, "model-risk", appr.load_signer(base / "rita.pem"), "Rita Risk",
+        appr.approve(store, MODEL, "model-risk", appr.load_signer(base / "rita.pem"),
                      evidence_digest(evidence_view(store, MODEL)), "test")
     (base / "policy.yaml").write_text(POLICY)
     assert run("governance", "gate", MODEL, "--policy", base / "policy.yaml", "--store", url).exit_code == 1
