@@ -2,17 +2,28 @@
 
 A model file is code as much as data, so:
 
-* ``.skops`` files load with skops, which rebuilds objects without pickle;
-  types from scikit-learn, NumPy and SciPy are accepted, any other type is
-  refused and named.
+* ``.skops`` files load with skops, which rebuilds objects without pickle by
+  importing each type the file names and calling it. Every node of the file is
+  checked against ``SKOPS_ALLOWED``, the exact estimators, transformers,
+  pipelines and array types the project supports, before anything is imported:
+  a name outside it (a function, a method, an alias of an allowed type, a type
+  skops itself trusts by default) is refused and named. Decision trees are then
+  checked for node indices that point outside the tree or the input, which
+  scikit-learn follows without bounds checks.
 * ``.pkl``/``.pickle``/``.joblib`` files are unpickled only when the operator
   says this file is trusted (``trust_pickle``) *and* its SHA-256 equals the
   artifact digest recorded in lineage for the model version, so the file is
   the one that was trained, not one swapped in since.
+* Whatever loads must be a model: something with a ``predict`` method.
+* Data files are read with pandas (CSV) or pyarrow (Parquet): plain values, no code.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +33,71 @@ from governance.errors import GovernanceError
 from lineage.sdk import file_digest
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+MAX_SKOPS_UNPACKED_BYTES = 2 << 30  # the sum of the declared member sizes; zipfile reads no more than declared
+
+
+def _names(module: str, names: str) -> set[str]:
+    return {f"{module}.{name}" for name in names.split()}
+
+
+# The exact types a supported model may hold, as skops names them. Names are not
+# prefixes: ``sklearn.utils._testing.f`` is as foreign as ``os.system``. Left out
+# on purpose: functions other than a few NumPy ufuncs (a function is a call
+# waiting to happen), methods, ``functools.partial``, and estimators whose fitted
+# state feeds C code unchecked indices (SVC's libsvm model, KD and ball trees,
+# HistGradientBoosting's TreePredictor).
+SKOPS_ALLOWED = frozenset(set().union(
+    _names("builtins", "dict list tuple set slice str int float bool bytes"),
+    _names("collections", "OrderedDict"),
+    _names("numpy", "ndarray dtype bool bytes_ str_ object_ float16 float32 float64 longdouble int8 int16 int32 "
+                    "int64 longlong uint8 uint16 uint32 uint64 ulonglong datetime64 timedelta64"),
+    _names("numpy", "log log1p log2 log10 exp expm1 sqrt square abs absolute negative sign"),  # FunctionTransformer
+    _names("numpy.random.mtrand", "RandomState"),
+    _names("sklearn.pipeline", "Pipeline FeatureUnion"),
+    _names("sklearn.compose._column_transformer", "ColumnTransformer"),
+    _names("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
+    _names("sklearn.preprocessing._data", "StandardScaler MinMaxScaler MaxAbsScaler RobustScaler"),
+    _names("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
+    _names("sklearn.preprocessing._polynomial", "PolynomialFeatures"),
+    _names("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
+    _names("sklearn.preprocessing._label", "LabelEncoder LabelBinarizer"),
+    _names("sklearn.impute._base", "SimpleImputer"),
+    _names("sklearn.decomposition._pca", "PCA"),
+    _names("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
+    _names("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
+    _names("sklearn.ensemble._forest", "RandomForestClassifier RandomForestRegressor ExtraTreesClassifier "
+                                       "ExtraTreesRegressor"),
+    _names("sklearn.ensemble._weight_boosting", "AdaBoostClassifier AdaBoostRegressor"),
+    _names("sklearn.tree._classes", "DecisionTreeClassifier DecisionTreeRegressor ExtraTreeClassifier "
+                                    "ExtraTreeRegressor"),
+    _names("sklearn.tree._tree", "Tree"),
+    _names("sklearn.linear_model._logistic", "LogisticRegression"),
+    _names("sklearn.linear_model._base", "LinearRegression"),
+    _names("sklearn.linear_model._ridge", "Ridge RidgeClassifier"),
+    _names("sklearn.linear_model._coordinate_descent", "Lasso ElasticNet"),
+    _names("sklearn.linear_model._stochastic_gradient", "SGDClassifier SGDRegressor"),
+    _names("sklearn.linear_model._sgd_fast", "Hinge SquaredHinge ModifiedHuber EpsilonInsensitive "
+                                             "SquaredEpsilonInsensitive"),
+    _names("sklearn.svm._classes", "LinearSVC"),
+    _names("sklearn.naive_bayes", "GaussianNB BernoulliNB"),
+    _names("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
+    _names("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
+    _names("sklearn.dummy", "DummyClassifier DummyRegressor"),
+    _names("sklearn.calibration", "CalibratedClassifierCV _CalibratedClassifier _SigmoidCalibration"),
+    _names("sklearn._loss.loss", "HalfBinomialLoss HalfMultinomialLoss HalfSquaredError AbsoluteError "
+                                 "ExponentialLoss HuberLoss PinballLoss"),
+    _names("sklearn._loss._loss", "CyHalfBinomialLoss CyHalfMultinomialLoss CyHalfSquaredError CyAbsoluteError "
+                                  "CyExponentialLoss CyHuberLoss CyPinballLoss"),
+    _names("sklearn._loss.link", "IdentityLink LogitLink HalfLogitLink MultinomialLogit Interval"),
+))
+# The node kinds those types are saved as. Left out: MethodNode, PartialNode,
+# OperatorFuncNode and ConstructorFromReduceNode (which calls the named type
+# with arguments from the file), and kinds no supported model uses.
+SKOPS_LOADERS = frozenset({"DictNode", "ListNode", "TupleNode", "SetNode", "SliceNode", "JsonNode", "TypeNode",
+                           "DTypeNode", "NdArrayNode", "RandomStateNode", "ObjectNode", "LossNode", "TreeNode",
+                           "FunctionNode", "BytesNode"})
+# The composites whose parts see other columns than they do.
+_COMPOSITES = ("Pipeline", "FeatureUnion", "ColumnTransformer")
 
 
 class ModelFileError(GovernanceError):
@@ -32,26 +108,113 @@ def load_model(path: Path, *, trust_pickle: bool = False, expected_digest: str |
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
     if path.suffix == ".skops":
-        return _load_skops(path)
-    if path.suffix in PICKLE_SUFFIXES:
-        return _load_trusted_pickle(path, trust_pickle, expected_digest)
-    raise ModelFileError(f"{path}: unknown model format {path.suffix!r}; use .skops (or a trusted .pkl/.joblib)")
+        model = _load_skops(path)
+    elif path.suffix in PICKLE_SUFFIXES:
+        model = _load_trusted_pickle(path, trust_pickle, expected_digest)
+    else:
+        raise ModelFileError(f"{path}: unknown model format {path.suffix!r}; use .skops (or a trusted .pkl/.joblib)")
+    if not callable(getattr(model, "predict", None)):
+        raise ModelFileError(f"{path}: holds a {type(model).__module__}.{type(model).__name__}, not a model "
+                             "(it has no predict method)")
+    return model
 
 
-TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.")  # skops rebuilds these itself; nothing is unpickled
-
-
-def _load_skops(path: Path, extra_trusted: tuple[str, ...] = ()) -> Any:
-    from skops.io import get_untrusted_types, load
-
+def skops_types(path: Path, data: bytes) -> set[str]:
+    """Every type, function and method the skops file ``data`` names, the ones skops trusts by default included."""
     try:
-        untrusted = get_untrusted_types(file=path)
-    except Exception as e:
-        raise ModelFileError(f"{path}: not a readable skops file ({e})") from None
-    unknown = [t for t in untrusted if not t.startswith(TRUSTED_MODULES) and t not in extra_trusted]
-    if unknown:
-        raise ModelFileError(f"{path}: holds types outside scikit-learn, NumPy and SciPy: {', '.join(unknown)}")
-    return load(path, trusted=untrusted)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+            if unpacked > MAX_SKOPS_UNPACKED_BYTES:
+                raise ModelFileError(f"{path}: unpacks to {unpacked} bytes, over the {MAX_SKOPS_UNPACKED_BYTES} limit")
+            schema = json.loads(archive.read("schema.json"))
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, KeyError, ValueError, RecursionError, OSError, EOFError) as e:
+        raise ModelFileError(f"{path}: not a readable skops file ({type(e).__name__}: {e})") from None
+    names: set[str] = set()
+    stack = [schema]
+    while stack:  # iterative: a deeply nested file must not exhaust the stack
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if "__loader__" in item:
+                names.add(_node_name(path, item))
+            stack.extend(item.values())
+    return names
+
+
+def _node_name(path: Path, node: dict) -> str:
+    loader, module, name = node.get("__loader__"), node.get("__module__"), node.get("__class__")
+    if not all(isinstance(v, str) for v in (loader, module, name)):
+        raise ModelFileError(f"{path}: not a readable skops file (a node without a loader, module or class name)")
+    full = f"{module}.{name}"
+    if loader == "JsonNode":
+        return "builtins.str"  # plain JSON: skops parses it and imports nothing
+    if loader == "MethodNode":
+        content = node.get("content")
+        return f"{full}.{content.get('func') if isinstance(content, dict) else '?'} (a method)"
+    return full if loader in SKOPS_LOADERS else f"{full} (as {loader})"
+
+
+def _load_skops(path: Path) -> Any:
+    from skops.io import loads
+
+    data = path.read_bytes()  # read once: what is checked is what is loaded
+    names = skops_types(path, data)
+    refused = sorted(names - SKOPS_ALLOWED)
+    if refused:
+        raise ModelFileError(f"{path}: refusing to load types outside the supported scikit-learn and NumPy "
+                             f"types: {', '.join(refused)}")
+    try:
+        model = loads(data, trusted=sorted(names))
+    except Exception as e:  # skops and the constructors it calls raise anything on a malformed file
+        raise ModelFileError(f"{path}: not a loadable skops file ({type(e).__name__}: {e})") from None
+    _check_trees(path, model)
+    return model
+
+
+def _check_trees(path: Path, model: Any) -> None:
+    """Refuse decision trees whose node indices point outside the tree or past the columns they are given."""
+    from sklearn.base import BaseEstimator
+    from sklearn.tree._tree import Tree
+
+    stack, seen = [(model, math.inf)], set()
+    while stack:
+        obj, width = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Tree):
+            _check_tree(path, obj, width)
+        elif isinstance(obj, BaseEstimator):
+            inner = math.inf if type(obj).__name__ in _COMPOSITES else min(width, _width(obj))
+            stack.extend((v, inner) for v in vars(obj).values())
+        elif isinstance(obj, (list, tuple)) or getattr(obj, "dtype", None) == object:
+            stack.extend((v, width) for v in getattr(obj, "flat", obj))
+        elif isinstance(obj, dict):
+            stack.extend((v, width) for v in obj.values())
+
+
+def _width(estimator: Any) -> float:
+    n = vars(estimator).get("n_features_in_")
+    return n if isinstance(n, int) and n >= 0 else math.inf
+
+
+def _check_tree(path: Path, tree: Any, width: float) -> None:
+    import numpy as np
+
+    n, width = tree.node_count, min(width, tree.n_features)  # width is inf outside a fitted estimator
+    left, right, feature = tree.children_left, tree.children_right, tree.feature
+    index = np.arange(n)
+    leaf = left == -1
+    inner = ~leaf
+    bad = (leaf != (right == -1)) | inner & ((left <= index) | (left >= n) | (right <= index) | (right >= n)
+                                              | (feature < 0) | (feature >= width))
+    if n < 1 or width == math.inf or bad.any():
+        where = int(np.argmax(bad)) if n >= 1 and bad.any() else 0
+        raise ModelFileError(f"{path}: a decision tree is malformed at node {where} (child or feature index out "
+                             "of range); refusing to load it")
 
 
 def _load_trusted_pickle(path: Path, trust_pickle: bool, expected_digest: str | None) -> Any:
@@ -67,8 +230,6 @@ def _load_trusted_pickle(path: Path, trust_pickle: bool, expected_digest: str | 
     import joblib  # trusted: the operator named this file and its digest matches lineage
 
     return joblib.load(path)
-
-
 def load_data(path: Path, sep: str | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
