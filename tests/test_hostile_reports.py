@@ -338,3 +338,19 @@ def test_a_benign_override_still_renders_and_verifies(hostile, tmp_path):
     check = run("reports", "verify", tmp_path / "out", "--store", hostile["url"], "--templates", folder)
     assert check.exit_code == 0, check.output
     assert "ok: model_card.md re-renders byte for byte" in check.stdout
+
+
+def test_a_bundle_that_is_not_a_report_bundle_is_one_line_exit_1(hostile, tmp_path):
+    from reports.bundle import seal
+
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "bundle.json").write_text("[]")
+    result = run("reports", "render", tmp_path / "list" / "bundle.json", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {tmp_path / 'list' / 'bundle.json'}: not a report bundle (a JSON object was expected)\n"
+    resealed = {k: v for k, v in json.loads((hostile["dir"] / "bundle.json").read_text()).items() if k != "cited"}
+    (tmp_path / "resealed").mkdir()
+    (tmp_path / "resealed" / "bundle.json").write_text(json.dumps(seal(resealed)))
+    check = run("reports", "verify", tmp_path / "resealed", "--store", hostile["url"])
+    assert check.exit_code == 1 and "Traceback" not in check.output
+    assert "FAILED: bundle.json is not a complete report bundle: KeyError 'cited'" in check.stderr
