@@ -15,7 +15,11 @@ A rule file::
 
 Files are read with ``yaml.safe_load`` (plain data: no tags, no code), checked
 with pydantic (unknown keys are errors), and every error names the file, the
-line and the field. A file with any error evaluates nothing. ``load_policy``
+line and the field. A file with any error evaluates nothing. Before anything is
+built, the file must be at most ``MAX_RULE_FILE_BYTES``, nest at most
+``MAX_DEPTH`` levels, expand (aliases counted each time they are used) to at
+most ``MAX_NODES`` nodes with no alias inside itself, and repeat no key in any
+mapping: a repeated key is an error, never "the last one wins". ``load_policy``
 also takes the name of a built-in pack (``baseline``, ``nist-ai-rmf`` ...).
 """
 
@@ -35,6 +39,9 @@ from governance.errors import RuleFileError
 from governance.frameworks import FRAMEWORKS
 
 MAX_RULE_FILE_BYTES = 1 << 20
+MAX_DEPTH = 32  # a rule file needs about six levels
+MAX_NODES = 100_000  # after expanding aliases: a few dozen anchors can stand for billions of nodes
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 class Selector(BaseModel):
@@ -127,23 +134,13 @@ def load_policy(names: list[str]) -> Policy:
 
 
 def load_rule_file(path: Path, label: str | None = None) -> list[Rule]:
-    try:
-        if path.stat().st_size > MAX_RULE_FILE_BYTES:
-            raise RuleFileError(f"{path}: larger than {MAX_RULE_FILE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise RuleFileError(f"{path}: cannot read: {e}") from None
-    try:
-        tree = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise RuleFileError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    tree, data = _read_yaml(path)
     try:
         parsed = RuleFile.model_validate(data)
     except ValidationError as e:
         raise RuleFileError("\n".join(_describe(path, tree, err) for err in e.errors())) from None
+    except RecursionError:
+        raise RuleFileError(f"{path}: nested too deeply to check") from None
     problems = []
     rules = []
     for i, rule in enumerate(parsed.rules):
@@ -152,6 +149,97 @@ def load_rule_file(path: Path, label: str | None = None) -> list[Rule]:
     if problems:
         raise RuleFileError("\n".join(problems))
     return rules
+
+
+def _read_yaml(path: Path) -> tuple[Any, Any]:
+    """The file's YAML node tree and its plain data, once its size, depth, expansion and keys are checked."""
+    try:
+        with open(path, "rb") as f:  # bounded read: a FIFO or /dev/zero has no useful size
+            raw = f.read(MAX_RULE_FILE_BYTES + 1)
+        if len(raw) > MAX_RULE_FILE_BYTES:
+            raise RuleFileError(f"{path}: larger than {MAX_RULE_FILE_BYTES} bytes")
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise RuleFileError(f"{path}: cannot read: {e}") from None
+    try:
+        _check_depth(path, text)
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_expansion(path, tree)
+        _check_duplicate_keys(path, tree)
+        return tree, yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RuleFileError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    except RecursionError:  # a backstop: the checks above keep every recursive step shallow
+        raise RuleFileError(f"{path}: nested too deeply to read") from None
+
+
+def _check_depth(path: Path, text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, from the parser's events (which PyYAML produces without recursion)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RuleFileError(f"{path}:{event.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_expansion(path: Path, tree) -> None:
+    """Refuse an alias inside its own anchor, and more than MAX_NODES nodes once aliases are expanded."""
+    if tree is None:
+        return
+    size: dict[int, int] = {}
+    stack = [(tree, False)]
+    while stack:  # post-order, iterative; size is memoised, so shared anchors cost once here
+        node, done = stack.pop()
+        if done:
+            size[id(node)] = 1 + sum(size[id(c)] for c in _children(node))
+            if size[id(node)] > MAX_NODES:
+                raise RuleFileError(f"{path}:{node.start_mark.line + 1}: expands to more than {MAX_NODES} "
+                                    "nodes (through aliases)")
+            continue
+        if id(node) in size:
+            continue
+        size[id(node)] = -1  # on the current path
+        stack.append((node, True))
+        for child in _children(node):
+            if size.get(id(child)) == -1:
+                raise RuleFileError(f"{path}:{child.start_mark.line + 1}: an alias refers to a node that contains it")
+            if id(child) not in size:
+                stack.append((child, False))
+
+
+def _check_duplicate_keys(path: Path, tree) -> None:
+    """Refuse a key given twice in one mapping, at any depth (YAML says keys are unique; PyYAML keeps the last)."""
+    problems, seen, stack = [], set(), [tree] if tree is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.extend(_children(node))
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
+                continue
+            line = key.start_mark.line + 1
+            if (key.tag, key.value) in first:
+                problems.append((line, f"{path}:{line}: duplicate key {key.value!r} (first at line "
+                                       f"{first[key.tag, key.value]})"))
+            first.setdefault((key.tag, key.value), line)
+    if problems:
+        raise RuleFileError("\n".join(p for _, p in sorted(problems)))
 
 
 def _check_params(path: Path, tree, i: int, rule: Rule) -> list[str]:

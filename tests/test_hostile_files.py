@@ -149,3 +149,55 @@ def test_a_decision_tree_whose_indices_point_outside_it_is_refused_before_it_can
     dump(model, tmp_path / "tree.skops")
     with pytest.raises(ModelFileError, match="a decision tree is malformed at node 0 .child or feature index out of range"):
         load_model(tmp_path / "tree.skops")
+
+
+# --- rule files -------------------------------------------------------------------------------
+
+RULE = """\
+rules:
+  - id: pii
+    title: Training data tagged pii needs the privacy officer's approval
+    rationale: Personal data may only train a model a privacy officer approved.
+    severity: block
+    check: data_tags
+    params: {tags: [pii], approval_role: privacy-officer}
+"""
+
+
+def test_a_deeply_nested_rule_file_exits_2_naming_the_file_and_the_reason(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text(RULE.replace("{tags: [pii]", "{tags: " + "[" * 3000 + "pii" + "]" * 3000))
+    result = run("governance", "validate", path)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {path}:7: nested deeper than 32 levels\n"
+
+
+@pytest.mark.parametrize("bomb, message", [
+    ("a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+     "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e]\n",
+     ":6: expands to more than 100000 nodes (through aliases)"),
+    ("a: &a [x, *a]\n", ":1: an alias refers to a node that contains it"),
+])
+def test_an_alias_bomb_or_a_self_containing_alias_in_a_rule_file_exits_2(bomb, message, tmp_path):
+    path = tmp_path / "bomb.yaml"
+    anchors = "\n".join("        " + line for line in bomb.splitlines())
+    path.write_text(RULE.replace("    params: {tags: [pii], approval_role: privacy-officer}\n",
+                                 "    params:\n      tags: [pii]\n      approval_role: privacy-officer\n"
+                                 "      extra:\n" + anchors + "\n"))
+    result = run("governance", "validate", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {path}:") and message.split(":", 2)[2] in result.stderr
+
+
+@pytest.mark.parametrize("where, text, line, key", [
+    ("the top level", RULE + "rules: []\n", 8, "rules"),
+    ("a rule", RULE.replace("    severity: block\n", "    severity: block\n    severity: warn\n"), 6, "severity"),
+    ("the params", RULE.replace("approval_role: privacy-officer}", "approval_role: privacy-officer, tags: []}"), 7,
+     "tags"),
+])
+def test_a_duplicate_key_anywhere_in_a_rule_file_is_an_error_naming_file_line_and_key(where, text, line, key, tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    result = run("governance", "validate", path)
+    assert result.exit_code == 2, where
+    assert result.stderr.startswith(f"Error: {path}:{line}: duplicate key {key!r} (first at line ")
