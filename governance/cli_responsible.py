@@ -6,6 +6,7 @@ command starts without them.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -21,7 +22,8 @@ def model_options(fn):
     fn = click.option("--trust-pickle", is_flag=True,
                       help="Unpickle this .pkl/.joblib file (only if its digest matches the recorded artifact).")(fn)
     fn = click.option("--model-file", type=click.Path(dir_okay=False, path_type=Path),
-                      help="The fitted model: .skops (or a trusted pickle).")(fn)
+                      help="The fitted model: .skops (only supported scikit-learn and NumPy types load; any other "
+                           "type is refused by name) or a trusted pickle.")(fn)
     return fn
 
 
@@ -70,6 +72,40 @@ def _columns(data, names: list[str], what: str) -> None:
         raise GovernanceError(f"{what}: no column {', '.join(missing)} in the data (columns: {', '.join(map(str, data.columns))})")
 
 
+def _complete(data, path: Path, names: list[str], what: str) -> None:
+    """Every row has a value in these columns: a blank is not a group, and not an outcome."""
+    for name in names:
+        blank = data[name].isna().to_numpy()
+        if blank.any():
+            raise GovernanceError(f"{what}: {path}: column {name!r} has {int(blank.sum())} missing value(s), the first "
+                                  f"in data row {int(blank.argmax()) + 1}; fill or drop them first")
+
+
+def _several_groups(data, path: Path, protected: list[str], what: str) -> None:
+    for name in protected:
+        values = data[name].unique()
+        if len(values) < 2:
+            raise GovernanceError(f"{what}: {path}: protected column {name!r} holds one value "
+                                  f"({str(values[0]) if len(values) else 'no rows'!r}): there are no groups to compare")
+
+
+def _both_outcomes(labels, values, positive: str | None, what: str) -> None:
+    if len(set(labels.tolist())) < 2:
+        seen = ", ".join(sorted(map(str, values.unique()))[:5])
+        hint = f"no row equal to --positive {positive!r}" if positive is not None and not labels.any() else "one class only"
+        raise GovernanceError(f"{what} has {hint} (values: {seen}); fairness needs rows of both outcomes")
+
+
+@contextmanager
+def _model_errors(path: Path):
+    """The model refusing the data (NaN, wrong dtypes, wrong width) is a data error, not a crash."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GovernanceError(f"the model cannot be applied to {path}: {first}") from None
+
+
 @governance.command()
 @click.argument("model_id", metavar="MODEL@VERSION")
 @model_options
@@ -90,6 +126,8 @@ def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep,
     Records global importance (mean |SHAP| and share per feature), the
     explainer, background, seed, library versions and the additivity residual;
     with --protected, how well each feature predicts each protected column.
+    A protected column with a missing value or a single value, a file that is
+    not a model, or data the model refuses is an error (exit 1).
 
     \b
     Example:
@@ -102,9 +140,12 @@ def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep,
         model = _model(store, model_id, model_file, trust_pickle)
         data = load_data(data_file, sep)
         _columns(data, [target, *protected], "explain")
+        _complete(data, data_file, list(protected), "explain")
+        _several_groups(data, data_file, list(protected), "explain")
         X = _features(model, data, target, list(protected), list(drop))
-        result = explaining.explain(model, X, max_rows=max_rows, background_rows=background_rows, seed=seed,
-                                    protected=data[list(protected)] if protected else None)
+        with _model_errors(data_file):
+            result = explaining.explain(model, X, max_rows=max_rows, background_rows=background_rows, seed=seed,
+                                        protected=data[list(protected)] if protected else None)
         from lineage.sdk import file_digest
 
         seq = explaining.record(store, model_id, result, default_actor(actor), dataset, file_digest(data_file))
@@ -144,7 +185,9 @@ def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep
 
     Per group: size, selection rate, TPR, FPR, FNR, accuracy; across groups:
     demographic parity and equalized odds (difference and ratio), equal
-    opportunity difference, each with a bootstrap interval.
+    opportunity difference, each with a bootstrap interval. Missing values in
+    the target, a protected column or --predictions, a target with one class,
+    or a protected column with one value are errors (exit 1).
 
     \b
     Example:
@@ -157,13 +200,18 @@ def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep
 
     with connect(store_url) as store:
         data = load_data(data_file, sep)
-        _columns(data, [target, *protected] + ([predictions] if predictions else []), "fairness")
+        needed = [target, *protected] + ([predictions] if predictions else [])
+        _columns(data, needed, "fairness")
+        _complete(data, data_file, needed, "fairness")
+        _several_groups(data, data_file, list(protected), "fairness")
         y_true = _labels(data[target], positive, f"target {target!r}")
+        _both_outcomes(y_true, data[target], positive, f"fairness: {data_file}: target {target!r}")
         if predictions:
             y_pred = _labels(data[predictions], predicted_positive, f"predictions {predictions!r}")
         else:
             model = _model(store, model_id, model_file, trust_pickle)
-            raw = model.predict(_features(model, data, target, list(protected), list(drop)))
+            with _model_errors(data_file):
+                raw = model.predict(_features(model, data, target, list(protected), list(drop)))
             y_pred = _labels(pd.Series(raw), positive if positive in map(str, pd.unique(raw)) else None, "predictions")
         sets = [[p] for p in protected] + ([list(protected)] if intersections and len(protected) > 1 else [])
         from lineage.sdk import file_digest

@@ -96,6 +96,8 @@ def explain(model: Any, X: pd.DataFrame, *, max_rows: int = 1000, background_row
         "versions": _versions(),
     }
     if protected is not None:
+        if protected.isna().any().any() or (protected.nunique() < 2).any():
+            raise GovernanceError("a protected column has missing values or a single value: no groups to compare")
         result["proxies"] = proxy_scores(features, protected.loc[features.index], seed)
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result

@@ -47,6 +47,10 @@ def assess(y_true: Any, y_pred: Any, sensitive: pd.DataFrame, *, min_group_size:
         raise GovernanceError("give at least one protected column")
     if not (len(y_true) == len(y_pred) == len(sensitive)):
         raise GovernanceError(f"lengths differ: y_true {len(y_true)}, y_pred {len(y_pred)}, protected {len(sensitive)}")
+    if sensitive.isna().any().any():
+        raise GovernanceError(f"missing values in the protected column(s) {', '.join(map(str, sensitive.columns))}")
+    if len(np.unique(y_true)) < 2:
+        raise GovernanceError("y_true holds one class only; fairness needs rows of both outcomes")
     groups = _group_labels(sensitive)
     sizes = groups.value_counts()
     small = sorted(sizes[sizes < min_group_size].index)

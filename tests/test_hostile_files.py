@@ -201,3 +201,107 @@ def test_a_duplicate_key_anywhere_in_a_rule_file_is_an_error_naming_file_line_an
     result = run("governance", "validate", path)
     assert result.exit_code == 2, where
     assert result.stderr.startswith(f"Error: {path}:{line}: duplicate key {key!r} (first at line ")
+
+
+# --- data and models handed to explain and fairness -----------------------------------------
+
+@pytest.fixture
+def recorded(tmp_path):
+    """A store with model:ml/m@1 (its artifact digest is that of m.pkl) and a real fitted model on disk."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    d = small_frame()
+    dump(LogisticRegression().fit(d[["a", "b"]], d.y), tmp_path / "m.skops")
+    dump(StandardScaler().fit(d[["a", "b"]]), tmp_path / "scaler.skops")
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps({"not": "a model"}))
+    url = f"sqlite:///{tmp_path}/s.db"
+    from lineage.store import open_store
+
+    facet = {"_producer": "x", "_schemaURL": "y"}
+    with open_store(url) as store:
+        ingest_events(store, [run_event("train", outputs=[{"namespace": "ml", "name": "m", "facets": {
+            "datasetType": {**facet, "datasetType": "MODEL"}, "version": {**facet, "datasetVersion": "1"},
+            "auditgraph_model": {**facet, "version": "1", "artifactDigest": file_digest(tmp_path / "m.pkl")}}}])])
+    return {"url": url, "dir": tmp_path, "data": d}
+
+
+def write(recorded, name: str, change) -> str:
+    d = recorded["data"].copy()
+    change(d)
+    path = recorded["dir"] / name
+    d.to_csv(path, index=False)
+    return path
+
+
+def fairness(recorded, data, *extra):
+    return run("governance", "fairness", MODEL, "--model-file", recorded["dir"] / "m.skops", "--data", data,
+               "--target", "y", "--protected", "sex", "--bootstrap", "3", "--store", recorded["url"], *extra)
+
+
+def explain(recorded, data, model="m.skops", *extra):
+    return run("governance", "explain", MODEL, "--model-file", recorded["dir"] / model, "--data", data,
+               "--target", "y", "--protected", "sex", "--store", recorded["url"], *extra)
+
+
+def test_missing_values_in_a_protected_column_or_the_target_are_a_one_line_error(recorded):
+    blank_sex = write(recorded, "blank_sex.csv", lambda d: d.__setitem__("sex", d["sex"].mask(d.index.isin([3, 7]))))
+    blank_y = write(recorded, "blank_y.csv", lambda d: d.__setitem__("y", d["y"].mask(d.index == 5)))
+    for result, column, count, row in ((fairness(recorded, blank_sex), "sex", 2, 4), (fairness(recorded, blank_y), "y", 1, 6)):
+        assert result.exit_code == 1
+        assert result.stderr == (f"Error: fairness: {recorded['dir']}/blank_{column}.csv: column {column!r} has {count} "
+                                 f"missing value(s), the first in data row {row}; fill or drop them first\n")
+    result = explain(recorded, blank_sex)
+    assert result.exit_code == 1 and result.stderr.startswith(f"Error: explain: {blank_sex}: column 'sex' has 2 missing")
+
+
+def test_a_target_with_one_class_is_a_one_line_error(recorded):
+    one = write(recorded, "one.csv", lambda d: d.__setitem__("y", 1))
+    result = fairness(recorded, one)
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: fairness: {one}: target 'y' has one class only (values: 1); "
+                             "fairness needs rows of both outcomes\n")
+    typo = fairness(recorded, write(recorded, "ok.csv", lambda d: None), "--positive", "yes")
+    assert typo.exit_code == 1 and "target 'y' has no row equal to --positive 'yes' (values: 0, 1)" in typo.stderr
+
+
+def test_a_constant_protected_column_is_a_one_line_error_not_a_proxy_check_that_passes(recorded):
+    const = write(recorded, "const.csv", lambda d: d.__setitem__("sex", "F"))
+    for command, result in (("fairness", fairness(recorded, const)), ("explain", explain(recorded, const))):
+        assert result.exit_code == 1
+        assert result.stderr == (f"Error: {command}: {const}: protected column 'sex' holds one value ('F'): "
+                                 "there are no groups to compare\n")
+
+
+def test_explain_on_a_file_that_is_not_a_model_is_a_one_line_error(recorded):
+    data = write(recorded, "ok.csv", lambda d: None)
+    scaler = explain(recorded, data, "scaler.skops")
+    assert scaler.exit_code == 1
+    assert scaler.stderr == (f"Error: {recorded['dir']}/scaler.skops: holds a sklearn.preprocessing._data.StandardScaler, "
+                             "not a model (it has no predict method)\n")
+    pickled = explain(recorded, data, "m.pkl", "--trust-pickle")
+    assert pickled.exit_code == 1
+    assert pickled.stderr == f"Error: {recorded['dir']}/m.pkl: holds a builtins.dict, not a model (it has no predict method)\n"
+
+
+def test_data_the_model_cannot_take_is_a_one_line_error(recorded):
+    blank_a = write(recorded, "blank_a.csv", lambda d: d.__setitem__("a", d["a"].mask(d.index == 0)))
+    for result in (explain(recorded, blank_a), fairness(recorded, blank_a)):
+        assert result.exit_code == 1
+        assert result.stderr == f"Error: the model cannot be applied to {blank_a}: Input X contains NaN.\n"
+
+
+def test_the_python_api_refuses_the_same_data_as_the_cli():
+    from sklearn.linear_model import LogisticRegression
+
+    from governance import explain as explaining, fairness as fair
+    from governance.errors import GovernanceError
+
+    d = small_frame(120)
+    with pytest.raises(GovernanceError, match=r"^missing values in the protected column\(s\) sex$"):
+        fair.assess(d.y, d.y, d.assign(sex=d.sex.where(d.index != 3))[["sex"]], bootstrap=0)
+    with pytest.raises(GovernanceError, match="^y_true holds one class only; fairness needs rows of both outcomes$"):
+        fair.assess(np.ones(len(d), dtype=int), d.y, d[["sex"]], bootstrap=0)
+    model = LogisticRegression().fit(d[["a", "b"]], d.y)
+    with pytest.raises(GovernanceError, match="a protected column has missing values or a single value"):
+        explaining.explain(model, d[["a", "b"]], protected=d[["sex"]].assign(sex="F"))
