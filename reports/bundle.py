@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from governance import records
+from governance import binding, readmodels, records
 from governance.findings import FAIRNESS, latest_explanation
 from governance.frameworks import FRAMEWORKS, TITLES
-from governance.gate import GATE, latest_gate
+from governance.gate import GATE, current_release, history
 from governance.subject import Subject
 from lineage.canonical import digest
 from lineage.ids import NodeKind, parse_id
@@ -41,6 +41,9 @@ def collect(store: Store, model: str) -> dict[str, Any]:
         "explanation": _explanation(store, subject, cited),
         "fairness": _fairness(store, subject, cited),
         "gate": _gate(store, subject, cited),
+        "gate_history": _gate_history(store, subject, cited),
+        "bound_policies": [{"policy": b.name, "rules_digest": b.digest, "glob": b.glob, "seq": _cite(store, cited, b.seq)}
+                           for b in binding.required(store, subject.id)],
         "approvals": _approvals(subject, cited),
         "ledger_head": {"seq": head.seq, "hash": head.hash},
     }
@@ -67,14 +70,24 @@ def _cite(store: Store, cited: dict[int, str], seq: int) -> int:
 
 
 def _identity(store: Store, subject: Subject) -> dict[str, Any]:
+    """Who the model version is. Its artifact is the first one recorded; approval and release state
+    come from the read models (``governance.readmodels``, the release history), never from facets."""
     facets = store.facets(subject.id)
     model = facets.get("auditgraph_model") or {}
     node = subject.row
-    return {"id": subject.id, "entity": str(parse_id(subject.id).entity()), "namespace": node.namespace,
-            "name": node.name, "version": node.version, "artifact_digest": model.get("artifactDigest"),
+    artifact = readmodels.artifact(store, subject.id)
+    entity = str(parse_id(subject.id).entity())
+    counted = [a for a in subject.approvals if a.valid]
+    return {"id": subject.id, "entity": entity, "namespace": node.namespace,
+            "name": node.name, "version": node.version,
+            "artifact_digest": f"sha256:{artifact.digest}" if artifact.digest else None,
+            "artifact_problem": artifact.problem or None,
             "artifact_uri": model.get("artifactUri"), "framework": model.get("framework"), "task": model.get("task"),
             "recorded": node.first_seen,
-            "release": facets.get("auditgraph.release"), "approval": facets.get("auditgraph.approval")}
+            "released": current_release(store, entity) == subject.id,
+            "approved": readmodels.is_approved(store, subject.id),
+            "valid_approvals": len([a for a in counted if a.decision == "approve"]),
+            "valid_rejections": len([a for a in counted if a.decision == "reject"])}
 
 
 def _documentation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any]:
@@ -150,17 +163,29 @@ def _fairness(store: Store, subject: Subject, cited: dict[int, str]) -> list[dic
 
 
 def _gate(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any] | None:
-    result = latest_gate(store, subject.id)
-    if result is None:
+    """The decisive gate run: the one the latest release of this version cites, else the latest run."""
+    runs = history(store, subject.id)
+    if not runs:
         return None
+    released = [r for r in runs if r.release]
+    decisive = released[-1] if released else runs[-1]
+    result = decisive.result
     _cite(store, cited, result.seq)
     for r in result.results:
         for ref in r.evidence:
             if ref.startswith("ledger:"):
                 _cite(store, cited, int(ref.split(":")[1]))
     return {"seq": result.seq, "outcome": result.outcome, "evaluated_at": result.evaluated_at,
-            "policy": result.policy, "policy_digest": result.policy_digest,
+            "decisive": "the gate run its release cites" if released else "the latest gate run",
+            "actor": decisive.actor, "policy": result.policy, "policy_digest": result.policy_digest,
             "rules": [r.model_dump(exclude={"source"}) for r in result.results]}
+
+
+def _gate_history(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
+    """Every gate run on this version, oldest first: a report shows each policy tried, not only the one that passed."""
+    return [{"seq": _cite(store, cited, run.seq), "policy": run.result.policy, "outcome": run.result.outcome,
+             "blocking": len(run.result.blocking), "actor": run.actor, "recorded_at": run.recorded_at,
+             "release": run.release} for run in history(store, subject.id)]
 
 
 def _approvals(subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
@@ -188,6 +213,18 @@ def _not_evaluated(bundle: dict[str, Any]) -> list[dict[str, str]]:
     return missing
 
 
+def _coverage_state(by: list[dict[str, str]]) -> str:
+    """Only a pass is evidence: a rule that had nothing to check, or could not check, evidences nothing."""
+    statuses = {b["status"] for b in by}
+    if statuses & {"fail", "warn"}:
+        return "evidenced, failing"
+    if "not_evaluated" in statuses:
+        return "not evidenced (not evaluated)"
+    if "pass" in statuses:
+        return "evidenced"
+    return "not evidenced (nothing to check)" if statuses else "not evidenced"
+
+
 def coverage(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For each framework, each item: the rules that evidence it (with status), or none."""
     out = []
@@ -195,8 +232,6 @@ def coverage(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = []
         for item, title in items.items():
             by = [{"rule": r["rule"], "status": r["status"]} for r in rules if item in r.get("evidences", {}).get(framework, [])]
-            rows.append({"item": item, "title": title, "rules": by,
-                         "state": "not evidenced" if not by else "evidenced" if all(b["status"] == "pass" for b in by)
-                         else "evidenced, failing"})
+            rows.append({"item": item, "title": title, "rules": by, "state": _coverage_state(by)})
         out.append({"framework": framework, "title": TITLES[framework], "items": rows})
     return out

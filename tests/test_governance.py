@@ -258,9 +258,12 @@ def test_the_gate_writes_junit_with_a_failure_per_blocking_rule(url, store, poli
     report = tmp_path / "gate.xml"
     assert run("governance", "gate", MODEL, "--policy", policy_file, "--junit", report, "--store", url).exit_code == 1
     suite = ET.parse(report).getroot()
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "2")
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed == ["auc-floor"]
+    skipped = {c.get("name"): c.find("skipped").get("message").split(":")[0] for c in suite.iter("testcase")
+               if c.find("skipped") is not None}
+    assert skipped == {"pii-needs-privacy-approval": "not applicable", "documented": "warning"}
 
 
 def test_every_gate_run_is_a_ledger_entry_with_passed_rules_too(url, store, policy_file):

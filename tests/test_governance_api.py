@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import live_server
-from governance import approvals as appr, records
+from governance import approvals as appr, readmodels, records
 from governance.evidence import evidence_digest, evidence_view
 from lineage import hooks
 from lineage.cli import cli
@@ -43,17 +44,46 @@ def test_a_signed_approval_posted_over_http_is_verified_and_recorded(env):
     with live_server(ServerConfig(store_url=url, webhooks=False)) as server:
         ev = httpx.get(f"{server}/api/v1/governance/evidence", params={"model": MODEL}, headers=bearer(tokens["read"])).json()
         with open_store(url) as store:
-            payload = appr.signed_payload(MODEL, None, "model-risk", signer, "Rita Risk", ev["digest"], store.head().hash)
+            payload = appr.signed_payload(MODEL, readmodels.artifact_digest(store, MODEL), "model-risk", signer,
+                                          ev["digest"], store.head().hash)
         tampered = copy.deepcopy(payload)
-        tampered["decision"] = "reject"
+        statement = appr.envelope_payload(payload)
+        statement["predicate"]["decision"] = "reject"
+        tampered["envelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
         bad = httpx.post(f"{server}/api/v1/governance/approvals", json=tampered, headers=bearer(tokens["approve"]))
-        assert (bad.status_code, bad.json()["detail"]) == (400, "role or decision differ from the signed statement")
+        assert (bad.status_code, bad.json()["detail"]) == (400, "signature does not verify (VerificationError)")
         refused = httpx.post(f"{server}/api/v1/governance/approvals", json=payload, headers=bearer(tokens["read"]))
         assert refused.status_code == 403
         ok = httpx.post(f"{server}/api/v1/governance/approvals", json=payload, headers=bearer(tokens["approve"]))
-        assert ok.status_code == 201
+        assert ok.status_code == 201 and ok.json()["duplicate"] is False
+        again = httpx.post(f"{server}/api/v1/governance/approvals", json=payload, headers=bearer(tokens["approve"]))
+        assert (again.status_code, again.json()["seq"], again.json()["duplicate"]) == (201, ok.json()["seq"], True)
         listed = httpx.get(f"{server}/api/v1/governance/approvals", params={"model": MODEL}, headers=bearer(tokens["read"])).json()
     assert [(a["approver"], a["valid"]) for a in listed] == [("Rita Risk", True)]
+    assert listed[0]["recorded_by"].startswith("apikey:") and listed[0]["recorded_by"].endswith(":approve")  # the key's name
+
+
+def test_a_revoked_approval_replayed_over_http_with_altered_unsigned_fields_never_counts_again(env):
+    url, tokens, signer = env
+    with open_store(url) as store:
+        payload = appr.signed_payload(MODEL, readmodels.artifact_digest(store, MODEL), "model-risk", signer,
+                                      "sha256:" + "0" * 64, store.head().hash)
+        seq = appr.record_signed(store, payload, "approve").seq
+        appr.revoke_approval(store, seq, "signed the wrong version", "approve")
+    post = f"/api/v1/governance/approvals"
+    with live_server(ServerConfig(store_url=url, webhooks=False)) as server:
+        with open_store(url) as store:
+            head = store.head()
+        replay = httpx.post(server + post, json=payload, headers=bearer(tokens["approve"]))
+        assert replay.status_code == 400 and "was revoked" in replay.json()["detail"]
+        for altered in ({**payload, "approver": "Someone Else"}, {**payload, "role": "model-risk"},
+                        {**payload, "envelope": {**payload["envelope"], "note": "x"}},
+                        {**payload, "model": [MODEL]}, {**payload, "envelope": {**payload["envelope"], "payloadType": 1}}):
+            response = httpx.post(server + post, json=altered, headers=bearer(tokens["approve"]))
+            assert response.status_code == 422, (altered.keys(), response.text)
+        with open_store(url) as store:
+            assert store.head() == head
+            assert [a.valid for a in readmodels.approvals(store, MODEL)] == [False]
 
 
 def test_the_gate_over_http_takes_built_in_packs_only(env):
