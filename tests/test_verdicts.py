@@ -397,3 +397,23 @@ def test_cli_entries_name_the_operator_from_actor_or_the_environment(tmp_path, m
     with open_store(url) as store:
         actors = [e.actor for e in store.entries(kind="governance.tag")]
     assert actors == [f"cli:{getpass.getuser()}", "priya@example.com", "omar@example.com"]
+
+
+def test_the_report_names_the_decisive_policy_and_every_gate_run_on_the_version(gov, tmp_path):
+    from reports.bundle import collect
+    from reports.render import render
+
+    strict = quorum_policy(tmp_path)
+    weak = rule(tmp_path, "documentation", "{require: [owners]}", severity="warn", id="weak")
+    assert gates.record(gov, gates.evaluate(gov, MODEL, strict), "cli:alice").outcome == "blocked"
+    result, seq = gates.release(gov, MODEL, weak, "cli:bob")  # nothing bound: allowed, but not hidden
+    assert result.outcome == "pass" and seq
+    bundle = collect(gov, MODEL)
+    assert [(g["policy"], g["outcome"], g["actor"], g["release"]) for g in bundle["gate_history"]] == [
+        ([str(tmp_path / "quorum.yaml")], "blocked", "cli:alice", False),
+        ([str(tmp_path / "weak.yaml")], "pass", "cli:bob", True)]
+    assert bundle["gate"]["decisive"] == "the gate run its release cites" and bundle["bound_policies"] == []
+    md = render(bundle, "md")
+    assert "Decided under policy" in md and "weak.yaml" in md and "quorum.yaml" in md and "No policy is bound" in md
+    card = render(bundle, "card")
+    assert "2 gate run(s) on this version, 1 blocked" in card and "weak.yaml" in card
