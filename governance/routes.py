@@ -1,7 +1,9 @@
 """Governance routes under /api/v1/governance (entry point ``auditgraph.routes``).
 
-Writes of metadata need the ``ingest`` scope; approvals, gate runs and
-releases need ``approve``; reads need ``read`` (or nothing, with public reads).
+Each write needs the scope its entry kind declares (``governance.kinds``):
+tags and evaluations ``govern``, approvals, gate runs and releases
+``approve``; reads need ``read`` (or nothing, with public reads). An ``ingest``
+key (what every OpenLineage producer holds) writes no governance fact.
 Approvals arrive signed by the approver's own key: the server verifies the
 DSSE envelope against the registered key before recording it.
 """
@@ -69,12 +71,12 @@ def _actor(who) -> str:
 
 
 @router.post("/tags", status_code=201)
-def tag(body: TagBody, request: Request, who=need("ingest")) -> dict:
+def tag(body: TagBody, request: Request, who=need(kinds.TAG.scope)) -> dict:
     return {"seqs": records.tag(store(request), body.node, body.tags, _actor(who), body.remove)}
 
 
 @router.post("/evaluations", status_code=201)
-def evaluate(body: EvaluationBody, request: Request, who=need("ingest")) -> dict:
+def evaluate(body: EvaluationBody, request: Request, who=need(kinds.EVALUATION.scope)) -> dict:
     return {"seq": records.record_evaluation(store(request), body.model, body.metrics, _actor(who), body.dataset)}
 
 
@@ -85,7 +87,7 @@ def evidence(model: str, request: Request, who=need("read")) -> dict:
 
 
 @router.post("/approvals", status_code=201)
-def approve(body: ApprovalBody, request: Request, who=need("approve")) -> dict:
+def approve(body: ApprovalBody, request: Request, who=need(kinds.APPROVAL.scope)) -> dict:
     ack = appr.record_signed(store(request), body.model_dump(), _actor(who))
     return {"seq": ack.seq, "duplicate": ack.duplicate}
 

@@ -30,7 +30,7 @@ def env(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path}/api.db"
     CliRunner().invoke(cli, ["demo", "--store", url])
     with open_store(url) as store:
-        tokens = {s: auth.create_key(store, s, [s], "test")[1] for s in ("ingest", "read", "approve")}
+        tokens = {s: auth.create_key(store, s, [s], "test")[1] for s in ("ingest", "read", "govern", "approve")}
         appr.generate_key(store, "Rita Risk", ["model-risk"], tmp_path / "rita.pem", "test")
     return url, tokens, appr.load_signer(tmp_path / "rita.pem")
 
@@ -97,18 +97,28 @@ def test_the_gate_over_http_takes_built_in_packs_only(env):
         assert path.status_code == 400 and "built-in packs only" in path.json()["detail"]
 
 
-def test_metadata_over_http_needs_the_ingest_scope(env):
+def test_governance_facts_over_http_need_the_govern_scope_and_an_ingest_key_cannot_write_them(env):
     url, tokens, _ = env
     crm = "dataset:postgres://crm-db:5432/crm.public.customers"
-    with live_server(ServerConfig(store_url=url, webhooks=False)) as server:
-        assert httpx.post(f"{server}/api/v1/governance/tags", json={"node": crm, "tags": ["pii"]},
-                          headers=bearer(tokens["read"])).status_code == 403
-        assert httpx.post(f"{server}/api/v1/governance/tags", json={"node": crm, "tags": ["pii"]},
-                          headers=bearer(tokens["ingest"])).status_code == 201
-        assert httpx.post(f"{server}/api/v1/governance/evaluations", json={"model": MODEL, "metrics": {"auc": "high"}},
-                          headers=bearer(tokens["ingest"])).status_code == 422
     with open_store(url) as store:
-        assert set(records.tags_of(store, crm)) == {"pii"}
+        records.tag(store, crm, ["pii"], "cli:privacy-officer")
+        head = store.head()
+    with live_server(ServerConfig(store_url=url, webhooks=False)) as server:
+        for scope in ("read", "ingest", "approve"):  # a producer's key cannot lift a pii tag or post a metric
+            assert httpx.post(f"{server}/api/v1/governance/tags", json={"node": crm, "tags": ["pii"], "remove": True},
+                              headers=bearer(tokens[scope])).status_code == 403, scope
+            assert httpx.post(f"{server}/api/v1/governance/evaluations", json={"model": MODEL, "metrics": {"auc": 0.99}},
+                              headers=bearer(tokens[scope])).status_code == 403, scope
+        with open_store(url) as store:
+            assert store.head() == head
+        assert httpx.post(f"{server}/api/v1/governance/tags", json={"node": crm, "tags": ["gold"]},
+                          headers=bearer(tokens["govern"])).status_code == 201
+        assert httpx.post(f"{server}/api/v1/governance/evaluations", json={"model": MODEL, "metrics": {"auc": "high"}},
+                          headers=bearer(tokens["govern"])).status_code == 422
+    with open_store(url) as store:
+        assert set(records.tags_of(store, crm)) == {"pii", "gold"}
+        [entry] = [e for e in store.entries(kind="governance.tag") if '"gold"' in e.payload]
+        assert entry.actor.endswith(":govern")  # the API key's name
 
 
 def test_a_blocked_gate_and_a_release_from_the_cli_fire_webhooks_from_the_server(env):

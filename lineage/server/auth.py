@@ -6,8 +6,11 @@ creating and revoking keys is itself audited; revocation is another entry
 (``auth.key.revoked``). Secrets are compared in constant time and never logged,
 never echoed in an error.
 
-Scopes: ``read`` (queries), ``ingest`` (OpenLineage events and other lineage
-writes), ``approve`` (governance decisions), ``admin`` (everything).
+Scopes: ``read`` (queries), ``ingest`` (OpenLineage events: lineage only),
+``govern`` (governance facts: tags, owners, intended use, evaluations,
+evidence), ``approve`` (signed approvals, gate runs, releases), ``admin``
+(everything, including keys and policy bindings). An ``ingest`` key, which every
+producer holds, cannot write a governance fact.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from lineage.errors import LineageError
 from lineage.ledger import Pending
 from lineage.store import Store
 
-SCOPES = ("read", "ingest", "approve", "admin")
+SCOPES = ("read", "ingest", "govern", "approve", "admin")
 CREATED, REVOKED = "auth.key.created", "auth.key.revoked"
 _TOKEN = re.compile(r"^agk_([0-9a-f]{16})_([A-Za-z0-9_\-]{20,200})$")
 
