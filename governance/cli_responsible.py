@@ -19,6 +19,9 @@ from lineage.cli.options import actor_option, connect, default_actor, domain_err
 
 
 def model_options(fn):
+    fn = click.option("--allow-unrecorded-artifact", "allow_unrecorded", is_flag=True,
+                      help="Use a model file whose SHA-256 is not the artifact lineage records for this version "
+                           "(the evidence says so). Never loads a pickle: those must always match.")(fn)
     fn = click.option("--trust-pickle", is_flag=True,
                       help="Unpickle this .pkl/.joblib file (only if its digest matches the recorded artifact).")(fn)
     fn = click.option("--model-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -36,13 +39,34 @@ def data_options(fn):
     return fn
 
 
-def _model(store, model_id: str, path: Path | None, trust_pickle: bool):
-    from governance.modelfiles import load_model
+def _model(store, model_id: str, path: Path | None, trust_pickle: bool, allow_unrecorded: bool):
+    """Load the model file if it is the artifact lineage records for the version: (model, its digest, matched).
+
+    Evidence must be about the model that was trained: the file's SHA-256 must equal the
+    version's first recorded artifact digest, unless the operator allows otherwise (recorded).
+    """
+    from governance import readmodels
+    from governance.modelfiles import ModelFileError, load_model
+    from lineage.sdk import file_digest
 
     if path is None:
         raise GovernanceError("give --model-file")
-    expected = (store.facets(store.resolve(model_id).id).get("auditgraph_model") or {}).get("artifactDigest")
-    return load_model(path, trust_pickle=trust_pickle, expected_digest=expected)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file")
+    row = store.resolve(model_id)
+    recorded = readmodels.artifact(store, row.id)
+    if recorded.problem:
+        raise GovernanceError(f"{row.id}: {recorded.problem}; evidence cannot be tied to one artifact")
+    expected = f"sha256:{recorded.digest}" if recorded.digest else None
+    actual = file_digest(path)
+    if actual != expected and not allow_unrecorded:
+        if expected is None:
+            raise GovernanceError(f"{path}: no artifact digest is recorded for {row.id}, so this file cannot be shown "
+                                  "to be the model that was trained; record it (SDK run.model(path=...)) or pass "
+                                  "--allow-unrecorded-artifact")
+        raise GovernanceError(f"{path}: digest {actual} differs from the artifact recorded for {row.id} ({expected}); "
+                              "pass --allow-unrecorded-artifact to use it anyway (the evidence will say so)")
+    return load_model(path, trust_pickle=trust_pickle, expected_digest=expected), actual, actual == expected
 
 
 def _features(model, data, target: str, protected: list[str], drop: list[str]):
@@ -119,7 +143,7 @@ def _model_errors(path: Path):
 @actor_option
 @json_option
 @domain_errors
-def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep, protected, drop, max_rows,
+def explain(model_id, model_file, trust_pickle, allow_unrecorded, data_file, target, dataset, sep, protected, drop, max_rows,
             background_rows, seed, store_url, actor, as_json):
     """Explain a model with SHAP and record the explanation as evidence.
 
@@ -127,7 +151,9 @@ def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep,
     explainer, background, seed, library versions and the additivity residual;
     with --protected, how well each feature predicts each protected column.
     A protected column with a missing value or a single value, a file that is
-    not a model, or data the model refuses is an error (exit 1).
+    not a model, or data the model refuses is an error (exit 1). The model
+    file must be the artifact lineage records for the version (same SHA-256),
+    unless --allow-unrecorded-artifact, which the evidence then records.
 
     \b
     Example:
@@ -137,7 +163,7 @@ def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep,
     from governance.modelfiles import load_data
 
     with connect(store_url) as store:
-        model = _model(store, model_id, model_file, trust_pickle)
+        model, model_digest, matched = _model(store, model_id, model_file, trust_pickle, allow_unrecorded)
         data = load_data(data_file, sep)
         _columns(data, [target, *protected], "explain")
         _complete(data, data_file, list(protected), "explain")
@@ -148,7 +174,8 @@ def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep,
                                         protected=data[list(protected)] if protected else None)
         from lineage.sdk import file_digest
 
-        seq = explaining.record(store, model_id, result, default_actor(actor), dataset, file_digest(data_file))
+        seq = explaining.record(store, model_id, result, default_actor(actor), dataset, file_digest(data_file),
+                                model_digest=model_digest, artifact_recorded=matched)
     if as_json:
         emit_json({"seq": seq, **result})
         return
@@ -179,7 +206,7 @@ def explain(model_id, model_file, trust_pickle, data_file, target, dataset, sep,
 @actor_option
 @json_option
 @domain_errors
-def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep, protected, positive, predictions,
+def fairness(model_id, model_file, trust_pickle, allow_unrecorded, data_file, target, dataset, sep, protected, positive, predictions,
              predicted_positive, drop, intersections, min_group_size, bootstrap, seed, store_url, actor, as_json):
     """Assess fairness across protected groups (fairlearn) and record it as evidence.
 
@@ -187,7 +214,9 @@ def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep
     demographic parity and equalized odds (difference and ratio), equal
     opportunity difference, each with a bootstrap interval. Missing values in
     the target, a protected column or --predictions, a target with one class,
-    or a protected column with one value are errors (exit 1).
+    or a protected column with one value are errors (exit 1). A model file must
+    be the artifact lineage records for the version (same SHA-256), unless
+    --allow-unrecorded-artifact, which the evidence then records.
 
     \b
     Example:
@@ -206,10 +235,11 @@ def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep
         _several_groups(data, data_file, list(protected), "fairness")
         y_true = _labels(data[target], positive, f"target {target!r}")
         _both_outcomes(y_true, data[target], positive, f"fairness: {data_file}: target {target!r}")
+        model_digest = matched = None
         if predictions:
             y_pred = _labels(data[predictions], predicted_positive, f"predictions {predictions!r}")
         else:
-            model = _model(store, model_id, model_file, trust_pickle)
+            model, model_digest, matched = _model(store, model_id, model_file, trust_pickle, allow_unrecorded)
             with _model_errors(data_file):
                 raw = model.predict(_features(model, data, target, list(protected), list(drop)))
             y_pred = _labels(pd.Series(raw), positive if positive in map(str, pd.unique(raw)) else None, "predictions")
@@ -220,7 +250,8 @@ def fairness(model_id, model_file, trust_pickle, data_file, target, dataset, sep
         out = []
         for columns in sets:
             result = fair.assess(y_true, y_pred, data[columns], min_group_size=min_group_size, bootstrap=bootstrap, seed=seed)
-            seq = fair.record(store, model_id, result, default_actor(actor), dataset, digest, target)
+            seq = fair.record(store, model_id, result, default_actor(actor), dataset, digest, target,
+                              model_digest=model_digest, artifact_recorded=matched)
             out.append({"seq": seq, **result})
     if as_json:
         emit_json(out)

@@ -25,7 +25,7 @@ Grouping = tuple[str, ...]
 
 
 def _computed(store: Store, model: str, result: dict[str, Any], dataset: str | None, data_digest: str | None,
-              model_digest: str | None, artifact_recorded: bool) -> dict[str, Any]:
+              model_digest: str | None, artifact_recorded: bool | None) -> dict[str, Any]:
     row = store.resolve(model)
     return {"model": row.id, "dataset": store.resolve(dataset).id if dataset else None, "data_digest": data_digest,
             "model_digest": model_digest, "artifact_recorded": artifact_recorded, **result, "at": now()}
@@ -33,7 +33,7 @@ def _computed(store: Store, model: str, result: dict[str, Any], dataset: str | N
 
 def record_explanation(store: Store, model: str, result: dict[str, Any], actor: str, dataset: str | None = None,
                        data_digest: str | None = None, model_digest: str | None = None,
-                       artifact_recorded: bool = True) -> int:
+                       artifact_recorded: bool | None = None) -> int:
     payload = _computed(store, model, result, dataset, data_digest, model_digest, artifact_recorded)
     return store.append(kinds.EXPLANATION.pending(payload, actor)).seq
 
@@ -45,7 +45,7 @@ def latest_explanation(store: Store, model: str) -> tuple[int, dict] | None:
 
 def record_fairness(store: Store, model: str, result: dict[str, Any], actor: str, dataset: str | None = None,
                     data_digest: str | None = None, target: str | None = None, model_digest: str | None = None,
-                    artifact_recorded: bool = True) -> int:
+                    artifact_recorded: bool | None = None) -> int:
     payload = {**_computed(store, model, result, dataset, data_digest, model_digest, artifact_recorded),
                "target": target}
     return store.append(kinds.FAIRNESS.pending(payload, actor)).seq

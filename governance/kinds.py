@@ -76,8 +76,9 @@ class _Computed(Payload):
     model: NodeRef
     dataset: NodeRef | None = None
     data_digest: Digest | None = None
-    model_digest: Digest | None = None
-    artifact_recorded: bool = True  # False: the operator allowed a model file lineage does not record
+    model_digest: Digest | None = None  # SHA-256 of the model file the evidence was computed on
+    artifact_recorded: bool | None = None  # True: that file is the recorded artifact; False: the operator
+    # allowed one lineage does not record (--allow-unrecorded-artifact); None: no model file was loaded
     at: Time
 
 

@@ -230,6 +230,8 @@ def _load_trusted_pickle(path: Path, trust_pickle: bool, expected_digest: str | 
     import joblib  # trusted: the operator named this file and its digest matches lineage
 
     return joblib.load(path)
+
+
 def load_data(path: Path, sep: str | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")

@@ -228,7 +228,10 @@ def test_the_cli_refuses_a_pickle_whose_digest_is_not_the_recorded_artifact(adul
     path.write_bytes(pickle.dumps(adult["model"]))
     result = run("governance", "explain", MODEL, "--model-file", path, "--trust-pickle", "--data", adult["csv"],
                  "--target", "income", "--store", adult["url"])
-    assert result.exit_code == 1 and "differs from the recorded artifact" in result.stderr
+    assert result.exit_code == 1 and "differs from the artifact recorded for" in result.stderr
+    result = run("governance", "explain", MODEL, "--model-file", path, "--trust-pickle", "--allow-unrecorded-artifact",
+                 "--data", adult["csv"], "--target", "income", "--store", adult["url"])
+    assert result.exit_code == 1 and "differs from the recorded artifact" in result.stderr  # a pickle must match
 
 
 def test_bad_data_input_is_a_clear_error(adult, tmp_path):

@@ -417,3 +417,38 @@ def test_the_report_names_the_decisive_policy_and_every_gate_run_on_the_version(
     assert "Decided under policy" in md and "weak.yaml" in md and "quorum.yaml" in md and "No policy is bound" in md
     card = render(bundle, "card")
     assert "2 gate run(s) on this version, 1 blocked" in card and "weak.yaml" in card
+
+
+# --- evidence bound to the artifact ----------------------------------------------------------
+
+def test_explain_and_fairness_record_the_model_files_digest_and_refuse_a_file_lineage_does_not_record(adult, tmp_path):
+    import shutil
+    import zipfile
+
+    from skops.io import dump
+
+    from governance import kinds
+    from lineage.sdk import file_digest
+    from lineage.store import open_store
+
+    shutil.copy(adult["url"].removeprefix("sqlite:///"), tmp_path / "copy.db")
+    url = f"sqlite:///{tmp_path}/copy.db"
+    swapped = tmp_path / "swapped.skops"
+    dump(adult["model"], swapped, compression=zipfile.ZIP_DEFLATED)  # the same model, other bytes
+    model = "model:ml/income@1"
+    common = ["--data", str(adult["csv"]), "--target", "income", "--store", url]
+    explain = ["governance", "explain", model, "--max-rows", "40", "--background-rows", "10", *common]
+    fairness = ["governance", "fairness", model, "--positive", ">50K", "--protected", "sex", "--bootstrap", "0", *common]
+    run = CliRunner().invoke
+    for command in (explain, fairness):
+        refused = run(cli, [*command, "--model-file", str(swapped)])
+        assert refused.exit_code == 1 and "differs from the artifact recorded for model:ml/income@1" in refused.output
+    with open_store(url) as store:
+        head = store.head()
+    assert run(cli, [*explain, "--model-file", str(adult["model_file"])]).exit_code == 0
+    assert run(cli, [*fairness, "--model-file", str(swapped), "--allow-unrecorded-artifact"]).exit_code == 0
+    with open_store(url) as store:
+        [explanation] = [r.value for r in kinds.EXPLANATION.valid(store, model) if r.seq > head.seq]
+        [assessment] = [r.value for r in kinds.FAIRNESS.valid(store, model) if r.seq > head.seq]
+    assert (explanation.model_digest, explanation.artifact_recorded) == (file_digest(adult["model_file"]), True)
+    assert (assessment.model_digest, assessment.artifact_recorded) == (file_digest(swapped), False)
