@@ -13,6 +13,10 @@ class IdError(LineageError, ValueError):
     """A node id could not be parsed or does not name a known node."""
 
 
+class NotFoundError(IdError):
+    """A well-formed id names no node in the store."""
+
+
 class IdTooLongError(IdError):
     """An id handed to us is longer than ids may be (ids.MAX_ID_BYTES); nothing was looked up."""
 

@@ -302,7 +302,15 @@ class Dispatcher:
     def _fan_out(self, store: Store, event: str, data: dict) -> None:
         for hook in subscriptions(store):
             if event in hook["events"] and not self._stopping.is_set():
-                self.pool.submit(self._deliver, hook, event, data)
+                self.pool.submit(self._deliver_logged, hook, event, data)
+
+    def _deliver_logged(self, hook: dict, event: str, data: dict) -> None:
+        """A worker's failure is logged (one line), never lost in the pool's future."""
+        try:
+            self._deliver(hook, event, data)
+        except Exception as e:  # noqa: BLE001  a bug or a store error must not vanish silently
+            log.error("webhook %s: delivery of %s failed inside auditgraph: %s: %s", hook.get("hook_id"), event,
+                      type(e).__name__, e)
 
     def _deliver(self, hook: dict, event: str, data: dict) -> None:
         delivery = uuid.uuid4().hex

@@ -365,3 +365,15 @@ def test_an_https_delivery_to_the_pinned_address_still_names_the_host_in_tls(sto
         listener.close()
     assert seen == ["receiver.test", "receiver.test"]  # both attempts
     assert (record["status"], record["attempts"], record["error"]) == ("failed", 2, "ConnectError")  # self-signed: refused
+
+
+def test_a_failure_inside_a_delivery_worker_is_logged_not_lost(caplog):
+    def broken_store():
+        raise RuntimeError("the disk is gone")
+
+    dispatcher = hooks.Dispatcher(broken_store, attempts=1, backoff=0, timeout=1, allow_private=True)
+    hook = {"hook_id": "h1", "url": "http://127.0.0.1:9/hook", "events": ["lineage.upstream_version"]}
+    with caplog.at_level("ERROR", logger="lineage.hooks"):
+        dispatcher._deliver_logged(hook, "lineage.upstream_version", {})
+    assert "webhook h1: delivery of lineage.upstream_version failed inside auditgraph: RuntimeError: the disk is gone" \
+        in caplog.text

@@ -348,3 +348,9 @@ def test_an_unknown_field_in_any_governance_body_gets_422_and_is_never_stored(go
     assert response.status_code == 422, (route, name, response.text)
     assert head_of(url) == before
 
+
+
+def test_the_server_config_never_shows_the_store_password_in_its_repr():
+    from lineage.server.app import ServerConfig
+
+    assert "hun/ter2" not in repr(ServerConfig(store_url="neo4j://neo4j:hun/ter2@127.0.0.1:7687"))

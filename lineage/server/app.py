@@ -27,7 +27,7 @@ import contextlib
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
@@ -38,7 +38,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from lineage.errors import EntryError, EventError, IdError, IdTooLongError, LineageError
+from lineage.errors import EntryError, EventError, IdTooLongError, LineageError, NotFoundError
 from lineage.hooks import Dispatcher
 from lineage.ingest import read_documents
 from lineage.ledger import Pending
@@ -52,12 +52,13 @@ from lineage.store import Store, open_store, redact
 log = logging.getLogger(__name__)
 MAX_BATCH = 10_000
 # Our errors' HTTP statuses, written once; the first class an error is an instance of decides.
-STATUS_OF = ((AuthError, 401), (EventError, 422), (EntryError, 422), (IdTooLongError, 422), (LineageError, 400))
+STATUS_OF = ((AuthError, 401), (NotFoundError, 404), (EventError, 422), (EntryError, 422), (IdTooLongError, 422),
+             (LineageError, 400))
 
 
 @dataclass
 class ServerConfig:
-    store_url: str | None = None
+    store_url: str | None = field(default=None, repr=False)  # may hold a password: never in a repr or a log
     max_body_bytes: int = 10 << 20
     body_timeout: float = 60.0
     public_reads: bool = False
@@ -120,8 +121,6 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     @app.exception_handler(LineageError)
     async def lineage_error(request: Request, exc: LineageError) -> JSONResponse:
         status = next(code for cls, code in STATUS_OF if isinstance(exc, cls))
-        if status == 400 and isinstance(exc, IdError) and "no node" in str(exc):
-            status = 404
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(RequestValidationError)

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from itertools import islice
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
-from lineage.errors import EntryError, EventError, IdError, LedgerError, LineageError, StoreError
+from lineage.errors import EntryError, EventError, IdError, LedgerError, LineageError, NotFoundError, StoreError
 from lineage.ids import (
     MAX_READINGS, NodeKind, alternative_readings, check_length, dataset_id, kind_of, model_id, parse_id, shown,
 )
@@ -294,7 +294,7 @@ class Store(ABC):
             return next(iter(rows.values()))
         if len(rows) > 1:
             raise IdError(f"{shown(text)} is ambiguous; it could be any of: " + ", ".join(sorted(rows)))
-        raise IdError(f"no node {shown(text)} in the store (try 'auditgraph lineage search')")
+        raise NotFoundError(f"no node {shown(text)} in the store (try 'auditgraph lineage search')")
 
     def nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
         """The stored rows of these exact ids (unknown ids are left out)."""
