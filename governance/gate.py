@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from pydantic import BaseModel
 
+from governance import kinds
 from governance.binding import check_release_policy, policy_digests
 from governance.checks import Decision, registry
 from governance.errors import GovernanceError
@@ -28,10 +29,9 @@ from governance.subject import Subject
 from lineage.canonical import digest
 from lineage.errors import LineageError
 from lineage.ids import parse_id
-from lineage.ledger import Pending
 from lineage.store import Store
 
-GATE, RELEASE = "governance.gate", "governance.release"
+GATE, RELEASE = kinds.GATE.name, kinds.RELEASE.name
 
 
 class RuleResult(BaseModel):
@@ -95,7 +95,7 @@ def _run(rule: Rule, subject: Subject) -> RuleResult:
 
 def record(store: Store, result: GateResult, actor: str) -> GateResult:
     payload = json.loads(result.model_dump_json(exclude={"seq"}))
-    ack = store.append(Pending(GATE, payload, actor, subject=result.model))
+    ack = store.append(kinds.GATE.pending(payload, actor))
     return result.model_copy(update={"seq": ack.seq})
 
 
@@ -118,9 +118,9 @@ def history(store: Store, model: str) -> list[GateRun]:
     """Every gate run recorded for a model version, oldest first, marking those that led to a release."""
     released = {r["gate"] for r in release_history(store, str(parse_id(model).entity())) if r.get("gate")}
     runs = []
-    for e in store.entries(subject=model, kind=GATE, limit=None):
-        result = GateResult(**json.loads(e.payload), seq=e.seq)
-        runs.append(GateRun(seq=e.seq, actor=e.actor, recorded_at=e.recorded_at, release=e.seq in released,
+    for r in kinds.GATE.valid(store, model):
+        result = GateResult(**r.value.model_dump(), seq=r.seq)
+        runs.append(GateRun(seq=r.seq, actor=r.actor, recorded_at=r.recorded_at, release=r.seq in released,
                             result=result))
     return runs
 
@@ -184,7 +184,7 @@ def release(store: Store, model: str, policy: Policy, actor: str) -> tuple[GateR
     payload = {"entity": entity, "model": result.model, "decision": "release", "gate": result.seq,
                "policy": result.policy, "bound_by": sorted({b.seq for b in bound}),
                "previous": current_release(store, entity), "at": now()}
-    return result, store.append(Pending(RELEASE, payload, actor, subject=entity)).seq
+    return result, store.append(kinds.RELEASE.pending(payload, actor)).seq
 
 
 def rollback(store: Store, entity: str, to_version: str, reason: str, actor: str) -> int:
@@ -192,8 +192,7 @@ def rollback(store: Store, entity: str, to_version: str, reason: str, actor: str
     row = store.resolve(entity)
     entity_id = str(parse_id(row.id).entity())
     target = store.resolve(to_version).id
-    released = {json.loads(e.payload)["model"] for e in store.entries(subject=entity_id, kind=RELEASE, limit=None)
-                if json.loads(e.payload)["decision"] == "release"}
+    released = {r["model"] for r in release_history(store, entity_id) if r["decision"] == "release"}
     if target not in released:
         raise GovernanceError(f"{target} was never released; roll back only to a version that passed the gate")
     current = current_release(store, entity_id)
@@ -201,13 +200,14 @@ def rollback(store: Store, entity: str, to_version: str, reason: str, actor: str
         raise GovernanceError(f"{target} is already the current release")
     payload = {"entity": entity_id, "model": target, "decision": "rollback", "previous": current,
                "reason": reason, "at": now()}
-    return store.append(Pending(RELEASE, payload, actor, subject=entity_id)).seq
+    return store.append(kinds.RELEASE.pending(payload, actor)).seq
 
 
 def current_release(store: Store, entity: str) -> str | None:
-    found = list(store.entries(subject=entity, kind=RELEASE, limit=None))
-    return json.loads(found[-1].payload)["model"] if found else None
+    found = release_history(store, entity)
+    return found[-1]["model"] if found else None
 
 
 def release_history(store: Store, entity: str) -> list[dict]:
-    return [{"seq": e.seq, **json.loads(e.payload)} for e in store.entries(subject=entity, kind=RELEASE, limit=None)]
+    """Every release and rollback of a model, oldest first (the release read model)."""
+    return [{"seq": r.seq, "actor": r.actor, **r.value.model_dump()} for r in kinds.RELEASE.valid(store, entity)]

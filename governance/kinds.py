@@ -168,6 +168,48 @@ class PolicyBindingPayload(Payload):
         return self
 
 
+class RuleResultPayload(Payload):
+    rule: Text
+    title: Note = ""
+    rationale: Note = ""
+    severity: Literal["block", "warn"]
+    check: Text
+    status: Literal["pass", "fail", "warn", "not_evaluated", "not_applicable"]
+    blocking: bool
+    observed: Any = None
+    threshold: Any = None
+    reason: Note = ""
+    evidence: list[str] = Field(default_factory=list)
+    evidences: dict[str, list[str]] = Field(default_factory=dict)
+    source: str = ""
+
+
+class GatePayload(Payload):
+    """One gate run: every rule's result, passed ones included, and the policy it ran under."""
+
+    model: NodeRef
+    outcome: Literal["pass", "blocked"]
+    evaluated_at: Time
+    policy: list[str] = Field(min_length=1)
+    policy_digest: Sha256
+    policy_digests: dict[str, Digest] = Field(default_factory=dict)
+    results: list[RuleResultPayload] = Field(min_length=1)
+
+
+class ReleasePayload(Payload):
+    """A release (citing the gate run that allowed it) or a rollback to an earlier released version."""
+
+    entity: NodeRef
+    model: NodeRef
+    decision: Literal["release", "rollback"]
+    gate: int | None = None
+    policy: list[str] = Field(default_factory=list)
+    bound_by: list[int] = Field(default_factory=list)
+    previous: NodeRef | None = None
+    reason: Note = ""
+    at: Time
+
+
 TAG = register(EntryKind("governance.tag", TagPayload, "govern", lambda p: p.node))
 OWNERS = register(EntryKind("governance.owners", OwnersPayload, "govern", lambda p: p.node))
 INTENDED_USE = register(EntryKind("governance.intended_use", IntendedUsePayload, "govern", lambda p: p.node))
@@ -181,3 +223,5 @@ APPROVAL_REVOKED = register(EntryKind("governance.approval_revoked", ApprovalRev
                                       lambda p: p.model))
 POLICY_BINDING = register(EntryKind("governance.policy_binding", PolicyBindingPayload, "admin",
                                     lambda p: "policy:" + p.models))
+GATE = register(EntryKind("governance.gate", GatePayload, "approve", lambda p: p.model))
+RELEASE = register(EntryKind("governance.release", ReleasePayload, "approve", lambda p: p.entity))

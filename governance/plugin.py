@@ -1,47 +1,39 @@
 """What governance registers with lineage (entry point ``auditgraph.plugins``): its typed entry
-kinds (``governance.kinds``), the projection of releases onto model versions, approval
-signature checks for ``audit verify``, and the webhook events its ledger entries raise.
+kinds (``governance.kinds``), approval signature checks for ``audit verify``, the webhook events
+its ledger entries raise, and which models the retraining trigger watches.
 
-Approvals are not projected: "approved" is only ever computed by ``governance.readmodels``."""
+Nothing of governance is projected onto the graph as a facet: "approved" and "released" are
+only ever computed by the read models (``governance.readmodels``, the release history)."""
 
 from __future__ import annotations
 
-import json
-
+from governance import kinds
 from governance.approvals import ApprovalSignatures
-import governance.kinds  # noqa: F401  (declares the governance entry kinds)
-from governance.gate import GATE, RELEASE
 from lineage.hooks import register_source, register_watch
+from lineage.kinds import Malformed
 from lineage.ledger import LedgerEntry
 from lineage.plugins import register_entry_check
-from lineage.projection import Facts, FacetFact, projector
 from lineage.store import Store
 
 
-@projector(RELEASE)
-def _release(payload: dict, ctx, hint=None) -> Facts:
-    value = {"decision": payload["decision"], "at": payload["at"]}
-    return Facts(facets=[FacetFact(payload["model"], "auditgraph.release", value, payload["at"])])
-
-
 def _gate_events(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
-    gate = json.loads(entry.payload)
-    failed = [{"rule": r["rule"], "status": r["status"], "reason": r["reason"]} for r in gate["results"]
-              if r["status"] in ("fail", "warn", "not_evaluated")]
+    record = kinds.GATE.read(entry)
+    if isinstance(record, Malformed):
+        return []
+    gate = record.value
+    failed = [{"rule": r.rule, "status": r.status, "reason": r.reason} for r in gate.results
+              if r.status in ("fail", "warn", "not_evaluated")]
     if not failed:
         return []
-    return [("governance.check_failed", {"model": gate["model"], "outcome": gate["outcome"], "gate": entry.seq,
+    return [("governance.check_failed", {"model": gate.model, "outcome": gate.outcome, "gate": entry.seq,
                                          "failed": failed})]
 
 
 def _release_events(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
-    release = json.loads(entry.payload)
-    return [("governance.release_decided", {**release, "seq": entry.seq})]
-
-
-register_entry_check(ApprovalSignatures)
-register_source(GATE, _gate_events)
-register_source(RELEASE, _release_events)
+    record = kinds.RELEASE.read(entry)
+    if isinstance(record, Malformed):
+        return []
+    return [("governance.release_decided", {**record.value.model_dump(), "seq": entry.seq})]
 
 
 def _watched(store: Store, models: list[str]) -> set[str]:
@@ -56,4 +48,7 @@ def _watched(store: Store, models: list[str]) -> set[str]:
     return {m for m in models if m in released or readmodels.is_approved(store, m)}
 
 
+register_entry_check(ApprovalSignatures)
+register_source(kinds.GATE.name, _gate_events)
+register_source(kinds.RELEASE.name, _release_events)
 register_watch(_watched)

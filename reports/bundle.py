@@ -12,11 +12,10 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from governance import binding, readmodels, records
-from governance.findings import FAIRNESS, latest_explanation
+from governance.findings import fairness_by_grouping, latest_explanation
 from governance.frameworks import FRAMEWORKS, TITLES
 from governance.gate import GATE, current_release, history
 from governance.subject import Subject
@@ -143,22 +142,21 @@ def _explanation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[
         return None
     seq, e = found
     keep = ("explainer", "output", "estimator", "rows_explained", "rows_available", "background_rows",
-            "background_digest", "seed", "importance", "additivity", "proxies", "versions", "dataset", "data_digest", "at")
+            "background_digest", "seed", "importance", "additivity", "proxies", "versions", "dataset", "data_digest",
+            "model_digest", "artifact_recorded", "at")
     return {"seq": _cite(store, cited, seq), **{k: e.get(k) for k in keep}}
 
 
 def _fairness(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
-    latest: dict[tuple, tuple[int, dict]] = {}
-    for entry in store.entries(subject=subject.id, kind=FAIRNESS, limit=None):
-        p = json.loads(entry.payload)
-        latest[tuple(p["protected"])] = (entry.seq, p)
+    latest = fairness_by_grouping(store, subject.id)
     out = []
     for key in sorted(latest):
         seq, p = latest[key]
         out.append({"seq": _cite(store, cited, seq), "protected": p["protected"], "rows": p["rows"],
                     "groups": p["groups"], "metrics": p["metrics"], "excluded_groups": p["excluded_groups"],
                     "min_group_size": p["min_group_size"], "bootstrap": p["bootstrap"], "target": p.get("target"),
-                    "dataset": p.get("dataset"), "at": p["at"]})
+                    "dataset": p.get("dataset"), "model_digest": p.get("model_digest"),
+                    "artifact_recorded": p.get("artifact_recorded"), "at": p["at"]})
     return out
 
 

@@ -5,17 +5,29 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from governance.records import now
 from lineage.canonical import sha256_hex
-from lineage.ledger import Pending
+from lineage.kinds import EntryKind, Payload, register
 from lineage.store import Store
 from reports.bundle import collect
 from reports.errors import ReportError
 from reports.pdf import html_to_pdf
 from reports.render import FILENAMES, render
 
-ISSUED = "reports.issued"
+class IssuedPayload(Payload):
+    """A report was issued: the bundle's digest, the ledger head it was drawn from, each file's digest."""
+
+    model: str
+    bundle_digest: str
+    ledger_head: dict[str, Any]
+    files: dict[str, str]
+    at: str
+
+
+ISSUED_KIND = register(EntryKind("reports.issued", IssuedPayload, "govern", lambda p: p.model))
+ISSUED = ISSUED_KIND.name
 FORMATS = ("html", "md", "json", "junit", "card", "pdf")
 
 
@@ -54,7 +66,7 @@ def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
             result.warnings.append(str(e))
     payload = {"model": result.model, "bundle_digest": result.digest, "ledger_head": bundle["ledger_head"],
                "files": result.files, "at": now()}
-    result.seq = store.append(Pending(ISSUED, payload, actor, subject=result.model)).seq
+    result.seq = store.append(ISSUED_KIND.pending(payload, actor)).seq
     return result
 
 

@@ -11,13 +11,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lineage.store import Store
 from reports.bundle import bundle_digest
-from reports.issue import ISSUED, load_bundle
+from reports.issue import ISSUED_KIND, load_bundle
 from reports.render import FILENAMES, render
 
 RERENDERED = ("html", "md", "card", "junit")
@@ -79,8 +78,8 @@ def _store(store: Store, bundle: dict, verdict: Verdict) -> None:
         verdict.fail(f"the store's ledger is broken: {chain.first_break}")
     else:
         verdict.checked.append(f"ledger chain verifies ({chain.entries} entries, {chain.signatures_checked} approval signatures)")
-    issued = [json.loads(e.payload) for e in store.entries(subject=bundle["model"]["id"], kind=ISSUED, limit=None)]
-    if not any(i["bundle_digest"] == bundle["digest"] for i in issued):
+    issued = [r.value for r in ISSUED_KIND.valid(store, bundle["model"]["id"])]
+    if not any(i.bundle_digest == bundle["digest"] for i in issued):
         verdict.fail("no issuance of this bundle is recorded in the store")
     else:
         verdict.checked.append("the report's issuance is recorded in the ledger")

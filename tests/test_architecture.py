@@ -37,3 +37,21 @@ def test_nothing_unpickles_or_evaluates_code():
                 if needle in text and "trusted" not in text:
                     offenders.append((str(path.relative_to(ROOT)), needle))
     assert offenders == []
+
+
+READ_MODELS = {"governance/readmodels.py", "lineage/kinds.py"}
+
+
+def test_governance_state_is_read_only_through_typed_kinds_and_read_models():
+    """No governance or reports module parses a ledger payload itself: it goes through an EntryKind."""
+    offenders = []
+    for package in ("governance", "reports"):
+        for path in (ROOT / package).rglob("*.py"):
+            relative = str(path.relative_to(ROOT))
+            if relative in READ_MODELS:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("loads", "model_validate_json") \
+                        and any(isinstance(a, ast.Attribute) and a.attr == "payload" for a in node.args):
+                    offenders.append((relative, node.lineno))
+    assert offenders == []
