@@ -34,6 +34,14 @@ So ``gs://bucket`` + ``data/part.csv`` prints as ``dataset:gs://bucket/data/part
 and ``file`` + ``/tmp/x`` as ``dataset:file//tmp/x``. A person who pastes a form
 that is not canonical (``dataset:file:///tmp/x`` for namespace ``file:///tmp``)
 is helped by ``Store.resolve``, which tries the other readings against the store.
+
+Pasted URIs: a dataset's location as a URI (``file:///tmp/x.csv``,
+``s3://bucket/key``, ``hdfs://nn:8020/warehouse/t``), bare or after
+``dataset:``/``model:``, is also read the way OpenLineage's naming spec splits
+it: namespace ``scheme://authority`` (or ``file`` when the authority is empty)
+and the path as the name, with and without its leading ``/``. These are a few
+more readings among the bounded ones; they never add one the store does not
+hold, and two that it holds are reported as ambiguous, never guessed between.
 """
 
 from __future__ import annotations
@@ -204,19 +212,54 @@ def _parse_namespaced(text: str, prefix: str, rest: str) -> NodeId:
     )
 
 
+def is_bare_uri(text: str) -> bool:
+    """A location pasted without an id prefix (``s3://bucket/key``, ``file:///tmp/x.csv``)."""
+    return isinstance(text, str) and text.partition(":")[0] not in PREFIXES and _SCHEME.match(text) is not None
+
+
 def alternative_readings(text: str) -> Iterator[NodeId]:
     """Each literal reading of an unescaped id, splitting namespace, name and version elsewhere.
 
     Used by ``Store.resolve`` to accept ids pasted without escaping, such as
-    ``dataset:file:///tmp/x`` for namespace ``file:///tmp`` and name ``x``.
+    ``dataset:file:///tmp/x`` for namespace ``file:///tmp`` and name ``x``,
+    and pasted URIs (``file:///tmp/x.csv`` is namespace ``file``, name
+    ``/tmp/x.csv``; a bare URI is read as a dataset, then as a model).
     Nothing is percent-decoded: the text is taken as the user typed it.
     Readings come lazily, split by split (namespace at the first ``/``, then
     the next...), so a caller that takes k of them does O(k * len(text)) work,
     however many ``/`` and ``@`` the text holds.
     """
-    prefix, _, rest = text.partition(":")
-    if prefix not in ("dataset", "model", "job"):
+    if is_bare_uri(text):
+        for prefix in ("dataset", "model"):
+            yield from _uri_readings(prefix, text)
+            yield from _split_readings(prefix, text)
         return
+    prefix, _, rest = text.partition(":")
+    if prefix in ("dataset", "model"):
+        yield from _uri_readings(prefix, rest)
+    if prefix in ("dataset", "model", "job"):
+        yield from _split_readings(prefix, rest)
+
+
+_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://([^/]*)(/.+)$", re.DOTALL)
+
+
+def _uri_readings(prefix: str, rest: str) -> Iterator[NodeId]:
+    """OpenLineage's naming of a location URI: ``scheme://authority`` + path, ``file`` + path."""
+    m = _URI.match(rest)
+    if not m:
+        return
+    scheme, authority, path = m.groups()
+    namespace = f"{scheme}://{authority}" if authority else scheme
+    for name in ((path, path[1:]) if authority else (path,)):
+        if name:
+            yield NodeId(prefix=prefix, namespace=namespace, name=name)
+        at = name.rfind("@")
+        if at > 0 and at + 1 < len(name):
+            yield NodeId(prefix=prefix, namespace=namespace, name=name[:at], version=name[at + 1:])
+
+
+def _split_readings(prefix: str, rest: str) -> Iterator[NodeId]:
     slash = rest.find("/", 1)
     while slash > 0:
         namespace, tail = rest[:slash], rest[slash + 1 :]

@@ -11,15 +11,20 @@ Lenient where real producers are, strict where meaning would be lost:
   ``ids.MAX_ID_BYTES`` (it could not be named in a query); a facet container
   or a facet that is not a JSON object.
 * accepted with a warning: no ``producer`` or ``schemaURL``; an ``eventTime``
-  without a time zone (read as UTC); a run id that is not a UUID; a standard
-  facet whose content breaks its spec (the facet is kept whole, but not used to
-  build graph edges).
+  without a time zone (read as UTC) or not in RFC 3339 form (``20240131T120000Z``,
+  no seconds: read by ISO 8601); a ``nominalTime`` start or end that is a date
+  without a time (the spec's own serde example: read as midnight UTC), has no
+  time zone, or is not RFC 3339; a parent facet's malformed ``root`` (the parent
+  is used, the root is not); a run id that is not a UUID; a standard facet whose
+  content breaks its spec (the facet is kept whole, but not used to build graph
+  edges). Every warning names the field it is about.
 
 The event itself is never modified: the ledger records it exactly as received.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -93,6 +98,9 @@ def parse_event(obj: Any) -> ParsedEvent:
     moment, zoned = parse_time(obj.get("eventTime"))
     if not zoned:
         warnings.append("eventTime has no time zone; read as UTC")
+    elif not _RFC3339.fullmatch(obj["eventTime"]):
+        warnings.append(f"eventTime: {obj['eventTime']!r:.100} is not an RFC 3339 date-time; "
+                        f"read as {format_time(moment)}")
     event_type = obj.get("eventType")
     if event_type is not None and event_type not in EVENT_TYPES:
         raise EventError(f"eventType: {event_type!r} is not one of {', '.join(EVENT_TYPES)}")
@@ -208,6 +216,8 @@ def _check_facets(event: ParsedEvent) -> None:
             if problem:
                 event.bad_facets.add(f"{where}.{name}")
                 event.warnings.append(f"{where}.{name}: {problem}; facet kept but not used")
+            elif name in LENIENT_READS:
+                LENIENT_READS[name](facet, f"{where}.{name}", event)
 
 
 def _ok(_facet: dict) -> str | None:
@@ -221,6 +231,53 @@ def _parent(facet: dict) -> str | None:
     if not isinstance(job, dict) or not all(isinstance(job.get(k), str) and job[k] for k in ("namespace", "name")):
         return "job.namespace and job.name are required"
     return None
+
+
+def _parent_root(facet: dict, where: str, event: ParsedEvent) -> None:
+    """OpenLineage 1.x ``root``: optional; a malformed one is dropped with a warning, the parent still used."""
+    root = facet.get("root")
+    if root is None:
+        return
+    problem = _parent(root) if isinstance(root, dict) else "expected an object"
+    if problem:
+        event.bad_facets.add(f"{where}.root")
+        event.warnings.append(f"{where}.root: {problem}; the root is not used")
+
+
+def _nominal_time(facet: dict) -> str | None:
+    for key in ("nominalStartTime", "nominalEndTime"):
+        if key == "nominalStartTime" or facet.get(key) is not None:
+            try:
+                _lenient_time(facet.get(key), key)
+            except EventError as e:
+                return str(e)
+    return None
+
+
+def _nominal_time_warnings(facet: dict, where: str, event: ParsedEvent) -> None:
+    for key in ("nominalStartTime", "nominalEndTime"):
+        if facet.get(key) is not None:
+            event.warnings += _lenient_time(facet[key], f"{where}.{key}")[1]
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _lenient_time(text: Any, where: str) -> tuple[datetime, list[str]]:
+    """A date-time read as producers send it, with a warning naming ``where`` for each liberty taken."""
+    if isinstance(text, str) and _DATE.fullmatch(text):
+        try:
+            moment = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        except ValueError as e:
+            raise EventError(f"{where}: {text!r} is not a date ({e})") from None
+        return moment, [f"{where}: {text!r} is a date without a time; read as {format_time(moment)}"]
+    moment, zoned = parse_time(text, where)
+    if not zoned:
+        return moment, [f"{where}: {text!r:.100} has no time zone; read as UTC"]
+    if not _RFC3339.fullmatch(text):
+        return moment, [f"{where}: {text!r:.100} is not an RFC 3339 date-time; read as {format_time(moment)}"]
+    return moment, []
 
 
 def _ownership(facet: dict) -> str | None:
@@ -258,6 +315,28 @@ def _column_lineage(facet: dict) -> str | None:
     return None
 
 
+def _symlinks(facet: dict) -> str | None:
+    identifiers = facet.get("identifiers")
+    if not isinstance(identifiers, list):
+        return "identifiers must be a list"
+    for i, ident in enumerate(identifiers):
+        if not isinstance(ident, dict) or not all(
+                isinstance(ident.get(k), str) and 0 < len(ident[k]) <= MAX_NAME_LENGTH for k in ("namespace", "name")):
+            return f"identifiers[{i}] needs namespace and name, non-empty strings of at most {MAX_NAME_LENGTH} characters"
+        try:
+            check_length(dataset_id(ident["namespace"], ident["name"]))
+        except IdTooLongError:
+            return f"identifiers[{i}]: namespace and name together are too long"
+    return None
+
+
+def _job_type(facet: dict) -> str | None:
+    for key in ("jobType", "integration", "processingType"):
+        if facet.get(key) is not None and not isinstance(facet[key], str):
+            return f"{key} must be a string"
+    return None
+
+
 def _string_field(key: str):
     def check(facet: dict) -> str | None:
         return None if isinstance(facet.get(key), str) and facet[key] else f"{key} must be a non-empty string"
@@ -267,6 +346,9 @@ def _string_field(key: str):
 
 FACET_CHECKS = {
     "parent": _parent,
+    "nominalTime": _nominal_time,
+    "symlinks": _symlinks,
+    "jobType": _job_type,
     "ownership": _ownership,
     "outputStatistics": _output_statistics,
     "dataQualityMetrics": _data_quality,
@@ -274,4 +356,10 @@ FACET_CHECKS = {
     "version": _string_field("datasetVersion"),
     "datasetType": _string_field("datasetType"),
     "sourceCodeLocation": _string_field("url"),
+}
+
+# Facets read leniently: each liberty taken is a warning naming the field (the facet is used).
+LENIENT_READS = {
+    "parent": _parent_root,
+    "nominalTime": _nominal_time_warnings,
 }

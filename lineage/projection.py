@@ -29,7 +29,24 @@ Edges point the way data flows::
 
     DatasetVersion --READ_BY--> Run --WROTE--> DatasetVersion | ModelVersion
     CodeVersion --BUILT--> Run      Run --RUN_OF--> Job      Run --CHILD_OF--> Run
+    Run --DESCENDANT_OF--> Run (the parent facet's root, when it is not the parent itself)
+    Dataset --ALIAS_OF--> Dataset (a ``symlinks`` identifier --> the dataset that declares it)
     DatasetVersion --VERSION_OF--> Dataset       ModelVersion --VERSION_OF--> Model
+
+Identities (symlinks): a dataset that declares the ``symlinks`` facet is the
+canonical identity, and each identifier it lists is an alias of it (an
+``ALIAS_OF`` edge). An event that names an alias is projected onto the
+canonical dataset (its versions, reads and writes), and the alias node keeps
+what the event said of it. If several datasets declare the same identifier,
+the smallest canonical id (string order) wins; chains are followed. When a
+declaration arrives after events that named the alias, the batch projects
+those events again (``Batch.alias``), so the graph is the same in any arrival
+order and after a rebuild.
+
+Job types: the ``jobType`` job facet is copied to the job's ``_jobType`` facet
+(jobType, integration, processingType), and a job whose run reads an input
+with ``dataQualityAssertions`` gets a ``_check`` facet, so queries can tell
+tests and quality checks apart (``Store.impact``).
 
 Projectors for other packages' entry kinds are registered by plugins
 (``lineage.plugins``).
@@ -41,7 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from lineage.canonical import digest, plain_digest
-from lineage.ids import NodeKind, code_id, dataset_id, job_id, model_id, run_id
+from lineage.ids import NodeKind, code_id, dataset_id, job_id, model_id, parse_id, run_id
 from lineage.openlineage import TERMINAL, ParsedEvent, parse_event
 
 UNVERSIONED = "unversioned"
@@ -106,6 +123,8 @@ class Facts:
     columns: list[ColumnFact] = field(default_factory=list)
     # (run, dataset entity, model entity) of each output a run event wrote as a model
     models: list[tuple[str, str, str]] = field(default_factory=list)
+    # (alias, canonical) dataset entities of each symlinks identifier an event declared
+    aliases: list[tuple[str, str]] = field(default_factory=list)
 
     def node(self, fact: NodeFact) -> str:
         self.nodes.setdefault(fact.id, fact)
@@ -121,6 +140,9 @@ class ProjectionContext(Protocol):
     def latest_version(self, entity: str, as_of: str) -> str | None: ...
 
     def exists(self, node_id: str) -> bool: ...
+
+    def canonical(self, entity: str) -> str | None:
+        """The canonical dataset of an alias (symlinks), or None if ``entity`` is no alias."""
 
 
 Projector = Callable[..., Facts]  # (payload, ctx, hint=None) -> Facts
@@ -188,7 +210,23 @@ class EventProjection:
     def _job(self, job: dict) -> str:
         jid = self.out.node(_named(job_id(job["namespace"], job["name"]), NodeKind.JOB, job, self.time))
         self._facets(jid, job.get("facets"))
+        self._job_type(jid, job.get("facets"))
         return jid
+
+    def _job_type(self, jid: str, facets: Any) -> None:
+        """The jobType facet, read into ``_jobType`` (upper-cased strings) for queries to filter on."""
+        stated = self._usable("job.facets", facets, "jobType")
+        if stated:
+            kept = {k: stated[k].upper() for k in ("jobType", "integration", "processingType")
+                    if isinstance(stated.get(k), str) and stated[k]}
+            self.out.facets.append(FacetFact(jid, "_jobType", kept, self.order))
+
+    def _quality_check(self, jid: str, raw: dict) -> None:
+        """A run that asserts on its inputs (dataQualityAssertions) marks its job as a check; never unmarked."""
+        for i, ds in enumerate(raw.get("inputs") or []):
+            if self._usable(f"inputs[{i}].inputFacets", ds.get("inputFacets"), "dataQualityAssertions"):
+                self.out.facets.append(FacetFact(jid, "_check", {"dataQualityAssertions": True}, self.order))
+                return
 
     def _run(self, raw: dict) -> None:
         run = raw["run"]
@@ -200,6 +238,7 @@ class EventProjection:
         state = {"eventType": self.event.event_type, "eventTime": raw["eventTime"]}
         self.out.facets.append(FacetFact(rid, "_state", state, f"{self.time}|{rank}|{plain_digest(state)}"))
         self._parent(rid, run.get("facets"))
+        self._quality_check(jid, raw)
         self._code(rid, raw["job"].get("facets"))
         for i, ds in enumerate(raw.get("inputs") or []):
             self.out.edge(self._version(ds, f"inputs[{i}]", rid, reading=True), "READ_BY", rid, self.time)
@@ -218,6 +257,12 @@ class EventProjection:
         pjob = self.out.node(_named(job_id(parent["job"]["namespace"], parent["job"]["name"]), NodeKind.JOB, parent["job"], self.time))
         self.out.edge(rid, "CHILD_OF", pid, self.time)
         self.out.edge(pid, "RUN_OF", pjob, self.time)
+        root = parent.get("root") if "run.facets.parent.root" not in self.event.bad_facets else None
+        if isinstance(root, dict) and root["run"]["runId"] != parent["run"]["runId"]:
+            # OpenLineage 1.x: the top of the hierarchy (a DAG run), known even when the parent sends nothing
+            top = self.out.node(NodeFact(run_id(root["run"]["runId"]), NodeKind.RUN, "", root["run"]["runId"], None, None, self.time))
+            self.out.edge(rid, "DESCENDANT_OF", top, self.time)
+            self.out.edge(top, "RUN_OF", self.out.node(_named(job_id(root["job"]["namespace"], root["job"]["name"]), NodeKind.JOB, root["job"], self.time)), self.time)
 
     def _code(self, rid: str, facets: Any) -> None:
         loc = self._usable("job.facets", facets, "sourceCodeLocation")
@@ -239,15 +284,39 @@ class EventProjection:
         return self.ctx.exists(model_id(ds["namespace"], ds["name"]))
 
     def _dataset_entity(self, ds: dict, where: str) -> tuple[str, bool]:
-        is_model = self._is_model(ds, where)
+        named = self._renamed(ds)
+        if named is not ds:  # ds names an alias: the alias is seen too, and keeps what the event says of it
+            alias = self.out.node(_named(dataset_id(ds["namespace"], ds["name"]), NodeKind.DATASET, ds, self.time))
+            self._facets(alias, ds.get("facets"))
+        is_model = self._is_model(named, where)
         make, kind = (model_id, NodeKind.MODEL) if is_model else (dataset_id, NodeKind.DATASET)
-        eid = self.out.node(_named(make(ds["namespace"], ds["name"]), kind, ds, self.time))
+        eid = self.out.node(_named(make(named["namespace"], named["name"]), kind, named, self.time))
         self._facets(eid, ds.get("facets"))
+        if not is_model:
+            self._symlinks(eid, ds, where)
         return eid, is_model
+
+    def _renamed(self, ds: dict) -> dict:
+        """``ds`` itself, or a copy named as its canonical dataset if it names an alias."""
+        canonical = self.ctx.canonical(dataset_id(ds["namespace"], ds["name"]))
+        if canonical is None:
+            return ds
+        parsed = parse_id(canonical)
+        return {**ds, "namespace": parsed.namespace, "name": parsed.name}
+
+    def _symlinks(self, eid: str, ds: dict, where: str) -> None:
+        declared = self._usable(f"{where}.facets", ds.get("facets"), "symlinks")
+        for ident in (declared or {}).get("identifiers", ()):
+            aid = dataset_id(ident["namespace"], ident["name"])
+            if aid != eid:
+                self.out.node(_named(aid, NodeKind.DATASET, ident, self.time))
+                self.out.edge(aid, "ALIAS_OF", eid, self.time)
+                self.out.aliases.append((aid, eid))
 
     def _version(self, ds: dict, where: str, rid: str, reading: bool) -> str:
         """The version node read or written; a written dataset without a version gets the run's."""
         eid, is_model = self._dataset_entity(ds, where)
+        ds = self._renamed(ds)
         declared = self._usable(f"{where}.facets", ds.get("facets"), "version")
         model_facet = (ds.get("facets") or {}).get("auditgraph_model") if is_model else None
         if declared:
@@ -281,6 +350,7 @@ class EventProjection:
 
     def _dataset_event(self, ds: dict) -> None:
         eid, is_model = self._dataset_entity(ds, "dataset")
+        ds = self._renamed(ds)
         declared = self._usable("dataset.facets", ds.get("facets"), "version")
         if declared:
             make, kind = (model_id, NodeKind.MODEL_VERSION) if is_model else (dataset_id, NodeKind.DATASET_VERSION)

@@ -104,6 +104,23 @@ class PathResult(BaseModel):
     truncated: bool = False
 
 
+JOB_TYPE_FACET = "_jobType"  # projection: the jobType facet's jobType, integration, processingType, upper-cased
+CHECK_FACET = "_check"  # projection: a run of the job asserted on its inputs (dataQualityAssertions)
+CHECK_JOB_TYPES = frozenset({"TEST"})  # dbt's tests; Great Expectations and others use dataQualityAssertions
+
+
+def job_type_matches(stated: dict | None, wanted: Iterable[str]) -> bool:
+    """Whether a job's ``_jobType`` names one of ``wanted`` as its jobType or its integration
+    (case-insensitive: ``TEST``, ``model``, ``TASK``, ``DAG``, ``spark``). A job without one matches none."""
+    named = {v for k, v in (stated or {}).items() if k in ("jobType", "integration")}
+    return any(w.upper() in named for w in wanted)
+
+
+def is_check(stated: dict | None, asserted: bool) -> bool:
+    """A test or quality check: jobType TEST, or a run that asserted on its inputs."""
+    return asserted or (stated or {}).get("jobType") in CHECK_JOB_TYPES
+
+
 def edge_key(edge: Edge) -> tuple[str, str, str]:
     """The order answers list edges in: (src, type, dst)."""
     return edge.src, edge.type, edge.dst

@@ -18,7 +18,10 @@ def lineage():
 
     Ids are printed by every command and accepted by all of them:
     dataset:NAMESPACE/NAME[@VERSION], model:..., job:NAMESPACE/NAME, run:ID,
-    code:URL@REVISION.
+    code:URL@REVISION. A dataset may also be named by the URI you would paste
+    (file:///tmp/x.csv, s3://bucket/key, dataset:file:///tmp/x.csv for the
+    printed dataset:file//tmp/x.csv) or by an alias it declares in its
+    symlinks facet (a Hive table name); ids are printed canonically.
 
     \b
     Example:
@@ -47,15 +50,29 @@ def print_traversal(walk: Traversal, fmt: str = "table") -> None:
         render.note(f"truncated: {walk.truncated_reason}")
 
 
+def job_type_option(fn):
+    return click.option("--job-type", "job_types", multiple=True, metavar="TYPE",
+                        help="Only list jobs (and their runs) whose jobType facet names TYPE as its jobType or "
+                             "integration, e.g. MODEL, TEST, TASK, DAG, SPARK (case-insensitive, repeatable).")(fn)
+
+
+def include_failed_option(fn):
+    return click.option("--include-failed", is_flag=True,
+                        help="Also list what runs that ended FAIL or ABORT wrote (left out by default: "
+                             "no later read binds to it).")(fn)
+
+
 def _walk(direction):
     @click.argument("node_id", metavar="ID")
     @store_option
     @traversal_options
+    @job_type_option
     @format_option("dot", "mermaid")
     @domain_errors
-    def command(node_id, store_url, depth, kinds, max_nodes, as_of, fmt, as_json):
+    def command(node_id, store_url, depth, kinds, max_nodes, as_of, job_types, fmt, as_json):
         with connect(store_url) as store:
-            walk = store.traverse(node_id, direction, depth=depth, kinds=kinds, as_of=as_of, max_nodes=max_nodes)
+            walk = store.traverse(node_id, direction, depth=depth, kinds=kinds, as_of=as_of, max_nodes=max_nodes,
+                                  job_types=job_types)
         if want_json(fmt, as_json):
             emit_json(walk.model_dump())
         else:
@@ -77,9 +94,13 @@ Example:
 downstream = lineage.command("downstream")(_walk("downstream"))
 downstream.help = """Everything ID flowed into: the runs that read it and what they wrote.
 
+--job-type keeps only the jobs of that type (and their runs) in the list; the
+walk still goes through the others.
+
 \b
 Example:
     auditgraph lineage downstream dataset:s3://demo-lake/raw/customers.csv --depth 2 --json
+    auditgraph lineage downstream file:///tmp/orders.csv --job-type MODEL --kind job
 """
 
 
@@ -104,6 +125,7 @@ def show(node_id, store_url, as_json):
         ("kind", node["kind"]), ("namespace", node["namespace"]), ("name", node["name"]),
         ("version", node["version"]), ("first seen", node["first_seen"]), ("last seen", node["last_seen"]),
         ("facets", ", ".join(node["facets"]) or "-"),
+        *([("aliases", ", ".join(node["aliases"]))] if node["aliases"] else []),
     ])
     edges = [("in", e["type"], e["src"]) for e in node["in"]] + [("out", e["type"], e["dst"]) for e in node["out"]]
     if edges:
@@ -116,24 +138,30 @@ def show(node_id, store_url, as_json):
 @click.option("--depth", type=click.IntRange(min=0), default=None, help="Stop after this many hops.")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES, show_default=True)
 @as_of_option
+@job_type_option
 @json_option
 @domain_errors
-def impact(node_id, store_url, depth, max_nodes, as_of, as_json):
+def impact(node_id, store_url, depth, max_nodes, as_of, job_types, as_json):
     """What breaks if ID is bad: the jobs, datasets and models downstream, by distance.
 
     Distance counts jobs: jobs that read ID and what they wrote are at 1.
+    Tests and quality checks (jobType TEST, e.g. dbt tests, or runs that send
+    dataQualityAssertions) are listed apart, as kind "check" ("checks" in --json).
+    A model or dataset that only a failed run (FAIL or ABORT) wrote is not
+    impacted: no later read binds to it; --include-failed lists it.
 
     \b
     Example:
         auditgraph lineage impact dataset:s3://demo-lake/raw/customers.csv
+        auditgraph lineage impact dataset:duckdb/dev.main.raw_orders --job-type MODEL
     """
     with connect(store_url) as store:
-        result = store.impact(node_id, depth=depth, as_of=as_of, max_nodes=max_nodes)
+        result = store.impact(node_id, depth=depth, as_of=as_of, max_nodes=max_nodes, job_types=job_types)
     if as_json:
         emit_json(result)
         return
     rows = [(lv["distance"], kind[:-1], item) for lv in result["levels"]
-            for kind in ("jobs", "datasets", "models") for item in lv[kind]]
+            for kind in ("jobs", "checks", "datasets", "models") for item in lv[kind]]
     render.table(f"impact of {result['root']}", ["distance", "kind", "id"], rows)
     if result["truncated"]:
         render.note(f"truncated: {result['truncated_reason']}")

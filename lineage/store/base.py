@@ -21,17 +21,19 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 from lineage.errors import EntryError, EventError, IdError, LedgerError, LineageError, NotFoundError, StoreError
 from lineage.ids import (
-    MAX_READINGS, NodeKind, alternative_readings, check_length, dataset_id, kind_of, model_id, parse_id, shown,
+    MAX_READINGS, NodeId, NodeKind, alternative_readings, check_length, dataset_id, is_bare_uri, kind_of, model_id,
+    parse_id, shown,
 )
 from lineage.kinds import check as check_kind
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, now, seal, verify_chain
 from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, Facts, projector_for
-from lineage.store.batch import Batch
+from lineage.store.batch import MAX_ALIAS_HOPS, Batch
 from lineage.store.urls import redact
 from lineage.query import (
     DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, Edge, EdgeRef, NodeRow,
     PathResult, Traversal, bfs, edge_key, edge_refs,
 )
+from lineage.query import CHECK_FACET, JOB_TYPE_FACET, is_check, job_type_matches
 
 Progress = Callable[[int], None] | None
 
@@ -81,6 +83,10 @@ class WriteTx(ABC):
     def run_events(self, subject: str) -> list[tuple[str, str]]:
         """(payload digest, payload) of every recorded OpenLineage event about ``subject``, in ledger order."""
 
+    @abstractmethod
+    def alias_edges(self, entities: Sequence[str]) -> list[tuple[str, str]]:
+        """(alias, declaring dataset) of every stored ALIAS_OF edge out of these entities."""
+
 
 class Store(ABC):
     """A lineage store. Open one with ``lineage.store.open_store(url)``."""
@@ -122,6 +128,10 @@ class Store(ABC):
 
     @abstractmethod
     def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]: ...
+
+    @abstractmethod
+    def _facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
+        """The value of facet ``name`` of each of these nodes that has it."""
 
     @abstractmethod
     def _stats(self) -> dict[str, Any]: ...
@@ -280,21 +290,57 @@ class Store(ABC):
         """
         if isinstance(text, str):
             check_length(text)
-        parsed = parse_id(text)
-        found = self._nodes([str(parsed)])
+        bare = is_bare_uri(text)  # a pasted location (s3://bucket/key) reads as a dataset id first
+        try:
+            found = self._canonical_rows([parse_id(f"dataset:{text}" if bare else text)])
+        except IdError:
+            if not bare:
+                raise
+            found = {}
         if found:
-            return found[str(parsed)]
+            return next(iter(found.values()))
         readings = list(islice(alternative_readings(text), MAX_READINGS + 1))
         if len(readings) > MAX_READINGS:
             raise IdError(f"no node {shown(text)} in the store, and it has more than {MAX_READINGS} unescaped "
                           "readings to try; write it as printed (namespace '/' as %2F, '@' as %40)")
-        candidates = [str(r) for r in readings]
-        rows = self._nodes(candidates) if candidates else {}
+        rows = self._canonical_rows(readings) if readings else {}
         if len(rows) == 1:
             return next(iter(rows.values()))
         if len(rows) > 1:
             raise IdError(f"{shown(text)} is ambiguous; it could be any of: " + ", ".join(sorted(rows)))
         raise NotFoundError(f"no node {shown(text)} in the store (try 'auditgraph lineage search')")
+
+    def _canonical_rows(self, ids: Sequence[NodeId]) -> dict[str, NodeRow]:
+        """The stored rows these ids name, an alias (symlinks) or a version of one read as its
+        canonical dataset (projection.py: Identities)."""
+        entities = sorted({str(i.entity()) for i in ids if i.prefix == "dataset"})
+        targets = self._alias_targets(entities) if entities else {}
+        named = [str(i.model_copy(update={"namespace": c.namespace, "name": c.name}))
+                 if (c := targets.get(str(i.entity()))) else str(i) for i in ids]
+        return self._nodes(list(dict.fromkeys(named)))
+
+    def _alias_targets(self, entities: Sequence[str]) -> dict[str, NodeId]:
+        """The canonical dataset of each alias among ``entities``, following chains as the batch does
+        (one query for all of them; a chain costs one more per hop)."""
+        declared: dict[str, list[str]] = {}
+        for e in self._neighbors(list(entities), "downstream", ("ALIAS_OF",), None):
+            declared.setdefault(e.src, []).append(e.dst)
+        out = {}
+        for entity in declared:
+            seen, current = [entity], entity
+            for _ in range(MAX_ALIAS_HOPS):
+                targets = declared.get(current) if current in declared else [
+                    e.dst for e in self._neighbors([current], "downstream", ("ALIAS_OF",), None)]
+                if not targets:
+                    break
+                current = min(targets)
+                if current in seen:
+                    current = min(seen[seen.index(current):])
+                    break
+                seen.append(current)
+            if current != entity:
+                out[entity] = parse_id(current)
+        return out
 
     def nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
         """The stored rows of these exact ids (unknown ids are left out)."""
@@ -311,9 +357,10 @@ class Store(ABC):
     def node(self, text: str) -> dict[str, Any]:
         """A node with its facets and its edges in both directions."""
         row = self.resolve(text)
-        types = FLOW_EDGES + ("VERSION_OF", "RUN_OF", "CHILD_OF")
+        types = FLOW_EDGES + ("VERSION_OF", "RUN_OF", "CHILD_OF", "DESCENDANT_OF", "ALIAS_OF")
         return {
             **row.model_dump(),
+            "aliases": sorted(e.src for e in self._neighbors([row.id], "upstream", ("ALIAS_OF",), None)),
             "facets": self._facets(row.id),
             "in": [e.model_dump() for e in edge_refs(self._neighbors([row.id], "upstream", types, None))],
             "out": [e.model_dump() for e in edge_refs(self._neighbors([row.id], "downstream", types, None))],
@@ -321,12 +368,13 @@ class Store(ABC):
 
     def traverse(self, text: str, direction: Direction, *, depth: int | None = None,
                  kinds: Sequence[str] = (), as_of: str | None = None,
-                 max_nodes: int = DEFAULT_MAX_NODES) -> Traversal:
+                 max_nodes: int = DEFAULT_MAX_NODES, job_types: Sequence[str] = ()) -> Traversal:
         """Everything upstream or downstream of a node, breadth first and bounded.
 
         A dataset or model starts from all its versions, a job from all its runs.
         ``kinds`` filters what is returned (dataset, model, job, run, code), not
-        what is walked through.
+        what is walked through; so does ``job_types`` (query.job_type_matches),
+        for jobs and their runs.
         """
         _check_limits(depth, max_nodes)
         row = self.resolve(text)
@@ -335,6 +383,8 @@ class Store(ABC):
         nodes = self._annotate(distance)
         if kinds:
             nodes = [n for n in nodes if _prefix(n["id"]) in kinds]
+        if job_types:
+            nodes = self._of_job_types(nodes, job_types)
         inside = [e._asdict() for e in sorted(edges, key=edge_key) if e.src in distance and e.dst in distance]
         # one validation of plain dicts builds the whole result (far cheaper than a model per node and edge)
         return Traversal.model_validate({
@@ -342,13 +392,16 @@ class Store(ABC):
             "edges": inside, "truncated": reason is not None, "truncated_reason": reason})
 
     def impact(self, text: str, *, depth: int | None = None, as_of: str | None = None,
-               max_nodes: int = DEFAULT_MAX_NODES) -> dict[str, Any]:
+               max_nodes: int = DEFAULT_MAX_NODES, job_types: Sequence[str] = ()) -> dict[str, Any]:
         """The jobs, datasets and models downstream of a node, grouped by distance.
 
         Distance counts jobs: the jobs that read the node and what they wrote are
-        at distance 1, the jobs that read those at distance 2, and so on.
+        at distance 1, the jobs that read those at distance 2, and so on. Tests and
+        quality checks (query.is_check) are listed apart, as ``checks``; ``job_types``
+        keeps only the jobs and checks of those types.
         """
-        walk = self.traverse(text, "downstream", depth=depth, as_of=as_of, max_nodes=max_nodes)
+        walk = self.traverse(text, "downstream", depth=depth, as_of=as_of, max_nodes=max_nodes,
+                             job_types=job_types)
         groups: dict[int, dict[str, set[str]]] = {}
         for n in walk.nodes:
             if n.distance == 0 or n.kind in (NodeKind.RUN, NodeKind.CODE):
@@ -357,6 +410,9 @@ class Store(ABC):
             target = n.id if n.kind == NodeKind.JOB else str(parse_id(n.id).entity())
             group = groups.setdefault(level, {"jobs": set(), "datasets": set(), "models": set()})
             group[{"job": "jobs", "dataset": "datasets", "model": "models"}[_prefix(n.id)]].add(target)
+        checks = self._checks(sorted({j for g in groups.values() for j in g["jobs"]}))
+        for group in groups.values():
+            group["checks"], group["jobs"] = group["jobs"] & checks, group["jobs"] - checks
         levels = [{"distance": d, **{k: sorted(v) for k, v in g.items()}} for d, g in sorted(groups.items())]
         return {"root": walk.root, "as_of": as_of, "levels": levels,
                 "truncated": walk.truncated, "truncated_reason": walk.truncated_reason}
@@ -462,6 +518,31 @@ class Store(ABC):
         reached += [{"id": j, "kind": NodeKind.JOB, "distance": d, "job": None}
                     for j, d in jobs.items() if j not in distance]
         return sorted(reached, key=lambda n: (n["distance"], n["id"]))
+
+    def _of_job_types(self, nodes: list[dict[str, Any]], wanted: Sequence[str]) -> list[dict[str, Any]]:
+        """The nodes that are no job or run, and the jobs (and runs of jobs) of a wanted type."""
+        job = {n["id"]: n["id"] if n["kind"] == NodeKind.JOB else n["job"]
+               for n in nodes if n["kind"] in (NodeKind.JOB, NodeKind.RUN)}
+        types = self._facet_values(sorted({j for j in job.values() if j}), JOB_TYPE_FACET)
+        return [n for n in nodes if n["id"] not in job or job_type_matches(types.get(job[n["id"]]), wanted)]
+
+    def _checks(self, jobs: list[str]) -> set[str]:
+        """Which of these jobs are tests or quality checks."""
+        if not jobs:
+            return set()
+        types, marked = self._facet_values(jobs, JOB_TYPE_FACET), self._facet_values(jobs, CHECK_FACET)
+        return {j for j in jobs if is_check(types.get(j), j in marked)}
+
+    def _without_failed_writes(self, starts: list[str], distance: dict[str, int],
+                               edges: list[Edge]) -> tuple[dict[str, int], list[Edge]]:
+        """The walk without the WROTE edges of failed runs (store/binding.py), walked again over what is left."""
+        runs = [i for i in distance if i.startswith("run:")]
+        failed = {r for r, state in self._facet_values(runs, "_state").items() if is_failed(state)} if runs else set()
+        if not failed:
+            return distance, edges
+        kept = [e for e in edges if not (e.type == "WROTE" and e.src in failed)]
+        reached, walked, _ = bfs_over(kept, starts, "downstream", None, max(len(distance), 1))
+        return reached, walked
 
     def _timeline(self, members: list[str]) -> list[dict[str, Any]]:
         rows = self._nodes(members)

@@ -28,6 +28,7 @@ from lineage.projection import (
 )
 
 Edge = tuple[str, str, str]  # (src, type, dst)
+MAX_ALIAS_HOPS = 16  # a chain of symlinks is followed this far
 
 
 class Batch:
@@ -45,6 +46,7 @@ class Batch:
         self._prefetched: set[str] = set()
         self.dropped_nodes: set[str] = set()  # stored nodes to delete (with their facets and edges) first
         self.dropped_edges: set[Edge] = set()
+        self._alias_targets: dict[str, set[str]] = {}  # alias -> datasets declaring it (stored and this batch's)
 
     # --- prefetching -------------------------------------------------------------
 
@@ -62,6 +64,10 @@ class Batch:
         present = self.tx.existing(sorted(node_ids - self._stored.keys()))
         for node_id in node_ids:
             self._stored.setdefault(node_id, node_id in present)
+        for entity in entities:
+            self._alias_targets.setdefault(entity, set())
+        for alias, target in self.tx.alias_edges(sorted(entities)):
+            self._alias_targets[alias].add(target)
 
     # --- ProjectionContext --------------------------------------------------
 
@@ -114,6 +120,8 @@ class Batch:
                 self.columns[key] = c
         for run, dataset, model in facts.models:
             self.settle(run, dataset, model)
+        for alias, target in facts.aliases:
+            self.alias(alias, target)
 
     # --- a run's merged view of its outputs ------------------------------------
 
@@ -136,6 +144,52 @@ class Batch:
             self._drop_node(dataset, None)
         for payload_digest, payload in events:
             self.add(None, _about(project_openlineage(payload, self, {"digest": payload_digest}), run, model))
+
+    # --- identities: symlinks ----------------------------------------------------
+
+    def canonical(self, entity: str) -> str | None:
+        """The dataset an alias stands for: follow ALIAS_OF (the smallest target first) to a dataset
+        that is no alias; on a cycle, its smallest member. None if ``entity`` is no alias."""
+        seen, current = [entity], entity
+        for _ in range(MAX_ALIAS_HOPS):
+            targets = self._targets(current)
+            if not targets:
+                break
+            current = min(targets)
+            if current in seen:
+                current = min(seen[seen.index(current):])
+                break
+            seen.append(current)
+        return None if current == entity else current
+
+    def _targets(self, alias: str) -> set[str]:
+        if alias not in self._alias_targets:
+            self._alias_targets[alias] = {t for _, t in self.tx.alias_edges([alias])}
+        return self._alias_targets[alias]
+
+    def alias(self, alias: str, target: str) -> None:
+        """``target`` declared ``alias`` as a symlink. If that changes what ``alias`` stands for, the
+        events that named it were projected onto another dataset: drop the versions they made (of the
+        alias, and of what it stood for) and project those events again."""
+        if target in self._targets(alias):
+            return
+        before = self.canonical(alias)
+        self._alias_targets[alias].add(target)
+        if self.canonical(alias) != before:
+            self._reproject([alias] + ([before] if before else []))
+
+    def _reproject(self, entities: list[str]) -> None:
+        runs: set[str] = set()
+        for entity in entities:  # (this batch's unversioned reads are not among its _versions)
+            versions = self._known_versions(entity) | {i for i, n in self.nodes.items() if n.entity == entity}
+            for src, type_, dst in self._edges_touching(versions) if versions else ():
+                if type_ in ("READ_BY", "WROTE"):
+                    runs.add(dst if type_ == "READ_BY" else src)
+            for v in versions:
+                self._drop_node(v, entity)
+        events = [e for subject in sorted(runs) + entities for e in self._run_events(subject)]
+        for payload_digest, payload in events:
+            self.add(None, project_openlineage(payload, self, {"digest": payload_digest}))
 
     def _known_versions(self, entity: str) -> set[str]:
         stored = (self._stored_versions.get(entity, ()) if entity in self._prefetched

@@ -42,7 +42,7 @@ from lineage.store.base import Store, WriteTx
 from lineage.store.urls import redact, split_credentials
 from lineage.store.batch import Batch
 
-EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF"})
+EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF", "DESCENDANT_OF", "ALIAS_OF"})
 LABELS = frozenset(k.value for k in NodeKind)
 # (src, type, dst, time) of an edge r between the near node n and the far node m
 _EDGE_COLUMNS = {"upstream": "m.id, type(r), n.id, r.time", "downstream": "n.id, type(r), m.id, r.time"}
@@ -242,6 +242,13 @@ class Neo4jStore(Store):
             text=text.lower(), kinds=list(kinds), limit=limit)
         return [_row(r["n"]) for r in rows]
 
+    def _facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
+        if not ids:
+            return {}
+        rows = self._read("UNWIND $ids AS i MATCH (f:Facet {node: i, name: $name}) RETURN f.node AS node, f.value AS value",
+                          ids=list(ids), name=name)
+        return {r["node"]: json.loads(r["value"]) for r in rows}
+
     def _stats(self) -> dict[str, Any]:
         nodes = {r["kind"]: r["c"] for r in self._read("MATCH (n:Node) RETURN n.kind AS kind, count(*) AS c ORDER BY kind")}
         edges = {r["t"]: r["c"] for r in self._read("MATCH (:Node)-[r]->(:Node) RETURN type(r) AS t, count(*) AS c ORDER BY t")}
@@ -361,6 +368,13 @@ class _Neo4jTx(WriteTx):
 
     def facet_orders(self, node_id):
         return [r["o"] for r in self.tx.run("MATCH (f:Facet {node: $id}) RETURN f.ord AS o", id=node_id)]
+
+    def alias_edges(self, entities):
+        if not entities:
+            return []
+        rows = self.tx.run("UNWIND $ids AS i MATCH (a:Node {id: i})-[:ALIAS_OF]->(c:Node) RETURN a.id AS a, c.id AS c",
+                           ids=list(entities))
+        return [(r["a"], r["c"]) for r in rows]
 
     def run_events(self, subject):
         rows = self.tx.run("MATCH (e:LedgerEntry {subject: $s}) WHERE e.kind = $kind "

@@ -222,6 +222,14 @@ class SQLiteStore(Store):
         rows = self._nodes(ids)
         return [rows[i] for i in ids]
 
+    def _facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
+        out = {}
+        for chunk in _chunks(ids):
+            rows = self.db.execute(f"SELECT node, value FROM facets WHERE name = ? AND node IN "
+                                   f"({','.join('?' * len(chunk))})", [name, *chunk])
+            out.update((node, json.loads(value)) for node, value in rows)
+        return out
+
     def _stats(self) -> dict[str, Any]:
         nodes = dict(self.db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall())
         edges = dict(self.db.execute("SELECT type, count(*) FROM edges GROUP BY type ORDER BY type").fetchall())
@@ -310,6 +318,13 @@ class _SQLiteTx(WriteTx):
 
     def facet_orders(self, node_id):
         return [r[0] for r in self.db.execute("SELECT ord FROM facets WHERE node = ?", (node_id,))]
+
+    def alias_edges(self, entities):
+        out = []
+        for chunk in _chunks(entities):
+            out += self.db.execute(f"SELECT src, dst FROM edges WHERE type = 'ALIAS_OF' AND src IN "
+                                   f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        return out
 
     def run_events(self, subject):
         return self.db.execute("SELECT payload_digest, payload FROM ledger WHERE subject = ? AND kind = ? ORDER BY seq",
