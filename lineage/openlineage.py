@@ -301,18 +301,47 @@ def _data_quality(facet: dict) -> str | None:
 
 
 def _column_lineage(facet: dict) -> str | None:
+    """ColumnLineageDatasetFacet 1-2-0: ``fields`` (per output field) and ``dataset`` (the whole output)."""
     fields = facet.get("fields")
     if not isinstance(fields, dict):
         return "fields must be an object"
     for out, spec in fields.items():
         inputs = spec.get("inputFields") if isinstance(spec, dict) else None
+        if not out or len(out) > MAX_NAME_LENGTH:
+            return f"fields: an output field name is empty or longer than {MAX_NAME_LENGTH} characters"
         if not isinstance(inputs, list):
             return f"fields.{out}.inputFields must be a list"
-        for item in inputs:
-            if not (isinstance(item, dict) and isinstance(item.get("namespace"), str)
-                    and isinstance(item.get("name"), str) and isinstance(item.get("field"), str)):
-                return f"fields.{out}.inputFields entries need namespace, name and field"
+        if spec.get("transformationType") is not None and not isinstance(spec["transformationType"], str):
+            return f"fields.{out}.transformationType must be a string"
+        problem = _input_fields(inputs, f"fields.{out}.inputFields")
+        if problem:
+            return problem
+    dataset = facet.get("dataset")
+    if dataset is not None and not isinstance(dataset, list):
+        return "dataset must be a list"
+    return _input_fields(dataset or [], "dataset")
+
+
+def _input_fields(items: list, where: str) -> str | None:
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not all(
+                isinstance(item.get(k), str) and 0 < len(item[k]) <= MAX_NAME_LENGTH for k in ("namespace", "name", "field")):
+            return f"{where}[{i}] needs namespace, name and field, non-empty strings of at most {MAX_NAME_LENGTH} characters"
+        try:
+            check_length(dataset_id(item["namespace"], item["name"]))
+        except IdTooLongError:
+            return f"{where}[{i}]: namespace and name together are too long"
+        stated = item.get("transformations")
+        if stated is not None and not (isinstance(stated, list) and all(map(_transformation, stated))):
+            return (f"{where}[{i}].transformations must be a list of objects with a string type "
+                    "(subtype and description strings, masking a boolean)")
     return None
+
+
+def _transformation(t: Any) -> bool:
+    return (isinstance(t, dict) and isinstance(t.get("type"), str) and bool(t["type"])
+            and all(t.get(k) is None or isinstance(t[k], str) for k in ("subtype", "description"))
+            and (t.get("masking") is None or isinstance(t["masking"], bool)))
 
 
 def _symlinks(facet: dict) -> str | None:

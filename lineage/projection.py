@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from lineage.canonical import digest, plain_digest
+from lineage import column_lineage as columns
 from lineage.ids import NodeKind, code_id, dataset_id, job_id, model_id, parse_id, run_id
 from lineage.openlineage import TERMINAL, ParsedEvent, parse_event
 
@@ -341,12 +342,17 @@ class EventProjection:
             return
         dst = dataset_id(ds["namespace"], ds["name"])
         for out_field, spec in lineage["fields"].items():
-            legacy = [{"type": spec["transformationType"]}] if spec.get("transformationType") else []
+            default = columns.legacy(spec.get("transformationType"), spec.get("transformationDescription"))
             for item in spec["inputFields"]:
-                self.out.columns.append(ColumnFact(
-                    dataset_id(item["namespace"], item["name"]), item["field"], dst, out_field,
-                    rid, self.time, item.get("transformations") or legacy,
-                ))
+                self._column(item, dst, out_field, rid, default or columns.default_for(whole_dataset=False))
+        for item in lineage.get("dataset") or ():  # dependencies of the whole output: joins, filters, sorts
+            self._column(item, dst, columns.WHOLE_DATASET, rid, columns.default_for(whole_dataset=True))
+
+    def _column(self, item: dict, dst: str, dst_field: str, rid: str, default: dict) -> None:
+        """One column edge; its source dataset becomes a node even if the event names it nowhere else."""
+        src = self.out.node(_named(dataset_id(item["namespace"], item["name"]), NodeKind.DATASET, item, self.time))
+        self.out.columns.append(ColumnFact(src, item["field"], dst, dst_field, rid, self.time,
+                                           columns.transformations(item.get("transformations"), default)))
 
     def _dataset_event(self, ds: dict) -> None:
         eid, is_model = self._dataset_entity(ds, "dataset")

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Literal, NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
+
+from lineage.column_lineage import WHOLE_DATASET, merge
 
 Direction = Literal["upstream", "downstream"]
 DEFAULT_MAX_NODES = 10_000
@@ -73,13 +75,30 @@ class Traversal(BaseModel):
 
 
 class ColumnEdge(BaseModel):
+    """``src.src_field`` flowed into ``dst.dst_field``; ``dst_field`` None: into the whole of ``dst``
+    (an entry of the facet's ``dataset`` list: a join key, filter, group-by, sort...).
+
+    Each transformation is ``{"type": DIRECT|INDIRECT, "subtype", "description", "masking"}``
+    (``lineage.column_lineage``); legacy shapes older stores hold are read in this one.
+    """
+
     src: str
     src_field: str
     dst: str
-    dst_field: str
+    dst_field: str | None
     run: str | None = None
     time: str | None = None
-    transformations: list = []
+    transformations: list[dict] = []
+
+    @field_validator("dst_field", mode="before")
+    @classmethod
+    def _whole_dataset(cls, value: str | None) -> str | None:
+        return None if value == WHOLE_DATASET else value
+
+    @field_validator("transformations", mode="before")
+    @classmethod
+    def _current_shape(cls, value: list) -> list[dict]:
+        return merge(value)
 
 
 class ColumnHop(ColumnEdge):

@@ -77,7 +77,7 @@ def test_an_event_that_would_lose_meaning_is_rejected_naming_the_field(event, me
 
 @pytest.mark.parametrize("facet, value, problem", [
     ("outputStatistics", {"rowCount": "wrong"}, "rowCount must be an integer, got 'wrong'"),
-    ("columnLineage", {"fields": {"a": {"inputFields": [{"name": "x"}]}}}, "fields.a.inputFields entries need namespace, name and field"),
+    ("columnLineage", {"fields": {"a": {"inputFields": [{"name": "x"}]}}}, "fields.a.inputFields[0] needs namespace, name and field, non-empty strings of at most 4096 characters"),
     ("version", {"datasetVersion": 3}, "datasetVersion must be a non-empty string"),
 ])
 def test_a_standard_facet_that_breaks_its_spec_is_flagged(facet, value, problem):

@@ -126,6 +126,7 @@ def show(node_id, store_url, as_json):
         ("version", node["version"]), ("first seen", node["first_seen"]), ("last seen", node["last_seen"]),
         ("facets", ", ".join(node["facets"]) or "-"),
         *([("aliases", ", ".join(node["aliases"]))] if node["aliases"] else []),
+        *([("fields", ", ".join(node["fields"]) or "-")] if "fields" in node else []),
     ])
     edges = [("in", e["type"], e["src"]) for e in node["in"]] + [("out", e["type"], e["dst"]) for e in node["out"]]
     if edges:
@@ -249,26 +250,42 @@ def history(node_id, store_url, as_json):
 @click.argument("target", metavar="DATASET[:FIELD]")
 @store_option
 @click.option("--depth", type=click.IntRange(min=0), default=None, help="Stop after this many hops.")
+@click.option("--direct-only", is_flag=True,
+              help="Only DIRECT edges (values derived from the source field); leave out INDIRECT ones "
+                   "(join keys, filters, group-bys, sorts, windows, conditions).")
 @json_option
 @domain_errors
-def columns(target, store_url, depth, as_json):
+def columns(target, store_url, depth, direct_only, as_json):
     """Column-level lineage of a dataset, or of one field, in both directions.
+
+    Each edge shows how the source field was used, as TYPE/SUBTYPE: DIRECT (IDENTITY,
+    TRANSFORMATION, AGGREGATION) or INDIRECT (JOIN, GROUP_BY, FILTER, SORT, WINDOW,
+    CONDITIONAL), "masked" if the value was obfuscated. An edge into "(whole dataset)"
+    is a dependency of every field (the facet's dataset list: a join key, a filter...).
+    A field must be named by the dataset's schema or its column lineage (exit 1 if not).
+    --json gives each edge's type, subtype, description and masking.
 
     \b
     Example:
-        auditgraph lineage columns dataset:s3://demo-lake/features/churn.parquet:tenure_months
+        auditgraph lineage columns dataset:s3://demo-lake/features/churn.parquet:monthly_minutes --direct-only
     """
     with connect(store_url) as store:
         dataset, field = _split_field(store, target)
-        result = store.columns(dataset, field, depth=depth)
+        result = store.columns(dataset, field, depth=depth, direct_only=direct_only)
     if as_json:
         emit_json(result.model_dump())
         return
     render.table(f"column lineage of {result.dataset}" + (f":{field}" if field else ""),
                  ["direction", "distance", "from", "to", "transformations"],
-                 ((h.direction, h.distance, f"{h.src}:{h.src_field}", f"{h.dst}:{h.dst_field}",
-                   ", ".join(filter(None, (t.get("subtype") or t.get("type") for t in h.transformations))))
+                 ((h.direction, h.distance, f"{h.src}:{h.src_field}",
+                   f"{h.dst}:{h.dst_field}" if h.dst_field is not None else f"{h.dst} (whole dataset)",
+                   ", ".join(map(_transformation, h.transformations)))
                   for h in result.edges))
+
+
+def _transformation(t: dict) -> str:
+    """DIRECT/IDENTITY, INDIRECT/JOIN (masked)..."""
+    return "/".join(filter(None, (t["type"], t["subtype"]))) + (" (masked)" if t["masking"] else "")
 
 
 def _split_field(store, target: str) -> tuple[str, str | None]:

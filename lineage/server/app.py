@@ -296,8 +296,9 @@ def query_router(stores: Stores, principal) -> APIRouter:
         return [r.model_dump() for r in stores.get().search(q, kinds=kind, limit=limit)]
 
     @router.get("/columns")
-    def columns(dataset: str, field: str | None = None, depth: int | None = Query(None, ge=0)) -> dict:
-        return stores.get().columns(dataset, field, depth=depth).model_dump()
+    def columns(dataset: str, field: str | None = None, depth: int | None = Query(None, ge=0),
+                direct_only: bool = False) -> dict:
+        return stores.get().columns(dataset, field, depth=depth, direct_only=direct_only).model_dump()
 
     @router.get("/history")
     def history(id: str) -> dict:

@@ -26,7 +26,8 @@ from lineage.ids import (
 )
 from lineage.kinds import check as check_kind
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, now, seal, verify_chain
-from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, Facts, projector_for
+from lineage.column_lineage import is_direct, schema_fields
+from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, ColumnFact, Facts, projector_for
 from lineage.store.batch import MAX_ALIAS_HOPS, Batch
 from lineage.store.urls import redact
 from lineage.query import (
@@ -84,6 +85,10 @@ class WriteTx(ABC):
         """(payload digest, payload) of every recorded OpenLineage event about ``subject``, in ledger order."""
 
     @abstractmethod
+    def stored_columns(self, keys: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], ColumnFact]:
+        """The stored column edge of each of these (src, src_field, dst, dst_field) keys, if any."""
+
+    @abstractmethod
     def alias_edges(self, entities: Sequence[str]) -> list[tuple[str, str]]:
         """(alias, declaring dataset) of every stored ALIAS_OF edge out of these entities."""
 
@@ -124,7 +129,14 @@ class Store(ABC):
 
     @abstractmethod
     def _column_edges(self, keys: Sequence[tuple[str, str | None]], direction: Direction) -> list[ColumnEdge]:
-        """Column edges into (upstream) or out of (downstream) each (dataset, field); field None: any."""
+        """Column edges into (upstream) or out of (downstream) each (dataset, field); field None: any.
+
+        Upstream of a field includes the edges into its whole dataset (dst_field WHOLE_DATASET).
+        """
+
+    @abstractmethod
+    def _column_fields(self, entity: str) -> set[str]:
+        """The fields of a dataset that column edges name (as source or as target)."""
 
     @abstractmethod
     def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]: ...
@@ -358,10 +370,12 @@ class Store(ABC):
         """A node with its facets and its edges in both directions."""
         row = self.resolve(text)
         types = FLOW_EDGES + ("VERSION_OF", "RUN_OF", "CHILD_OF", "DESCENDANT_OF", "ALIAS_OF")
+        facets = self._facets(row.id)
         return {
             **row.model_dump(),
             "aliases": sorted(e.src for e in self._neighbors([row.id], "upstream", ("ALIAS_OF",), None)),
-            "facets": self._facets(row.id),
+            "facets": facets,
+            **({"fields": self._fields(row, facets)} if row.kind in _HAS_FIELDS else {}),
             "in": [e.model_dump() for e in edge_refs(self._neighbors([row.id], "upstream", types, None))],
             "out": [e.model_dump() for e in edge_refs(self._neighbors([row.id], "downstream", types, None))],
         }
@@ -463,11 +477,20 @@ class Store(ABC):
         return result
 
     def columns(self, dataset: str, field: str | None = None, *, depth: int | None = None,
-                max_nodes: int = DEFAULT_MAX_NODES) -> ColumnLineage:
-        """Column-level lineage of a dataset (or one of its fields), upstream and downstream."""
+                max_nodes: int = DEFAULT_MAX_NODES, direct_only: bool = False) -> ColumnLineage:
+        """Column-level lineage of a dataset (or one of its fields), upstream and downstream.
+
+        With ``a.x --DIRECT--> b.y`` and ``a.k --INDIRECT/JOIN--> b`` (the whole of b): upstream of
+        ``b.y`` is ``a.x`` and ``a.k``; downstream of ``a.k`` is b (every field of it), so the walk
+        goes on from all of b's edges. ``direct_only`` walks DIRECT edges only. A field that neither
+        the dataset's schema facet nor any column edge names is refused (NotFoundError).
+        """
         _check_limits(depth, max_nodes)
         row = self.resolve(dataset)
         entity = str(parse_id(row.id).entity()) if row.entity else row.id
+        if field is not None and field not in self._fields(row, self._facets(row.id)):
+            raise NotFoundError(f"{entity} has no field {shown(field)}: neither its schema facet nor any "
+                                "column lineage names it (see 'auditgraph lineage show')")
         hops: list[ColumnHop] = []
         truncated = False
         for direction in ("upstream", "downstream"):
@@ -477,6 +500,8 @@ class Store(ABC):
                 level += 1
                 following = []
                 for edge in self._column_edges(frontier, direction):
+                    if direct_only and not is_direct(edge.transformations):
+                        continue
                     hops.append(ColumnHop(**edge.model_dump(), direction=direction, distance=level))
                     key = (edge.src, edge.src_field) if direction == "upstream" else (edge.dst, edge.dst_field)
                     if key not in seen:
@@ -544,6 +569,14 @@ class Store(ABC):
         reached, walked, _ = bfs_over(kept, starts, "downstream", None, max(len(distance), 1))
         return reached, walked
 
+    def _fields(self, row: NodeRow, facets: dict[str, Any]) -> list[str]:
+        """A dataset's (or version's) fields: those its schema facet lists and those column lineage names."""
+        entity = row.entity or row.id
+        named = set(schema_fields(facets.get("schema")))
+        if row.entity:
+            named.update(schema_fields(self._facets(row.entity).get("schema")))
+        return sorted(named | self._column_fields(entity))
+
     def _timeline(self, members: list[str]) -> list[dict[str, Any]]:
         rows = self._nodes(members)
         wrote = {e.dst: e.src for e in self._neighbors(members, "upstream", ("WROTE",), None)}
@@ -556,6 +589,9 @@ class Store(ABC):
                 item["written_by"] = wrote[r.id]
             out.append(item)
         return out
+
+
+_HAS_FIELDS = (NodeKind.DATASET, NodeKind.DATASET_VERSION, NodeKind.MODEL, NodeKind.MODEL_VERSION)
 
 
 def _lookups(entries: Iterable[tuple[str, Any]]) -> tuple[set[str], set[str]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 
+from lineage import column_lineage
 from lineage.ledger import LedgerEntry
 from lineage.projection import (
     OPENLINEAGE_KIND, UNVERSIONED, ColumnFact, EdgeFact, FacetFact, Facts, NodeFact, project_openlineage,
@@ -116,8 +117,7 @@ class Batch:
                 self.edges[key] = e
         for c in facts.columns:
             key = (c.src, c.src_field, c.dst, c.dst_field)
-            if key not in self.columns or c.time < self.columns[key].time:
-                self.columns[key] = c
+            self.columns[key] = merge_column(self.columns.get(key), c)
         for run, dataset, model in facts.models:
             self.settle(run, dataset, model)
         for alias, target in facts.aliases:
@@ -242,8 +242,23 @@ class Batch:
         first = min(node.time, stored) if stored else node.time
         self._versions.setdefault(node.entity, {})[node.id] = (first, node.version)
 
+    def column_rows(self) -> list[ColumnFact]:
+        """The batch's column edges merged with the stored ones (column_lineage: earliest run, union of
+        transformations), ready to be written over them."""
+        stored = self.tx.stored_columns(list(self.columns)) if self.columns else {}
+        return [merge_column(stored.get(key), c) for key, c in self.columns.items()]
+
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def merge_column(have: ColumnFact | None, new: ColumnFact) -> ColumnFact:
+    """One column edge stated twice: the earliest (time, run) names it, its transformations are the union."""
+    if have is None:
+        return new
+    first = min(have, new, key=lambda c: (c.time, c.run))
+    return ColumnFact(new.src, new.src_field, new.dst, new.dst_field, first.run, first.time,
+                      column_lineage.merge(have.transformations, new.transformations))
 
 
 def _about(facts: Facts, run: str, model: str) -> Facts:

@@ -36,7 +36,7 @@ from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
-from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED
+from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED, ColumnFact
 from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
 from lineage.store.base import Store, WriteTx
 from lineage.store.urls import redact, split_credentials
@@ -226,13 +226,20 @@ class Neo4jStore(Store):
 
     def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
+        # upstream of a field: also what flowed into the whole dataset (WHOLE_DATASET, '')
+        whole = f" OR ($upstream AND c.{field} = '')"
         rows = self._read(
-            f"UNWIND $keys AS k MATCH (c:ColumnEdge) WHERE c.{ds} = k[0] AND (k[1] IS NULL OR c.{field} = k[1]) "
+            f"UNWIND $keys AS k MATCH (c:ColumnEdge) WHERE c.{ds} = k[0] AND (k[1] IS NULL OR c.{field} = k[1]{whole}) "
             "RETURN c ORDER BY c.src, c.src_field, c.dst, c.dst_field",
-            keys=[[d, f] for d, f in keys])
+            keys=[[d, f] for d, f in keys], upstream=direction == "upstream")
         return [ColumnEdge(src=c["src"], src_field=c["src_field"], dst=c["dst"], dst_field=c["dst_field"],
                            run=c["run"], time=c["time"], transformations=json.loads(c["transformations"]))
                 for c in (r["c"] for r in rows)]
+
+    def _column_fields(self, entity: str) -> set[str]:
+        rows = self._read("MATCH (c:ColumnEdge) WHERE c.src = $e RETURN c.src_field AS f UNION "
+                          "MATCH (c:ColumnEdge) WHERE c.dst = $e AND c.dst_field <> '' RETURN c.dst_field AS f", e=entity)
+        return {r["f"] for r in rows}
 
     def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
         rows = self._read(
@@ -336,16 +343,12 @@ class _Neo4jTx(WriteTx):
                 "ON MATCH SET e.time = CASE WHEN r.time < e.time THEN r.time ELSE e.time END",
                 rows=rows).consume()
         if facts.columns:
-            self.tx.run(
+            self.tx.run(  # column_rows already merged each edge with its stored one
                 "UNWIND $rows AS r MERGE (c:ColumnEdge {src: r.src, src_field: r.src_field, dst: r.dst, dst_field: r.dst_field}) "
-                "ON CREATE SET c += r.props "
-                "ON MATCH SET c.run = CASE WHEN r.props.time < c.time THEN r.props.run ELSE c.run END, "
-                "c.time = CASE WHEN r.props.time < c.time THEN r.props.time ELSE c.time END",
+                "SET c.run = r.run, c.time = r.time, c.transformations = r.transformations",
                 rows=[{"src": c.src, "src_field": c.src_field, "dst": c.dst, "dst_field": c.dst_field,
-                       "props": {"src": c.src, "src_field": c.src_field, "dst": c.dst, "dst_field": c.dst_field,
-                                 "run": c.run, "time": c.time,
-                                 "transformations": stored_json(c.transformations)}}
-                      for c in facts.columns.values()]).consume()
+                       "run": c.run, "time": c.time, "transformations": stored_json(c.transformations)}
+                      for c in facts.column_rows()]).consume()
 
     def _drop(self, batch: Batch) -> None:
         """What a run's merged view took back (Batch.settle), deleted before the batch is written."""
@@ -380,6 +383,13 @@ class _Neo4jTx(WriteTx):
         rows = self.tx.run("MATCH (e:LedgerEntry {subject: $s}) WHERE e.kind = $kind "
                            "RETURN e.payload_digest AS d, e.payload AS p ORDER BY e.seq", s=subject, kind=OPENLINEAGE_KIND)
         return [(r["d"], r["p"]) for r in rows]
+
+    def stored_columns(self, keys):
+        rows = self.tx.run("UNWIND $keys AS k MATCH (c:ColumnEdge {src: k[0], src_field: k[1], dst: k[2], dst_field: k[3]}) "
+                           "RETURN c.src AS s, c.src_field AS sf, c.dst AS d, c.dst_field AS df, c.run AS run, "
+                           "c.time AS time, c.transformations AS t", keys=[list(k) for k in keys])
+        return {(r["s"], r["sf"], r["d"], r["df"]): ColumnFact(r["s"], r["sf"], r["d"], r["df"], r["run"], r["time"],
+                                                              json.loads(r["t"])) for r in rows}
 
     def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
         row = self.tx.run(

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 from lineage.canonical import stored_json
 from lineage.errors import StoreError
 from lineage.ledger import GENESIS, Head, LedgerEntry
-from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED
+from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED, ColumnFact
 from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
 from lineage.store.base import Store, WriteTx
 from lineage.store.batch import Batch
@@ -203,12 +203,18 @@ class SQLiteStore(Store):
                    f"WHERE {ds} = ?")
             args = [dataset]
             if name is not None:
-                sql += f" AND {field} = ?"
+                # upstream of a field: also what flowed into the whole dataset (WHOLE_DATASET, '')
+                sql += f" AND ({field} = ? OR {field} = '')" if direction == "upstream" else f" AND {field} = ?"
                 args.append(name)
             for r in self.db.execute(sql + " ORDER BY src, src_field, dst, dst_field", args):
                 out.append(ColumnEdge(src=r[0], src_field=r[1], dst=r[2], dst_field=r[3], run=r[4],
                                       time=r[5], transformations=json.loads(r[6])))
         return out
+
+    def _column_fields(self, entity: str) -> set[str]:
+        rows = self.db.execute("SELECT src_field FROM column_edges WHERE src = ? UNION "
+                               "SELECT dst_field FROM column_edges WHERE dst = ? AND dst_field != ''", (entity, entity))
+        return {r[0] for r in rows}
 
     def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -294,12 +300,11 @@ class _SQLiteTx(WriteTx):
             "INSERT INTO edges VALUES (?,?,?,?) ON CONFLICT (src, type, dst) DO UPDATE SET "
             "time = min(time, excluded.time)",
             [(e.src, e.type, e.dst, e.time) for e in batch.edges.values()])
-        db.executemany(
+        db.executemany(  # column_rows already merged each edge with its stored row
             "INSERT INTO column_edges VALUES (?,?,?,?,?,?,?) ON CONFLICT (src, src_field, dst, dst_field) "
-            "DO UPDATE SET time = min(time, excluded.time), run = CASE WHEN excluded.time < time "
-            "THEN excluded.run ELSE run END",
+            "DO UPDATE SET time = excluded.time, run = excluded.run, transformations = excluded.transformations",
             [(c.src, c.src_field, c.dst, c.dst_field, c.run, c.time, stored_json(c.transformations))
-             for c in batch.columns.values()])
+             for c in batch.column_rows()])
 
     def _drop(self, batch: Batch) -> None:
         """What a run's merged view took back (Batch.settle), deleted before the batch is written."""
@@ -329,6 +334,15 @@ class _SQLiteTx(WriteTx):
     def run_events(self, subject):
         return self.db.execute("SELECT payload_digest, payload FROM ledger WHERE subject = ? AND kind = ? ORDER BY seq",
                                (subject, OPENLINEAGE_KIND)).fetchall()
+
+    def stored_columns(self, keys):
+        found = {}
+        for key in keys:
+            row = self.db.execute("SELECT run, time, transformations FROM column_edges WHERE src = ? AND "
+                                  "src_field = ? AND dst = ? AND dst_field = ?", key).fetchone()
+            if row:
+                found[key] = ColumnFact(*key, row[0], row[1], json.loads(row[2]))
+        return found
 
     def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
         row = self.db.execute(
