@@ -40,32 +40,15 @@ def data_options(fn):
 
 
 def _model(store, model_id: str, path: Path | None, trust_pickle: bool, allow_unrecorded: bool):
-    """Load the model file if it is the artifact lineage records for the version: (model, its digest, matched).
-
-    Evidence must be about the model that was trained: the file's SHA-256 must equal the
-    version's first recorded artifact digest, unless the operator allows otherwise (recorded).
-    """
-    from governance import readmodels
+    """Load the model file if it is the artifact lineage records for the version: (model, its digest, matched)."""
+    from governance.findings import check_model_file
     from governance.modelfiles import ModelFileError, load_model
-    from lineage.sdk import file_digest
 
     if path is None:
         raise GovernanceError("give --model-file")
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
-    row = store.resolve(model_id)
-    recorded = readmodels.artifact(store, row.id)
-    if recorded.problem:
-        raise GovernanceError(f"{row.id}: {recorded.problem}; evidence cannot be tied to one artifact")
-    expected = f"sha256:{recorded.digest}" if recorded.digest else None
-    actual = file_digest(path)
-    if actual != expected and not allow_unrecorded:
-        if expected is None:
-            raise GovernanceError(f"{path}: no artifact digest is recorded for {row.id}, so this file cannot be shown "
-                                  "to be the model that was trained; record it (SDK run.model(path=...)) or pass "
-                                  "--allow-unrecorded-artifact")
-        raise GovernanceError(f"{path}: digest {actual} differs from the artifact recorded for {row.id} ({expected}); "
-                              "pass --allow-unrecorded-artifact to use it anyway (the evidence will say so)")
+    actual, expected = check_model_file(store, model_id, path, allow_unrecorded)
     return load_model(path, trust_pickle=trust_pickle, expected_digest=expected), actual, actual == expected
 
 

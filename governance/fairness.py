@@ -26,7 +26,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from governance.errors import GovernanceError
-from governance.findings import FAIRNESS, latest_fairness as latest, record_fairness as record  # noqa: F401
+from governance.findings import FAIRNESS, record_fairness as record  # noqa: F401
 
 GROUP_METRICS = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
                  "fnr": false_negative_rate, "accuracy": accuracy_score}

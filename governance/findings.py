@@ -11,6 +11,7 @@ assessment of each grouping it must look at.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from governance import kinds
@@ -38,9 +39,91 @@ def record_explanation(store: Store, model: str, result: dict[str, Any], actor: 
     return store.append(kinds.EXPLANATION.pending(payload, actor)).seq
 
 
+def check_model_file(store: Store, model: str, path: Any, allow_unrecorded: bool = False) -> tuple[str, str | None]:
+    """(SHA-256 of the model file, the version's recorded artifact digest); equal when the file is the artifact.
+
+    Evidence must be about the model that was trained: unless the operator allows otherwise (and
+    the evidence then says so), a file that is not the first recorded artifact is refused.
+    """
+    from governance.errors import GovernanceError
+    from governance.readmodels import artifact
+    from lineage.sdk import file_digest
+
+    row = store.resolve(model)
+    recorded = artifact(store, row.id)
+    if recorded.problem:
+        raise GovernanceError(f"{row.id}: {recorded.problem}; evidence cannot be tied to one artifact")
+    expected = f"sha256:{recorded.digest}" if recorded.digest else None
+    actual = file_digest(path)
+    if actual != expected and not allow_unrecorded:
+        if expected is None:
+            raise GovernanceError(f"{path}: no artifact digest is recorded for {row.id}, so this file cannot be shown "
+                                  "to be the model that was trained; record it (SDK run.model(path=...)) or pass "
+                                  "--allow-unrecorded-artifact")
+        raise GovernanceError(f"{path}: digest {actual} differs from the artifact recorded for {row.id} ({expected}); "
+                              "pass --allow-unrecorded-artifact to use it anyway (the evidence will say so)")
+    return actual, expected
+
+
+def bound_to_artifact(value: Any, artifact: Any) -> str:
+    """'' if evidence was computed on the model version's recorded artifact, else why it does not count."""
+    if artifact.problem:
+        return artifact.problem
+    if artifact.digest is None:
+        return "no artifact digest is recorded for the model version, so no evidence can be tied to it"
+    if value.model_digest is None:
+        return "computed without a model file (or before evidence recorded one)"
+    if value.model_digest != f"sha256:{artifact.digest}" or value.artifact_recorded is not True:
+        return f"computed on {value.model_digest}, not on the recorded artifact sha256:{artifact.digest}"
+    return ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Explanation or fairness records of a model version: those that count, and those set aside and why."""
+
+    latest: dict[tuple, tuple[int, dict]]  # (dataset, grouping) -> the latest counting record
+    ignored: list[tuple[int, str]]
+
+    def note(self) -> str:
+        if not self.ignored:
+            return ""
+        seq, why = self.ignored[-1]
+        return f"; {len(self.ignored)} record(s) set aside (ledger:{seq}: {why})"
+
+
+def _evidence(store: Store, model: str, kind: kinds.EntryKind, key, dataset: str | None = None) -> Evidence:
+    from governance.readmodels import artifact
+
+    recorded = artifact(store, model)
+    latest: dict[tuple, tuple[int, dict]] = {}
+    ignored: list[tuple[int, str]] = []
+    for record in kind.records(store, model):
+        if not hasattr(record, "value"):
+            ignored.append((record.seq, f"malformed: {record.reason}"))
+            continue
+        why = bound_to_artifact(record.value, recorded)
+        if why:
+            ignored.append((record.seq, why))
+        elif on_dataset(record.value.dataset, dataset):
+            latest[(record.value.dataset, key(record.value))] = (record.seq, record.value.model_dump())
+    return Evidence(latest, ignored)
+
+
+def explanations(store: Store, model: str) -> Evidence:
+    """The latest explanation per (dataset, protected columns) computed on the recorded artifact."""
+    return _evidence(store, model, kinds.EXPLANATION, lambda v: grouping(list(v.proxies or {})))
+
+
+def fairness(store: Store, model: str, dataset: str | None = None) -> Evidence:
+    """The latest fairness assessment per (dataset, grouping) computed on the recorded artifact."""
+    return _evidence(store, model, kinds.FAIRNESS, lambda v: grouping(v.protected), dataset)
+
+
 def latest_explanation(store: Store, model: str) -> tuple[int, dict] | None:
-    found = list(kinds.EXPLANATION.valid(store, model))
-    return (found[-1].seq, found[-1].value.model_dump()) if found else None
+    """The latest explanation that counts (computed on the recorded artifact)."""
+    found = explanations(store, model).latest
+    return max(found.values(), key=lambda x: x[0]) if found else None
 
 
 def record_fairness(store: Store, model: str, result: dict[str, Any], actor: str, dataset: str | None = None,
@@ -68,18 +151,8 @@ def on_dataset(recorded: str | None, wanted: str | None) -> bool:
 
 
 def fairness_by_grouping(store: Store, model: str, dataset: str | None = None) -> dict[Grouping, tuple[int, dict]]:
-    """The latest fairness assessment of each grouping (on ``dataset`` if given), oldest grouping first."""
+    """For reports: the latest counting assessment of each grouping (the latest dataset's), grouping order."""
     latest: dict[Grouping, tuple[int, dict]] = {}
-    for record in kinds.FAIRNESS.valid(store, model):
-        payload = record.value.model_dump()
-        if on_dataset(payload["dataset"], dataset):
-            latest[grouping(payload["protected"])] = (record.seq, payload)
+    for (_, g), found in sorted(fairness(store, model, dataset).latest.items(), key=lambda x: x[1][0]):
+        latest[g] = found
     return latest
-
-
-def latest_fairness(store: Store, model: str, protected: list[str] | None = None) -> tuple[int, dict] | None:
-    """The latest assessment over exactly ``protected`` (any grouping if None)."""
-    found = fairness_by_grouping(store, model)
-    if protected:
-        return found.get(grouping(protected))
-    return max(found.values(), key=lambda x: x[0]) if found else None

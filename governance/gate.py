@@ -13,6 +13,7 @@ run that allowed it.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
@@ -31,6 +32,7 @@ from lineage.errors import LineageError
 from lineage.ids import parse_id
 from lineage.store import Store
 
+log = logging.getLogger(__name__)
 GATE, RELEASE = kinds.GATE.name, kinds.RELEASE.name
 
 
@@ -85,6 +87,9 @@ def _run(rule: Rule, subject: Subject) -> RuleResult:
         decision = check.evaluate(subject, check.Params.model_validate(rule.params))
     except LineageError as e:
         decision = Decision(status="not_evaluated", reason=f"the check could not run: {e}")
+    except Exception as e:  # noqa: BLE001  a check that breaks on what it read has not evaluated: fail closed
+        log.warning("check %s of rule %s failed on %s: %s: %s", rule.check, rule.id, subject.id, type(e).__name__, e)
+        decision = Decision(status="not_evaluated", reason=f"the check failed on what it read: {type(e).__name__}: {e}")
     status = "warn" if decision.status == "fail" and rule.severity == "warn" else decision.status
     blocking = rule.severity == "block" and decision.status in ("fail", "not_evaluated")
     return RuleResult(rule=rule.id, title=rule.title, rationale=rule.rationale, severity=rule.severity,

@@ -82,26 +82,89 @@ class _Computed(Payload):
     at: Time
 
 
-class ExplanationPayload(_Computed):
-    """SHAP evidence; the computation's own fields (sample sizes, digests, versions) are kept whole."""
+Num = float | None  # a measured value; None where it is undefined (a group with no positives)
+Interval = Annotated[list[Num], Field(min_length=2, max_length=2)]
 
-    model_config = Payload.model_config | {"extra": "allow"}
+
+class Importance(Payload):
+    feature: Text
+    mean_abs_shap: float
+    share: float
+
+
+class Additivity(Payload):
+    max: float
+    p99: float
+
+
+class ExplanationPayload(_Computed):
+    """SHAP evidence, every field typed: a record a check cannot read is refused before it is stored."""
+
     explainer: Text
-    features: list[str]
-    importance: list[dict[str, Any]]
+    output: Note = ""
+    estimator: Note = ""
+    rows_explained: int = Field(ge=0)
+    rows_available: int = Field(ge=0)
+    max_rows: int = Field(ge=0)
+    background_rows: int = Field(ge=0)
+    background_digest: Sha256 | None = None
+    rows_digest: Sha256 | None = None
+    seed: int
+    features: list[Text] = Field(min_length=1)
+    importance: list[Importance] = Field(min_length=1)
+    additivity: Additivity | None = None
+    proxies: dict[Text, dict[Text, float]] | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    seconds: float | None = None
+
+
+class Disparity(Payload):
+    value: Num
+    ci: Interval | None = None
+
+
+class GroupMetrics(Payload):
+    group: Text
+    n: int = Field(ge=0)
+    too_small: bool
+    selection_rate: Num = None
+    tpr: Num = None
+    fpr: Num = None
+    fnr: Num = None
+    accuracy: Num = None
+    ci: dict[str, Interval | None] | None = None
+
+
+class Bootstrap(Payload):
+    resamples: int = Field(ge=0)
+    seed: int
+    confidence: float
+
+
+DISPARITY_NAMES = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
+                   "equalized_odds_ratio", "equal_opportunity_difference")
 
 
 class FairnessPayload(_Computed):
+    """Fairness evidence, every field typed (numbers are numbers, every disparity a check reads is present)."""
+
     target: Text | None = None
     protected: list[Text] = Field(min_length=1)
-    rows: int
-    min_group_size: int
-    excluded_groups: list[Any] = Field(default_factory=list)
-    groups: list[dict[str, Any]]
-    metrics: dict[str, dict[str, Any]]
-    overall: dict[str, Any] = Field(default_factory=dict)
-    bootstrap: dict[str, Any] = Field(default_factory=dict)
+    rows: int = Field(ge=0)
+    min_group_size: int = Field(ge=1)
+    excluded_groups: list[Text] = Field(default_factory=list)
+    groups: list[GroupMetrics] = Field(min_length=1)
+    metrics: dict[str, Disparity]
+    overall: dict[str, Num] = Field(default_factory=dict)
+    bootstrap: Bootstrap | None = None
     versions: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _every_disparity(self) -> "FairnessPayload":
+        missing = [m for m in DISPARITY_NAMES if m not in self.metrics]
+        if missing:
+            raise ValueError(f"metrics lack {', '.join(missing)}")
+        return self
 
 
 # --- keys, approvals (scopes: admin, approve) ---------------------------------------

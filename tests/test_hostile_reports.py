@@ -75,23 +75,28 @@ def hostile(tmp_path_factory):
     """A store whose every user-supplied string is hostile, a gate run with --junit, and an issued report."""
     base = tmp_path_factory.mktemp("hostile")
     log, url = base / "events.jsonl", f"sqlite:///{base}/store.db"
-    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(log), append=True)))
-    with TrainingRun("train " + TABLE, namespace="ml", code_path=base, client=client) as training:
-        training.input("file", "/data/" + FORGE)
-        model = training.model("ml", MODEL_NAME, version="1", framework="sklearn " + MARKS, task="task " + HTMLISH)
     rng = np.random.default_rng(0)
     X = pd.DataFrame({FEATURE: rng.normal(size=200), "plain": rng.normal(size=200)})
     y = (X[FEATURE] > 0).astype(int).to_numpy()
     from sklearn.linear_model import LogisticRegression
+    from skops.io import dump
+
     estimator = LogisticRegression().fit(X, y)
+    artifact = base / "model.skops"
+    dump(estimator, artifact)  # the recorded artifact: evidence counts only when computed on it
+    client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(log), append=True)))
+    with TrainingRun("train " + TABLE, namespace="ml", code_path=base, client=client) as training:
+        training.input("file", "/data/" + FORGE)
+        model = training.model("ml", MODEL_NAME, path=artifact, version="1", framework="sklearn " + MARKS,
+                               task="task " + HTMLISH)
     with open_store(url) as store, open(log, "rb") as f:
         assert ingest(store, read_documents(f, "events"), "test").accepted == 2
         records.set_owners(store, model, [OWNER, "second owner"], "test")
         records.set_intended_use(store, model, INTENDED, [LIMITATION], "test")
         records.record_evaluation(store, model, {METRIC: 0.5}, "test")
-        explain_model(store, model, estimator, X, max_rows=50, background_rows=20)
+        explain_model(store, model, estimator, X, max_rows=50, background_rows=20, artifact=artifact)
         groups = pd.DataFrame({PROTECTED: [GROUP] * 100 + ["other"] * 100})
-        assess_fairness(store, model, y, estimator.predict(X), groups, min_group_size=10, bootstrap=0)
+        assess_fairness(store, model, y, estimator.predict(X), groups, min_group_size=10, bootstrap=0, artifact=artifact)
     assert run("governance", "keygen", APPROVER, "--role", "model-risk", "--out", base / "rita.pem", "--store", url).exit_code == 0
     approved = run("governance", "approve", model, "--role", "model-risk", "--key", base / "rita.pem", "--store", url)
     assert approved.exit_code == 0, approved.output

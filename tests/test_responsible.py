@@ -153,9 +153,12 @@ def test_additivity_holds_and_results_are_identical_across_runs(adult):
 
 def test_the_sdk_records_the_same_evidence_from_an_in_memory_model(adult):
     X = adult["data"].drop(columns=["income", "sex", "race"])
-    seq, result = explain_model(adult["url"], MODEL, adult["model"], X, max_rows=200, protected=adult["data"][["sex"]])
+    seq, result = explain_model(adult["url"], MODEL, adult["model"], X, max_rows=200, protected=adult["data"][["sex"]],
+                                artifact=adult["model_file"])
     with open_store(adult["url"]) as store:
         assert explaining.latest(store, MODEL)[0] == seq
+        unbound, _ = explain_model(store, MODEL, adult["model"], X, max_rows=50)  # no artifact named: recorded...
+        assert explaining.latest(store, MODEL)[0] == seq  # ...but it does not count
     y = (adult["data"].income == ">50K").astype(int)
     fseq, f = assess_fairness(adult["url"], MODEL, y, adult["model"].predict(X), adult["data"][["sex"]], bootstrap=0)
     assert f["metrics"]["demographic_parity_ratio"]["value"] < 0.8
@@ -254,32 +257,35 @@ def test_the_bootstrap_formulas_agree_with_fairlearn_on_the_full_sample(compas_c
     assert fast == pytest.approx(reference, abs=1e-12)
 
 
-def test_explanation_stability_compares_with_the_previous_approved_version(adult, tmp_path):
-    from lineage.ledger import Pending
+def test_explanation_stability_compares_with_the_previously_released_version(adult, tmp_path):
+    from governance import gate as gates_module
+    from lineage.sdk import file_digest
 
     X = adult["data"].drop(columns=["income", "sex", "race"])
     url = f"sqlite:///{tmp_path}/stable.db"
+    digest = file_digest(adult["model_file"])
     with open_store(url) as store:
         for version, time in (("1", "2024-01-01T00:00:00Z"), ("2", "2024-02-01T00:00:00Z")):
             ingest_events(store, [run_event("train", time=time, outputs=[{"namespace": "ml", "name": "income", "facets": {
-                "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
-                "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": version}}}])])
+                "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": version},
+                "auditgraph_model": {"_producer": "x", "_schemaURL": "y", "version": version,
+                                     "artifactDigest": digest}}}])])
         policy = tmp_path / "stable.yaml"
         policy.write_text("rules:\n  - id: stable\n    title: t\n    rationale: r\n    severity: block\n"
                           "    check: explanation_stability\n    params: {min_rank_correlation: 0.9, top_k: 3, min_top_k_overlap: 1.0}\n")
-        explain_model(store, "model:ml/income@2", adult["model"], X, max_rows=200)
+        explain_model(store, "model:ml/income@2", adult["model"], X, max_rows=200, artifact=adult["model_file"])
         first = gates.evaluate(store, "model:ml/income@2", load_policy([str(policy)])).results[0]
-        assert first.status == "not_evaluated" and "no earlier approved or released version" in first.reason
-        explain_model(store, "model:ml/income@1", adult["model"], X, max_rows=200)
-        store.append(Pending("governance.release", {"entity": "model:ml/income", "model": "model:ml/income@1",
-                                                    "decision": "release", "at": "2024-01-15T00:00:00.000000Z"}, "t",
-                             subject="model:ml/income"))
+        assert first.status == "not_evaluated" and "no earlier released version" in first.reason
+        explain_model(store, "model:ml/income@1", adult["model"], X, max_rows=200, artifact=adult["model_file"])
+        warn = tmp_path / "warn.yaml"
+        warn.write_text("rules:\n  - id: w\n    title: t\n    rationale: r\n    severity: warn\n    check: documentation\n")
+        assert gates_module.release(store, "model:ml/income@1", load_policy([str(warn)]), "t")[1]
         same = gates.evaluate(store, "model:ml/income@2", load_policy([str(policy)])).results[0]
         assert (same.status, same.observed["rank_correlation"], same.observed["compared_with"]) == ("pass", 1.0, "model:ml/income@1")
         reversed_result = {**explaining.latest(store, "model:ml/income@2")[1]}
         reversed_result["importance"] = list(reversed(reversed_result["importance"]))
-        for key in ("model", "dataset", "data_digest", "at"):
+        for key in ("model", "dataset", "data_digest", "at", "model_digest", "artifact_recorded"):
             reversed_result.pop(key)
-        explaining.record(store, "model:ml/income@2", reversed_result, "t")
+        explaining.record(store, "model:ml/income@2", reversed_result, "t", model_digest=digest, artifact_recorded=True)
         moved = gates.evaluate(store, "model:ml/income@2", load_policy([str(policy)])).results[0]
         assert moved.status == "fail" and moved.observed["rank_correlation"] == -1.0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from governance import approvals as appr, binding, gate as gates, readmodels, records
+from governance import approvals as appr, binding, gate as gates, kinds, readmodels, records
 from governance.errors import GovernanceError, SignatureError
 from governance.rules import load_policy
 from lineage.cli import cli
@@ -328,38 +328,107 @@ def test_a_rule_with_nothing_to_check_is_not_applicable_and_never_evidence(gov, 
     assert r.status == "pass"  # something upstream was looked at and vouched for
 
 
-def _assessment(protected, ratio, odds, dataset=None):
-    groups = [{"group": "a", "selection_rate": 0.5, "too_small": False}]
+SCORER, SCORER_DIGEST = "model:ml/scorer@1", "sha256:" + "a" * 64
+
+
+def _assessment(protected, ratio, odds):
+    groups = [{"group": "a", "n": 500, "too_small": False, "selection_rate": 0.5},
+              {"group": "b", "n": 500, "too_small": False, "selection_rate": 0.5 * ratio}]
+    metrics = {name: {"value": 0.0, "ci": None} for name in kinds.DISPARITY_NAMES}
+    metrics["demographic_parity_ratio"] = {"value": ratio, "ci": None}
+    metrics["equalized_odds_difference"] = {"value": odds, "ci": None}
     return {"protected": protected, "rows": 1000, "min_group_size": 30, "excluded_groups": [], "groups": groups,
-            "metrics": {"demographic_parity_ratio": {"value": ratio, "ci": None},
-                        "equalized_odds_difference": {"value": odds, "ci": None}}}
+            "metrics": metrics}
 
 
-def test_a_narrower_later_fairness_record_never_hides_a_failing_one(gov, tmp_path):
+@pytest.fixture
+def scored(gov):
+    """The demo store plus a model version whose artifact digest is recorded (evidence can be bound to it)."""
+    from conftest import ingest_events
+
+    assert ingest_events(gov, [_trained(SCORER_DIGEST, "2024-05-01T10:00:00Z")]).accepted == 1
+    return gov
+
+
+def fair(store, protected, ratio, odds, dataset=None, model_digest=SCORER_DIGEST, recorded=True):
     from governance.findings import record_fairness
 
-    record_fairness(gov, MODEL, _assessment(["sex", "race"], 0.5, 0.3), "t")  # intersectional: fails
-    record_fairness(gov, MODEL, _assessment(["sex"], 0.95, 0.02), "t")  # narrower, later: passes
+    return record_fairness(store, SCORER, _assessment(protected, ratio, odds), "t", dataset=dataset,
+                           model_digest=model_digest, artifact_recorded=recorded)
+
+
+def test_a_narrower_later_fairness_record_never_hides_a_failing_one(scored, tmp_path):
+    fair(scored, ["sex", "race"], 0.5, 0.3)  # intersectional: fails
+    fair(scored, ["sex"], 0.95, 0.02)  # narrower, later: passes
     for check in ("four_fifths", "equalized_odds"):
-        [r] = gates.evaluate(gov, MODEL, rule(tmp_path, check, "{}")).results
+        [r] = gates.evaluate(scored, SCORER, rule(tmp_path, check, "{}")).results
         assert r.status == "fail" and "race x sex" in r.reason, (check, r.reason)
-        [r] = gates.evaluate(gov, MODEL, rule(tmp_path, check, "{groupings: [[sex], [race]]}")).results
-        assert r.status == "not_evaluated" and "over race recorded" in r.reason
-        [r] = gates.evaluate(gov, MODEL, rule(tmp_path, check, "{protected: [race, sex]}")).results
+        [r] = gates.evaluate(scored, SCORER, rule(tmp_path, check, "{groupings: [[sex], [race]]}")).results
+        assert r.status == "not_evaluated" and "over race computed on the recorded artifact" in r.reason
+        [r] = gates.evaluate(scored, SCORER, rule(tmp_path, check, "{protected: [race, sex]}")).results
         assert r.status == "fail"
-    record_fairness(gov, MODEL, _assessment(["race", "sex"], 0.9, 0.05), "t")  # the same grouping, re-assessed
-    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "four_fifths", "{}")).results
+    fair(scored, ["race", "sex"], 0.9, 0.05)  # the same grouping, re-assessed
+    [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", "{}")).results
     assert r.status == "pass" and set(r.observed) == {"race x sex", "sex"}
 
 
-def test_fairness_on_the_data_the_rule_names_only(gov, tmp_path):
+def test_a_fairness_record_on_other_data_never_hides_a_failing_one(scored, tmp_path):
+    features, cherry = "dataset:s3://demo-lake/features/churn.parquet", "dataset:s3://demo-lake/raw/customers.csv"
+    fair(scored, ["sex"], 0.5, 0.3, dataset=features)
+    fair(scored, ["sex"], 0.99, 0.0, dataset=cherry)  # later, other data, better
+    [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", "{}")).results
+    assert r.status == "fail" and f"sex on {features} <" in r.reason  # every dataset assessed is judged
+    [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", f"{{dataset: '{features}'}}")).results
+    assert r.status == "fail"
+    [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", f"{{dataset: '{cherry}'}}")).results
+    assert r.status == "pass"  # the rule named that data itself
+
+
+def test_fairness_evidence_about_another_file_or_no_model_does_not_count(scored, tmp_path):
+    fair(scored, ["sex"], 0.5, 0.3)
+    [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", "{}")).results
+    assert r.status == "fail"
+    fair(scored, ["sex"], 1.0, 0.0, model_digest="sha256:" + "f" * 64, recorded=False)  # --allow-unrecorded-artifact
+    fair(scored, ["sex"], 1.0, 0.0, model_digest=None, recorded=None)  # --predictions: no model at all
+    [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", "{}")).results
+    assert r.status == "fail" and "2 record(s) set aside" not in r.reason  # the failing bound one still decides
+    empty = rule(tmp_path, "four_fifths", "{}", id="fresh")
+    from conftest import ingest_events
+
+    ingest_events(scored, [_trained("sha256:" + "c" * 64, "2024-05-01T10:00:00Z", run="8d3a3f2e-0000-4000-8000-000000000002")
+                           | {"outputs": [{"namespace": "ml", "name": "other", "facets": {"auditgraph_model": {
+                               "_producer": "x", "_schemaURL": "y", "version": "1", "artifactDigest": "sha256:" + "c" * 64}}}]}])
     from governance.findings import record_fairness
 
-    features = "dataset:s3://demo-lake/features/churn.parquet"
-    record_fairness(gov, MODEL, _assessment(["sex"], 0.5, 0.3), "t", dataset=features)
-    record_fairness(gov, MODEL, _assessment(["sex"], 0.99, 0.0), "t", dataset="dataset:s3://demo-lake/raw/customers.csv")
-    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "four_fifths", f"{{dataset: '{features}'}}")).results
-    assert r.status == "fail"
+    record_fairness(scored, "model:ml/other@1", _assessment(["sex"], 1.0, 0.0), "t", model_digest=SCORER_DIGEST,
+                    artifact_recorded=False)
+    [r] = gates.evaluate(scored, "model:ml/other@1", empty).results
+    assert r.status == "not_evaluated" and "1 record(s) set aside" in r.reason and "not on the recorded artifact" in r.reason
+
+
+def test_a_malformed_fairness_or_explanation_record_is_refused_and_a_broken_check_never_crashes_the_gate(scored, tmp_path):
+    from governance.findings import record_explanation, record_fairness
+
+    head = scored.head()
+    bad = _assessment(["sex"], 0.5, 0.3)
+    bad["metrics"]["demographic_parity_ratio"]["value"] = "high"
+    with pytest.raises(EntryError, match="demographic_parity_ratio"):
+        record_fairness(scored, SCORER, bad, "t", model_digest=SCORER_DIGEST, artifact_recorded=True)
+    with pytest.raises(EntryError):
+        record_explanation(scored, SCORER, {"explainer": "tree", "features": ["a"], "importance": [{"feature": "a"}],
+                                            "additivity": "ok"}, "t", model_digest=SCORER_DIGEST, artifact_recorded=True)
+    assert scored.head() == head
+    from governance.checks import Check, Decision, register
+
+    @register
+    class Broken(Check):
+        name = "broken_for_test"
+
+        def evaluate(self, subject, params):
+            return 1 >= "x"  # a bug in a check
+
+    [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "broken_for_test", "{}")).results
+    assert (r.status, r.blocking) == ("not_evaluated", True) and "TypeError" in r.reason
 
 
 def test_metric_threshold_names_its_dataset_exactly_and_a_cherry_picked_number_does_not_count(gov, tmp_path):

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from governance import readmodels
 from governance.checks import Check, Decision, Params, register
-from governance.findings import Grouping, fairness_by_grouping, grouping, latest_explanation
+from governance.findings import Evidence, Grouping, explanations, fairness, grouping, latest_explanation
+from lineage.ids import parse_id
 from governance.subject import Subject
 
 
-def _no_explanation(subject: Subject) -> Decision:
-    return Decision(status="not_evaluated", reason=f"no explanation recorded for {subject.id}")
+def _no_explanation(subject: Subject, found: Evidence) -> Decision:
+    return Decision(status="not_evaluated", reason=f"no explanation computed on the recorded artifact of {subject.id}"
+                    + found.note(), evidence=[f"ledger:{seq}" for seq, _ in found.ignored])
 
 
 class FairnessParams(Params):
@@ -27,24 +28,30 @@ class FairnessParams(Params):
         return list(dict.fromkeys(grouping(g) for g in named))
 
 
-def _assessments(subject: Subject, params: FairnessParams) -> tuple[dict[Grouping, tuple[int, dict]], Decision | None]:
-    """The latest assessment of every grouping the rule names (every grouping recorded, if it names none).
+def _assessments(subject: Subject, params: FairnessParams) -> tuple[dict[tuple, tuple[int, dict]], Decision | None]:
+    """The latest counting assessment of every (dataset, grouping) the rule must look at.
 
-    A grouping the rule names but nobody assessed makes the rule not evaluated:
-    a later, narrower assessment never stands in for it.
+    Only assessments computed on the recorded artifact count. Every dataset they were made on is
+    judged (or only the one the rule names), and every grouping the rule names (every grouping
+    recorded, if it names none): a later record on other data or other columns never hides one.
+    A grouping the rule names but nobody assessed makes the rule not evaluated.
     """
-    found = fairness_by_grouping(subject.store, subject.id, params.dataset)
-    wanted = params.wanted() or list(found)
+    found = fairness(subject.store, subject.id, params.dataset)
+    wanted = params.wanted() or sorted({g for _, g in found.latest})
     on = f" on {params.dataset}" if params.dataset else ""
     if not wanted:
-        return {}, Decision(status="not_evaluated", reason=f"no fairness assessment{on} recorded for {subject.id}")
-    missing = [g for g in wanted if g not in found]
+        return {}, Decision(status="not_evaluated", reason=f"no fairness assessment{on} computed on the recorded "
+                            f"artifact of {subject.id}" + found.note(),
+                            evidence=[f"ledger:{seq}" for seq, _ in found.ignored])
+    covered = {g for _, g in found.latest}
+    missing = [g for g in wanted if g not in covered]
     if missing:
         listing = "; ".join(" x ".join(g) for g in missing)
         return {}, Decision(status="not_evaluated", threshold={"groupings": [list(g) for g in wanted]},
-                            reason=f"no fairness assessment{on} over {listing} recorded for {subject.id}",
-                            evidence=[f"ledger:{seq}" for seq, _ in found.values()])
-    return {g: found[g] for g in wanted}, None
+                            reason=f"no fairness assessment{on} over {listing} computed on the recorded artifact "
+                                   f"of {subject.id}" + found.note(),
+                            evidence=[f"ledger:{seq}" for seq, _ in found.latest.values()])
+    return {key: v for key, v in sorted(found.latest.items(), key=lambda x: x[1][0]) if key[1] in wanted}, None
 
 
 def _judge(subject: Subject, params: FairnessParams, metric: str, passes, describe) -> Decision:
@@ -52,13 +59,14 @@ def _judge(subject: Subject, params: FairnessParams, metric: str, passes, descri
     if missing:
         return missing
     observed, failing, reasons = {}, [], []
-    for g, (seq, a) in assessments.items():
+    for (dataset, g), (seq, a) in assessments.items():
         m = a["metrics"][metric]
         ok = m["value"] is not None and passes(m["value"])
-        observed[" x ".join(g)] = {"value": m["value"], "ci": m["ci"], "ledger": seq}
-        reasons.append(describe(m["value"], " x ".join(g), ok))
+        label = " x ".join(g) + (f" on {dataset}" if dataset else "")
+        observed[label] = {"value": m["value"], "ci": m["ci"], "ledger": seq}
+        reasons.append(describe(m["value"], label, ok))
         if not ok:
-            failing.append(" x ".join(g))
+            failing.append(label)
     return Decision(status="fail" if failing else "pass", observed=observed, reason="; ".join(reasons),
                     evidence=[f"ledger:{seq}" for seq, _ in assessments.values()])
 
@@ -73,7 +81,8 @@ class OddsParams(FairnessParams):
 
 @register
 class FourFifths(Check):
-    """Demographic parity ratio (lowest selection rate / highest) at or above the threshold, in every grouping."""
+    """Demographic parity ratio (lowest selection rate / highest) at or above the threshold, in every grouping
+    and on every dataset assessed (only assessments computed on the recorded artifact count)."""
 
     name = "four_fifths"
     Params = FourFifthsParams
@@ -87,7 +96,8 @@ class FourFifths(Check):
 
 @register
 class EqualizedOdds(Check):
-    """Equalized odds difference (the larger of the TPR and FPR gaps) at or below the threshold, in every grouping."""
+    """Equalized odds difference (the larger of the TPR and FPR gaps) at or below the threshold, in every grouping
+    and on every dataset assessed (only assessments computed on the recorded artifact count)."""
 
     name = "equalized_odds"
     Params = OddsParams
@@ -98,6 +108,20 @@ class EqualizedOdds(Check):
                                            f"{'<=' if ok else '>'} {params.max_difference}")
         return decision.model_copy(update={"threshold": {"max_difference": params.max_difference,
                                                          "groupings": [list(g) for g in params.wanted()] or "all recorded"}})
+
+
+def _each_explanation(subject: Subject, judge, keep=lambda e: True) -> Decision:
+    """Judge every counting explanation (latest per dataset and protected columns) that ``keep``s; all must pass."""
+    found = explanations(subject.store, subject.id)
+    if not found.latest:
+        return _no_explanation(subject, found)
+    decisions = [(seq, judge(seq, e)) for seq, e in sorted(found.latest.values(), key=lambda x: x[0]) if keep(e)]
+    failing = [d for _, d in decisions if d.status != "pass"]
+    chosen = failing or [d for _, d in decisions]
+    status = "fail" if any(d.status == "fail" for d in failing) else failing[0].status if failing else "pass"
+    observed = chosen[0].observed if len(decisions) == 1 else {f"ledger:{seq}": d.observed for seq, d in decisions}
+    return Decision(status=status, observed=observed, threshold=chosen[0].threshold,
+                    reason="; ".join(d.reason for d in chosen), evidence=[f"ledger:{seq}" for seq, _ in decisions])
 
 
 class RelianceParams(Params):
@@ -114,10 +138,10 @@ class ProtectedReliance(Check):
     Params = RelianceParams
 
     def evaluate(self, subject: Subject, params: RelianceParams) -> Decision:
-        found = latest_explanation(subject.store, subject.id)
-        if not found:
-            return _no_explanation(subject)
-        seq, e = found
+        return _each_explanation(subject, lambda seq, e: self._judge(seq, e, params))
+
+    @staticmethod
+    def _judge(seq: int, e: dict, params: RelianceParams) -> Decision:
         share = {i["feature"]: i["share"] for i in e["importance"]}
         used = [f for f in params.protected_features if f in share]
         total = round(sum(share[f] for f in used), 6)
@@ -147,10 +171,15 @@ class ProxyFeatures(Check):
     Params = ProxyParams
 
     def evaluate(self, subject: Subject, params: ProxyParams) -> Decision:
-        found = latest_explanation(subject.store, subject.id)
-        if not found:
-            return _no_explanation(subject)
-        seq, e = found
+        found = explanations(subject.store, subject.id)
+        if found.latest and not any(e.get("proxies") for _, e in found.latest.values()):
+            seq = max(s for s, _ in found.latest.values())
+            return Decision(status="not_evaluated", reason="the explanation was made without protected columns "
+                            "(governance explain --protected ...)", evidence=[f"ledger:{seq}"])
+        return _each_explanation(subject, lambda seq, e: self._judge(seq, e, params), keep=lambda e: e.get("proxies"))
+
+    @staticmethod
+    def _judge(seq: int, e: dict, params: ProxyParams) -> Decision:
         if not e.get("proxies"):
             return Decision(status="not_evaluated", reason="the explanation was made without protected columns "
                             "(governance explain --protected ...)", evidence=[f"ledger:{seq}"])
@@ -178,10 +207,12 @@ class Additivity(Check):
     Params = AdditivityParams
 
     def evaluate(self, subject: Subject, params: AdditivityParams) -> Decision:
-        found = latest_explanation(subject.store, subject.id)
-        if not found:
-            return _no_explanation(subject)
-        seq, e = found
+        return _each_explanation(subject, lambda seq, e: self._judge(seq, e, params))
+
+    @staticmethod
+    def _judge(seq: int, e: dict, params: AdditivityParams) -> Decision:
+        if not e.get("additivity"):
+            return Decision(status="not_evaluated", reason=f"ledger:{seq} records no additivity residual")
         residual = e["additivity"]["max"]
         ok = residual <= params.max_residual
         return Decision(status="pass" if ok else "fail", observed=e["additivity"],
@@ -198,7 +229,7 @@ class StabilityParams(Params):
 
 @register
 class ExplanationStability(Check):
-    """Feature importance agrees with the previous approved or released version of the model."""
+    """Feature importance agrees with the version released most recently before (by ledger order)."""
 
     name = "explanation_stability"
     Params = StabilityParams
@@ -206,13 +237,13 @@ class ExplanationStability(Check):
     def evaluate(self, subject: Subject, params: StabilityParams) -> Decision:
         found = latest_explanation(subject.store, subject.id)
         if not found:
-            return _no_explanation(subject)
+            return _no_explanation(subject, explanations(subject.store, subject.id))
         seq, e = found
-        previous = _previous_approved(subject)
+        previous = _previous_released(subject)
         before = latest_explanation(subject.store, previous) if previous else None
         if not before:
-            return Decision(status="not_evaluated", reason="no earlier approved or released version with an explanation",
-                            evidence=[f"ledger:{seq}"])
+            return Decision(status="not_evaluated", reason="no earlier released version with an explanation computed "
+                            "on its recorded artifact", evidence=[f"ledger:{seq}"])
         pseq, p = before
         now_rank = [i["feature"] for i in e["importance"]]
         old_rank = [i["feature"] for i in p["importance"]]
@@ -231,20 +262,11 @@ class ExplanationStability(Check):
                         evidence=[f"ledger:{seq}", f"ledger:{pseq}", previous])
 
 
-def _previous_approved(subject: Subject) -> str | None:
-    store = subject.store
-    entity = subject.row.entity
-    versions = store.nodes([e.src for e in store.edges([entity], "upstream", ["VERSION_OF"])])
-    mine = subject.row.first_seen or ""
-    earlier = sorted((v for v in versions.values() if v.id != subject.id and (v.first_seen or "") <= mine),
-                     key=lambda v: (v.first_seen or "", v.id), reverse=True)
+def _previous_released(subject: Subject) -> str | None:
+    """The other version of this model released most recently (ledger order, which no client sets)."""
     from governance.gate import release_history  # the gate imports the checks
 
-    released = {r["model"] for r in release_history(store, entity) if r["decision"] == "release"}
-    for v in earlier:
-        if v.id in released or readmodels.is_approved(store, v.id):
-            return v.id
+    for release in reversed(release_history(subject.store, str(parse_id(subject.id).entity()))):
+        if release["decision"] == "release" and release["model"] != subject.id:
+            return release["model"]
     return None
-
-
-
