@@ -421,19 +421,39 @@ def release(model, policy_names, junit_file, store_url, actor, as_json):
 @click.argument("model", metavar="MODEL")
 @click.option("--to", "to_version", required=True, metavar="MODEL@VERSION", help="An earlier released version.")
 @click.option("--reason", required=True)
+@click.option("--policy", "policy_names", multiple=True, required=True,
+              help="Rule file or built-in pack the version must pass again (repeatable; must include bound policies).")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Also write the gate result as JUnit XML.")
 @store_option
 @actor_option
-@domain_errors
-def rollback(model, to_version, reason, store_url, actor):
-    """Make an earlier released version current again (recorded; reversible by releasing again).
+@json_option
+def rollback(model, to_version, reason, policy_names, junit_file, store_url, actor, as_json):
+    """Make an earlier released version current again, if it passes the gate now.
+
+    A rollback is a release of an older version: the gate runs again under
+    POLICY (which must include every policy bound to the model), and the
+    rollback is recorded only if it passes. Exit 0 rolled back, 1 blocked,
+    2 could not run.
 
     \b
     Example:
-        auditgraph governance rollback model:demo/churn-classifier --to model:demo/churn-classifier@2 --reason "drift in v3"
+        auditgraph governance rollback model:demo/churn-classifier --to model:demo/churn-classifier@2 --reason "drift in v3" --policy baseline
     """
-    with connect(store_url) as store:
-        seq = gates.rollback(store, model, to_version, reason, default_actor(actor))
-    click.echo(f"rolled back to {to_version} (ledger {seq})")
+    policy = _policy(policy_names)
+    try:
+        with connect(store_url) as store:
+            result, seq = gates.rollback(store, model, to_version, reason, policy, default_actor(actor))
+    except (GovernanceError, LineageError) as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(2)
+    if junit_file:
+        Path(junit_file).write_text(gates.junit(result))
+    if as_json:
+        emit_json({**result.model_dump(), "rollback": seq})
+    else:
+        _print_gate(result)
+        click.echo(f"rolled back to {result.model} (ledger {seq})" if seq else "not rolled back: the gate blocked it")
+    sys.exit(0 if seq else 1)
 
 
 @governance.command()

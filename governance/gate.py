@@ -192,8 +192,14 @@ def release(store: Store, model: str, policy: Policy, actor: str) -> tuple[GateR
     return result, store.append(kinds.RELEASE.pending(payload, actor)).seq
 
 
-def rollback(store: Store, entity: str, to_version: str, reason: str, actor: str) -> int:
-    """Make an earlier released version current again. Reversible: release or roll back again later."""
+def rollback(store: Store, entity: str, to_version: str, reason: str, policy: Policy,
+             actor: str) -> tuple[GateResult, int | None]:
+    """Make an earlier released version current again, if it passes the gate now.
+
+    A rollback is a release of an older version: its policy must include every bound policy, the
+    gate runs again (approvals revoked since, or evidence that no longer counts, block it), and the
+    rollback is recorded only if the gate passes. Reversible: release or roll back again later.
+    """
     row = store.resolve(entity)
     entity_id = str(parse_id(row.id).entity())
     target = store.resolve(to_version).id
@@ -203,9 +209,14 @@ def rollback(store: Store, entity: str, to_version: str, reason: str, actor: str
     current = current_release(store, entity_id)
     if current == target:
         raise GovernanceError(f"{target} is already the current release")
-    payload = {"entity": entity_id, "model": target, "decision": "rollback", "previous": current,
+    bound = check_release_policy(store, target, policy)
+    result = record(store, evaluate(store, target, policy), actor)
+    if result.outcome != "pass":
+        return result, None
+    payload = {"entity": entity_id, "model": target, "decision": "rollback", "gate": result.seq,
+               "policy": result.policy, "bound_by": sorted({b.seq for b in bound}), "previous": current,
                "reason": reason, "at": now()}
-    return store.append(kinds.RELEASE.pending(payload, actor)).seq
+    return result, store.append(kinds.RELEASE.pending(payload, actor)).seq
 
 
 def current_release(store: Store, entity: str) -> str | None:

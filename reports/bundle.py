@@ -161,20 +161,30 @@ def _fairness(store: Store, subject: Subject, cited: dict[int, str]) -> list[dic
 
 
 def _gate(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any] | None:
-    """The decisive gate run: the one the latest release of this version cites, else the latest run."""
+    """The decisive gate run, whose outcome the report leads with.
+
+    With policies bound to the model: the latest run whose policies include every bound policy
+    (by rule digest); a run under any other policy set decides nothing. Without a binding: the run
+    the latest release of this version cites, else the latest run. None if no run qualifies.
+    """
     runs = history(store, subject.id)
-    if not runs:
+    bound = {b.digest for b in binding.required(store, subject.id)}
+    if bound:
+        covering = [r for r in runs if bound <= set(r.result.policy_digests.values())]
+        decisive, why = (covering[-1] if covering else None), "the latest gate run under every bound policy"
+    else:
+        released = [r for r in runs if r.release]
+        decisive = released[-1] if released else (runs[-1] if runs else None)
+        why = "the gate run its release cites" if released else "the latest gate run"
+    if decisive is None:
         return None
-    released = [r for r in runs if r.release]
-    decisive = released[-1] if released else runs[-1]
     result = decisive.result
     _cite(store, cited, result.seq)
     for r in result.results:
         for ref in r.evidence:
             if ref.startswith("ledger:"):
                 _cite(store, cited, int(ref.split(":")[1]))
-    return {"seq": result.seq, "outcome": result.outcome, "evaluated_at": result.evaluated_at,
-            "decisive": "the gate run its release cites" if released else "the latest gate run",
+    return {"seq": result.seq, "outcome": result.outcome, "evaluated_at": result.evaluated_at, "decisive": why,
             "actor": decisive.actor, "policy": result.policy, "policy_digest": result.policy_digest,
             "rules": [r.model_dump(exclude={"source"}) for r in result.results]}
 

@@ -289,14 +289,20 @@ def test_a_release_is_recorded_only_when_the_gate_passes_and_rollback_is_reversi
     v4 = "model:demo/churn-classifier@4"
     records.record_evaluation(store, v4, {"auc": 0.92}, "test")
     assert run("governance", "release", v4, "--policy", policy_file, "--store", url).exit_code == 0
-    rolled = run("governance", "rollback", "model:demo/churn-classifier", "--to", MODEL, "--reason", "drift", "--store", url)
-    assert rolled.exit_code == 0
+    back = ["governance", "rollback", "model:demo/churn-classifier", "--policy", policy_file, "--store", url]
+    rolled = run(*back, "--to", MODEL, "--reason", "drift")
+    assert rolled.exit_code == 0, rolled.output
     assert gates.current_release(store, "model:demo/churn-classifier") == MODEL
-    assert run("governance", "rollback", "model:demo/churn-classifier", "--to", v4, "--reason", "fixed", "--store", url).exit_code == 0
+    assert run(*back, "--to", v4, "--reason", "fixed").exit_code == 0
     history = [(h["decision"], h["model"]) for h in gates.release_history(store, "model:demo/churn-classifier")]
     assert history == [("release", MODEL), ("release", v4), ("rollback", MODEL), ("rollback", v4)]
-    never = run("governance", "rollback", "model:demo/churn-classifier", "--to", "model:demo/churn-classifier@9", "--reason", "x", "--store", url)
-    assert never.exit_code == 1
+    never = run(*back, "--to", "model:demo/churn-classifier@9", "--reason", "x")
+    assert never.exit_code == 2
+    # a rollback is a release: a version that no longer passes (a worse number recorded since) stays out
+    records.record_evaluation(store, MODEL, {"auc": 0.5}, "test")
+    refused = run(*back, "--to", MODEL, "--reason", "again")
+    assert refused.exit_code == 1 and "not rolled back: the gate blocked it" in refused.stdout
+    assert gates.current_release(store, "model:demo/churn-classifier") == v4
 
 
 def _ingest_version(url: str, version: str) -> None:

@@ -521,3 +521,22 @@ def test_explain_and_fairness_record_the_model_files_digest_and_refuse_a_file_li
         [assessment] = [r.value for r in kinds.FAIRNESS.valid(store, model) if r.seq > head.seq]
     assert (explanation.model_digest, explanation.artifact_recorded) == (file_digest(adult["model_file"]), True)
     assert (assessment.model_digest, assessment.artifact_recorded) == (file_digest(swapped), False)
+
+
+def test_a_gate_run_under_a_policy_set_the_binding_does_not_cover_decides_nothing_in_the_report(gov, tmp_path):
+    from reports.bundle import collect
+    from reports.render import render
+
+    strict = quorum_policy(tmp_path)
+    weak = rule(tmp_path, "documentation", "{require: [owners]}", severity="warn", id="weak")
+    binding.bind(gov, "model:demo/*", strict, "admin")
+    assert gates.record(gov, gates.evaluate(gov, MODEL, strict), "cli:alice").outcome == "blocked"
+    assert gates.record(gov, gates.evaluate(gov, MODEL, weak), "apikey:x:approver").outcome == "pass"  # as POST /gate can
+    bundle = collect(gov, MODEL)
+    assert (bundle["gate"]["outcome"], bundle["gate"]["decisive"]) == ("blocked", "the latest gate run under every bound policy")
+    assert "**BLOCKED**" in render(bundle, "md") and "PASSED" not in render(bundle, "md").split("## Identity")[0]
+    fresh = tmp_path / "unbound"
+    fresh.mkdir()
+    binding.bind(gov, "model:demo/*", load_policy([str(rule(fresh, "lineage_complete", "{}", id="other").sources[0])]),
+                 "admin")  # the binding changed: no run covers it yet
+    assert collect(gov, MODEL)["gate"] is None
