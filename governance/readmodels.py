@@ -159,14 +159,23 @@ def verify_signature(envelope: k.Envelope, key: Key) -> str:
 
 @dataclass(frozen=True)
 class Artifact:
-    """The artifact a model version was recorded with: fixed by its first record, later disagreements kept."""
+    """The artifact a model version was recorded with: fixed by its writer's first record, disagreements kept.
 
-    digest: str | None  # SHA-256 hex of the first recorded artifact, None if none was recorded
+    The writer is the run whose event first (in ledger order) named the version as an output; a digest
+    recorded by any other run is never adopted, only reported.
+    """
+
+    digest: str | None  # SHA-256 hex of the first artifact its writer recorded, None if none was recorded
     seq: int | None  # the ledger entry that recorded it
     conflicts: tuple[tuple[int, str], ...] = ()  # later entries that recorded another digest
+    foreign: tuple[tuple[int, str], ...] = ()  # entries of other runs that recorded a digest for this version
 
     @property
     def problem(self) -> str:
+        if self.foreign:
+            seq, _ = self.foreign[0]
+            return (f"a run other than the version's writer recorded an artifact digest for it (ledger:{seq}); "
+                    "the artifact cannot be vouched for")
         if not self.conflicts:
             return ""
         seq, other = self.conflicts[0]
@@ -174,23 +183,37 @@ class Artifact:
                 f"ledger:{seq} sha256:{other}" + (f" (and {len(self.conflicts) - 1} more)" if len(self.conflicts) > 1 else ""))
 
 
+def writers(store: Store, model: str) -> list[tuple[int, str]]:
+    """Every run that wrote ``model``, with the ledger entry that first said so, oldest first."""
+    runs = [e.src for e in store.edges([model], "upstream", ["WROTE"])]
+    out = []
+    for run in runs:
+        first = next((e.seq for e in store.entries(subject=run, kind="openlineage.event", limit=None)), None)
+        out.append((first if first is not None else 1 << 62, run))
+    return sorted(out)
+
+
 def artifact(store: Store, model: str) -> Artifact:
     """Replay the events of the runs that wrote ``model`` and collect the artifact digests they recorded for it."""
     from lineage.ids import parse_id
 
     target = parse_id(model)
-    runs = [e.src for e in store.edges([model], "upstream", ["WROTE"])]
-    found: list[tuple[int, str]] = []
-    for run in runs:
+    ordered = writers(store, model)
+    if not ordered:
+        return Artifact(None, None)
+    writer = ordered[0][1]
+    mine: list[tuple[int, str]] = []
+    foreign: list[tuple[int, str]] = []
+    for _, run in ordered:
         for entry in store.entries(subject=run, kind="openlineage.event", limit=None):
             digest = _recorded_digest(json.loads(entry.payload), target, run.removeprefix("run:"))
             if digest:
-                found.append((entry.seq, digest))
-    if not found:
-        return Artifact(None, None)
-    found.sort()
-    first_seq, first = found[0]
-    return Artifact(first, first_seq, tuple((seq, d) for seq, d in found if d != first))
+                (mine if run == writer else foreign).append((entry.seq, digest))
+    if not mine:
+        return Artifact(None, None, foreign=tuple(sorted(foreign)))
+    mine.sort()
+    first_seq, first = mine[0]
+    return Artifact(first, first_seq, tuple((seq, d) for seq, d in mine if d != first), tuple(sorted(foreign)))
 
 
 def _recorded_digest(event: Any, target, run: str) -> str | None:

@@ -540,3 +540,23 @@ def test_a_gate_run_under_a_policy_set_the_binding_does_not_cover_decides_nothin
     binding.bind(gov, "model:demo/*", load_policy([str(rule(fresh, "lineage_complete", "{}", id="other").sources[0])]),
                  "admin")  # the binding changed: no run covers it yet
     assert collect(gov, MODEL)["gate"] is None
+
+
+def test_a_later_run_cannot_choose_the_artifact_of_a_version_another_run_wrote(gov, tmp_path):
+    from conftest import ingest_events, run_event
+
+    assert readmodels.artifact(gov, MODEL).digest is None  # the demo model records no artifact
+    facet = {"_producer": "x", "_schemaURL": "y", "version": "3", "artifactDigest": "sha256:" + "e" * 64}
+    retag = run_event("retag", namespace="demo", time="2030-01-01T00:00:00Z", outputs=[
+        {"namespace": "demo", "name": "churn-classifier", "facets": {"auditgraph_model": facet}}])
+    assert ingest_events(gov, [retag]).accepted == 1  # any ingest key could send this
+    recorded = readmodels.artifact(gov, MODEL)
+    assert recorded.digest is None and "a run other than the version's writer" in recorded.problem
+    with pytest.raises(GovernanceError, match="a run other than the version's writer"):
+        from governance.findings import check_model_file
+
+        path = tmp_path / "m.skops"
+        path.write_bytes(b"x")
+        check_model_file(gov, MODEL, path)
+    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "lineage_complete", "{}")).results
+    assert r.status == "fail" and "a run other than the version's writer" in r.reason
