@@ -30,8 +30,11 @@ templates_option = click.option(
          "They run in jinja2's sandbox: a template may read the bundle (b) and call the registered filters "
          "(md, num, pct, compact, status_label, the *_svg charts) and nothing else: no attribute access to "
          "internals, no imports, no file or network I/O, no links out of the folder. A template that breaks "
-         "this, or fails, stops the command with exit 1 naming the template and line. .md templates are not "
-         "HTML-escaped: pass every value through |md.")
+         "this, or fails, stops the command with exit 1 naming the template and line. What a template makes is "
+         "bounded: strings and lists up to 16 Mi items, format widths and filter widths up to 10,000, range() up "
+         "to 100,000 items, 16 Mi characters of output; it renders in a child process with 512 MiB more memory "
+         "and AUDITGRAPH_TEMPLATE_SECONDS of wall clock (default 10); over any limit: exit 1, nothing written. "
+         ".md templates are not HTML-escaped: pass every value through |md.")
 
 
 @reports.command()
