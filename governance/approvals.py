@@ -51,7 +51,8 @@ Approval = rm.Approval
 
 # --- keys -------------------------------------------------------------------------
 
-def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: str) -> str:
+def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: str,
+                 identities: list[str] | None = None) -> str:
     """Make a key pair, write the private key to ``out`` (0600), register the public key; return its id."""
     if not roles or not all(r.strip() for r in roles):
         raise LineageError("a key needs at least one role it may sign for")
@@ -62,7 +63,8 @@ def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: st
     signer = CryptoSigner.generate_ed25519()
     key = signer.public_key
     pending = k.KEY.pending({"key_id": key.keyid, "name": name, "roles": sorted(set(roles)),
-                             "public_key": key.to_dict(), "at": now()}, actor)
+                             "public_key": key.to_dict(), "identities": sorted(set(identities or [])),
+                             "at": now()}, actor)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(signer.private_bytes)

@@ -129,18 +129,25 @@ def evaluate(model, metrics, dataset, store_url, actor):
 @click.option("--role", "roles", multiple=True, required=True, help="A role this key may sign for (repeatable).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the private key (created with mode 0600; never overwritten).")
+@click.option("--identity", "identities", multiple=True, metavar="ACTOR",
+              help="A ledger identity this person records entries as (cli:<login>, an API key's name); "
+                   "separation-of-duties rules need them (repeatable).")
 @store_option
 @actor_option
 @domain_errors
-def keygen(name, roles, out, store_url, actor):
+def keygen(name, roles, out, identities, store_url, actor):
     """Make an Ed25519 signing key for an approver and register its public key.
+
+    NAME is the person: quorums count distinct names. --identity ties the
+    person to the identities their other entries are recorded under, so a
+    rule with separate_from_training can tell whether they trained the model.
 
     \b
     Example:
-        auditgraph governance keygen "Priya Shah" --role privacy-officer --out ~/.auditgraph/priya.pem
+        auditgraph governance keygen "Priya Shah" --role privacy-officer --identity cli:priya --out ~/.auditgraph/priya.pem
     """
     with connect(store_url) as store:
-        key_id = appr.generate_key(store, name, list(roles), out, default_actor(actor))
+        key_id = appr.generate_key(store, name, list(roles), out, default_actor(actor), list(identities))
     click.echo(key_id)
     render.note(f"private key written to {out}; keep it to yourself")
 

@@ -174,6 +174,7 @@ class KeyPayload(Payload):
     name: Text  # the person the key belongs to; quorums count distinct names
     roles: list[Role] = Field(min_length=1, max_length=50)
     public_key: dict[str, Any]
+    identities: list[Text] = Field(default_factory=list, max_length=50)  # ledger actors this person records as
     at: Time
 
 

@@ -44,6 +44,11 @@ class Key:
     registered_by: str
     revoked: bool = False
     revoked_seq: int | None = None
+    identities: tuple[str, ...] = ()  # the ledger actors this person records entries as
+
+    def acts_as(self, actor: str) -> bool:
+        """Whether a ledger actor (``cli:<login>``, ``apikey:<id>:<name>``, ...) is one of this person's identities."""
+        return any(actor == i or actor.endswith(":" + i) for i in self.identities)
 
     @property
     def person(self) -> str:
@@ -53,7 +58,7 @@ class Key:
     def public(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("public_key")
-        out["roles"] = list(self.roles)
+        out["roles"], out["identities"] = list(self.roles), list(self.identities)
         return out
 
 
@@ -63,11 +68,13 @@ def keys(store: Store) -> dict[str, Key]:
     for r in k.KEY.valid(store):
         p = r.value
         if p.key_id not in found:
-            found[p.key_id] = Key(p.key_id, p.name, tuple(p.roles), p.public_key, r.seq, r.actor)
+            found[p.key_id] = Key(p.key_id, p.name, tuple(p.roles), p.public_key, r.seq, r.actor,
+                                  identities=tuple(p.identities))
     for r in k.KEY_REVOKED.valid(store):
         key = found.get(r.value.key_id)
         if key is not None and not key.revoked:
-            found[key.key_id] = Key(**{**asdict(key), "roles": key.roles, "revoked": True, "revoked_seq": r.seq})
+            found[key.key_id] = Key(**{**asdict(key), "roles": key.roles, "identities": key.identities,
+                                       "revoked": True, "revoked_seq": r.seq})
     return found
 
 

@@ -210,14 +210,22 @@ def test_a_model_whose_only_approval_is_a_rejection_is_not_approved(gov, tmp_pat
     assert "auditgraph.approval" not in gov.facets(MODEL)
 
 
-def test_separation_of_duties_refuses_an_approval_by_whoever_recorded_the_training_run(gov, tmp_path):
+def test_separation_of_duties_refuses_the_signer_who_recorded_the_training_run_whoever_submits(gov, tmp_path):
     path = tmp_path / "sod.yaml"
     path.write_text(QUORUM_TWO.replace("quorum: 2", "quorum: 1, separate_from_training: true"))
     policy = load_policy([str(path)])
-    appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Trainer"), EVIDENCE, "t")  # the person "trainer"
+    mallory = tmp_path / "mallory.pem"
+    appr.generate_key(gov, "Mallory Insider", ["model-risk"], mallory, "admin", identities=["trainer"])  # she trained
+    for submitted_by in ("trainer", "cli:someone-else", "apikey:0123456789abcdef:approver"):
+        appr.approve(gov, MODEL, "model-risk", appr.load_signer(mallory), EVIDENCE, submitted_by)
+        result = gates.evaluate(gov, MODEL, policy)
+        assert result.outcome == "blocked" and "Mallory Insider also recorded the training run" in result.results[0].reason
+    appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Rita Risk"), EVIDENCE, "t")  # no identity registered
     result = gates.evaluate(gov, MODEL, policy)
-    assert result.outcome == "blocked" and "also recorded the training run" in result.results[0].reason
-    appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Rita Risk"), EVIDENCE, "t")
+    assert result.outcome == "blocked" and "names no identity" in result.results[0].reason  # unknown: fails closed
+    omar = tmp_path / "omar.pem"
+    appr.generate_key(gov, "Omar Officer", ["model-risk"], omar, "admin", identities=["cli:omar"])
+    appr.approve(gov, MODEL, "model-risk", appr.load_signer(omar), EVIDENCE, "t")
     assert gates.evaluate(gov, MODEL, policy).outcome == "pass"
 
 

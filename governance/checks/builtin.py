@@ -240,8 +240,8 @@ class ApprovalParams(Params):
     role: str
     quorum: int = Field(default=1, ge=1)
     separate_from_training: bool = Field(default=False, description=(
-        "separation of duties: an approval does not count if its signer, or whoever recorded it, "
-        "also recorded the training run"))
+        "separation of duties: an approval counts only if its signer's key names the identities the person "
+        "records as (keygen --identity) and none of them recorded the training run"))
 
 
 @register
@@ -260,10 +260,8 @@ class ApprovalsRequired(Check):
         notes = [f"ledger:{a.seq} does not count: {a.problem}" for a in subject.approvals
                  if a.role == params.role and not a.valid]
         if params.separate_from_training:
-            trainers = {_person(t) for t in subject.training_actors}
-            conflicted = [a for a in valid if {_person(a.approver), _person(a.recorded_by)} & trainers]
-            notes += [f"ledger:{a.seq} does not count: {a.approver} also recorded the training run" for a in conflicted]
-            valid = [a for a in valid if a not in conflicted]
+            valid, excluded = _separated(subject, valid)
+            notes += excluded
         approvers = [a.approver for a in readmodels.counted(valid, params.role)]
         rejections = [a for a in valid if a.decision == "reject"]
         evidence = [f"ledger:{a.seq}" for a in subject.approvals if a.role == params.role]
@@ -279,8 +277,31 @@ class ApprovalsRequired(Check):
                         reason=reason, evidence=evidence)
 
 
-def _person(name: str) -> str:
-    return " ".join(name.removeprefix("cli:").casefold().split())
+def _separated(subject: Subject, approvals: list) -> tuple[list, list[str]]:
+    """Approvals whose signer is known not to have recorded the training run, and why the others do not count.
+
+    The signer is the registered person (the key), whoever submitted the approval: an approval counts
+    only if the key names the ledger identities its person records as, and none of them (nor any other
+    key of the same person) recorded an event of the training runs. Unknown identities fail closed.
+    """
+    keys = readmodels.keys(subject.store)
+    people: dict[str, list] = {}
+    for key in keys.values():
+        people.setdefault(key.person, []).append(key)
+    trainers = subject.training_actors
+    kept, notes = [], []
+    for a in approvals:
+        key = keys.get(a.key_id)
+        same_person = people.get(key.person, [key]) if key else []
+        identities = [i for k in same_person for i in k.identities]
+        if not identities:
+            notes.append(f"ledger:{a.seq} does not count: {a.approver}'s key names no identity "
+                         "(governance keygen --identity) to check separation of duties against")
+        elif any(k.acts_as(t) for k in same_person for t in trainers):
+            notes.append(f"ledger:{a.seq} does not count: {a.approver} also recorded the training run")
+        else:
+            kept.append(a)
+    return kept, notes
 
 
 class DeprecatedParams(Params):
