@@ -207,6 +207,37 @@ def http_ingest(path: Path, count: int = 2000) -> dict[str, Any]:
     return result
 
 
+def http_keep_alive(requests: int = 200) -> dict[str, Any]:
+    """GET /api/v1/health against ``auditgraph serve --workers 1`` and ``--workers 2`` (each its own
+    process on loopback): on one kept-alive connection, as every producer's HTTP client holds it,
+    and on a new connection per request."""
+    import socket
+
+    import httpx
+
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            server = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", f"sqlite:///{tmp}/ka.db",
+                                       "--port", str(port), "--workers", str(workers), "--no-webhooks"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            url = f"http://127.0.0.1:{port}/api/v1/health"
+            try:
+                with httpx.Client(timeout=30) as client:
+                    _wait_for(client, url, server)
+                    kept = timings(lambda: client.get(url).raise_for_status(), requests)
+                    close = {"Connection": "close"}  # the server closes it: the next request connects anew
+                    fresh = timings(lambda: client.get(url, headers=close).raise_for_status(), requests)
+                result[f"workers_{workers}"] = {"kept_alive": kept, "new_connection": fresh}
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    return result
+
+
 def _wait_for(client, url: str, server: subprocess.Popen, seconds: float = 30) -> None:
     import httpx
 
@@ -273,6 +304,7 @@ def run(size: str, neo4j: str | None, repeat: int, skip: set[str], neo4j_only: b
                 results["report"] = report(store, subjects["model"])
         if "http" not in skip:
             results["http"] = http_ingest(path)
+            results["http_keep_alive"] = http_keep_alive()
         if "shap" not in skip:
             results["shap"] = shap_benchmark()
         written.append(save(results))

@@ -71,6 +71,10 @@ def tables() -> str:
             lines.append(f"| {r['size']} | HTTP single events/s | {r['http']['single_events_per_s']:,} | |")
             lines.append(f"| {r['size']} | HTTP batch events/s | {r['http']['batch_events_per_s']:,} | "
                          f"{verdict(r['http']['batch_events_per_s'], target.get('http_batch_events_per_s'), True)} (>= 5,000/s) |")
+        for workers, ka in sorted(r.get("http_keep_alive", {}).items()):
+            n = workers.split("_")[1]
+            lines.append(f"| {r['size']} | HTTP health, --workers {n}: kept-alive / new connection p50 ms | "
+                         f"{ka['kept_alive']['p50_ms']} / {ka['new_connection']['p50_ms']} | |")
         if "report" in r:
             s = r["report"]["p50_ms"] / 1000
             lines.append(f"| {r['size']} | release report ({r['report']['upstream_nodes']} upstream nodes) p50 s | {s:.2f} | "
