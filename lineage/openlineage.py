@@ -8,8 +8,9 @@ Lenient where real producers are, strict where meaning would be lost:
   ``eventTime``, or one outside years 1-9999 once read in UTC; an
   ``eventType`` outside the spec's enum; inputs or outputs that are not a list
   of datasets; a job or dataset whose id would be longer than
-  ``ids.MAX_ID_BYTES`` (it could not be named in a query); a facet container
-  or a facet that is not a JSON object.
+  ``ids.MAX_ID_BYTES`` (it could not be named in a query), and so is an
+  ``auditgraph_model`` version whose model version id would be; a facet
+  container or a facet that is not a JSON object.
 * accepted with a warning: no ``producer`` or ``schemaURL``; an ``eventTime``
   without a time zone (read as UTC) or not in RFC 3339 form (``20240131T120000Z``,
   no seconds: read by ISO 8601); a ``nominalTime`` start or end that is a date
@@ -17,7 +18,10 @@ Lenient where real producers are, strict where meaning would be lost:
   time zone, or is not RFC 3339; a parent facet's malformed ``root`` (the parent
   is used, the root is not); a run id that is not a UUID; a standard facet whose
   content breaks its spec (the facet is kept whole, but not used to build graph
-  edges). Every warning names the field it is about.
+  edges), including one that names an id a query could not name: a parent run
+  id with white space, a parent run or job, dataset version or code revision
+  whose id would be longer than ``ids.MAX_ID_BYTES``. Every warning names the
+  field it is about.
 
 The event itself is never modified: the ledger records it exactly as received.
 """
@@ -32,7 +36,7 @@ from typing import Any
 
 from lineage.canonical import is_plain
 from lineage.errors import EventError, IdTooLongError, TimeRangeError
-from lineage.ids import check_length, dataset_id, job_id
+from lineage.ids import check_length, code_id, dataset_id, job_id, model_id, run_id
 
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 MAX_DEPTH = 64  # facets nested deeper than this are refused (and could not be hashed safely)
@@ -119,6 +123,7 @@ def parse_event(obj: Any) -> ParsedEvent:
         raise EventError("not an OpenLineage event: it has none of 'run', 'job', 'dataset'")
     event = ParsedEvent(obj, kind, moment, event_type, subject, warnings, plain=plain)
     _check_facets(event)
+    _check_versions(event)
     return event
 
 
@@ -230,7 +235,51 @@ def _parent(facet: dict) -> str | None:
         return "run.runId is missing"
     if not isinstance(job, dict) or not all(isinstance(job.get(k), str) and job[k] for k in ("namespace", "name")):
         return "job.namespace and job.name are required"
+    if run["runId"].split() != [run["runId"]]:  # as for the event's own run.runId
+        return f"run.runId {run['runId'][:80]!r} has white space"
+    return _unnameable(run_id(run["runId"]), "run.runId") or _unnameable(job_id(job["namespace"], job["name"]), "job")
+
+
+def _unnameable(node_id: str, where: str) -> str | None:
+    """Why a facet names an id that a query could not name (longer than ids.MAX_ID_BYTES), or None."""
+    try:
+        check_length(node_id)
+    except IdTooLongError:
+        return f"{where}: the id would be longer than {MAX_NAME_LENGTH} bytes"
     return None
+
+
+def _check_versions(event: ParsedEvent) -> None:
+    """Versions and revisions, whose ids join the dataset's or the code's name: one that could not
+    be named in a query flags its facet (a standard one: not used) or rejects the event
+    (``auditgraph_model``, whose version the projection reads whatever the flags say)."""
+    raw = event.raw
+    named = [(f"{side}[{i}]", ds) for side in ("inputs", "outputs") for i, ds in enumerate(raw.get(side) or [])]
+    named += [("dataset", raw["dataset"])] if isinstance(raw.get("dataset"), dict) else []
+    for where, ds in named:
+        facets = ds.get("facets") if isinstance(ds.get("facets"), dict) else {}
+        version = facets.get("version")
+        if f"{where}.facets.version" not in event.bad_facets and isinstance(version, dict):
+            _flag(event, f"{where}.facets.version",
+                  _unnameable(dataset_id(ds["namespace"], ds["name"], version["datasetVersion"]), "datasetVersion"))
+        model = facets.get("auditgraph_model")
+        if isinstance(model, dict) and isinstance(model.get("version"), str) and model["version"]:
+            problem = _unnameable(model_id(ds["namespace"], ds["name"], model["version"]), "version")
+            if problem:
+                raise EventError(f"{where}.facets.auditgraph_model.{problem}")
+    job = raw.get("job") if isinstance(raw.get("job"), dict) else {}
+    loc = job.get("facets", {}).get("sourceCodeLocation") if isinstance(job.get("facets"), dict) else None
+    if "job.facets.sourceCodeLocation" not in event.bad_facets and isinstance(loc, dict):
+        revision = loc.get("version") or loc.get("tag")
+        url = loc.get("repoUrl") if isinstance(loc.get("repoUrl"), str) and loc["repoUrl"] else loc["url"]
+        if isinstance(revision, str) and revision:
+            _flag(event, "job.facets.sourceCodeLocation", _unnameable(code_id(url, revision), "version"))
+
+
+def _flag(event: ParsedEvent, where: str, problem: str | None) -> None:
+    if problem:
+        event.bad_facets.add(where)
+        event.warnings.append(f"{where}: {problem}; facet kept but not used")
 
 
 def _parent_root(facet: dict, where: str, event: ParsedEvent) -> None:
@@ -311,8 +360,9 @@ def _column_lineage(facet: dict) -> str | None:
             return f"fields: an output field name is empty or longer than {MAX_NAME_LENGTH} characters"
         if not isinstance(inputs, list):
             return f"fields.{out}.inputFields must be a list"
-        if spec.get("transformationType") is not None and not isinstance(spec["transformationType"], str):
-            return f"fields.{out}.transformationType must be a string"
+        for legacy in ("transformationType", "transformationDescription"):
+            if spec.get(legacy) is not None and not isinstance(spec[legacy], str):
+                return f"fields.{out}.{legacy} must be a string"
         problem = _input_fields(inputs, f"fields.{out}.inputFields")
         if problem:
             return problem
