@@ -25,8 +25,9 @@ def model_options(fn):
     fn = click.option("--trust-pickle", is_flag=True,
                       help="Unpickle this .pkl/.joblib file (only if its digest matches the recorded artifact).")(fn)
     fn = click.option("--model-file", type=click.Path(dir_okay=False, path_type=Path),
-                      help="The fitted model: .skops (only supported scikit-learn and NumPy types load; any other "
-                           "type is refused by name) or a trusted pickle.")(fn)
+                      help="The fitted model: .skops (only supported scikit-learn and NumPy types load, and only "
+                           "if their fitted arrays agree with each other; anything else is refused by name) or a "
+                           "trusted pickle.")(fn)
     return fn
 
 

@@ -8,7 +8,8 @@
   explained as functions are explained in log-odds (``logit(p)``): SHAP values
   of ``predict_proba`` are not the Shapley values of the log-odds model.
 * A scikit-learn Pipeline is explained at its last step, on the features its
-  preprocessing produces (``get_feature_names_out``).
+  preprocessing produces (``get_feature_names_out``); a one-step Pipeline on the
+  data as given.
 * Rows explained and background rows are sampled deterministically (seeded,
   without replacement, at most ``max_rows`` and ``background_rows``), so the
   same inputs give the same numbers run after run.
@@ -41,6 +42,8 @@ def split_pipeline(model: Any, X: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
 
     if not isinstance(model, Pipeline):
         return model, X
+    if len(model) == 1:  # no preprocessing: an empty Pipeline has no transform
+        return model[-1], X
     pre, last = model[:-1], model[-1]
     data = pre.transform(X)
     data = data.toarray() if hasattr(data, "toarray") else np.asarray(data)

@@ -7,9 +7,14 @@ A model file is code as much as data, so:
   checked against ``SKOPS_ALLOWED``, the exact estimators, transformers,
   pipelines and array types the project supports, before anything is imported:
   a name outside it (a function, a method, an alias of an allowed type, a type
-  skops itself trusts by default) is refused and named. Decision trees are then
-  checked for node indices that point outside the tree or the input, which
-  scikit-learn follows without bounds checks.
+  skops itself trusts by default) is refused and named. Before that, sizes are
+  read from the zip directory, nothing inflated: a file may unpack to at most
+  its own size plus ``MAX_SKOPS_EXTRA_BYTES``, and its ``schema.json`` is capped
+  in bytes and in nodes, so a small file cannot make a large load.
+* After loading and before any predict, ``governance.modelcheck`` checks that
+  every estimator's fitted state agrees with its settings and with the
+  estimators it holds (tree indices, ensemble shapes, coefficient shapes...),
+  which scikit-learn's compiled code follows without bounds checks.
 * ``.pkl``/``.pickle``/``.joblib`` files are unpickled only when the operator
   says this file is trusted (``trust_pickle``) *and* its SHA-256 equals the
   artifact digest recorded in lineage for the model version, so the file is
@@ -22,7 +27,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,10 +34,16 @@ from typing import Any
 import pandas as pd
 
 from governance.errors import GovernanceError
+from governance.modelcheck import FittedStateError, check_model
 from lineage.sdk import file_digest
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
-MAX_SKOPS_UNPACKED_BYTES = 2 << 30  # the sum of the declared member sizes; zipfile reads no more than declared
+# Declared sizes, read from the zip directory before anything is inflated (zipfile inflates no more than declared).
+# Real files are small next to these: skops stores members uncompressed, so a 300-tree forest on Adult unpacks
+# to its own 228 MB; its schema.json is 6.5 MB with 19,439 JSON objects and arrays (500 boosted trees: 14 MB, 40,570).
+MAX_SKOPS_EXTRA_BYTES = 256 << 20  # unpacked bytes beyond the file's own size: what a compressed file may add
+MAX_SKOPS_SCHEMA_BYTES = 64 << 20
+MAX_SKOPS_SCHEMA_NODES = 1_000_000  # JSON objects and arrays, counted before parsing
 
 
 def _names(module: str, names: str) -> set[str]:
@@ -96,8 +106,6 @@ SKOPS_ALLOWED = frozenset(set().union(
 SKOPS_LOADERS = frozenset({"DictNode", "ListNode", "TupleNode", "SetNode", "SliceNode", "JsonNode", "TypeNode",
                            "DTypeNode", "NdArrayNode", "RandomStateNode", "ObjectNode", "LossNode", "TreeNode",
                            "FunctionNode", "BytesNode"})
-# The composites whose parts see other columns than they do.
-_COMPOSITES = ("Pipeline", "FeatureUnion", "ColumnTransformer")
 
 
 class ModelFileError(GovernanceError):
@@ -123,10 +131,13 @@ def skops_types(path: Path, data: bytes) -> set[str]:
     """Every type, function and method the skops file ``data`` names, the ones skops trusts by default included."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(member.file_size for member in archive.infolist())
-            if unpacked > MAX_SKOPS_UNPACKED_BYTES:
-                raise ModelFileError(f"{path}: unpacks to {unpacked} bytes, over the {MAX_SKOPS_UNPACKED_BYTES} limit")
-            schema = json.loads(archive.read("schema.json"))
+            _check_sizes(path, archive, len(data))
+            text = archive.read("schema.json")
+        nodes = text.count(b"{") + text.count(b"[")  # an upper bound (brackets in strings count too), bytes-fast
+        if nodes > MAX_SKOPS_SCHEMA_NODES:
+            raise ModelFileError(f"{path}: schema.json holds up to {nodes} JSON objects and arrays, over the "
+                                 f"{MAX_SKOPS_SCHEMA_NODES} limit; refusing to parse it")
+        schema = json.loads(text)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, RecursionError, OSError, EOFError) as e:
@@ -142,6 +153,19 @@ def skops_types(path: Path, data: bytes) -> set[str]:
                 names.add(_node_name(path, item))
             stack.extend(item.values())
     return names
+
+
+def _check_sizes(path: Path, archive: zipfile.ZipFile, size: int) -> None:
+    """Refuse, from the zip directory alone, a file that would unpack to far more than it is."""
+    members = archive.infolist()
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > size + MAX_SKOPS_EXTRA_BYTES:
+        raise ModelFileError(f"{path}: unpacks to {unpacked} bytes from {size}, over the limit of its own size plus "
+                             f"{MAX_SKOPS_EXTRA_BYTES}; refusing to inflate it")
+    schema = max((m.file_size for m in members if m.filename == "schema.json"), default=0)
+    if schema > MAX_SKOPS_SCHEMA_BYTES:
+        raise ModelFileError(f"{path}: schema.json unpacks to {schema} bytes, over the {MAX_SKOPS_SCHEMA_BYTES} "
+                             "limit; refusing to inflate it")
 
 
 def _node_name(path: Path, node: dict) -> str:
@@ -170,51 +194,11 @@ def _load_skops(path: Path) -> Any:
         model = loads(data, trusted=sorted(names))
     except Exception as e:  # skops and the constructors it calls raise anything on a malformed file
         raise ModelFileError(f"{path}: not a loadable skops file ({type(e).__name__}: {e})") from None
-    _check_trees(path, model)
+    try:
+        check_model(model)
+    except FittedStateError as e:
+        raise ModelFileError(f"{path}: {e}; refusing to load it") from None
     return model
-
-
-def _check_trees(path: Path, model: Any) -> None:
-    """Refuse decision trees whose node indices point outside the tree or past the columns they are given."""
-    from sklearn.base import BaseEstimator
-    from sklearn.tree._tree import Tree
-
-    stack, seen = [(model, math.inf)], set()
-    while stack:
-        obj, width = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, Tree):
-            _check_tree(path, obj, width)
-        elif isinstance(obj, BaseEstimator):
-            inner = math.inf if type(obj).__name__ in _COMPOSITES else min(width, _width(obj))
-            stack.extend((v, inner) for v in vars(obj).values())
-        elif isinstance(obj, (list, tuple)) or getattr(obj, "dtype", None) == object:
-            stack.extend((v, width) for v in getattr(obj, "flat", obj))
-        elif isinstance(obj, dict):
-            stack.extend((v, width) for v in obj.values())
-
-
-def _width(estimator: Any) -> float:
-    n = vars(estimator).get("n_features_in_")
-    return n if isinstance(n, int) and n >= 0 else math.inf
-
-
-def _check_tree(path: Path, tree: Any, width: float) -> None:
-    import numpy as np
-
-    n, width = tree.node_count, min(width, tree.n_features)  # width is inf outside a fitted estimator
-    left, right, feature = tree.children_left, tree.children_right, tree.feature
-    index = np.arange(n)
-    leaf = left == -1
-    inner = ~leaf
-    bad = (leaf != (right == -1)) | inner & ((left <= index) | (left >= n) | (right <= index) | (right >= n)
-                                              | (feature < 0) | (feature >= width))
-    if n < 1 or width == math.inf or bad.any():
-        where = int(np.argmax(bad)) if n >= 1 and bad.any() else 0
-        raise ModelFileError(f"{path}: a decision tree is malformed at node {where} (child or feature index out "
-                             "of range); refusing to load it")
 
 
 def _load_trusted_pickle(path: Path, trust_pickle: bool, expected_digest: str | None) -> Any:

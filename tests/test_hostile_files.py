@@ -308,3 +308,257 @@ def test_the_python_api_refuses_the_same_data_as_the_cli():
     model = LogisticRegression().fit(d[["a", "b"]], d.y)
     with pytest.raises(GovernanceError, match="a protected column has missing values or a single value"):
         explaining.explain(model, d[["a", "b"]], protected=d[["sex"]].assign(sex="F"))
+
+
+# --- model files whose fitted state corrupts memory at predict time --------------------------
+
+PREDICT_IN_A_CHILD = """
+import sys, numpy as np
+from pathlib import Path
+from governance.modelfiles import ModelFileError, load_model
+try:
+    model = load_model(Path(sys.argv[1]))
+except ModelFileError as e:
+    print("refused:", e)
+    sys.exit(0)
+print("predicted:", model.predict(np.random.RandomState(0).rand(6, 2)).tolist())
+"""
+
+
+def load_and_predict_in_a_child(path):
+    """Load and predict in another process, so memory corruption fails the test instead of killing pytest."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", PREDICT_IN_A_CHILD, str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, f"the child died ({done.returncode}): {done.stdout}{done.stderr[-500:]}"
+    return done.stdout.strip()
+
+
+def rewrite_schema(source, target, change):
+    """Copy a skops file, letting ``change`` edit its schema (and its .npy members) as an attacker would."""
+    with zipfile.ZipFile(source) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    schema = json.loads(files["schema.json"])
+    change(schema, files)
+    files["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(target, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return target
+
+
+def json_int(value: int) -> dict:
+    return {"__class__": "int", "__module__": "builtins", "__loader__": "JsonNode", "content": str(value), "is_json": True}
+
+
+def two_columns():
+    X = np.random.RandomState(0).rand(200, 2)
+    return X, (X[:, 0] > 0.5).astype(int)
+
+
+def test_a_gradient_boosting_file_with_more_trees_per_stage_than_outputs_is_refused_before_it_can_write_past_a_buffer(
+        tmp_path):
+    """predict_stages adds tree k of a stage into column k of a one-column array, bounds checks off."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, _ = two_columns()
+    dump(GradientBoostingRegressor(n_estimators=1, max_depth=1, random_state=0).fit(X, X[:, 0] * 3), tmp_path / "gb.skops")
+
+    def widen(schema, files):
+        stages = schema["content"]["content"]["estimators_"]
+        stages["content"][0]["content"] *= 64  # the one valid tree, 64 times
+        stages["shape"]["content"][1] = json_int(64)
+
+    path = rewrite_schema(tmp_path / "gb.skops", tmp_path / "wide.skops", widen)
+    assert load_and_predict_in_a_child(path) == (f"refused: {path}: model.estimators_: shape (1, 64) of object, "
+                                                 "expected shape (1, 1); refusing to load it")
+
+
+def tree_without_its_width(schema, files, feature: int = 50_000_000):
+    """Every fitted tree estimator loses n_features_in_; its tree claims 10^8 features and reads feature ``feature``."""
+    import io as _io
+
+    def estimators(o):
+        if isinstance(o, dict):
+            if o.get("__class__") == "DecisionTreeClassifier" and "n_features_in_" in o["content"]["content"]:
+                yield o["content"]["content"]
+            for v in o.values():
+                yield from estimators(v)
+        elif isinstance(o, list):
+            for v in o:
+                yield from estimators(v)
+
+    for state in list(estimators(schema)):
+        del state["n_features_in_"]
+        state["tree_"]["__reduce__"]["args"]["content"][0] = json_int(100_000_000)
+        name = state["tree_"]["content"]["content"]["nodes"]["file"]
+        nodes = np.load(_io.BytesIO(files[name]))
+        nodes["feature"][0] = feature
+        out = _io.BytesIO()
+        np.save(out, nodes, allow_pickle=False)
+        files[name] = out.getvalue()
+
+
+def test_an_ensemble_whose_trees_hide_in_a_set_is_refused_before_a_tree_reads_outside_the_input(tmp_path):
+    from sklearn.ensemble import AdaBoostClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = two_columns()
+    dump(AdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=1, random_state=0).fit(X, y),
+         tmp_path / "ada.skops")
+
+    def into_a_set(schema, files):
+        members = schema["content"]["content"]["estimators_"]
+        members["__loader__"], members["__class__"] = "SetNode", "set"
+        tree_without_its_width(schema, files)
+
+    path = rewrite_schema(tmp_path / "ada.skops", tmp_path / "set.skops", into_a_set)
+    assert load_and_predict_in_a_child(path) == (f"refused: {path}: model.estimators_: expected a non-empty list; "
+                                                 "refusing to load it")
+
+
+def test_a_tree_shared_between_a_wide_and_a_narrow_place_is_checked_in_both(tmp_path):
+    """The same tree estimator is a forest's tree and a Pipeline attribute; without n_features_in_ it was never bounded."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    X, y = two_columns()
+    forest = RandomForestClassifier(n_estimators=1, max_depth=2, random_state=0).fit(X, y)
+    pipeline = Pipeline([("rf", forest)])
+    pipeline.decoy = forest.estimators_[0]  # one object, two places: skops saves it once
+    dump(pipeline, tmp_path / "shared.skops")
+    path = rewrite_schema(tmp_path / "shared.skops", tmp_path / "hostile.skops", tree_without_its_width)
+    answer = load_and_predict_in_a_child(path)
+    assert answer.startswith(f"refused: {path}: model.")
+    assert answer.endswith(".n_features_in_: missing from a fitted estimator; refusing to load it")
+
+
+def fit_case(name):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, PolynomialFeatures, StandardScaler
+
+    X, y = two_columns()
+    y3 = (X[:, 0] * 3).astype(int)
+    return {
+        "multiclass boosting": lambda: GradientBoostingClassifier(n_estimators=2, max_depth=1).fit(X, y3),
+        "forest": lambda: RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, y),
+        "logistic regression": lambda: LogisticRegression().fit(X, y),
+        "one-hot encoder": lambda: Pipeline([("bins", KBinsDiscretizer(3, encode="ordinal", quantile_method="linear")),
+                                             ("hot", OneHotEncoder(sparse_output=False)),
+                                             ("lr", LogisticRegression())]).fit(X, y),
+        "neural network": lambda: MLPClassifier((3,), max_iter=50, random_state=0).fit(X, y),
+        "naive Bayes": lambda: GaussianNB().fit(X, y),
+        "scaler": lambda: Pipeline([("s", StandardScaler()), ("lr", LogisticRegression())]).fit(X, y),
+        "calibrated": lambda: CalibratedClassifierCV(LogisticRegression(), cv=2).fit(X, y),
+        "polynomial": lambda: Pipeline([("p", PolynomialFeatures(2)), ("lr", LogisticRegression())]).fit(X, y),
+        "pca": lambda: Pipeline([("pca", PCA(2)), ("lr", LogisticRegression())]).fit(X, y),
+    }[name]()
+
+
+# each: the supported model as fitted, then one fitted attribute made to disagree with the rest (what a file can do)
+TAMPERED = {
+    "multiclass boosting": (lambda m: setattr(m, "n_trees_per_iteration_", 1),
+                            "model.n_trees_per_iteration_: 1, expected 3 for 3 classes"),
+    "forest": (lambda m: setattr(m.estimators_[1], "n_features_in_", 5),
+               "model.estimators_[1].n_features_in_: 5, but its holder has 2"),
+    "logistic regression": (lambda m: setattr(m, "coef_", m.coef_[:, :1]),
+                            "model.coef_: shape (1, 1) of float64, expected shape (1, 2)"),
+    "one-hot encoder": (lambda m: setattr(m[1], "_n_features_outs", [1, 1]),  # codes 0..2 written into 1 column
+                        "model.steps[1][1]._n_features_outs: does not follow from categories_"),
+    "neural network": (lambda m: m.coefs_.__setitem__(0, m.coefs_[0][:1]),
+                       "model.coefs_[0]: does not take 2 inputs or fit intercepts_[0]"),
+    "naive Bayes": (lambda m: setattr(m, "var_", m.var_[:, :1]),
+                    "model.var_: shape (2, 1) of float64, expected shape (2, 2)"),
+    "scaler": (lambda m: setattr(m[0], "mean_", m[0].mean_[:1]),
+               "model.steps[0][1].mean_: shape (1,) of float64, expected shape (2,)"),
+    "calibrated": (lambda m: setattr(m.calibrated_classifiers_[0], "calibrators", m.calibrated_classifiers_[0].calibrators * 2),
+                   "model.calibrated_classifiers_[0].calibrators: 2 calibrators for 2 classes"),
+    "polynomial": (lambda m: setattr(m[0], "n_output_features_", 10 ** 9),
+                   "model.steps[0][1].n_output_features_: 1000000000, expected 6"),
+    "pca": (lambda m: setattr(m[0], "components_", m[0].components_[:, :1]),
+            "model.steps[0][1].components_: shape (2, 1) of float64, expected shape (2, 2)"),
+}
+
+
+@pytest.mark.parametrize("kind", list(TAMPERED))
+def test_a_supported_model_loads_and_predicts_as_saved_but_one_whose_fitted_arrays_disagree_is_refused(kind, tmp_path):
+    X, _ = two_columns()
+    model = fit_case(kind)
+    dump(model, tmp_path / "good.skops")
+    assert (load_model(tmp_path / "good.skops").predict(X) == model.predict(X)).all()
+    tamper, message = TAMPERED[kind]
+    tamper(model)
+    dump(model, tmp_path / "bad.skops")
+    with pytest.raises(ModelFileError) as refused:
+        load_model(tmp_path / "bad.skops")
+    assert str(refused.value).startswith(f"{tmp_path / 'bad.skops'}: {message}")
+    assert str(refused.value).endswith("; refusing to load it")
+
+
+def test_every_allowed_scikit_learn_type_has_a_fitted_state_check_or_is_declared_inert():
+    from governance.modelcheck import CHECKS, INERT
+    from governance.modelfiles import SKOPS_ALLOWED
+
+    unchecked = {n for n in SKOPS_ALLOWED if n.startswith("sklearn.")} - set(CHECKS) - INERT - {"sklearn.tree._tree.Tree"}
+    assert unchecked == set()
+
+
+def zip_bomb(path, member: str, chunk: bytes, size: int):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        with z.open(member, "w", force_zip64=True) as f:
+            for _ in range(size // len(chunk)):
+                f.write(chunk)
+            f.write(chunk[:size % len(chunk)])
+    return path
+
+
+@pytest.mark.parametrize("member, size, message", [
+    ("schema.json", 100 << 20, "schema.json unpacks to 104857600 bytes, over the 67108864 limit"),
+    ("weights.npy", 300 << 20, "unpacks to 314572800 bytes from {size}, over the limit of its own size plus 268435456"),
+])
+def test_a_small_skops_file_that_unpacks_to_hundreds_of_megabytes_is_refused_from_the_zip_directory(
+        member, size, message, tmp_path):
+    import resource
+    import time
+
+    path = zip_bomb(tmp_path / "bomb.skops", member, b"[]," * (1 << 16) if member == "schema.json" else bytes(1 << 16),
+                    size)
+    assert path.stat().st_size < 1 << 20
+    before, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    with pytest.raises(ModelFileError) as refused:
+        load_model(path)
+    assert time.perf_counter() - started < 2
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 << 10  # KiB: nothing was inflated
+    assert str(refused.value) == f"{path}: {message.format(size=path.stat().st_size)}; refusing to inflate it"
+
+
+def test_a_schema_of_millions_of_tiny_nodes_is_refused_before_it_is_parsed(tmp_path):
+    path = zip_bomb(tmp_path / "nodes.skops", "schema.json", b"[]," * (1 << 16), 12 << 20)
+    with pytest.raises(ModelFileError) as refused:
+        load_model(path)
+    assert str(refused.value) == (f"{path}: schema.json holds up to 4194304 JSON objects and arrays, over the 1000000 "
+                                  "limit; refusing to parse it")
+
+
+def test_explain_explains_a_one_step_pipeline_as_its_only_estimator(recorded):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    d = recorded["data"]
+    dump(Pipeline([("m", LogisticRegression().fit(d[["a", "b"]], d.y))]), recorded["dir"] / "one.skops")
+    data = write(recorded, "ok.csv", lambda d: None)
+    result = run("governance", "explain", MODEL, "--model-file", recorded["dir"] / "one.skops",
+                 "--allow-unrecorded-artifact", "--data", data, "--target", "y", "--drop", "c", "--drop", "sex",
+                 "--store", recorded["url"], "--json")
+    assert result.exit_code == 0, result.output
+    evidence = json.loads(result.stdout)
+    assert evidence["explainer"] == "linear"
+    assert evidence["estimator"] == "sklearn.linear_model._logistic.LogisticRegression"
+    assert sorted(evidence["features"]) == ["a", "b"]
