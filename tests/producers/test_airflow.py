@@ -118,7 +118,7 @@ class DagRun:
 
 
 @pytest.fixture(scope="module")
-def dag_run(tmp_path_factory) -> DagRun:
+def dag_run(tmp_path_factory):
     exe = airflow_exe()
     base = tmp_path_factory.mktemp("airflow")
     (base / "data").mkdir()
