@@ -18,7 +18,12 @@ in any arrival order:
 * an output of a run is a model if any event of the run marks it as one (or the
   model already exists): the batch moves what earlier events of the run wrote
   as a dataset version over to the model (``Batch.settle``), so a run's outputs
-  are the same whatever order its events arrive in.
+  are the same whatever order its events arrive in;
+* a read of no named version is not bound here: the event records that the run
+  read the dataset at its time (the run's ``_read:<dataset>`` facet, earliest
+  time wins), and ``store/binding.py`` binds it, and every append, to a version
+  by event time and run outcome once the batch is merged (and again when a late
+  write or a FAIL moves it), so bindings never depend on arrival order.
 
 Keys are injective: a facet is keyed by (node, name) and an OpenLineage facet
 name that could be mistaken for one of ours (``_state``, ``input:...``,
@@ -54,6 +59,7 @@ Projectors for other packages' entry kinds are registered by plugins
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -64,7 +70,10 @@ from lineage.openlineage import TERMINAL, ParsedEvent, parse_event
 
 UNVERSIONED = "unversioned"
 OPENLINEAGE_KIND = "openlineage.event"
-FLOW_EDGES = ("READ_BY", "WROTE", "BUILT")
+FLOW_EDGES = ("READ_BY", "WROTE", "BUILT", "CONTINUED_BY")
+# A run's facet "_read:<dataset>" holds its earliest read of the dataset without a version, and
+# "_read:<dataset>@<version>" each version it read by name; store/binding.py binds reads from these.
+READ_FACET = "_read:"
 # Facet names auditgraph itself writes begin with these; an event's facet that does is escaped with "~".
 RESERVED_FACET_PREFIXES = ("~", "_", "input:", "output:", "auditgraph.")
 
@@ -126,6 +135,8 @@ class Facts:
     models: list[tuple[str, str, str]] = field(default_factory=list)
     # (alias, canonical) dataset entities of each symlinks identifier an event declared
     aliases: list[tuple[str, str]] = field(default_factory=list)
+    # (run, entity) of each input an event named: store/binding.py binds it to a version by event time
+    reads: list[tuple[str, str]] = field(default_factory=list)
 
     def node(self, fact: NodeFact) -> str:
         self.nodes.setdefault(fact.id, fact)
@@ -242,7 +253,9 @@ class EventProjection:
         self._quality_check(jid, raw)
         self._code(rid, raw["job"].get("facets"))
         for i, ds in enumerate(raw.get("inputs") or []):
-            self.out.edge(self._version(ds, f"inputs[{i}]", rid, reading=True), "READ_BY", rid, self.time)
+            vid = self._version(ds, f"inputs[{i}]", rid, reading=True)
+            if vid is not None:  # a read of a named version; the others are bound by store/binding.py
+                self.out.edge(vid, "READ_BY", rid, self.time)
         for i, ds in enumerate(raw.get("outputs") or []):
             vid = self._version(ds, f"outputs[{i}]", rid, reading=False)
             self.out.edge(rid, "WROTE", vid, self.time)
@@ -314,8 +327,9 @@ class EventProjection:
                 self.out.edge(aid, "ALIAS_OF", eid, self.time)
                 self.out.aliases.append((aid, eid))
 
-    def _version(self, ds: dict, where: str, rid: str, reading: bool) -> str:
-        """The version node read or written; a written dataset without a version gets the run's."""
+    def _version(self, ds: dict, where: str, rid: str, reading: bool) -> str | None:
+        """The version node read or written; a written dataset without a version gets the run's.
+        A read without one names no version here (None): it is bound by event time later."""
         eid, is_model = self._dataset_entity(ds, where)
         ds = self._renamed(ds)
         declared = self._usable(f"{where}.facets", ds.get("facets"), "version")
@@ -325,7 +339,7 @@ class EventProjection:
         elif isinstance(model_facet, dict) and isinstance(model_facet.get("version"), str) and model_facet["version"]:
             version = model_facet["version"]
         elif reading:
-            version = self.ctx.latest_version(eid, self.time) or UNVERSIONED
+            return self._floating_read(eid, ds, rid)
         else:
             version = rid.removeprefix("run:")
         make, kind = (model_id, NodeKind.MODEL_VERSION) if is_model else (dataset_id, NodeKind.DATASET_VERSION)
@@ -334,7 +348,23 @@ class EventProjection:
         self._facets(vid, ds.get("facets"))
         self._facets(vid, ds.get("inputFacets"), "input:")
         self._facets(vid, ds.get("outputFacets"), "output:")
+        if reading:
+            self._read(rid, eid, READ_FACET + vid)
         return vid
+
+    def _floating_read(self, eid: str, ds: dict, rid: str) -> None:
+        """A read of no named version. Which version it read depends on every write of the dataset
+        by event time, known only once they have all arrived, so the event says only that ``rid``
+        read ``eid`` at this time (and how: its input facets, kept on the run); ``store.binding``
+        draws the READ_BY edge, and draws it again when a write lands before it."""
+        self._read(rid, eid, READ_FACET + eid)
+        for name, value in (ds.get("inputFacets") or {}).items():
+            self.out.facets.append(FacetFact(rid, "input:" + plain_json([eid, name]), value, self.order))
+
+    def _read(self, rid: str, eid: str, name: str) -> None:
+        """Record the read in a facet that keeps the earliest time it was stated (any arrival order)."""
+        self.out.reads.append((rid, eid))
+        self.out.facets.append(FacetFact(rid, name, {"time": self.time}, earliest_first(self.time)))
 
     def _columns(self, ds: dict, where: str, rid: str) -> None:
         lineage = self._usable(f"{where}.facets", ds.get("facets"), "columnLineage")
@@ -364,6 +394,18 @@ class EventProjection:
             vid = self.out.node(NodeFact(make(ds["namespace"], ds["name"], version), kind, ds["namespace"], ds["name"], version, eid, self.time))
             self.out.edge(vid, "VERSION_OF", eid, self.time)
             self._facets(vid, ds.get("facets"))
+
+
+_REVERSED = str.maketrans("0123456789", "9876543210")
+
+
+def earliest_first(time: str) -> str:
+    """A facet order under which the earliest of these fixed-width times is the greatest."""
+    return time.translate(_REVERSED) + "|" + time
+
+
+def plain_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _named(node_id: str, kind: NodeKind, obj: dict, time: str) -> NodeFact:

@@ -13,6 +13,7 @@ is ``r`` then ``b``. Depth 0 returns the start nodes only.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Callable, Iterable, Literal, NamedTuple
 
 from pydantic import BaseModel, field_validator
@@ -179,6 +180,27 @@ def bfs(starts: list[str], step: Step, direction: Direction, depth: int | None,
         if any(far_end(e, direction) not in distance for e in step(frontier)):
             reason = f"depth limit of {depth} reached"
     return distance, edges, reason, parent
+
+
+def job_distances(starts: list[str], edges: Iterable[Edge]) -> dict[str, int]:
+    """How many runs lie on the shortest way from ``starts`` down to each node, over these edges.
+
+    With ``a --READ_BY--> r1 --WROTE--> b --CONTINUED_BY--> b2 --READ_BY--> r2``: r1 and b are 1
+    away, b2 too (a newer version of b is no further step), r2 is 2. A 0-1 BFS: entering a run costs 1.
+    """
+    out_of: dict[str, list[str]] = {}
+    for e in edges:
+        out_of.setdefault(e.src, []).append(e.dst)
+    best = {s: 0 for s in starts}
+    queue = deque(starts)
+    while queue:
+        node = queue.popleft()
+        for nxt in out_of.get(node, ()):
+            cost = best[node] + (1 if nxt.startswith("run:") else 0)
+            if cost < best.get(nxt, cost + 1):
+                best[nxt] = cost
+                queue.appendleft(nxt) if cost == best[node] else queue.append(nxt)
+    return best
 
 
 def bfs_over(edges: Iterable[Edge], starts: list[str], direction: Direction, depth: int | None,

@@ -69,16 +69,16 @@ def _walk(direction):
     @job_type_option
     @format_option("dot", "mermaid")
     @domain_errors
-    def command(node_id, store_url, depth, kinds, max_nodes, as_of, job_types, fmt, as_json):
+    def command(node_id, store_url, depth, kinds, max_nodes, as_of, job_types, fmt, as_json, include_failed=False):
         with connect(store_url) as store:
             walk = store.traverse(node_id, direction, depth=depth, kinds=kinds, as_of=as_of, max_nodes=max_nodes,
-                                  job_types=job_types)
+                                  job_types=job_types, include_failed=include_failed)
         if want_json(fmt, as_json):
             emit_json(walk.model_dump())
         else:
             print_traversal(walk, fmt)
 
-    return command
+    return include_failed_option(command) if direction == "downstream" else command
 
 
 upstream = lineage.command("upstream")(_walk("upstream"))
@@ -95,11 +95,13 @@ downstream = lineage.command("downstream")(_walk("downstream"))
 downstream.help = """Everything ID flowed into: the runs that read it and what they wrote.
 
 --job-type keeps only the jobs of that type (and their runs) in the list; the
-walk still goes through the others.
+walk still goes through the others. What a run that ended FAIL or ABORT wrote
+is left out unless --include-failed.
 
 \b
 Example:
     auditgraph lineage downstream dataset:s3://demo-lake/raw/customers.csv --depth 2 --json
+    auditgraph lineage downstream dataset:s3://demo-lake/raw/customers.csv --include-failed
     auditgraph lineage downstream file:///tmp/orders.csv --job-type MODEL --kind job
 """
 
@@ -140,9 +142,10 @@ def show(node_id, store_url, as_json):
 @click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES, show_default=True)
 @as_of_option
 @job_type_option
+@include_failed_option
 @json_option
 @domain_errors
-def impact(node_id, store_url, depth, max_nodes, as_of, job_types, as_json):
+def impact(node_id, store_url, depth, max_nodes, as_of, job_types, include_failed, as_json):
     """What breaks if ID is bad: the jobs, datasets and models downstream, by distance.
 
     Distance counts jobs: jobs that read ID and what they wrote are at 1.
@@ -155,9 +158,11 @@ def impact(node_id, store_url, depth, max_nodes, as_of, job_types, as_json):
     Example:
         auditgraph lineage impact dataset:s3://demo-lake/raw/customers.csv
         auditgraph lineage impact dataset:duckdb/dev.main.raw_orders --job-type MODEL
+        auditgraph lineage impact dataset:s3://demo-lake/raw/customers.csv --include-failed
     """
     with connect(store_url) as store:
-        result = store.impact(node_id, depth=depth, as_of=as_of, max_nodes=max_nodes, job_types=job_types)
+        result = store.impact(node_id, depth=depth, as_of=as_of, max_nodes=max_nodes, job_types=job_types,
+                              include_failed=include_failed)
     if as_json:
         emit_json(result)
         return

@@ -270,9 +270,9 @@ def query_router(stores: Stores, principal) -> APIRouter:
     def walk(direction: str):
         def handler(id: str, depth: int | None = Query(None, ge=0), kind: list[str] = Query([]),
                     as_of: str | None = None, max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000),
-                    job_type: list[str] = Query([], max_length=100)) -> dict:
+                    job_type: list[str] = Query([], max_length=100), include_failed: bool = False) -> dict:
             return stores.get().traverse(id, direction, depth=depth, kinds=kind, as_of=as_of_time(as_of), job_types=job_type,
-                                         max_nodes=max_nodes).model_dump()
+                                         max_nodes=max_nodes, include_failed=include_failed).model_dump()
         handler.__name__ = direction
         handler.__doc__ = f"Everything {direction} of a node (the CLI's `lineage {direction} --json`)."
         return handler
@@ -283,8 +283,9 @@ def query_router(stores: Stores, principal) -> APIRouter:
     @router.get("/impact")
     def impact(id: str, depth: int | None = Query(None, ge=0), as_of: str | None = None,
                max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000),
-               job_type: list[str] = Query([], max_length=100)) -> dict:
-        return stores.get().impact(id, depth=depth, as_of=as_of_time(as_of), max_nodes=max_nodes, job_types=job_type)
+               job_type: list[str] = Query([], max_length=100), include_failed: bool = False) -> dict:
+        return stores.get().impact(id, depth=depth, as_of=as_of_time(as_of), max_nodes=max_nodes, job_types=job_type,
+                                   include_failed=include_failed)
 
     @router.get("/path")
     def path(source: str = Query(..., alias="from"), target: str = Query(..., alias="to"),

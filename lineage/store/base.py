@@ -29,10 +29,11 @@ from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verifica
 from lineage.column_lineage import is_direct, schema_fields
 from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, ColumnFact, Facts, projector_for
 from lineage.store.batch import MAX_ALIAS_HOPS, Batch
+from lineage.store.binding import is_failed
 from lineage.store.urls import redact
 from lineage.query import (
     DEFAULT_MAX_NODES, ColumnEdge, ColumnHop, ColumnLineage, Direction, Edge, EdgeRef, NodeRow,
-    PathResult, Traversal, bfs, edge_key, edge_refs,
+    PathResult, Traversal, bfs, bfs_over, edge_key, edge_refs, job_distances,
 )
 from lineage.query import CHECK_FACET, JOB_TYPE_FACET, is_check, job_type_matches
 
@@ -81,16 +82,24 @@ class WriteTx(ABC):
         """The merge order of each stored facet of a node."""
 
     @abstractmethod
+    def typed_edges(self, node_ids: Sequence[str], type_: str, direction: str) -> list[tuple[str, str, str]]:
+        """(src, dst, time) of every stored edge of ``type_`` into (upstream) or out of (downstream) these nodes."""
+
+    @abstractmethod
+    def facets_like(self, node_ids: Sequence[str], prefix: str) -> list[tuple[str, str, Any, str]]:
+        """(node, name, value, order) of every stored facet of these nodes whose name starts with ``prefix``."""
+
+    @abstractmethod
     def run_events(self, subject: str) -> list[tuple[str, str]]:
         """(payload digest, payload) of every recorded OpenLineage event about ``subject``, in ledger order."""
 
     @abstractmethod
-    def stored_columns(self, keys: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], ColumnFact]:
-        """The stored column edge of each of these (src, src_field, dst, dst_field) keys, if any."""
-
-    @abstractmethod
     def alias_edges(self, entities: Sequence[str]) -> list[tuple[str, str]]:
         """(alias, declaring dataset) of every stored ALIAS_OF edge out of these entities."""
+
+    @abstractmethod
+    def stored_columns(self, keys: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], ColumnFact]:
+        """The stored column edge of each of these (src, src_field, dst, dst_field) keys, if any."""
 
 
 class Store(ABC):
@@ -382,8 +391,12 @@ class Store(ABC):
 
     def traverse(self, text: str, direction: Direction, *, depth: int | None = None,
                  kinds: Sequence[str] = (), as_of: str | None = None,
-                 max_nodes: int = DEFAULT_MAX_NODES, job_types: Sequence[str] = ()) -> Traversal:
+                 max_nodes: int = DEFAULT_MAX_NODES, job_types: Sequence[str] = (),
+                 include_failed: bool = False) -> Traversal:
         """Everything upstream or downstream of a node, breadth first and bounded.
+
+        Downstream leaves out what a run that ended FAIL or ABORT wrote (and what only that reaches),
+        unless ``include_failed``: the failed run itself, which did read the node, stays.
 
         A dataset or model starts from all its versions, a job from all its runs.
         ``kinds`` filters what is returned (dataset, model, job, run, code), not
@@ -394,6 +407,8 @@ class Store(ABC):
         row = self.resolve(text)
         starts = self._expand(row, as_of)
         distance, edges, reason = self._walk(starts, direction, FLOW_EDGES, as_of, depth, max_nodes)
+        if direction == "downstream" and not include_failed:
+            distance, edges = self._without_failed_writes(starts, distance, edges)
         nodes = self._annotate(distance)
         if kinds:
             nodes = [n for n in nodes if _prefix(n["id"]) in kinds]
@@ -406,7 +421,8 @@ class Store(ABC):
             "edges": inside, "truncated": reason is not None, "truncated_reason": reason})
 
     def impact(self, text: str, *, depth: int | None = None, as_of: str | None = None,
-               max_nodes: int = DEFAULT_MAX_NODES, job_types: Sequence[str] = ()) -> dict[str, Any]:
+               max_nodes: int = DEFAULT_MAX_NODES, job_types: Sequence[str] = (),
+               include_failed: bool = False) -> dict[str, Any]:
         """The jobs, datasets and models downstream of a node, grouped by distance.
 
         Distance counts jobs: the jobs that read the node and what they wrote are
@@ -415,12 +431,16 @@ class Store(ABC):
         keeps only the jobs and checks of those types.
         """
         walk = self.traverse(text, "downstream", depth=depth, as_of=as_of, max_nodes=max_nodes,
-                             job_types=job_types)
+                             job_types=job_types, include_failed=include_failed)
         groups: dict[int, dict[str, set[str]]] = {}
+        runs_away = job_distances([n.id for n in walk.nodes if n.distance == 0], walk.edges)
         for n in walk.nodes:
             if n.distance == 0 or n.kind in (NodeKind.RUN, NodeKind.CODE):
                 continue
-            level = (n.distance + 1) // 2
+            level = runs_away[n.id] if n.id in runs_away else min(
+                (runs_away.get(r.id, 1) for r in walk.nodes if r.job == n.id), default=1)
+            if level == 0:  # a later version the start continues into: the start itself, not impact
+                continue
             target = n.id if n.kind == NodeKind.JOB else str(parse_id(n.id).entity())
             group = groups.setdefault(level, {"jobs": set(), "datasets": set(), "models": set()})
             group[{"job": "jobs", "dataset": "datasets", "model": "models"}[_prefix(n.id)]].add(target)
@@ -544,6 +564,14 @@ class Store(ABC):
                     for j, d in jobs.items() if j not in distance]
         return sorted(reached, key=lambda n: (n["distance"], n["id"]))
 
+    def _fields(self, row: NodeRow, facets: dict[str, Any]) -> list[str]:
+        """A dataset's (or version's) fields: those its schema facet lists and those column lineage names."""
+        entity = row.entity or row.id
+        named = set(schema_fields(facets.get("schema")))
+        if row.entity:
+            named.update(schema_fields(self._facets(row.entity).get("schema")))
+        return sorted(named | self._column_fields(entity))
+
     def _of_job_types(self, nodes: list[dict[str, Any]], wanted: Sequence[str]) -> list[dict[str, Any]]:
         """The nodes that are no job or run, and the jobs (and runs of jobs) of a wanted type."""
         job = {n["id"]: n["id"] if n["kind"] == NodeKind.JOB else n["job"]
@@ -569,14 +597,6 @@ class Store(ABC):
         reached, walked, _ = bfs_over(kept, starts, "downstream", None, max(len(distance), 1))
         return reached, walked
 
-    def _fields(self, row: NodeRow, facets: dict[str, Any]) -> list[str]:
-        """A dataset's (or version's) fields: those its schema facet lists and those column lineage names."""
-        entity = row.entity or row.id
-        named = set(schema_fields(facets.get("schema")))
-        if row.entity:
-            named.update(schema_fields(self._facets(row.entity).get("schema")))
-        return sorted(named | self._column_fields(entity))
-
     def _timeline(self, members: list[str]) -> list[dict[str, Any]]:
         rows = self._nodes(members)
         wrote = {e.dst: e.src for e in self._neighbors(members, "upstream", ("WROTE",), None)}
@@ -587,6 +607,8 @@ class Store(ABC):
                 item["state"] = (self._facets(r.id).get("_state") or {}).get("eventType")
             elif r.id in wrote:
                 item["written_by"] = wrote[r.id]
+                # an attempted write: no read binds to it (store/binding.py)
+                item["failed"] = is_failed(self._facets(wrote[r.id]).get("_state"))
             out.append(item)
         return out
 

@@ -28,6 +28,8 @@ from lineage.projection import (
     OPENLINEAGE_KIND, UNVERSIONED, ColumnFact, EdgeFact, FacetFact, Facts, NodeFact, project_openlineage,
 )
 
+from lineage.store.binding import Binder
+
 Edge = tuple[str, str, str]  # (src, type, dst)
 MAX_ALIAS_HOPS = 16  # a chain of symlinks is followed this far
 
@@ -47,6 +49,7 @@ class Batch:
         self._prefetched: set[str] = set()
         self.dropped_nodes: set[str] = set()  # stored nodes to delete (with their facets and edges) first
         self.dropped_edges: set[Edge] = set()
+        self.reads: set[tuple[str, str]] = set()  # (run, entity) of every input projected: bound by bind()
         self._alias_targets: dict[str, set[str]] = {}  # alias -> datasets declaring it (stored and this batch's)
 
     # --- prefetching -------------------------------------------------------------
@@ -118,6 +121,7 @@ class Batch:
         for c in facts.columns:
             key = (c.src, c.src_field, c.dst, c.dst_field)
             self.columns[key] = merge_column(self.columns.get(key), c)
+        self.reads.update(facts.reads)
         for run, dataset, model in facts.models:
             self.settle(run, dataset, model)
         for alias, target in facts.aliases:
@@ -247,6 +251,11 @@ class Batch:
         transformations), ready to be written over them."""
         stored = self.tx.stored_columns(list(self.columns)) if self.columns else {}
         return [merge_column(stored.get(key), c) for key, c in self.columns.items()]
+
+    def bind(self) -> None:
+        """Bind reads and appends to versions by event time and run outcome (store/binding.py); the
+        backend calls this once, before it writes the batch."""
+        Binder(self).run()
 
     def __len__(self) -> int:
         return len(self.entries)

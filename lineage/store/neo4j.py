@@ -42,7 +42,7 @@ from lineage.store.base import Store, WriteTx
 from lineage.store.urls import redact, split_credentials
 from lineage.store.batch import Batch
 
-EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF", "DESCENDANT_OF", "ALIAS_OF"})
+EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF", "DESCENDANT_OF", "ALIAS_OF", "CONTINUED_BY"})
 LABELS = frozenset(k.value for k in NodeKind)
 # (src, type, dst, time) of an edge r between the near node n and the far node m
 _EDGE_COLUMNS = {"upstream": "m.id, type(r), n.id, r.time", "downstream": "n.id, type(r), m.id, r.time"}
@@ -299,6 +299,7 @@ class _Neo4jTx(WriteTx):
         return {(r["kind"], r["digest"]): Head(r["seq"], r["hash"]) for r in rows}
 
     def write(self, batch: Batch) -> None:
+        batch.bind()
         if batch.entries:
             last = batch.entries[-1]
             self.tx.run(
@@ -368,6 +369,22 @@ class _Neo4jTx(WriteTx):
         rows = self.tx.run("UNWIND $ids AS i MATCH (n:Node {id: i})-[r]-(m:Node) "
                            "RETURN DISTINCT startNode(r).id AS s, type(r) AS t, endNode(r).id AS d", ids=list(node_ids))
         return [(r["s"], r["t"], r["d"]) for r in rows]
+
+    def typed_edges(self, node_ids, type_, direction):
+        if not node_ids:
+            return []
+        assert type_ in EDGE_TYPES
+        pattern = "(n:Node {id: i})<-[r:%s]-(m:Node)" if direction == "upstream" else "(n:Node {id: i})-[r:%s]->(m:Node)"
+        ends = "m.id AS s, n.id AS d" if direction == "upstream" else "n.id AS s, m.id AS d"
+        rows = self.tx.run(f"UNWIND $ids AS i MATCH {pattern % type_} RETURN {ends}, r.time AS t", ids=list(node_ids))
+        return [(r["s"], r["d"], r["t"]) for r in rows]
+
+    def facets_like(self, node_ids, prefix):
+        if not node_ids:
+            return []
+        rows = self.tx.run("UNWIND $ids AS i MATCH (f:Facet {node: i}) WHERE f.name STARTS WITH $p "
+                           "RETURN f.node AS n, f.name AS name, f.value AS v, f.ord AS o", ids=list(node_ids), p=prefix)
+        return [(r["n"], r["name"], json.loads(r["v"]), r["o"]) for r in rows]
 
     def facet_orders(self, node_id):
         return [r["o"] for r in self.tx.run("MATCH (f:Facet {node: $id}) RETURN f.ord AS o", id=node_id)]

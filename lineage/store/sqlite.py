@@ -283,6 +283,7 @@ class _SQLiteTx(WriteTx):
 
     def write(self, batch: Batch) -> None:
         db = self.db
+        batch.bind()
         self._drop(batch)
         db.executemany(f"INSERT INTO ledger ({_ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                        [(e.seq, e.recorded_at, e.kind, e.actor, e.subject, e.event_time, e.payload,
@@ -319,6 +320,22 @@ class _SQLiteTx(WriteTx):
             marks = ",".join("?" * len(chunk))
             out += self.db.execute(f"SELECT src, type, dst FROM edges WHERE src IN ({marks}) UNION "
                                    f"SELECT src, type, dst FROM edges WHERE dst IN ({marks})", chunk + chunk).fetchall()
+        return out
+
+    def typed_edges(self, node_ids, type_, direction):
+        near = "dst" if direction == "upstream" else "src"  # a column name, never input
+        out = []
+        for chunk in _chunks(node_ids):
+            out += self.db.execute(f"SELECT src, dst, time FROM edges WHERE {near} IN ({','.join('?' * len(chunk))}) "
+                                   "AND type = ?", [*chunk, type_]).fetchall()
+        return out
+
+    def facets_like(self, node_ids, prefix):
+        out = []
+        for chunk in _chunks(node_ids):
+            rows = self.db.execute(f"SELECT node, name, value, ord FROM facets WHERE node IN ({','.join('?' * len(chunk))}) "
+                                   "AND substr(name, 1, ?) = ?", [*chunk, len(prefix), prefix])
+            out += [(node, name, json.loads(value), order) for node, name, value, order in rows]
         return out
 
     def facet_orders(self, node_id):
