@@ -218,13 +218,14 @@ class Binder:
         current: dict[tuple[str, str], dict[str, str]] = {}
         for src, dst, t in self._edges(runs, "READ_BY", "upstream") if runs else ():
             current.setdefault((dst, _entity(src)), {})[src] = t
-        by_run: dict[str, list[tuple[str, str]]] = {}
+        named: dict[tuple[str, str], dict[str, str]] = {}  # (run, entity) -> {version it named: time}
         for (r, name), t in times.items():
-            by_run.setdefault(r, []).append((name, t))
+            rest = name[len(READ_FACET):] if name.startswith(READ_FACET) else None
+            if rest is not None and "@" in rest:
+                named.setdefault((r, _entity(rest)), {})[rest] = t
         self._candidates([(e, (times[(r, READ_FACET + e)], ""), False) for r, e in reads if (r, READ_FACET + e) in times])
         for run, entity in sorted(reads):
-            want = {name[len(READ_FACET):]: t for name, t in by_run.get(run, ())
-                    if name.startswith(READ_FACET + entity + "@")}
+            want = dict(named.get((run, entity), {}))
             floating = times.get((run, READ_FACET + entity))
             if floating is not None:
                 target = self.newest(entity, (floating, ""), strict=False) or unversioned(entity)
