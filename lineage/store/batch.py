@@ -49,6 +49,7 @@ class Batch:
         self._prefetched: set[str] = set()
         self.dropped_nodes: set[str] = set()  # stored nodes to delete (with their facets and edges) first
         self.dropped_edges: set[Edge] = set()
+        self.dropped_facets: set[tuple[str, str]] = set()  # stored (node, facet name) to delete first
         self.reads: set[tuple[str, str]] = set()  # (run, entity) of every input projected: bound by bind()
         self._alias_targets: dict[str, set[str]] = {}  # alias -> datasets declaring it (stored and this batch's)
 
@@ -191,6 +192,17 @@ class Batch:
                     runs.add(dst if type_ == "READ_BY" else src)
             for v in versions:
                 self._drop_node(v, entity)
+            pending = {(r, e) for r, e in self.reads if e == entity}  # this batch's reads, not bound yet
+            runs |= {r for r, _ in pending}
+            self.reads -= pending
+        from lineage.projection import READ_FACET
+
+        for run in runs:  # the reads recorded against what the alias stood for are restated by the events
+            for entity in entities:
+                names = {READ_FACET + entity} | {READ_FACET + v for v in self._known_versions(entity)}
+                for key in [k for k in self.facets if k[0] == run and k[1] in names]:
+                    del self.facets[key]
+                self.dropped_facets |= {(run, n) for n in names}
         events = [e for subject in sorted(runs) + entities for e in self._run_events(subject)]
         for payload_digest, payload in events:
             self.add(None, project_openlineage(payload, self, {"digest": payload_digest}))

@@ -210,6 +210,8 @@ class Binder:
         runs = sorted({r for r, _ in reads})
         times: dict[tuple[str, str], str] = {}
         for node, name, value, _ in self.tx.facets_like(runs, READ_FACET) if runs else ():
+            if (node, name) in b.dropped_facets:
+                continue
             if isinstance(value, dict) and isinstance(value.get("time"), str):
                 times[(node, name)] = value["time"]
         for (node, name), f in b.facets.items():

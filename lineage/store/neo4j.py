@@ -358,6 +358,9 @@ class _Neo4jTx(WriteTx):
                 assert rel in EDGE_TYPES
                 self.tx.run(f"UNWIND $rows AS r MATCH (:Node {{id: r[0]}})-[e:{rel}]->(:Node {{id: r[1]}}) DELETE e",
                             rows=[[s, d] for s, t, d in sorted(batch.dropped_edges) if t == rel]).consume()
+        if batch.dropped_facets:
+            self.tx.run("UNWIND $rows AS r MATCH (f:Facet {node: r[0], name: r[1]}) DELETE f",
+                        rows=[list(k) for k in sorted(batch.dropped_facets)]).consume()
         if batch.dropped_nodes:
             ids = sorted(batch.dropped_nodes)
             self.tx.run("UNWIND $ids AS i MATCH (f:Facet {node: i}) DELETE f", ids=ids).consume()

@@ -310,6 +310,7 @@ class _SQLiteTx(WriteTx):
     def _drop(self, batch: Batch) -> None:
         """What a run's merged view took back (Batch.settle), deleted before the batch is written."""
         self.db.executemany("DELETE FROM edges WHERE src = ? AND type = ? AND dst = ?", sorted(batch.dropped_edges))
+        self.db.executemany("DELETE FROM facets WHERE node = ? AND name = ?", sorted(batch.dropped_facets))
         for statement in ("DELETE FROM edges WHERE src = ?", "DELETE FROM edges WHERE dst = ?",
                           "DELETE FROM facets WHERE node = ?", "DELETE FROM nodes WHERE id = ?"):
             self.db.executemany(statement, [(n,) for n in sorted(batch.dropped_nodes)])
