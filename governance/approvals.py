@@ -163,11 +163,22 @@ def _as_entry(payload: k.ApprovalPayload) -> LedgerEntry:
                        payload=payload.model_dump_json(), payload_digest="", prev_hash="", hash="")
 
 
-def revoke_approval(store: Store, seq: int, reason: str, actor: str) -> int:
-    """Revoke the signed statement recorded at ``seq``: it stops counting wherever it is recorded."""
+def revoke_approval(store: Store, seq: int, reason: str, actor: str, signer: CryptoSigner | None = None) -> int:
+    """Revoke the signed statement recorded at ``seq``: it stops counting wherever it is recorded.
+
+    With ``signer`` (the approval's own key) the revocation is signed and counts on its own;
+    without, it is an administrator's (callers check that authority).
+    """
     statement_digest, model = rm.statement_of(store, seq)
-    return store.append(k.APPROVAL_REVOKED.pending({"statement": statement_digest, "model": model, "reason": reason,
-                                                    "at": now()}, actor)).seq
+    payload = {"statement": statement_digest, "model": model, "reason": reason, "at": now()}
+    if signer is not None:
+        signed_by = next((a.key_id for a in rm.approvals(store, model) if a.seq == seq), None)
+        if signed_by != signer.public_key.keyid:
+            raise SignatureError(f"ledger:{seq} was not signed by key {signer.public_key.keyid}; only its signer "
+                                 "(or an administrator) can revoke it")
+        signature = signer.sign(k.revocation_bytes(statement_digest, model))
+        payload |= {"by_key": signer.public_key.keyid, "signature": signature.signature}
+    return store.append(k.APPROVAL_REVOKED.pending(payload, actor)).seq
 
 
 def approvals_of(store: Store, model: str) -> list[Approval]:

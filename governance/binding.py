@@ -54,12 +54,35 @@ class Bound:
     seq: int
 
 
-def bind(store: Store, models: str, policy: Policy, actor: str, reason: str = "") -> int:
-    """Record that every release of models matching ``models`` must pass ``policy``'s sources."""
+def bind(store: Store, models: str, policy: Policy, actor: str, reason: str = "", replace: bool = False) -> int:
+    """Record that every release of models matching ``models`` must pass ``policy``'s sources.
+
+    A binding that drops a policy the glob's current binding holds is refused unless ``replace``;
+    then it is recorded as replacing that binding, and reports show both.
+    """
     digests = policy_digests(policy)
-    payload = {"models": models, "policies": sorted(f"{name} {d}" for name, d in digests.items()),
-               "reason": reason, "at": now()}
+    policies = sorted(f"{name} {d}" for name, d in digests.items())
+    current = None
+    for record in k.POLICY_BINDING.valid(store):
+        if record.value.models == models:
+            current = record
+    dropped = sorted(set(current.value.policies) - set(policies)) if current else []
+    if dropped and not replace:
+        names = ", ".join(p.rpartition(" ")[0] for p in dropped)
+        raise GovernanceError(f"{models} is bound to {names} by ledger:{current.seq}; this binding would drop it. "
+                              "Pass --replace to replace the binding (it is recorded and reported)")
+    payload = {"models": models, "policies": policies, "reason": reason,
+               "replaces": current.seq if dropped else None, "at": now()}
     return store.append(k.POLICY_BINDING.pending(payload, actor)).seq
+
+
+def history(store: Store, model: str) -> list[dict]:
+    """Every binding whose glob matches ``model``, oldest first, with who recorded it and what it replaced."""
+    entity = str(parse_id(model).entity())
+    return [{"seq": r.seq, "actor": r.actor, "models": r.value.models, "reason": r.value.reason,
+             "policies": [p.rpartition(" ")[0] for p in r.value.policies], "replaces": r.value.replaces}
+            for r in k.POLICY_BINDING.valid(store)
+            if fnmatchcase(model, r.value.models) or fnmatchcase(entity, r.value.models)]
 
 
 def required(store: Store, model: str) -> list[Bound]:

@@ -13,7 +13,8 @@ from governance.errors import GovernanceError, RuleFileError
 from governance.evidence import evidence_digest, evidence_view
 from governance.rules import builtin_packs, load_policy
 from lineage.cli import render
-from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
+from lineage.cli.options import (actor_option, connect, default_actor, domain_errors, emit_json, json_option, operator,
+                                  store_option)
 from lineage.errors import LineageError
 
 STATUS_STYLE = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "not_evaluated": "NOT EVALUATED",
@@ -147,7 +148,8 @@ def keygen(name, roles, out, identities, store_url, actor):
         auditgraph governance keygen "Priya Shah" --role privacy-officer --identity cli:priya --out ~/.auditgraph/priya.pem
     """
     with connect(store_url) as store:
-        key_id = appr.generate_key(store, name, list(roles), out, default_actor(actor), list(identities))
+        key_id = appr.generate_key(store, name, list(roles), out, operator(store, actor, "registering a signing key"),
+                                   list(identities))
     click.echo(key_id)
     render.note(f"private key written to {out}; keep it to yourself")
 
@@ -187,7 +189,7 @@ def revoke_key(key_id, reason, store_url, actor):
         auditgraph governance revoke-key 3a4b... --reason "laptop stolen"
     """
     with connect(store_url) as store:
-        seq = appr.revoke_key(store, key_id, reason, default_actor(actor))
+        seq = appr.revoke_key(store, key_id, reason, operator(store, actor, "revoking a signing key"))
     click.echo(f"revoked {key_id} (ledger {seq})")
 
 
@@ -267,21 +269,27 @@ def list_approvals(model, store_url, as_json):
 @governance.command("revoke-approval")
 @click.argument("seq", type=int)
 @click.option("--reason", required=True)
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The approval's own signing key: its signer revokes it (signed). Without it, an administrator "
+                   "does (an admin API key once the store has one).")
 @store_option
 @actor_option
 @domain_errors
-def revoke_approval(seq, reason, store_url, actor):
+def revoke_approval(seq, reason, key_file, store_url, actor):
     """Revoke an approval (by its ledger sequence number); it stops counting.
 
     The revocation names the signed statement, so submitting the same
-    approval again does not bring it back; the approver must sign anew.
+    approval again does not bring it back; the approver must sign anew. Only
+    the approval's signer (--key) or an administrator may revoke it.
 
     \b
     Example:
-        auditgraph governance revoke-approval 42 --reason "signed the wrong version"
+        auditgraph governance revoke-approval 42 --reason "signed the wrong version" --key ~/.auditgraph/priya.pem
     """
+    signer = appr.load_signer(key_file) if key_file else None
     with connect(store_url) as store:
-        new = appr.revoke_approval(store, seq, reason, default_actor(actor))
+        who = default_actor(actor) if signer else operator(store, actor, "revoking someone's approval")
+        new = appr.revoke_approval(store, seq, reason, who, signer)
     click.echo(f"approval {seq} revoked (ledger {new})")
 
 
@@ -292,16 +300,19 @@ def revoke_approval(seq, reason, store_url, actor):
 @click.option("--policy", "policy_names", multiple=True, required=True,
               help="A rule file or built-in pack every release must pass (repeatable).")
 @click.option("--reason", default="", help="Why, recorded with the binding.")
+@click.option("--replace", is_flag=True, help="Allow dropping a policy the glob's current binding holds (recorded).")
 @store_option
 @actor_option
 @domain_errors
-def require(models, policy_names, reason, store_url, actor):
+def require(models, policy_names, reason, replace, store_url, actor):
     """Bind models to the policies every release of them must pass.
 
     MODELS is a model id or a glob over ids (quote it: 'model:credit/*'). A
     release of a matching model must include every bound policy; a policy
     is bound by the digest of its rules, so a rule file edited after binding
-    must be bound again. For each glob the latest binding holds.
+    must be bound again. For each glob the latest binding holds; dropping a
+    policy it held needs --replace, and reports list every binding. An
+    administrative action: once the store has an admin API key, it needs one.
 
     \b
     Example:
@@ -309,7 +320,7 @@ def require(models, policy_names, reason, store_url, actor):
     """
     policy = _policy(policy_names)
     with connect(store_url) as store:
-        seq = binding.bind(store, models, policy, default_actor(actor), reason)
+        seq = binding.bind(store, models, policy, operator(store, actor, "binding policies"), reason, replace)
     click.echo(f"releases of {models} must pass {', '.join(policy.sources)} (ledger {seq})")
 
 

@@ -205,22 +205,34 @@ class ApprovalPayload(Payload):
 
 
 class ApprovalRevokedPayload(Payload):
-    """Revokes a signed statement (by its digest), wherever and however often it was recorded."""
+    """Revokes a signed statement (by its digest), wherever and however often it was recorded.
+
+    Either its signer revokes it (``by_key`` and ``signature`` over ``revocation_bytes``), or an
+    administrator does (no signature; the CLI requires admin authority for that).
+    """
 
     statement: Sha256
     model: NodeRef
     reason: Note = ""
+    by_key: KeyId | None = None
+    signature: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{2,1024}$")] | None = None
     at: Time
+
+
+def revocation_bytes(statement: str, model: str) -> bytes:
+    """What a signer signs to revoke their own approval."""
+    return f"auditgraph-revoke-approval:{model}:{statement}".encode("utf-8")
 
 
 # --- the gate (scopes: approve, admin) ----------------------------------------------
 
 class PolicyBindingPayload(Payload):
-    """Every release of a model matching ``models`` (an id or a glob) must pass exactly these policies."""
+    """Every release of a model matching ``models`` (an id or a glob) must pass these policies."""
 
     models: Glob
     policies: list[Text] = Field(min_length=1, max_length=50)
     reason: Note = ""
+    replaces: int | None = None  # the binding of the same glob it replaces, when it drops a policy
     at: Time
 
     @model_validator(mode="after")

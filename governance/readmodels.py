@@ -291,7 +291,7 @@ def approvals(store: Store, model: str) -> list[Approval]:
     """
     key_map = keys(store)
     recorded = artifact(store, model)
-    revoked = {r.value.statement for r in k.APPROVAL_REVOKED.valid(store, model)}
+    revocations = list(k.APPROVAL_REVOKED.valid(store, model))
     seen: dict[str, int] = {}
     out = []
     for record in k.APPROVAL.records(store, model):
@@ -301,7 +301,7 @@ def approvals(store: Store, model: str) -> list[Approval]:
             continue
         st, key, problem = check_approval(record, model, key_map, recorded)
         digest = statement_digest(record.value.envelope.payload)
-        if not problem and digest in revoked:
+        if not problem and any(_revokes(r.value, digest, st.predicate.keyId, key_map) for r in revocations):
             problem = "the approval was revoked"
         if not problem and digest in seen:
             problem = f"the same signed statement is already recorded as ledger:{seen[digest]}"
@@ -312,6 +312,27 @@ def approvals(store: Store, model: str) -> list[Approval]:
                             key.name if key else "", pred.keyId if pred else "", pred.time if pred else "",
                             pred.evidenceDigest if pred else "", digest, record.actor, not problem, problem))
     return out
+
+
+def _revokes(revocation: k.ApprovalRevokedPayload, statement: str, signer: str, key_map: dict[str, Key]) -> bool:
+    """Whether a revocation applies: it names the statement, and is signed by its signer or recorded unsigned
+    (by an administrator: the CLI requires admin authority for that)."""
+    if revocation.statement != statement:
+        return False
+    if revocation.by_key is None:
+        return True
+    key = key_map.get(revocation.by_key)
+    if key is None or revocation.by_key != signer or revocation.signature is None:
+        return False
+    from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
+    from securesystemslib.signer import Signature, SSlibKey
+
+    try:
+        SSlibKey.from_dict(key.key_id, dict(key.public_key)).verify_signature(
+            Signature(key.key_id, revocation.signature), k.revocation_bytes(statement, revocation.model))
+    except (UnverifiedSignatureError, VerificationError, ValueError):
+        return False
+    return True
 
 
 def counted(found: list[Approval], role: str, decision: str = "approve") -> list[Approval]:

@@ -43,6 +43,7 @@ def collect(store: Store, model: str) -> dict[str, Any]:
         "gate_history": _gate_history(store, subject, cited),
         "bound_policies": [{"policy": b.name, "rules_digest": b.digest, "glob": b.glob, "seq": _cite(store, cited, b.seq)}
                            for b in binding.required(store, subject.id)],
+        "binding_history": [{**h, "seq": _cite(store, cited, h["seq"])} for h in binding.history(store, subject.id)],
         "approvals": _approvals(subject, cited),
         "ledger_head": {"seq": head.seq, "hash": head.hash},
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -236,14 +237,15 @@ def test_health_without_a_valid_key_tells_only_status_and_version(governed):
 
 
 def test_a_key_revoked_from_the_cli_is_refused_on_the_very_next_request(governed):
-    server, _, url, _ = governed
+    server, tokens, url, _ = governed
     with open_store(url) as store:
         key_id, token = auth.create_key(store, "soon-revoked", ["read"], "test")
     query = {"params": {"id": "dataset:db/t"}, "headers": bearer(token)}
     assert httpx.get(f"{server}/api/v1/health", headers=bearer(token)).json()["store"] == url
     assert httpx.get(f"{server}/api/v1/search", params={"q": "t"}, headers=bearer(token)).status_code == 200
     done = subprocess.run([sys.executable, "-m", "lineage", "keys", "revoke", key_id, "--store", url],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True,
+                          env={**os.environ, "AUDITGRAPH_API_KEY": tokens["admin"]})  # the store has admin keys
     assert done.returncode == 0, done.stderr
     refused = httpx.get(f"{server}/api/v1/nodes", **query)
     assert (refused.status_code, refused.json()["detail"]) == (401, "the API key has been revoked")

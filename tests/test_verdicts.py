@@ -262,7 +262,7 @@ def test_a_rule_file_edited_after_binding_must_be_bound_again(gov, tmp_path):
 
 def test_the_latest_binding_of_a_glob_holds_and_every_matching_glob_applies(gov, tmp_path):
     binding.bind(gov, "model:demo/*", load_policy(["baseline"]), "admin")
-    binding.bind(gov, "model:demo/*", load_policy(["nist-ai-rmf"]), "admin")
+    binding.bind(gov, "model:demo/*", load_policy(["nist-ai-rmf"]), "admin", replace=True)
     binding.bind(gov, MODEL, quorum_policy(tmp_path), "admin")
     binding.bind(gov, "model:other/*", load_policy(["iso-42001"]), "admin")
     names = sorted(b.name for b in binding.required(gov, MODEL))
@@ -546,7 +546,7 @@ def test_a_gate_run_under_a_policy_set_the_binding_does_not_cover_decides_nothin
     fresh = tmp_path / "unbound"
     fresh.mkdir()
     binding.bind(gov, "model:demo/*", load_policy([str(rule(fresh, "lineage_complete", "{}", id="other").sources[0])]),
-                 "admin")  # the binding changed: no run covers it yet
+                 "admin", replace=True)  # the binding changed: no run covers it yet
     assert collect(gov, MODEL)["gate"] is None
 
 
@@ -568,3 +568,64 @@ def test_a_later_run_cannot_choose_the_artifact_of_a_version_another_run_wrote(g
         check_model_file(gov, MODEL, path)
     [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "lineage_complete", "{}")).results
     assert r.status == "fail" and "a run other than the version's writer" in r.reason
+
+
+# --- authority from the CLI ---------------------------------------------------------------
+
+def test_once_the_store_has_an_admin_key_administration_from_the_cli_needs_one_and_names_it(tmp_path, monkeypatch):
+    from lineage.server import auth
+    from lineage.store import open_store
+
+    url = f"sqlite:///{tmp_path}/admin.db"
+    run = CliRunner().invoke
+    assert run(cli, ["demo", "--store", url]).exit_code == 0
+    monkeypatch.delenv("AUDITGRAPH_API_KEY", raising=False)
+    bind = ["governance", "require", "model:demo/*", "--policy", "baseline", "--store", url]
+    assert run(cli, bind).exit_code == 0  # single-operator mode: no admin key yet
+    made = json.loads(run(cli, ["keys", "create", "root", "--scope", "admin", "--json", "--store", url]).output)
+    second = run(cli, ["keys", "create", "rita", "--scope", "approve", "--json", "--store", url])
+    assert second.exit_code == 1 and "needs an admin API key" in second.output  # creating keys is administration
+    weaker = ["governance", "require", "model:demo/*", "--policy", "iso-42001", "--replace", "--store", url]
+    refused = run(cli, weaker)
+    assert refused.exit_code == 1 and "needs an admin API key once the store has one" in refused.output
+    keygen = ["governance", "keygen", "Mallory  lnsider", "--role", "model-risk", "--out", str(tmp_path / "m2.pem"),
+              "--store", url]
+    assert run(cli, keygen).exit_code == 1 and not (tmp_path / "m2.pem").exists()
+    monkeypatch.setenv("AUDITGRAPH_API_KEY", made["token"])
+    assert run(cli, [*weaker, "--actor", "cli:chief-risk-officer"]).exit_code == 1  # the key decides who it was
+    assert run(cli, weaker).exit_code == 0
+    with open_store(url) as store:
+        [first, second] = list(store.entries(kind="governance.policy_binding"))
+        assert second.actor == f"apikey:{made['key_id']}:root" and first.actor.startswith("cli:")
+        assert json.loads(second.payload)["replaces"] == first.seq
+        _, token = auth.create_key(store, "approver", ["approve"], "test")
+    monkeypatch.setenv("AUDITGRAPH_API_KEY", token)
+    lacking = run(cli, weaker)
+    assert lacking.exit_code == 1 and "lacks the admin scope" in lacking.output
+
+
+def test_dropping_a_bound_policy_needs_replace_and_every_binding_is_reported(gov, tmp_path):
+    from reports.bundle import collect
+
+    binding.bind(gov, "model:demo/*", load_policy(["baseline", "nist-ai-rmf"]), "cli:cro", "MRM-1")
+    with pytest.raises(GovernanceError, match="would drop it. Pass --replace"):
+        binding.bind(gov, "model:demo/*", load_policy(["baseline"]), "cli:mallory")
+    seq = binding.bind(gov, "model:demo/*", load_policy(["baseline"]), "cli:mallory", "hotfix", replace=True)
+    history = collect(gov, MODEL)["binding_history"]
+    assert [(h["actor"], h["policies"], h["replaces"]) for h in history] == [
+        ("cli:cro", ["pack:baseline", "pack:nist-ai-rmf"], None), ("cli:mallory", ["pack:baseline"], seq - 1)]
+
+
+def test_only_its_signer_or_an_administrator_can_revoke_an_approval(gov, tmp_path):
+    rita, priya = key(gov, tmp_path, "Rita Risk"), key(gov, tmp_path, "Priya Shah")
+    seq = appr.approve(gov, MODEL, "model-risk", priya, EVIDENCE, "t", decision="reject").seq
+    with pytest.raises(SignatureError, match="was not signed by key"):
+        appr.revoke_approval(gov, seq, "mine now", "cli:rita", signer=rita)
+    forged = appr.revoke_approval  # a signed revocation naming Priya's key but signed by Rita does not count
+    statement, _ = readmodels.statement_of(gov, seq)
+    signature = rita.sign(kinds.revocation_bytes(statement, MODEL)).signature
+    gov.append(kinds.APPROVAL_REVOKED.pending({"statement": statement, "model": MODEL, "by_key": priya.public_key.keyid,
+                                              "signature": signature, "at": "2030-01-01T00:00:00Z"}, "cli:rita"))
+    assert [a.valid for a in readmodels.approvals(gov, MODEL)] == [True] and forged
+    appr.revoke_approval(gov, seq, "signed in error", "cli:priya", signer=priya)
+    assert [a.valid for a in readmodels.approvals(gov, MODEL)] == [False]

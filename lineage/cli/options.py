@@ -64,6 +64,29 @@ def default_actor(actor: str | None) -> str:
         return f"cli:uid-{os.getuid()}" if hasattr(os, "getuid") else "cli:unknown"
 
 
+def operator(store, actor: str | None, action: str) -> str:
+    """Who performs an administrative action from the CLI (registering keys, binding policies, revoking).
+
+    1. While the store holds no admin API key, one local operator administers it (single-operator
+       mode): the entry names ``--actor``, else ``AUDITGRAPH_ACTOR``, else ``cli:<OS login>``.
+    2. Once it holds one, ``AUDITGRAPH_API_KEY`` must be an admin key of this store, and the entry
+       names that key; ``--actor`` cannot say otherwise.
+    """
+    from lineage.server.auth import AuthError, KeyVerifier, has_admin_key
+
+    if not has_admin_key(store):
+        return default_actor(actor)
+    token = os.environ.get("AUDITGRAPH_API_KEY", "").strip()
+    if not token:
+        raise AuthError(f"{action} needs an admin API key once the store has one: set AUDITGRAPH_API_KEY")
+    principal = KeyVerifier().verify(store, f"Bearer {token}")
+    if not principal.allows("admin"):
+        raise AuthError(f"{action} needs an admin API key; AUDITGRAPH_API_KEY ({principal.name}) lacks the admin scope")
+    if actor and actor.strip() and actor.strip() != principal.actor:
+        raise AuthError(f"{action} is recorded as the admin key's holder ({principal.actor}); --actor cannot change it")
+    return principal.actor
+
+
 def as_of_option(fn: Callable) -> Callable:
     return click.option("--as-of", "as_of", metavar="TIME", callback=time_callback,
                         help="Answer as of this ISO 8601 time, years 0001-9999 in UTC (edges that became true later "

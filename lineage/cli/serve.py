@@ -6,7 +6,8 @@ import click
 
 from lineage import hooks as webhooks
 from lineage.cli import render
-from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
+from lineage.cli.options import (actor_option, connect, default_actor, domain_errors, emit_json, json_option, operator,
+                                  store_option)
 from lineage.server import auth
 
 
@@ -103,7 +104,7 @@ def create_key(name, scopes, store_url, actor, as_json):
         auditgraph keys create spark-prod --scope ingest
     """
     with connect(store_url) as store:
-        key_id, token = auth.create_key(store, name, list(scopes), default_actor(actor))
+        key_id, token = auth.create_key(store, name, list(scopes), operator(store, actor, "creating an API key"))
     if as_json:
         emit_json({"key_id": key_id, "token": token, "scopes": sorted(scopes)})
     else:
@@ -145,7 +146,7 @@ def revoke_key(key_id, reason, store_url, actor):
         auditgraph keys revoke 3f2a9c0d1b2e4f56 --reason "laptop lost"
     """
     with connect(store_url) as store:
-        auth.revoke_key(store, key_id, default_actor(actor), reason)
+        auth.revoke_key(store, key_id, operator(store, actor, "revoking an API key"), reason)
     click.echo(f"revoked {key_id}")
 
 

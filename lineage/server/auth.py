@@ -90,6 +90,11 @@ def list_keys(store: Store) -> list[dict]:
     return out
 
 
+def has_admin_key(store: Store) -> bool:
+    """Whether the store holds an unrevoked API key with the ``admin`` scope (administration is then keyed)."""
+    return any("admin" in k["scopes"] and not k["revoked"] for k in list_keys(store))
+
+
 def _entries(store: Store, key_id: str) -> tuple[dict | None, bool]:
     created, revoked = None, False
     for entry in store.entries(subject=f"apikey:{key_id}", limit=None):
