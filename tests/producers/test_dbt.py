@@ -332,7 +332,6 @@ def test_a_seed_named_only_by_column_lineage_is_a_node_with_its_fields(artifacts
             assert {e["src"] for e in answer["edges"] if e["direction"] == "downstream"} == {artifacts.dataset(seed)}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 1")
 def test_a_failed_model_run_creates_no_version_that_later_reads_bind_to(pipeline):
     """customer_revenue failed in the second run, so the table still holds the build's data: the
     third run's read of it binds to the build's version."""
@@ -346,7 +345,6 @@ def test_a_failed_model_run_creates_no_version_that_later_reads_bind_to(pipeline
     assert read == set(good)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 1")
 def test_a_model_that_only_ever_failed_is_not_in_impact_unless_failed_runs_are_asked_for(pipeline):
     failed, root = pipeline.dataset(FAILED_ONLY), pipeline.dataset("model.shop.stg_orders")
 
