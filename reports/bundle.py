@@ -85,9 +85,19 @@ def _identity(store: Store, subject: Subject) -> dict[str, Any]:
             "artifact_uri": model.get("artifactUri"), "framework": model.get("framework"), "task": model.get("task"),
             "recorded": node.first_seen,
             "released": current_release(store, entity) == subject.id,
-            "approved": readmodels.is_approved(store, subject.id),
             "valid_approvals": len([a for a in counted if a.decision == "approve"]),
-            "valid_rejections": len([a for a in counted if a.decision == "reject"])}
+            "valid_rejections": len([a for a in counted if a.decision == "reject"]),
+            "signed_by_role": _by_role(counted)}
+
+
+def _by_role(counted: list) -> dict[str, dict[str, list[str]]]:
+    """Who signed what, per role: the report states facts; whether that is enough is the gate's verdict."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for a in counted:
+        people = out.setdefault(a.role, {"approve": [], "reject": []})[a.decision]
+        if a.approver not in people:
+            people.append(a.approver)
+    return out
 
 
 def _documentation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any]:

@@ -171,9 +171,8 @@ def test_job_type_is_a_query_parameter_of_impact_and_downstream_over_http(store)
     assert [n["id"] for n in down.json()["nodes"]] == ["job:dbt/stg_orders", "job:airflow/export"]
 
 
-def test_the_cli_prints_checks_apart_and_the_aliases_of_a_dataset(store, tmp_path):
-    if store.scheme != "sqlite":
-        pytest.skip("the CLI reads the same Store API; one backend is enough for its output")
+def test_the_cli_prints_checks_apart_and_the_aliases_of_a_dataset(sqlite_store, tmp_path):
+    store = sqlite_store  # the CLI reads the same Store API, tested on both backends above
     ingest_events(store, dbt_project() + [hive_read(), spark_write()])
     url = store.url
     impact = CliRunner().invoke(cli, ["lineage", "impact", "dataset:duckdb/raw_orders", "--store", url,

@@ -629,3 +629,16 @@ def test_only_its_signer_or_an_administrator_can_revoke_an_approval(gov, tmp_pat
     assert [a.valid for a in readmodels.approvals(gov, MODEL)] == [True] and forged
     appr.revoke_approval(gov, seq, "signed in error", "cli:priya", signer=priya)
     assert [a.valid for a in readmodels.approvals(gov, MODEL)] == [False]
+
+
+def test_the_report_states_who_signed_in_which_role_and_leaves_the_verdict_to_the_gate(gov, tmp_path):
+    from reports.bundle import collect
+    from reports.render import render
+
+    appr.approve(gov, MODEL, "privacy-officer", key(gov, tmp_path, "Priya Shah", roles=("privacy-officer",)),
+                 EVIDENCE, "t")
+    bundle = collect(gov, MODEL)
+    assert "approved" not in bundle["model"]  # a boolean here disagreed with the gate's approvals rule
+    assert bundle["model"]["signed_by_role"] == {"privacy-officer": {"approve": ["Priya Shah"], "reject": []}}
+    assert "privacy-officer: approved by Priya Shah" in render(bundle, "md")
+    assert gates.evaluate(gov, MODEL, quorum_policy(tmp_path)).outcome == "blocked"  # model-risk never signed
