@@ -178,11 +178,17 @@ class Artifact:
     foreign: tuple[tuple[int, str], ...] = ()  # entries of other runs that recorded a digest for this version
 
     @property
+    def foreign_note(self) -> str:
+        """Digests other runs recorded for this version: never adopted, reported (not a verdict)."""
+        other = [(seq, d) for seq, d in self.foreign if d != self.digest]
+        if not other:
+            return ""
+        seq, d = other[0]
+        return (f"ledger:{seq}, by a run other than the version's writer, recorded sha256:{d}; not adopted"
+                + (f" (and {len(other) - 1} more)" if len(other) > 1 else ""))
+
+    @property
     def problem(self) -> str:
-        if self.foreign:
-            seq, _ = self.foreign[0]
-            return (f"a run other than the version's writer recorded an artifact digest for it (ledger:{seq}); "
-                    "the artifact cannot be vouched for")
         if not self.conflicts:
             return ""
         seq, other = self.conflicts[0]
@@ -278,7 +284,8 @@ def check_approval(record: Record[k.ApprovalPayload], model: str, key_map: dict[
         return st, key, "the signed artifact digest differs from the one recorded for this model version"
     if st.predicate.role not in key.roles:
         return st, key, f"key {key.key_id} ({key.name}) may not sign for {st.predicate.role!r}"
-    if key.revoked:
+    if key.revoked and (st.predicate.decision == "approve" or (key.revoked_seq or 0) < record.seq):
+        # revoking a key withdraws its approvals, not the vetoes it signed before: those stand until revoked
         return st, key, f"key {key.key_id} ({key.name}) was revoked"
     return st, key, ""
 

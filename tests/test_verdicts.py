@@ -552,6 +552,7 @@ def test_a_gate_run_under_a_policy_set_the_binding_does_not_cover_decides_nothin
 
 def test_a_later_run_cannot_choose_the_artifact_of_a_version_another_run_wrote(gov, tmp_path):
     from conftest import ingest_events, run_event
+    from governance.findings import check_model_file
 
     assert readmodels.artifact(gov, MODEL).digest is None  # the demo model records no artifact
     facet = {"_producer": "x", "_schemaURL": "y", "version": "3", "artifactDigest": "sha256:" + "e" * 64}
@@ -559,15 +560,49 @@ def test_a_later_run_cannot_choose_the_artifact_of_a_version_another_run_wrote(g
         {"namespace": "demo", "name": "churn-classifier", "facets": {"auditgraph_model": facet}}])
     assert ingest_events(gov, [retag]).accepted == 1  # any ingest key could send this
     recorded = readmodels.artifact(gov, MODEL)
-    assert recorded.digest is None and "a run other than the version's writer" in recorded.problem
-    with pytest.raises(GovernanceError, match="a run other than the version's writer"):
-        from governance.findings import check_model_file
-
-        path = tmp_path / "m.skops"
-        path.write_bytes(b"x")
-        check_model_file(gov, MODEL, path)
+    assert recorded.digest is None and "not adopted" in recorded.foreign_note  # reported, never adopted
+    path = tmp_path / "m.skops"
+    path.write_bytes(b"x")
+    with pytest.raises(GovernanceError, match="no artifact digest is recorded"):
+        check_model_file(gov, MODEL, path)  # so no evidence about any file can be bound to it
     [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "lineage_complete", "{}")).results
-    assert r.status == "fail" and "a run other than the version's writer" in r.reason
+    assert "not adopted" in r.observed["foreign_artifacts"]
+
+
+def test_a_producer_re_emitting_a_model_with_its_digest_or_another_cannot_block_its_release(store, tmp_path):
+    """Attack pass 2, N8: a foreign run's digest must not be a denial of service on a version's approvals."""
+    from conftest import ingest_events
+
+    model = "model:ml/scorer@1"
+    assert ingest_events(store, [_trained("sha256:" + "a" * 64, "2024-05-01T10:00:00Z")]).accepted == 1
+    appr.approve(store, model, "model-risk", key(store, tmp_path, "Rita Risk"), EVIDENCE, "t")
+    for n, digest in enumerate(("a" * 64, "d" * 64)):  # a deploy step re-emits it; then someone sends another
+        rerun = _trained("sha256:" + digest, "2024-06-01T10:00:00Z", run=f"8d3a3f2e-0000-4000-8000-00000000001{n}")
+        assert ingest_events(store, [rerun]).accepted == 1
+        recorded = readmodels.artifact(store, model)
+        assert (recorded.digest, recorded.problem) == ("a" * 64, "")
+        assert readmodels.is_approved(store, model)
+    assert "sha256:" + "d" * 64 in readmodels.artifact(store, model).foreign_note
+
+
+def test_revoking_a_signing_key_withdraws_its_approvals_but_not_the_vetoes_it_signed(gov, tmp_path):
+    priya = key(gov, tmp_path, "Priya Shah")
+    appr.approve(gov, MODEL, "model-risk", priya, EVIDENCE, "t", decision="reject")
+    appr.revoke_key(gov, priya.public_key.keyid, "rotated: new laptop", "admin")
+    [veto] = readmodels.approvals(gov, MODEL)
+    assert veto.valid and veto.decision == "reject"
+    assert gates.evaluate(gov, MODEL, quorum_policy(tmp_path)).results[0].reason == "rejected by Priya Shah"
+
+
+def test_a_signed_veto_blocks_under_separation_of_duties_whoever_signed_it(gov, tmp_path):
+    path = tmp_path / "sod.yaml"
+    path.write_text(QUORUM_TWO.replace("quorum: 2", "quorum: 1, separate_from_training: true"))
+    omar = tmp_path / "omar.pem"
+    appr.generate_key(gov, "Omar Officer", ["model-risk"], omar, "admin", identities=["cli:omar"])
+    appr.approve(gov, MODEL, "model-risk", appr.load_signer(omar), EVIDENCE, "t")
+    appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Nina Noident"), EVIDENCE, "t", decision="reject")
+    [r] = gates.evaluate(gov, MODEL, load_policy([str(path)])).results
+    assert r.status == "fail" and r.reason == "rejected by Nina Noident"
 
 
 # --- authority from the CLI ---------------------------------------------------------------
@@ -642,3 +677,15 @@ def test_the_report_states_who_signed_in_which_role_and_leaves_the_verdict_to_th
     assert bundle["model"]["signed_by_role"] == {"privacy-officer": {"approve": ["Priya Shah"], "reject": []}}
     assert "privacy-officer: approved by Priya Shah" in render(bundle, "md")
     assert gates.evaluate(gov, MODEL, quorum_policy(tmp_path)).outcome == "blocked"  # model-risk never signed
+
+
+def test_the_markdown_lists_each_binding_on_its_own_line_and_the_card_names_a_replacement(gov, tmp_path):
+    from reports.bundle import collect
+    from reports.render import render
+
+    binding.bind(gov, "model:demo/*", load_policy(["baseline", "nist-ai-rmf"]), "cli:cro", "MRM-1")
+    binding.bind(gov, "model:demo/*", load_policy(["baseline"]), "cli:mallory", "hotfix", replace=True)
+    bundle = collect(gov, MODEL)
+    lines = [l for l in render(bundle, "md").splitlines() if l.startswith("- Binding ledger")]
+    assert len(lines) == 2 and "replaced ledger" in lines[1] and "hotfix" in lines[1]
+    assert "A policy binding of this model was replaced" in render(bundle, "card")

@@ -28,6 +28,8 @@ class LineageComplete(Check):
         observed = {"training_runs": len(subject.training_runs), "inputs": len(subject.inputs),
                     "upstream_datasets": len(subject.upstream_datasets), "unversioned": unknown}
         recorded = readmodels.artifact(subject.store, subject.id)
+        if recorded.foreign_note:  # reported, never adopted, and no verdict: any producer could send one
+            observed["foreign_artifacts"] = recorded.foreign_note
         if recorded.problem:
             return Decision(status="fail", observed={**observed, "artifact": recorded.digest,
                                                      "conflicts": [f"ledger:{s}" for s, _ in recorded.conflicts]},
@@ -259,11 +261,11 @@ class ApprovalsRequired(Check):
         valid = subject.valid_approvals(params.role)
         notes = [f"ledger:{a.seq} does not count: {a.problem}" for a in subject.approvals
                  if a.role == params.role and not a.valid]
+        rejections = [a for a in valid if a.decision == "reject"]  # a valid veto blocks, whoever signed it
         if params.separate_from_training:
-            valid, excluded = _separated(subject, valid)
+            valid, excluded = _separated(subject, [a for a in valid if a.decision == "approve"])
             notes += excluded
         approvers = [a.approver for a in readmodels.counted(valid, params.role)]
-        rejections = [a for a in valid if a.decision == "reject"]
         evidence = [f"ledger:{a.seq}" for a in subject.approvals if a.role == params.role]
         threshold = {"role": params.role, "quorum": params.quorum, "distinct": "people"}
         if rejections:
