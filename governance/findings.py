@@ -80,10 +80,23 @@ def bound_to_artifact(value: Any, artifact: Any) -> str:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Explanation or fairness records of a model version: those that count, and those set aside and why."""
+    """Explanation or fairness records of a model version: those that count, and those set aside and why.
 
-    latest: dict[tuple, tuple[int, dict]]  # (dataset, grouping) -> the latest counting record
+    ``every`` keeps every counting record per (dataset, grouping): the same model on the same data
+    gives the same numbers, so a later record that disagrees was made on other rows, and never
+    replaces an earlier failing one. Checks judge ``every`` record; reports show the ``latest``.
+    """
+
+    every: dict[tuple, list[tuple[int, dict]]]
     ignored: list[tuple[int, str]]
+
+    @property
+    def latest(self) -> dict[tuple, tuple[int, dict]]:
+        return {key: found[-1] for key, found in self.every.items()}
+
+    def records(self) -> list[tuple[tuple, int, dict]]:
+        """Every counting record with its key, in ledger order."""
+        return sorted(((key, seq, p) for key, found in self.every.items() for seq, p in found), key=lambda x: x[1])
 
     def note(self) -> str:
         if not self.ignored:
@@ -96,7 +109,7 @@ def _evidence(store: Store, model: str, kind: kinds.EntryKind, key, dataset: str
     from governance.readmodels import artifact
 
     recorded = artifact(store, model)
-    latest: dict[tuple, tuple[int, dict]] = {}
+    every: dict[tuple, list[tuple[int, dict]]] = {}
     ignored: list[tuple[int, str]] = []
     for record in kind.records(store, model):
         if not hasattr(record, "value"):
@@ -106,8 +119,8 @@ def _evidence(store: Store, model: str, kind: kinds.EntryKind, key, dataset: str
         if why:
             ignored.append((record.seq, why))
         elif on_dataset(record.value.dataset, dataset):
-            latest[(record.value.dataset, key(record.value))] = (record.seq, record.value.model_dump())
-    return Evidence(latest, ignored)
+            every.setdefault((record.value.dataset, key(record.value)), []).append((record.seq, record.value.model_dump()))
+    return Evidence(every, ignored)
 
 
 def explanations(store: Store, model: str) -> Evidence:

@@ -366,7 +366,7 @@ def fair(store, protected, ratio, odds, dataset=None, model_digest=SCORER_DIGEST
 
 
 def test_a_narrower_later_fairness_record_never_hides_a_failing_one(scored, tmp_path):
-    fair(scored, ["sex", "race"], 0.5, 0.3)  # intersectional: fails
+    first = fair(scored, ["sex", "race"], 0.5, 0.3)  # intersectional: fails
     fair(scored, ["sex"], 0.95, 0.02)  # narrower, later: passes
     for check in ("four_fifths", "equalized_odds"):
         [r] = gates.evaluate(scored, SCORER, rule(tmp_path, check, "{}")).results
@@ -375,9 +375,19 @@ def test_a_narrower_later_fairness_record_never_hides_a_failing_one(scored, tmp_
         assert r.status == "not_evaluated" and "over race computed on the recorded artifact" in r.reason
         [r] = gates.evaluate(scored, SCORER, rule(tmp_path, check, "{protected: [race, sex]}")).results
         assert r.status == "fail"
-    fair(scored, ["race", "sex"], 0.9, 0.05)  # the same grouping, re-assessed
+    last = fair(scored, ["race", "sex"], 0.9, 0.05)  # the same grouping on the same data, "re-assessed" better
     [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", "{}")).results
-    assert r.status == "pass" and set(r.observed) == {"race x sex", "sex"}
+    assert r.status == "fail" and sorted(r.observed)[:2] == ["race x sex (ledger:%d)" % first, "race x sex (ledger:%d)" % last]
+
+
+def test_a_later_record_on_the_same_data_label_with_other_rows_never_replaces_a_failing_one(scored, tmp_path):
+    """Attack pass 2, N1: re-running fairness under the same --dataset with cherry-picked rows."""
+    holdout = "dataset:s3://demo-lake/raw/customers.csv"
+    fair(scored, ["sex"], 0.2, 0.4, dataset=holdout)
+    fair(scored, ["sex"], 1.0, 0.0, dataset=holdout)
+    for params in ("{}", f"{{dataset: '{holdout}'}}"):
+        [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", params)).results
+        assert r.status == "fail" and "0.2 over sex" in r.reason
 
 
 def test_a_fairness_record_on_other_data_never_hides_a_failing_one(scored, tmp_path):

@@ -29,11 +29,12 @@ class FairnessParams(Params):
 
 
 def _assessments(subject: Subject, params: FairnessParams) -> tuple[dict[tuple, tuple[int, dict]], Decision | None]:
-    """The latest counting assessment of every (dataset, grouping) the rule must look at.
+    """Every counting assessment of every (dataset, grouping) the rule must look at.
 
-    Only assessments computed on the recorded artifact count. Every dataset they were made on is
-    judged (or only the one the rule names), and every grouping the rule names (every grouping
-    recorded, if it names none): a later record on other data or other columns never hides one.
+    Only assessments computed on the recorded artifact count. Every record is judged, on every
+    dataset (or only the one the rule names) and every grouping the rule names (every grouping
+    recorded, if it names none): a later record, on other data, other columns or other rows of the
+    same data, never hides a failing one.
     A grouping the rule names but nobody assessed makes the rule not evaluated.
     """
     found = fairness(subject.store, subject.id, params.dataset)
@@ -51,7 +52,7 @@ def _assessments(subject: Subject, params: FairnessParams) -> tuple[dict[tuple, 
                             reason=f"no fairness assessment{on} over {listing} computed on the recorded artifact "
                                    f"of {subject.id}" + found.note(),
                             evidence=[f"ledger:{seq}" for seq, _ in found.latest.values()])
-    return {key: v for key, v in sorted(found.latest.items(), key=lambda x: x[1][0]) if key[1] in wanted}, None
+    return {(key, seq): (seq, p) for key, seq, p in found.records() if key[1] in wanted}, None
 
 
 def _judge(subject: Subject, params: FairnessParams, metric: str, passes, describe) -> Decision:
@@ -59,10 +60,11 @@ def _judge(subject: Subject, params: FairnessParams, metric: str, passes, descri
     if missing:
         return missing
     observed, failing, reasons = {}, [], []
-    for (dataset, g), (seq, a) in assessments.items():
+    repeated = {k for (k, _) in assessments if sum(1 for (k2, _) in assessments if k2 == k) > 1}
+    for ((dataset, g), _), (seq, a) in assessments.items():
         m = a["metrics"][metric]
         ok = m["value"] is not None and passes(m["value"])
-        label = " x ".join(g) + (f" on {dataset}" if dataset else "")
+        label = " x ".join(g) + (f" on {dataset}" if dataset else "") + (f" (ledger:{seq})" if (dataset, g) in repeated else "")
         observed[label] = {"value": m["value"], "ci": m["ci"], "ledger": seq}
         reasons.append(describe(m["value"], label, ok))
         if not ok:
@@ -111,11 +113,11 @@ class EqualizedOdds(Check):
 
 
 def _each_explanation(subject: Subject, judge, keep=lambda e: True) -> Decision:
-    """Judge every counting explanation (latest per dataset and protected columns) that ``keep``s; all must pass."""
+    """Judge every counting explanation that ``keep``s; all must pass (a later one never replaces a failing one)."""
     found = explanations(subject.store, subject.id)
     if not found.latest:
         return _no_explanation(subject, found)
-    decisions = [(seq, judge(seq, e)) for seq, e in sorted(found.latest.values(), key=lambda x: x[0]) if keep(e)]
+    decisions = [(seq, judge(seq, e)) for _, seq, e in found.records() if keep(e)]  # every record, not the latest
     failing = [d for _, d in decisions if d.status != "pass"]
     chosen = failing or [d for _, d in decisions]
     status = "fail" if any(d.status == "fail" for d in failing) else failing[0].status if failing else "pass"
