@@ -261,7 +261,7 @@ class EventProjection:
             self.out.edge(rid, "WROTE", vid, self.time)
             if vid.startswith("model:"):
                 self.out.models.append((rid, dataset_id(ds["namespace"], ds["name"]), model_id(ds["namespace"], ds["name"])))
-            self._columns(ds, f"outputs[{i}]", rid)
+            self._columns(ds, f"outputs[{i}]", rid, model=vid.startswith("model:"))
 
     def _parent(self, rid: str, facets: Any) -> None:
         parent = self._usable("run.facets", facets, "parent")
@@ -366,11 +366,12 @@ class EventProjection:
         self.out.reads.append((rid, eid))
         self.out.facets.append(FacetFact(rid, name, {"time": self.time}, earliest_first(self.time)))
 
-    def _columns(self, ds: dict, where: str, rid: str) -> None:
+    def _columns(self, ds: dict, where: str, rid: str, model: bool = False) -> None:
         lineage = self._usable(f"{where}.facets", ds.get("facets"), "columnLineage")
         if not lineage:
             return
-        dst = dataset_id(ds["namespace"], ds["name"])
+        named = self._renamed(ds)  # an output named by an alias: its columns are the canonical dataset's
+        dst = (model_id if model else dataset_id)(named["namespace"], named["name"])
         for out_field, spec in lineage["fields"].items():
             default = columns.legacy(spec.get("transformationType"), spec.get("transformationDescription"))
             for item in spec["inputFields"]:
@@ -380,7 +381,11 @@ class EventProjection:
 
     def _column(self, item: dict, dst: str, dst_field: str, rid: str, default: dict) -> None:
         """One column edge; its source dataset becomes a node even if the event names it nowhere else."""
-        src = self.out.node(_named(dataset_id(item["namespace"], item["name"]), NodeKind.DATASET, item, self.time))
+        named = self._renamed(item)  # a source named by an alias is the canonical dataset's column
+        if self.ctx.exists(model_id(named["namespace"], named["name"])):
+            src = model_id(named["namespace"], named["name"])  # a model's output feeding a column
+        else:
+            src = self.out.node(_named(dataset_id(named["namespace"], named["name"]), NodeKind.DATASET, named, self.time))
         self.out.columns.append(ColumnFact(src, item["field"], dst, dst_field, rid, self.time,
                                            columns.transformations(item.get("transformations"), default)))
 

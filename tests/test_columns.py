@@ -257,3 +257,34 @@ def test_the_http_columns_route_filters_direct_only_and_answers_like_the_cli(cli
     assert [e["src_field"] for e in direct.json()["edges"]] == ["amount"]
     assert unknown.status_code == 404 and "has no field 'nope'" in unknown.json()["detail"]
     assert bad.status_code == 422
+
+
+def test_column_lineage_into_a_model_output_is_the_models(store):
+    """A review found the edges of a MODEL output stored against a dataset id no query reaches."""
+    event = {"eventType": "COMPLETE", "eventTime": "2026-10-01T01:00:00Z", "producer": "https://example.com/p",
+             "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+             "run": {"runId": "00000000-0000-4000-8000-000000000081"}, "job": {"namespace": "x", "name": "a"},
+             "inputs": [{"namespace": "file", "name": "/src"}],
+             "outputs": [{"namespace": "ml", "name": "modelA", "facets": {
+                 "datasetType": {"_producer": "p", "_schemaURL": "s", "datasetType": "MODEL"},
+                 "columnLineage": {"_producer": "p", "_schemaURL": "s", "fields": {"score": {"inputFields": [
+                     {"namespace": "file", "name": "/src", "field": "amount",
+                      "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION"}]}]}}}}}]}
+    assert ingest_events(store, [event]).accepted == 1
+    hops = {(h.src, h.src_field, h.dst, h.dst_field) for h in store.columns("model:ml/modelA", "score").edges}
+    assert hops == {("dataset:file//src", "amount", "model:ml/modelA", "score")}
+
+
+@pytest.mark.parametrize("symlink_first", [True, False], ids=["symlink-first", "symlink-after"])
+def test_column_lineage_naming_an_alias_is_the_canonical_datasets(store, symlink_first):
+    spark = run_event("write", "00000000-0000-4000-8000-000000000091", time="2024-05-01T10:00:00Z", outputs=[
+        {"namespace": "s3a://lake", "name": "raw/orders", "facets": {"symlinks": {"_producer": "p", "_schemaURL": "s",
+            "identifiers": [{"namespace": "hive://metastore:9083", "name": "raw.orders", "type": "TABLE"}]}}}])
+    report = run_event("report", "00000000-0000-4000-8000-000000000092", time="2024-05-01T11:00:00Z",
+                       inputs=[("hive://metastore:9083", "raw.orders")], outputs=[{"namespace": "warehouse", "name": "report",
+                       "facets": {"columnLineage": {"_producer": "p", "_schemaURL": "s", "fields": {"total": {"inputFields": [
+                           {"namespace": "hive://metastore:9083", "name": "raw.orders", "field": "amount"}]}}}}}])
+    for event in ([spark, report] if symlink_first else [report, spark]):
+        ingest_events(store, [event])
+    hops = {(h.src, h.src_field) for h in store.columns("dataset:warehouse/report", "total").edges}
+    assert hops == {("dataset:s3a://lake/raw/orders", "amount")}

@@ -519,7 +519,7 @@ class Store(ABC):
             while frontier and (depth is None or level < depth) and not truncated:
                 level += 1
                 following = []
-                for edge in self._column_edges(frontier, direction):
+                for edge in self._canonical_column_edges(frontier, direction):
                     if direct_only and not is_direct(edge.transformations):
                         continue
                     hops.append(ColumnHop(**edge.model_dump(), direction=direction, distance=level))
@@ -530,6 +530,22 @@ class Store(ABC):
                         truncated = len(seen) >= max_nodes
                 frontier = following
         return ColumnLineage(dataset=entity, field=field, edges=hops, truncated=truncated)
+
+    def _canonical_column_edges(self, keys: list[tuple[str, str | None]], direction: Direction) -> list:
+        """Column edges of these (dataset, field) keys, as stated against the datasets or their aliases
+        (an edge stated before a symlink arrived names the alias), each end read as its canonical dataset."""
+        entities = sorted({e for e, _ in keys if e.startswith("dataset:")})
+        aliases: dict[str, list[str]] = {}
+        for e in self._neighbors(entities, "upstream", ("ALIAS_OF",), None) if entities else ():
+            aliases.setdefault(e.dst, []).append(e.src)
+        lookup = keys + [(a, f) for e, f in keys for a in aliases.get(e, ())]
+        edges = self._column_edges(lookup, direction)
+        ends = sorted({x for edge in edges for x in (edge.src, edge.dst) if x.startswith("dataset:")})
+        canonical = {k: str(v) for k, v in self._alias_targets(ends).items()} if ends else {}
+        if not canonical:
+            return edges
+        return [edge.model_copy(update={"src": canonical.get(edge.src, edge.src), "dst": canonical.get(edge.dst, edge.dst)})
+                for edge in edges]
 
     def stats(self) -> dict[str, Any]:
         head = self._head()
