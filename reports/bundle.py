@@ -190,14 +190,42 @@ def _gate(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, An
     if decisive is None:
         return None
     result = decisive.result
+    now, unchecked = _recheck(store, subject, result)
+    shown = now if now is not None and now.outcome != result.outcome else result
     _cite(store, cited, result.seq)
-    for r in result.results:
+    for r in shown.results:
         for ref in r.evidence:
-            if ref.startswith("ledger:"):
+            if ref.startswith("ledger:") and int(ref.split(":")[1]) <= store.head().seq:
                 _cite(store, cited, int(ref.split(":")[1]))
-    return {"seq": result.seq, "outcome": result.outcome, "evaluated_at": result.evaluated_at, "decisive": why,
+    recheck = ({"holds": None, "why": unchecked} if now is None else
+               {"holds": now.outcome == result.outcome, "recorded_outcome": result.outcome, "outcome_now": now.outcome,
+                "why": "" if now.outcome == result.outcome else
+                f"the recorded run {result.outcome}ed; the same policy {'blocks' if now.outcome == 'blocked' else 'passes'} "
+                "on what the ledger holds now"})
+    return {"seq": result.seq, "outcome": shown.outcome, "evaluated_at": result.evaluated_at, "decisive": why,
             "actor": decisive.actor, "policy": result.policy, "policy_digest": result.policy_digest,
-            "rules": [r.model_dump(exclude={"source"}) for r in result.results]}
+            "recheck": recheck, "rules": [r.model_dump(exclude={"source"}) for r in shown.results]}
+
+
+def _recheck(store: Store, subject: Subject, result) -> tuple[Any, str]:
+    """The decisive run's policy evaluated again on the ledger as it is now (nothing recorded).
+
+    A verdict is only as good as the facts under it: an approval revoked since, a veto signed since,
+    or evidence set aside since changes it. Returns (result now, '') or (None, why it could not run).
+    """
+    from governance.binding import policy_digests
+    from governance.errors import RuleFileError
+    from governance.gate import evaluate
+    from governance.rules import load_policy
+
+    names = [source.removeprefix("pack:") for source in result.policy]
+    try:
+        policy = load_policy(names)
+    except RuleFileError as e:
+        return None, f"not re-checked: the policy cannot be loaded again ({str(e).splitlines()[0]})"
+    if result.policy_digests and policy_digests(policy) != result.policy_digests:
+        return None, "not re-checked: the policy's rules changed since the recorded run"
+    return evaluate(store, subject.id, policy), ""
 
 
 def _gate_history(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:

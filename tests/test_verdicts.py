@@ -699,3 +699,25 @@ def test_the_markdown_lists_each_binding_on_its_own_line_and_the_card_names_a_re
     lines = [l for l in render(bundle, "md").splitlines() if l.startswith("- Binding ledger")]
     assert len(lines) == 2 and "replaced ledger" in lines[1] and "hotfix" in lines[1]
     assert "A policy binding of this model was replaced" in render(bundle, "card")
+
+
+def test_a_report_issued_after_the_facts_changed_says_the_verdict_no_longer_holds(gov, tmp_path):
+    """Attack pass 2, N3: an approval revoked and a veto signed after the release."""
+    from reports.bundle import collect
+    from reports.render import render
+
+    rita, omar = key(gov, tmp_path, "Rita Risk"), key(gov, tmp_path, "Omar Officer")
+    seq = appr.approve(gov, MODEL, "model-risk", rita, EVIDENCE, "t").seq
+    appr.approve(gov, MODEL, "model-risk", omar, EVIDENCE, "t")
+    result, released = gates.release(gov, MODEL, quorum_policy(tmp_path), "cli:releaser")
+    assert result.outcome == "pass" and released
+    assert collect(gov, MODEL)["gate"]["recheck"]["holds"] is True
+    appr.revoke_approval(gov, seq, "signed the wrong version", "cli:rita", signer=rita)
+    bundle = collect(gov, MODEL)
+    assert (bundle["gate"]["outcome"], bundle["gate"]["recheck"]["holds"]) == ("blocked", False)
+    md = render(bundle, "md")
+    assert "**BLOCKED**" in md and "the verdict no longer holds" in md
+    import xml.etree.ElementTree as ET
+
+    assert ET.fromstring(render(bundle, "junit")).get("failures") == "1"
+    assert "no longer holds" in render(bundle, "card")
