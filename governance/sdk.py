@@ -5,10 +5,12 @@
     explain_model("sqlite:///store.db", "model:ml/credit@3", model, X, protected=df[["sex"]])
     assess_fairness("sqlite:///store.db", "model:ml/credit@3", y_true, model.predict(X), df[["sex", "race"]])
 
-Both compute, record the evidence in the ledger, and return (ledger seq, result). Pass
-``artifact=PATH`` (the file the model was saved to, whose SHA-256 lineage records for the version):
-evidence counts in the gate only when it was computed on the recorded artifact, and an in-memory
-model cannot show that by itself. ``allow_unrecorded=True`` records evidence about another file, saying so.
+Both compute, record the evidence in the ledger, and return (ledger seq, result). Evidence counts in
+the gate only when it was computed on the recorded artifact, and an in-memory model or a list of
+predictions cannot show that: pass ``artifact=PATH`` (the file lineage records for the version), and
+the model is loaded from that file (safely, as the CLI does) and its own predictions used
+(``assess_fairness(..., y_pred=None, X=features, artifact=PATH)``). ``allow_unrecorded=True`` records
+evidence about another file, saying so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from governance import explain, fairness
+from governance.errors import GovernanceError
 from governance.findings import check_model_file
 from lineage.store import Store, open_store
 
@@ -26,21 +29,29 @@ def _store(store: Store | str | None) -> tuple[Store, bool]:
     return (store, False) if isinstance(store, Store) else (open_store(store), True)
 
 
-def _binding(store: Store, model_id: str, artifact: Any, allow_unrecorded: bool) -> dict[str, Any]:
+def _binding(store: Store, model_id: str, artifact: Any, allow_unrecorded: bool) -> tuple[Any, dict[str, Any]]:
+    """The model loaded from ``artifact`` (safely, as the CLI does) and what the evidence records of it."""
     if artifact is None:
-        return {"model_digest": None, "artifact_recorded": None}
+        return None, {"model_digest": None, "artifact_recorded": None}
+    from pathlib import Path
+
+    from governance.modelfiles import load_model
+
     digest, expected = check_model_file(store, model_id, artifact, allow_unrecorded)
-    return {"model_digest": digest, "artifact_recorded": digest == expected}
+    return load_model(Path(artifact), expected_digest=expected), {"model_digest": digest,
+                                                                  "artifact_recorded": digest == expected}
 
 
 def explain_model(store: Store | str | None, model_id: str, model: Any, X: pd.DataFrame, *,
                   protected: pd.DataFrame | None = None, dataset: str | None = None, actor: str = "sdk",
                   artifact: Any = None, allow_unrecorded: bool = False, **options: Any) -> tuple[int, dict]:
+    """With ``artifact``, the model explained is the one loaded from that file, not ``model`` (pass None):
+    evidence bound to the artifact must be computed on it."""
     s, owned = _store(store)
     try:
         s.resolve(model_id)
-        binding = _binding(s, model_id, artifact, allow_unrecorded)
-        result = explain.explain(model, X, protected=protected, **options)
+        loaded, binding = _binding(s, model_id, artifact, allow_unrecorded)
+        result = explain.explain(loaded if loaded is not None else model, X, protected=protected, **options)
         return explain.record(s, model_id, result, actor, dataset=dataset, **binding), result
     finally:
         if owned:
@@ -49,11 +60,19 @@ def explain_model(store: Store | str | None, model_id: str, model: Any, X: pd.Da
 
 def assess_fairness(store: Store | str | None, model_id: str, y_true: Any, y_pred: Any, sensitive: pd.DataFrame, *,
                     dataset: str | None = None, actor: str = "sdk", target: str | None = None,
-                    artifact: Any = None, allow_unrecorded: bool = False, **options: Any) -> tuple[int, dict]:
+                    artifact: Any = None, X: pd.DataFrame | None = None, allow_unrecorded: bool = False,
+                    **options: Any) -> tuple[int, dict]:
+    """With ``artifact`` (and ``X``), the decisions are the loaded artifact's own predictions on ``X``:
+    pass ``y_pred=None``. Predictions handed in cannot be tied to a model, so such evidence never counts."""
     s, owned = _store(store)
     try:
         s.resolve(model_id)
-        binding = _binding(s, model_id, artifact, allow_unrecorded)
+        loaded, binding = _binding(s, model_id, artifact, allow_unrecorded)
+        if loaded is not None:
+            if X is None or y_pred is not None:
+                raise GovernanceError("with artifact=, pass the features X and y_pred=None: the predictions are "
+                                      "the artifact's own")
+            y_pred = loaded.predict(X)
         result = fairness.assess(y_true, y_pred, sensitive, **options)
         return fairness.record(s, model_id, result, actor, dataset=dataset, target=target, **binding), result
     finally:

@@ -96,7 +96,7 @@ def hostile(tmp_path_factory):
         records.record_evaluation(store, model, {METRIC: 0.5}, "test")
         explain_model(store, model, estimator, X, max_rows=50, background_rows=20, artifact=artifact)
         groups = pd.DataFrame({PROTECTED: [GROUP] * 100 + ["other"] * 100})
-        assess_fairness(store, model, y, estimator.predict(X), groups, min_group_size=10, bootstrap=0, artifact=artifact)
+        assess_fairness(store, model, y, None, groups, min_group_size=10, bootstrap=0, artifact=artifact, X=X)
     assert run("governance", "keygen", APPROVER, "--role", "model-risk", "--out", base / "rita.pem", "--store", url).exit_code == 0
     approved = run("governance", "approve", model, "--role", "model-risk", "--key", base / "rita.pem", "--store", url)
     assert approved.exit_code == 0, approved.output

@@ -721,3 +721,32 @@ def test_a_report_issued_after_the_facts_changed_says_the_verdict_no_longer_hold
 
     assert ET.fromstring(render(bundle, "junit")).get("failures") == "1"
     assert "no longer holds" in render(bundle, "card")
+
+
+def test_the_sdk_computes_evidence_bound_to_the_artifact_from_the_artifact_itself(scored, tmp_path):
+    """Attack pass 2, N2: artifact= used to vouch for any in-memory model or any predictions."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from skops.io import dump
+
+    from governance.sdk import assess_fairness
+    from conftest import ingest_events
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = (X.a > 0).astype(int).to_numpy()
+    path = tmp_path / "real.skops"
+    dump(LogisticRegression().fit(X, y), path)
+    from lineage.sdk import file_digest
+
+    real = "model:ml/real@1"
+    event = _trained(file_digest(path), "2024-05-01T10:00:00Z", run="8d3a3f2e-0000-4000-8000-000000000077")
+    event["outputs"][0]["name"] = "real"
+    assert ingest_events(scored, [event]).accepted == 1
+    sex = pd.DataFrame({"sex": ["f"] * 100 + ["m"] * 100})
+    with pytest.raises(GovernanceError, match="pass the features X and y_pred=None"):
+        assess_fairness(scored, real, y, np.ones(200, dtype=int), sex, artifact=path, bootstrap=0)  # made-up decisions
+    seq, result = assess_fairness(scored, real, y, None, sex, artifact=path, X=X, bootstrap=0, min_group_size=10)
+    [record] = [r.value for r in kinds.FAIRNESS.valid(scored, real)]
+    assert record.artifact_recorded is True and record.model_digest == file_digest(path)
