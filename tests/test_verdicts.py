@@ -750,3 +750,14 @@ def test_the_sdk_computes_evidence_bound_to_the_artifact_from_the_artifact_itsel
     seq, result = assess_fairness(scored, real, y, None, sex, artifact=path, X=X, bootstrap=0, min_group_size=10)
     [record] = [r.value for r in kinds.FAIRNESS.valid(scored, real)]
     assert record.artifact_recorded is True and record.model_digest == file_digest(path)
+
+
+def test_separation_of_duties_fails_closed_when_no_registered_person_recorded_the_training(gov, tmp_path):
+    """Attack pass 2, N4: training recorded through a shared ingest key hides who trained."""
+    path = tmp_path / "sod.yaml"
+    path.write_text(QUORUM_TWO.replace("quorum: 2", "quorum: 1, separate_from_training: true"))
+    omar = tmp_path / "omar.pem"
+    appr.generate_key(gov, "Omar Officer", ["model-risk"], omar, "admin", identities=["cli:omar"])
+    appr.approve(gov, MODEL, "model-risk", appr.load_signer(omar), EVIDENCE, "t")
+    [r] = gates.evaluate(gov, MODEL, load_policy([str(path)])).results  # "trainer" is nobody's identity
+    assert r.status == "fail" and "which no registered person's identities name" in r.reason

@@ -284,13 +284,19 @@ def _separated(subject: Subject, approvals: list) -> tuple[list, list[str]]:
 
     The signer is the registered person (the key), whoever submitted the approval: an approval counts
     only if the key names the ledger identities its person records as, and none of them (nor any other
-    key of the same person) recorded an event of the training runs. Unknown identities fail closed.
+    key of the same person) recorded an event of the training runs. Unknown identities fail closed, on
+    both sides: a training run recorded under an identity no registered person names (a shared ingest
+    key) leaves no approval counting.
     """
     keys = readmodels.keys(subject.store)
     people: dict[str, list] = {}
     for key in keys.values():
         people.setdefault(key.person, []).append(key)
     trainers = subject.training_actors
+    unknown = sorted(t for t in trainers if not any(k.acts_as(t) for k in keys.values()))
+    if unknown:  # a shared ingest key or an unregistered name recorded the training: who trained is unknown
+        return [], [f"ledger:{a.seq} does not count: the training run was recorded by {', '.join(unknown)}, which no "
+                    "registered person's identities name, so independence cannot be shown" for a in approvals]
     kept, notes = [], []
     for a in approvals:
         key = keys.get(a.key_id)
