@@ -148,3 +148,29 @@ def test_as_of_answers_with_the_bindings_of_events_up_to_that_time(store):
     early = store.traverse(f"run:{R2}", "upstream", kinds=["dataset"], as_of="2024-01-01T12:30:00.000000Z")
     assert {n.id for n in early.nodes} == set()  # R2's read (13:00) had not happened by then
     assert reads(store, R2) == [f"dataset:db/t@{W2}"]
+
+
+def test_a_known_at_copy_answers_with_what_was_known_before_a_late_write_rebound_the_reads(tmp_path):
+    """--as-of asks what was true at an event time (with later corrections); a --known-at copy of the
+    ledger answers what the store knew when, before a late write re-bound the read."""
+    import time
+
+    from lineage.ledger import now
+
+    url = f"sqlite:///{tmp_path}/full.db"
+    writer = run_event("write", "00000000-0000-4000-8000-0000000000a1", time="2024-05-01T10:00:00Z",
+                       outputs=[("lake", "orders")])
+    reader = run_event("read", "00000000-0000-4000-8000-0000000000a2", time="2024-05-01T11:00:00Z",
+                       inputs=[("lake", "orders")], outputs=[("mart", "report")])
+    with open_store(url) as store:
+        ingest_events(store, [reader])  # the async transport delivered the reader first
+        time.sleep(0.01)
+        cut = now()
+        time.sleep(0.01)
+        ingest_events(store, [writer])
+    then = f"sqlite:///{tmp_path}/then.db"
+    done = CliRunner().invoke(cli, ["store", "migrate", "--from", url, "--to", then, "--known-at", cut])
+    assert done.exit_code == 0, done.output
+    up = lambda u: {n.id for n in open_store(u).traverse("dataset:mart/report", "upstream").nodes}
+    assert "dataset:lake/orders@unversioned" in up(then) and "run:00000000-0000-4000-8000-0000000000a1" not in up(then)
+    assert "run:00000000-0000-4000-8000-0000000000a1" in up(url)  # re-bound by event time once the write arrived

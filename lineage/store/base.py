@@ -254,13 +254,15 @@ class Store(ABC):
                 progress(len(chunk))
         return count
 
-    def copy_ledger_from(self, source: "Store", progress: Progress = None, batch: int = 1000) -> Head:
+    def copy_ledger_from(self, source: "Store", progress: Progress = None, batch: int = 1000,
+                         up_to: int | None = None) -> Head:
         """Replay ``source``'s ledger into this store, entry for entry (same seq, times and hashes).
 
         This store must be empty or hold a prefix of the source's ledger (an
         interrupted copy resumes). Each entry must chain onto the one before, so
         a broken source stops the copy at the break. Returns the new head, which
-        equals the source's.
+        equals the source's, or entry ``up_to``'s: a prefix of a ledger is a ledger,
+        and its graph is what was known when that entry was recorded.
         """
         head = self.head()
         if head.seq:
@@ -268,7 +270,7 @@ class Store(ABC):
             if mine is None or mine.hash != head.hash:
                 raise LedgerError(f"{redact(self.url)} holds a different ledger (entry {head.seq} differs); "
                                   "copy into an empty store")
-        while chunk := list(source.entries(after_seq=head.seq, limit=batch)):
+        while chunk := [e for e in source.entries(after_seq=head.seq, limit=batch) if up_to is None or e.seq <= up_to]:
             payloads = [json.loads(entry.payload) for entry in chunk]
             with self._begin_write() as tx:
                 pending = Batch(tx)
