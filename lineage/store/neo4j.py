@@ -99,7 +99,9 @@ class Neo4jStore(Store):
         self._errors = (Neo4jError, DriverError, OSError)
         address, auth, self.database = _connection(url)
         try:
-            self.driver = neo4j.GraphDatabase.driver(address, auth=auth)
+            # the server's query notifications (a label not created yet on a fresh database...) are not
+            # the user's business: without this, every query on a fresh store printed a warning to stderr
+            self.driver = neo4j.GraphDatabase.driver(address, auth=auth, notifications_min_severity="OFF")
             self.driver.verify_connectivity()
             self._migrate()
         except self._errors as e:
