@@ -43,7 +43,8 @@ canonical identity, and each identifier it lists is an alias of it (an
 ``ALIAS_OF`` edge). An event that names an alias is projected onto the
 canonical dataset (its versions, reads and writes), and the alias node keeps
 what the event said of it. If several datasets declare the same identifier,
-the smallest canonical id (string order) wins; chains are followed. When a
+they are one dataset: the smallest id (string order) is canonical and the other declarers become its
+aliases (``Batch._unite``); chains are followed. When a
 declaration arrives after events that named the alias, the batch projects
 those events again (``Batch.alias``), so the graph is the same in any arrival
 order and after a rebuild.

@@ -30,6 +30,8 @@ from lineage.projection import (
 
 from lineage.store.binding import Binder
 
+UNITED = "0001-01-01T00:00:00.000000Z"  # two declarers of one alias were always one dataset
+
 Edge = tuple[str, str, str]  # (src, type, dst)
 MAX_ALIAS_HOPS = 16  # a chain of symlinks is followed this far
 
@@ -182,6 +184,18 @@ class Batch:
         self._alias_targets[alias].add(target)
         if self.canonical(alias) != before:
             self._reproject([alias] + ([before] if before else []))
+        self._unite(alias)
+
+    def _unite(self, alias: str) -> None:
+        """Datasets that declare the same alias are one dataset too (s3a:// and s3:// paths of one Hive
+        table): every declarer other than the canonical becomes an alias of it, so what was written
+        under any of them stays upstream of what reads the alias, whichever declared first."""
+        canonical = self.canonical(alias)
+        for declarer in sorted(self._targets(alias)):
+            if canonical is None or declarer == canonical or self.canonical(declarer) == canonical:
+                continue
+            self.add(None, Facts(edges=[EdgeFact(declarer, "ALIAS_OF", canonical, UNITED)],
+                                 aliases=[(declarer, canonical)]))
 
     def _reproject(self, entities: list[str]) -> None:
         runs: set[str] = set()
