@@ -174,3 +174,11 @@ def test_a_known_at_copy_answers_with_what_was_known_before_a_late_write_rebound
     up = lambda u: {n.id for n in open_store(u).traverse("dataset:mart/report", "upstream").nodes}
     assert "dataset:lake/orders@unversioned" in up(then) and "run:00000000-0000-4000-8000-0000000000a1" not in up(then)
     assert "run:00000000-0000-4000-8000-0000000000a1" in up(url)  # re-bound by event time once the write arrived
+
+
+def test_the_history_table_marks_a_version_a_failed_run_wrote(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    with open_store(url) as s:
+        ingest_events(s, [run_event("w", F, event_type="FAIL", time="2024-01-02T00:01:00Z", outputs=[("db", "out")])])
+    shown = CliRunner().invoke(cli, ["lineage", "history", "dataset:db/out", "--store", url])
+    assert shown.exit_code == 0 and "(failed: an attempted write)" in shown.output

@@ -246,7 +246,7 @@ def history(node_id, store_url, as_json):
     for key in ("versions", "runs"):
         if key in result:
             render.table(f"{key} of {result['id']}", ["first seen", "id", "state / written by"],
-                         ((i["first_seen"], i["id"], i.get("state") or i.get("written_by")) for i in result[key]))
+                         ((i["first_seen"], i["id"], _written(i)) for i in result[key]))
     render.table(f"ledger entries about {result['id']}", ["seq", "event time", "kind", "actor"],
                  ((e["seq"], e["event_time"], e["kind"], e["actor"]) for e in result["entries"]))
 
@@ -302,3 +302,9 @@ def _split_field(store, target: str) -> tuple[str, str | None]:
         if not sep or not field:
             raise whole
         return store.resolve(dataset).id, field
+
+
+def _written(item: dict) -> str:
+    """A run's state, or who wrote a version (marked when that run failed: no read binds to it)."""
+    text = item.get("state") or item.get("written_by") or ""
+    return f"{text} (failed: an attempted write)" if item.get("failed") else text
