@@ -19,15 +19,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import IN_CI, ROOT, free_port
+from conftest import ROOT
+from serving import create_key, require, start_server
 from lineage.ids import dataset_id
 
 pytestmark = pytest.mark.producers
@@ -38,39 +37,8 @@ RAW = "order_id,customer_id,amount\n1,10,5.0\n2,11,\n3,10,2.5\n4,12,1.5\n"
 
 
 def airflow_exe() -> Path:
-    exe = ROOT / "var" / "producers" / "airflow" / "bin" / "airflow"
-    if not exe.exists():
-        reason = f"no Airflow virtualenv ({exe}): run scripts/airflow-env install"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return exe
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lineage", *args], capture_output=True, text=True, timeout=60)
-
-
-def create_key(store_url: str, scope: str) -> str:
-    made = cli("keys", "create", f"airflow-{scope}", "--scope", scope, "--json", "--store", store_url)
-    assert made.returncode == 0, made.stderr
-    return json.loads(made.stdout)["token"]
-
-
-def start_server(store_url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", store_url, "--port", str(port),
-                                 "--no-webhooks", "--workers", "2"], stdout=out, stderr=subprocess.STDOUT)
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, f"the server exited: {log.read_text()}"
-        assert time.monotonic() < deadline, f"the server did not start: {log.read_text()}"
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
+    return require(ROOT / "var" / "producers" / "airflow" / "bin" / "airflow", "Airflow virtualenv",
+                   "scripts/airflow-env install")
 
 
 def airflow_env(base: Path, url: str, key: str) -> dict:
@@ -124,7 +92,7 @@ def dag_run(tmp_path_factory):
     (base / "data").mkdir()
     (base / "data" / "raw_orders.csv").write_text(RAW)
     store_url = f"sqlite:///{base}/store.db"
-    ingest_key, read_key = create_key(store_url, "ingest"), create_key(store_url, "read")
+    ingest_key, read_key = create_key(store_url, "airflow", "ingest"), create_key(store_url, "airflow", "read")
     proc, url = start_server(store_url, base / "server.log")
     try:
         env = airflow_env(base, url, ingest_key)

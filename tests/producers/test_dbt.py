@@ -27,8 +27,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +34,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import IN_CI, ROOT, free_port
+from conftest import IN_CI, ROOT
+from serving import cli, create_key, start_server
 from lineage.ids import dataset_id, parse_id
 
 pytestmark = pytest.mark.producers
@@ -125,32 +124,6 @@ def entity(version_id: str) -> str:
     return dataset_id(node.namespace, node.name)
 
 
-def cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lineage", *args], capture_output=True, text=True, timeout=60, **kw)
-
-
-def create_key(store_url: str, scope: str) -> str:
-    made = cli("keys", "create", f"dbt-{scope}", "--scope", scope, "--json", "--store", store_url)
-    assert made.returncode == 0, made.stderr
-    return json.loads(made.stdout)["token"]
-
-
-def start_server(store_url: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", store_url, "--port", str(port),
-                                 "--no-webhooks", "--workers", str(workers)], stdout=out, stderr=subprocess.STDOUT)
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, f"the server exited: {log.read_text()}"
-        assert time.monotonic() < deadline, f"the server did not start: {log.read_text()}"
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-
-
 def dbt_env(project: Path, duckdb: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE_", "DBT_"))}
     env.update({
@@ -191,8 +164,8 @@ def run_pipeline(mode: str, home: Path, workers: int) -> Pipeline:
     project = home / "project"
     shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb"))
     duckdb, store_url = home / "shop.duckdb", f"sqlite:///{home}/store.db"
-    ingest_key, read_key = create_key(store_url, "ingest"), create_key(store_url, "read")
-    server, url = start_server(store_url, workers, home / "server.log")
+    ingest_key, read_key = create_key(store_url, "dbt", "ingest"), create_key(store_url, "dbt", "read")
+    server, url = start_server(store_url, home / "server.log", workers)
     try:
         env = dbt_env(project, duckdb)
         point_at(env, mode, project, url, ingest_key)

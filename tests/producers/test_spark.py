@@ -25,15 +25,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import IN_CI, ROOT, free_port
+from conftest import ROOT
+from serving import create_key, require, start_server
 from lineage.ids import dataset_id
 
 pytestmark = pytest.mark.producers
@@ -50,40 +49,10 @@ ORDERS = {  # each batch of orders, as the CSV the build application reads
 
 def spark_env() -> tuple[Path, Path]:
     """The venv's python and the listener jar, as scripts/spark-env installs them."""
-    python = ROOT / "var" / "producers" / "spark" / "bin" / "python"
+    python = require(ROOT / "var" / "producers" / "spark" / "bin" / "python", "PySpark venv", "scripts/spark-env install")
     jars = sorted((ROOT / "var" / "producers" / "spark-jars").glob("openlineage-spark_2.12-*.jar"))
-    if not python.exists() or not jars:
-        reason = f"no PySpark venv ({python}) or OpenLineage Spark jar under var/producers: run scripts/spark-env install"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return python, jars[-1]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lineage", *args], capture_output=True, text=True, timeout=60)
-
-
-def create_key(store_url: str, scope: str) -> str:
-    made = cli("keys", "create", f"spark-{scope}", "--scope", scope, "--json", "--store", store_url)
-    assert made.returncode == 0, made.stderr
-    return json.loads(made.stdout)["token"]
-
-
-def start_server(store_url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", store_url, "--port", str(port),
-                                 "--no-webhooks", "--workers", "2"], stdout=out, stderr=subprocess.STDOUT)
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, f"the server exited: {log.read_text()}"
-        assert time.monotonic() < deadline, f"the server did not start: {log.read_text()}"
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
+    return python, require(jars[-1] if jars else ROOT / "var" / "producers" / "spark-jars" / "openlineage-spark_2.12.jar",
+                           "OpenLineage Spark jar", "scripts/spark-env install")
 
 
 @dataclass
@@ -157,7 +126,7 @@ def lake(tmp_path_factory):
     for n, text in ORDERS.items():
         (base / f"orders_{n}.csv").write_text(text)
     store_url = f"sqlite:///{base}/store.db"
-    ingest_key, read_key = create_key(store_url, "ingest"), create_key(store_url, "read")
+    ingest_key, read_key = create_key(store_url, "spark", "ingest"), create_key(store_url, "spark", "read")
     proc, url = start_server(store_url, base / "server.log")
     try:
         def build(n: int, mode: str) -> dict:
