@@ -376,24 +376,33 @@ def _short(value) -> str:
 
 
 def _run_gate(model, policy_names, store_url, actor, as_json, junit_file, release: bool) -> None:
+    if release:
+        _decide(lambda store, policy: gates.release(store, model, policy, default_actor(actor)), policy_names,
+                store_url, as_json, junit_file, "release", "released {model} (ledger {seq})",
+                "not released: the gate blocked it")
+    else:
+        _decide(lambda store, policy: (gates.record(store, gates.evaluate(store, model, policy), default_actor(actor)),
+                                       None), policy_names, store_url, as_json, junit_file, "release", None, None)
+
+
+def _decide(action, policy_names, store_url, as_json, junit_file, key: str, done: str | None,
+            refused: str | None) -> None:
+    """Run a gate decision (gate, release, rollback) and report it: exit 0 passed, 1 blocked, 2 could not run."""
     policy = _policy(policy_names)
     try:
         with connect(store_url) as store:
-            if release:
-                result, seq = gates.release(store, model, policy, default_actor(actor))
-            else:
-                result, seq = gates.record(store, gates.evaluate(store, model, policy), default_actor(actor)), None
+            result, seq = action(store, policy)
     except (GovernanceError, LineageError) as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(2)
     if junit_file:
         Path(junit_file).write_text(gates.junit(result))
     if as_json:
-        emit_json({**result.model_dump(), "release": seq})
+        emit_json({**result.model_dump(), key: seq})
     else:
         _print_gate(result)
-        if release:
-            click.echo(f"released {result.model} (ledger {seq})" if seq else "not released: the gate blocked it")
+        if done:
+            click.echo(done.format(model=result.model, seq=seq) if seq else refused)
     sys.exit(0 if result.outcome == "pass" else 1)
 
 
@@ -457,21 +466,9 @@ def rollback(model, to_version, reason, policy_names, junit_file, store_url, act
     Example:
         auditgraph governance rollback model:demo/churn-classifier --to model:demo/churn-classifier@2 --reason "drift in v3" --policy baseline
     """
-    policy = _policy(policy_names)
-    try:
-        with connect(store_url) as store:
-            result, seq = gates.rollback(store, model, to_version, reason, policy, default_actor(actor))
-    except (GovernanceError, LineageError) as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(2)
-    if junit_file:
-        Path(junit_file).write_text(gates.junit(result))
-    if as_json:
-        emit_json({**result.model_dump(), "rollback": seq})
-    else:
-        _print_gate(result)
-        click.echo(f"rolled back to {result.model} (ledger {seq})" if seq else "not rolled back: the gate blocked it")
-    sys.exit(0 if seq else 1)
+    _decide(lambda store, policy: gates.rollback(store, model, to_version, reason, policy, default_actor(actor)),
+            policy_names, store_url, as_json, junit_file, "rollback", "rolled back to {model} (ledger {seq})",
+            "not rolled back: the gate blocked it")
 
 
 @governance.command()
