@@ -28,7 +28,7 @@ from lineage.kinds import check as check_kind
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, now, seal, verify_chain
 from lineage.column_lineage import is_direct, schema_fields
 from lineage.projection import FLOW_EDGES, OPENLINEAGE_KIND, ColumnFact, Facts, projector_for
-from lineage.store.batch import MAX_ALIAS_HOPS, Batch
+from lineage.store.batch import Batch, follow_aliases
 from lineage.store.binding import is_failed
 from lineage.store.urls import redact
 from lineage.query import (
@@ -348,22 +348,13 @@ class Store(ABC):
         declared: dict[str, list[str]] = {}
         for e in self._neighbors(list(entities), "downstream", ("ALIAS_OF",), None):
             declared.setdefault(e.src, []).append(e.dst)
-        out = {}
-        for entity in declared:
-            seen, current = [entity], entity
-            for _ in range(MAX_ALIAS_HOPS):
-                targets = declared.get(current) if current in declared else [
-                    e.dst for e in self._neighbors([current], "downstream", ("ALIAS_OF",), None)]
-                if not targets:
-                    break
-                current = min(targets)
-                if current in seen:
-                    current = min(seen[seen.index(current):])
-                    break
-                seen.append(current)
-            if current != entity:
-                out[entity] = parse_id(current)
-        return out
+        def targets_of(current: str) -> list[str]:
+            if current not in declared:
+                declared[current] = [e.dst for e in self._neighbors([current], "downstream", ("ALIAS_OF",), None)]
+            return declared[current]
+
+        found = {entity: follow_aliases(entity, targets_of) for entity in list(declared)}
+        return {entity: parse_id(canonical) for entity, canonical in found.items() if canonical}
 
     def nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
         """The stored rows of these exact ids (unknown ids are left out)."""

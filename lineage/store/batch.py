@@ -36,6 +36,22 @@ Edge = tuple[str, str, str]  # (src, type, dst)
 MAX_ALIAS_HOPS = 16  # a chain of symlinks is followed this far
 
 
+def follow_aliases(entity: str, targets_of) -> str | None:
+    """Follow ALIAS_OF from ``entity`` (the smallest target first) to a dataset that is no alias; on a
+    cycle, its smallest member. None if ``entity`` is no alias. The batch and the store's reads share it."""
+    seen, current = [entity], entity
+    for _ in range(MAX_ALIAS_HOPS):
+        targets = targets_of(current)
+        if not targets:
+            break
+        current = min(targets)
+        if current in seen:
+            current = min(seen[seen.index(current):])
+            break
+        seen.append(current)
+    return None if current == entity else current
+
+
 class Batch:
     def __init__(self, tx):
         self.tx = tx
@@ -157,17 +173,7 @@ class Batch:
     def canonical(self, entity: str) -> str | None:
         """The dataset an alias stands for: follow ALIAS_OF (the smallest target first) to a dataset
         that is no alias; on a cycle, its smallest member. None if ``entity`` is no alias."""
-        seen, current = [entity], entity
-        for _ in range(MAX_ALIAS_HOPS):
-            targets = self._targets(current)
-            if not targets:
-                break
-            current = min(targets)
-            if current in seen:
-                current = min(seen[seen.index(current):])
-                break
-            seen.append(current)
-        return None if current == entity else current
+        return follow_aliases(entity, self._targets)
 
     def _targets(self, alias: str) -> set[str]:
         if alias not in self._alias_targets:
