@@ -42,7 +42,7 @@ class RuleResult(BaseModel):
     rationale: str
     severity: str
     check: str
-    status: Literal["pass", "fail", "warn", "not_evaluated", "not_applicable"]
+    status: kinds.RuleStatus
     blocking: bool
     observed: Any = None
     threshold: Any = None

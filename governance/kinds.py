@@ -244,13 +244,16 @@ class PolicyBindingPayload(Payload):
         return self
 
 
+RuleStatus = Literal["pass", "fail", "warn", "not_evaluated", "not_applicable"]  # one list for checks, gate, ledger
+
+
 class RuleResultPayload(Payload):
     rule: Text
     title: Note = ""
     rationale: Note = ""
     severity: Literal["block", "warn"]
     check: Text
-    status: Literal["pass", "fail", "warn", "not_evaluated", "not_applicable"]
+    status: RuleStatus
     blocking: bool
     observed: Any = None
     threshold: Any = None

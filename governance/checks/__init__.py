@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from governance.kinds import RuleStatus
+
 log = logging.getLogger(__name__)
 
-Status = Literal["pass", "fail", "warn", "not_evaluated", "not_applicable"]
+Status = RuleStatus
 """``not_evaluated``: the check could not look at everything it must (missing evidence, a truncated
 walk); a block rule that is not evaluated blocks. ``not_applicable``: there was nothing for the rule
 to judge (no data carries the tags it is about); it never blocks and never counts as evidence."""
