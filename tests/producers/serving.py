@@ -10,7 +10,9 @@ import json
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
@@ -53,3 +55,16 @@ def start_server(store_url: str, log: Path, workers: int = 2) -> tuple[subproces
                 return proc, base
         except httpx.TransportError:
             time.sleep(0.1)
+
+
+@contextmanager
+def serving(store_url: str, log: Path, workers: int = 2) -> Iterator[str]:
+    """A server for the ``with`` block; stopped after it, and its log must then hold no 500 or traceback."""
+    proc, base = start_server(store_url, log, workers)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert " 500 " not in text and "Traceback" not in text, text[-4000:]

@@ -34,8 +34,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import IN_CI, ROOT
-from serving import cli, create_key, start_server
+from conftest import ROOT
+from serving import cli, create_key, require, start_server
 from lineage.ids import dataset_id, parse_id
 
 pytestmark = pytest.mark.producers
@@ -74,13 +74,7 @@ SQL_COLUMNS = {
 
 
 def dbt_ol() -> Path:
-    exe = VENV / "bin" / "dbt-ol"
-    if not exe.exists():
-        reason = f"no dbt virtualenv at {VENV}: run scripts/producer-env dbt (or set AUDITGRAPH_DBT_VENV)"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return exe
+    return require(VENV / "bin" / "dbt-ol", "dbt virtualenv", "scripts/producer-env dbt (or set AUDITGRAPH_DBT_VENV)")
 
 
 @dataclass

@@ -14,10 +14,8 @@ Also here: a server with two workers answers kept-alive connections as fast as o
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
