@@ -195,7 +195,7 @@ def _gate(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, An
     _cite(store, cited, result.seq)
     for r in shown.results:
         for ref in r.evidence:
-            if ref.startswith("ledger:") and int(ref.split(":")[1]) <= store.head().seq:
+            if ref.startswith("ledger:"):
                 _cite(store, cited, int(ref.split(":")[1]))
     recheck = ({"holds": None, "why": unchecked} if now is None else
                {"holds": now.outcome == result.outcome, "recorded_outcome": result.outcome, "outcome_now": now.outcome,
