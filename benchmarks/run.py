@@ -128,34 +128,37 @@ def graph_floor_neo4j(store):
 
 def pick_subjects(store) -> dict[str, str]:
     """The model version with the deepest history, and a source dataset that feeds many models."""
-    models = [r.id for r in store.search("model:", kinds=["model"], limit=10_000) if "@" in r.id]
+    from lineage.graph import Graph
+
+    models = [r.id for r in Graph(store).search("model:", kinds=["model"], limit=10_000) if "@" in r.id]
     latest = max(models, key=lambda m: int(m.rsplit("@", 1)[1]))
-    sources = [r.id for r in store.search("dataset:postgres", kinds=["dataset"], limit=50) if "@" not in r.id]
+    sources = [r.id for r in Graph(store).search("dataset:postgres", kinds=["dataset"], limit=50) if "@" not in r.id]
     return {"model": latest, "source": sources[0]}
 
 
 def traversals(store, floor, subjects: dict[str, str], repeat: int) -> dict[str, Any]:
     import networkx as nx
 
+    from lineage.graph import Graph
     from lineage.projection import FLOW_EDGES
 
     out: dict[str, Any] = {}
     for name, node, direction in (("model", subjects["model"], "upstream"), ("source", subjects["source"], "downstream")):
         for depth in (5, 20, None):
-            walk = store.traverse(node, direction, depth=depth, max_nodes=1_000_000)
+            walk = Graph(store).traverse(node, direction, depth=depth, max_nodes=1_000_000)
             key = f"{direction}_{name}_{'unbounded' if depth is None else f'd{depth}'}"
-            out[key] = {**timings(lambda: store.traverse(node, direction, depth=depth, max_nodes=1_000_000), repeat),
+            out[key] = {**timings(lambda: Graph(store).traverse(node, direction, depth=depth, max_nodes=1_000_000), repeat),
                         "nodes": len(walk.nodes), "truncated": walk.truncated}
-        starts = store._expand(store.resolve(node), None)
+        starts = Graph(store)._expand(Graph(store).resolve(node), None)
         walker = nx.ancestors if direction == "upstream" else nx.descendants
         out[f"floor_{direction}_{name}"] = timings(lambda: set().union(*(walker(floor, s) for s in starts)), repeat)
         # the closure alone (reachable set and distances), which is what the networkx floor computes;
         # the figures above also resolve the id, annotate kinds and jobs and build the full answer
         out[f"closure_{direction}_{name}"] = timings(
-            lambda: store._walk(starts, direction, FLOW_EDGES, None, None, 1_000_000), repeat)
-    out["impact_source"] = timings(lambda: store.impact(subjects["source"], max_nodes=1_000_000), repeat)
-    out["show_model"] = timings(lambda: store.node(subjects["model"]), repeat)
-    out["search"] = timings(lambda: store.search("features/p1", limit=50), repeat)
+            lambda: store.walk(starts, direction, FLOW_EDGES, None, None, 1_000_000), repeat)
+    out["impact_source"] = timings(lambda: Graph(store).impact(subjects["source"], max_nodes=1_000_000), repeat)
+    out["show_model"] = timings(lambda: Graph(store).node(subjects["model"]), repeat)
+    out["search"] = timings(lambda: Graph(store).search("features/p1", limit=50), repeat)
     return out
 
 
@@ -255,10 +258,11 @@ def _wait_for(client, url: str, server: subprocess.Popen, seconds: float = 30) -
 
 
 def report(store, model: str, repeat: int = 3) -> dict[str, Any]:
+    from lineage.graph import Graph
     from reports.issue import issue
 
     with tempfile.TemporaryDirectory() as tmp:
-        walk = store.traverse(model, "upstream", max_nodes=1_000_000)
+        walk = Graph(store).traverse(model, "upstream", max_nodes=1_000_000)
         t = timings(lambda: issue(store, model, Path(tmp), ["html", "md", "json"], "bench"), repeat)
     return {**t, "upstream_nodes": len(walk.nodes)}
 

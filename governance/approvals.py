@@ -37,6 +37,7 @@ from governance import kinds as k, readmodels as rm
 from governance.errors import SignatureError
 from governance.records import now
 from lineage.errors import EntryError, LineageError
+from lineage.graph import Graph
 from lineage.ids import NodeKind
 from lineage.kinds import Malformed, describe
 from lineage.ledger import Ack, LedgerEntry
@@ -105,7 +106,7 @@ def statement(model: str, artifact_sha256: str, predicate: dict[str, Any]) -> di
 def approve(store: Store, model: str, role: str, signer: CryptoSigner, evidence_digest: str, actor: str,
             decision: str = "approve", comment: str = "") -> Ack:
     """Sign and record an approval (or rejection) of a model version, as the key's registered person."""
-    row = store.resolve(model)
+    row = Graph(store).resolve(model)
     if row.kind != NodeKind.MODEL_VERSION:
         raise LineageError(f"{row.id} is a {row.kind}; approvals are of a model version (model:ns/name@version)")
     if decision not in DECISIONS:
@@ -141,7 +142,7 @@ def record_signed(store: Store, body: Any, actor: str) -> Ack:
         payload = k.ApprovalPayload.model_validate(body)
     except ValidationError as e:
         raise EntryError(f"approval: {describe(e)}") from None
-    row = store.resolve(payload.model)
+    row = Graph(store).resolve(payload.model)
     payload = payload.model_copy(update={"model": row.id})
     record = k.APPROVAL.read(_as_entry(payload))
     st, key, problem = rm.check_approval(record, row.id, rm.keys(store), rm.artifact(store, row.id))

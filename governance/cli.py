@@ -16,6 +16,7 @@ from lineage.cli import render
 from lineage.cli.options import (actor_option, connect, default_actor, domain_errors, emit_json, json_option, operator,
                                   store_option)
 from lineage.errors import LineageError
+from lineage.graph import Graph
 
 STATUS_STYLE = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "not_evaluated": "NOT EVALUATED",
                 "not_applicable": "N/A"}
@@ -258,7 +259,7 @@ def list_approvals(model, store_url, as_json):
         auditgraph governance approvals model:demo/churn-classifier@3
     """
     with connect(store_url) as store:
-        found = appr.approvals_of(store, store.resolve(model).id)
+        found = appr.approvals_of(store, Graph(store).resolve(model).id)
     if as_json:
         emit_json([a.as_dict() for a in found])
     else:
@@ -337,7 +338,7 @@ def required(model, store_url, as_json):
         auditgraph governance required model:demo/churn-classifier@3
     """
     with connect(store_url) as store:
-        bound = binding.required(store, store.resolve(model).id)
+        bound = binding.required(store, Graph(store).resolve(model).id)
     if as_json:
         emit_json([b.__dict__ for b in bound])
     elif not bound:
@@ -486,7 +487,7 @@ def releases(model, store_url, as_json):
     from lineage.ids import parse_id
 
     with connect(store_url) as store:
-        entity = str(parse_id(store.resolve(model).id).entity())
+        entity = str(parse_id(Graph(store).resolve(model).id).entity())
         history = gates.release_history(store, entity)
     if as_json:
         emit_json(history)

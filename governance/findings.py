@@ -16,6 +16,7 @@ from typing import Any
 
 from governance import kinds
 from governance.records import now
+from lineage.graph import Graph
 from lineage.ids import parse_id
 from lineage.store import Store
 
@@ -27,8 +28,8 @@ Grouping = tuple[str, ...]
 
 def _computed(store: Store, model: str, result: dict[str, Any], dataset: str | None, data_digest: str | None,
               model_digest: str | None, artifact_recorded: bool | None) -> dict[str, Any]:
-    row = store.resolve(model)
-    return {"model": row.id, "dataset": store.resolve(dataset).id if dataset else None, "data_digest": data_digest,
+    row = Graph(store).resolve(model)
+    return {"model": row.id, "dataset": Graph(store).resolve(dataset).id if dataset else None, "data_digest": data_digest,
             "model_digest": model_digest, "artifact_recorded": artifact_recorded, **result, "at": now()}
 
 
@@ -49,7 +50,7 @@ def check_model_file(store: Store, model: str, path: Any, allow_unrecorded: bool
     from governance.readmodels import artifact
     from lineage.sdk import file_digest
 
-    row = store.resolve(model)
+    row = Graph(store).resolve(model)
     recorded = artifact(store, row.id)
     if recorded.problem:
         raise GovernanceError(f"{row.id}: {recorded.problem}; evidence cannot be tied to one artifact")

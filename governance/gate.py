@@ -29,6 +29,7 @@ from governance.rules import Policy, Rule
 from governance.subject import Subject
 from lineage.canonical import digest
 from lineage.errors import LineageError
+from lineage.graph import Graph
 from lineage.ids import parse_id
 from lineage.store import Store
 
@@ -180,7 +181,7 @@ def release(store: Store, model: str, policy: Policy, actor: str) -> tuple[GateR
     The policy must include every policy bound to the model (``governance require``);
     otherwise nothing is evaluated or recorded and ``GovernanceError`` says what is missing.
     """
-    model_id = store.resolve(model).id
+    model_id = Graph(store).resolve(model).id
     bound = check_release_policy(store, model_id, policy)
     result = record(store, evaluate(store, model_id, policy), actor)
     if result.outcome != "pass":
@@ -200,9 +201,9 @@ def rollback(store: Store, entity: str, to_version: str, reason: str, policy: Po
     gate runs again (approvals revoked since, or evidence that no longer counts, block it), and the
     rollback is recorded only if the gate passes. Reversible: release or roll back again later.
     """
-    row = store.resolve(entity)
+    row = Graph(store).resolve(entity)
     entity_id = str(parse_id(row.id).entity())
-    target = store.resolve(to_version).id
+    target = Graph(store).resolve(to_version).id
     released = {r["model"] for r in release_history(store, entity_id) if r["decision"] == "release"}
     if target not in released:
         raise GovernanceError(f"{target} was never released; roll back only to a version that passed the gate")

@@ -19,6 +19,7 @@ from governance import approvals as appr, gate as gates, kinds, records
 from governance.evidence import evidence_digest, evidence_view
 from governance.errors import GovernanceError
 from governance.rules import builtin_packs, load_policy
+from lineage.graph import Graph
 from lineage.ids import parse_id
 
 router = APIRouter(prefix="/governance", tags=["governance"])
@@ -95,7 +96,7 @@ def approve(body: ApprovalBody, request: Request, who=need(kinds.APPROVAL.scope)
 @router.get("/approvals")
 def approvals(model: str, request: Request, who=need("read")) -> list[dict]:
     s = store(request)
-    return [a.__dict__ for a in appr.approvals_of(s, s.resolve(model).id)]
+    return [a.__dict__ for a in appr.approvals_of(s, Graph(s).resolve(model).id)]
 
 
 @router.post("/gate")
@@ -112,4 +113,4 @@ def gate(body: GateBody, request: Request, who=need("approve")) -> dict:
 @router.get("/releases")
 def releases(model: str, request: Request, who=need("read")) -> list[dict]:
     s = store(request)
-    return gates.release_history(s, str(parse_id(s.resolve(model).id).entity()))
+    return gates.release_history(s, str(parse_id(Graph(s).resolve(model).id).entity()))

@@ -22,6 +22,7 @@ import pandas as pd
 from governance import explain, fairness
 from governance.errors import GovernanceError
 from governance.findings import check_model_file
+from lineage.graph import Graph
 from lineage.store import Store, open_store
 
 
@@ -49,7 +50,7 @@ def explain_model(store: Store | str | None, model_id: str, model: Any, X: pd.Da
     evidence bound to the artifact must be computed on it."""
     s, owned = _store(store)
     try:
-        s.resolve(model_id)
+        Graph(s).resolve(model_id)
         loaded, binding = _binding(s, model_id, artifact, allow_unrecorded)
         result = explain.explain(loaded if loaded is not None else model, X, protected=protected, **options)
         return explain.record(s, model_id, result, actor, dataset=dataset, **binding), result
@@ -66,7 +67,7 @@ def assess_fairness(store: Store | str | None, model_id: str, y_true: Any, y_pre
     pass ``y_pred=None``. Predictions handed in cannot be tied to a model, so such evidence never counts."""
     s, owned = _store(store)
     try:
-        s.resolve(model_id)
+        Graph(s).resolve(model_id)
         loaded, binding = _binding(s, model_id, artifact, allow_unrecorded)
         if loaded is not None:
             if X is None or y_pred is not None:

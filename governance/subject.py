@@ -8,6 +8,7 @@ from typing import Any
 from governance import readmodels, records
 from governance.errors import IncompleteError
 from lineage.errors import LineageError
+from lineage.graph import Graph
 from lineage.ids import NodeKind
 from lineage.query import Traversal
 from lineage.store import Store
@@ -17,14 +18,14 @@ MAX_UPSTREAM = 100_000
 
 class Subject:
     def __init__(self, store: Store, model: str):
-        row = store.resolve(model)
+        row = Graph(store).resolve(model)
         if row.kind != NodeKind.MODEL_VERSION:
             raise LineageError(f"{row.id} is a {row.kind}; the gate judges a model version (model:ns/name@version)")
         self.store, self.id, self.row = store, row.id, row
 
     @cached_property
     def upstream(self) -> Traversal:
-        return self.store.traverse(self.id, "upstream", max_nodes=MAX_UPSTREAM)
+        return Graph(self.store).traverse(self.id, "upstream", max_nodes=MAX_UPSTREAM)
 
     @cached_property
     def training_runs(self) -> list[str]:

@@ -48,6 +48,7 @@ from typing import Any, Callable
 from lineage import hook_targets
 from lineage.canonical import canonical_bytes, canonical_json
 from lineage.errors import HookTargetError, LineageError
+from lineage.graph import Graph
 from lineage.ids import NodeKind
 from lineage.ledger import LedgerEntry, Pending
 from lineage.plugins import load_plugins
@@ -207,12 +208,12 @@ def retraining_triggers(store: Store, run_ids: list[str]) -> list[dict]:
         version = store.nodes([edge.dst]).get(edge.dst)
         if version is None or version.kind != NodeKind.DATASET_VERSION:
             continue
-        walk = store.traverse(version.entity, "downstream")
-        consumed = {n.id for n in store.traverse(version.id, "downstream").nodes}  # trained on this very version
+        walk = Graph(store).traverse(version.entity, "downstream")
+        consumed = {n.id for n in Graph(store).traverse(version.id, "downstream").nodes}  # trained on this very version
         candidates = [n.id for n in walk.nodes if n.kind == NodeKind.MODEL_VERSION and n.id not in consumed]
         watched = sorted(watched_models(store, candidates))
         for model in watched:
-            path = store.path(version.entity, model)
+            path = Graph(store).path(version.entity, model)
             out.append({"dataset": version.entity, "new_version": version.id, "written_by": edge.src,
                         "model": model, "path": path.nodes})
     return out

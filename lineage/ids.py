@@ -33,7 +33,7 @@ lazily, so the work done for any id is bounded and linear in its length.
 So ``gs://bucket`` + ``data/part.csv`` prints as ``dataset:gs://bucket/data/part.csv``
 and ``file`` + ``/tmp/x`` as ``dataset:file//tmp/x``. A person who pastes a form
 that is not canonical (``dataset:file:///tmp/x`` for namespace ``file:///tmp``)
-is helped by ``Store.resolve``, which tries the other readings against the store.
+is helped by ``Graph.resolve``, which tries the other readings against the store.
 
 Pasted URIs: a dataset's location as a URI (``file:///tmp/x.csv``,
 ``s3://bucket/key``, ``hdfs://nn:8020/warehouse/t``), bare or after
@@ -75,7 +75,7 @@ _VERSION = {"dataset": NodeKind.DATASET_VERSION, "model": NodeKind.MODEL_VERSION
 _OTHER = {"job": NodeKind.JOB, "run": NodeKind.RUN, "code": NodeKind.CODE}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 MAX_ID_BYTES = 4096  # an id handed to us longer than this is refused (IdTooLongError)
-MAX_READINGS = 64  # Store.resolve tries at most this many unescaped readings of one id
+MAX_READINGS = 64  # Graph.resolve tries at most this many unescaped readings of one id
 _CACHED_LENGTH = 512  # longer names are escaped each time, so the caches' memory stays bounded
 
 
@@ -220,7 +220,7 @@ def is_bare_uri(text: str) -> bool:
 def alternative_readings(text: str) -> Iterator[NodeId]:
     """Each literal reading of an unescaped id, splitting namespace, name and version elsewhere.
 
-    Used by ``Store.resolve`` to accept ids pasted without escaping, such as
+    Used by ``Graph.resolve`` to accept ids pasted without escaping, such as
     ``dataset:file:///tmp/x`` for namespace ``file:///tmp`` and name ``x``,
     and pasted URIs (``file:///tmp/x.csv`` is namespace ``file``, name
     ``/tmp/x.csv``; a bare URI is read as a dataset, then as a model).

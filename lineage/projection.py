@@ -52,7 +52,7 @@ order and after a rebuild.
 Job types: the ``jobType`` job facet is copied to the job's ``_jobType`` facet
 (jobType, integration, processingType), and a job whose run reads an input
 with ``dataQualityAssertions`` gets a ``_check`` facet, so queries can tell
-tests and quality checks apart (``Store.impact``).
+tests and quality checks apart (``Graph.impact``).
 
 Projectors for other packages' entry kinds are registered by plugins
 (``lineage.plugins``).
@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from lineage.canonical import digest, plain_digest
 from lineage import column_lineage as columns
@@ -77,6 +77,21 @@ FLOW_EDGES = ("READ_BY", "WROTE", "BUILT", "CONTINUED_BY")
 READ_FACET = "_read:"
 # Facet names auditgraph itself writes begin with these; an event's facet that does is escaped with "~".
 RESERVED_FACET_PREFIXES = ("~", "_", "input:", "output:", "auditgraph.")
+# A run's merged "_state" facet is {"eventType", "eventTime"} of its latest event; these outcomes failed.
+FAILED = ("FAIL", "ABORT")
+# A written version's OpenLineage lifecycleStateChange facet with one of these replaced the dataset.
+LIFECYCLE = "lifecycleStateChange"
+REPLACING = frozenset({"OVERWRITE", "CREATE", "TRUNCATE", "DROP"})
+
+
+def is_failed(state: dict | None) -> bool:
+    """Whether a run's ``_state`` facet says it ended FAIL or ABORT (what it wrote was only attempted)."""
+    return isinstance(state, dict) and state.get("eventType") in FAILED
+
+
+def replaces(lifecycle: dict | None) -> bool:
+    """Whether a version's ``lifecycleStateChange`` facet says its write replaced the dataset (no append)."""
+    return str((lifecycle or {}).get(LIFECYCLE, "")).upper() in REPLACING
 
 
 def facet_name(name: str) -> str:
@@ -180,9 +195,62 @@ def projector_for(kind: str) -> Projector | None:
     return _PROJECTORS.get(kind)
 
 
+Lookups = Callable[[Any], tuple[set[str], set[str]]]  # payload -> (entities, node ids)
+
+
+def prefetching(find: Lookups) -> Callable[[Projector], Projector]:
+    """Declare what a projector asks the store about: ``find(payload)`` gives the dataset and model
+    entities whose versions it reads and the node ids whose existence it tests. Read defensively:
+    a payload the projector will refuse must not make ``find`` fail."""
+
+    def mark(fn: Projector) -> Projector:
+        fn.lookups = find  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def lookups(entries: Iterable[tuple[str, Any]]) -> tuple[set[str], set[str]]:
+    """What projecting these (kind, payload) entries will ask the store about, by each kind's
+    projector (``prefetching``). Every write path (append, rebuild, migrate) prefetches it for a
+    whole batch in two bulk queries (``Batch.prefetch``) before projecting the batch."""
+    entities: set[str] = set()
+    ids: set[str] = set()
+    for kind, payload in entries:
+        find = getattr(projector_for(kind), "lookups", None)
+        if find is not None:
+            more_entities, more_ids = find(payload)
+            entities |= more_entities
+            ids |= more_ids
+    return entities, ids
+
+
 # --- OpenLineage ------------------------------------------------------------
 
+def openlineage_lookups(raw: Any) -> tuple[set[str], set[str]]:
+    """The dataset and model entities an OpenLineage event names (its inputs and outputs, or a
+    DatasetEvent's dataset), each as both, since whether it is a model is asked of the store."""
+    entities: set[str] = set()
+    ids: set[str] = set()
+    if not isinstance(raw, dict):
+        return entities, ids
+    named = [*_list(raw.get("inputs")), *_list(raw.get("outputs"))]
+    if "run" not in raw and isinstance(raw.get("dataset"), dict):
+        named.append(raw["dataset"])
+    for ds in named:
+        if isinstance(ds, dict) and isinstance(ds.get("namespace"), str) and isinstance(ds.get("name"), str):
+            d, m = dataset_id(ds["namespace"], ds["name"]), model_id(ds["namespace"], ds["name"])
+            entities.update((d, m))
+            ids.add(m)
+    return entities, ids
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 @projector(OPENLINEAGE_KIND)
+@prefetching(openlineage_lookups)
 def project_openlineage(payload: dict, ctx: ProjectionContext, hint: dict | None = None) -> Facts:
     """``hint`` may carry the already parsed event and the payload digest, to spare doing it twice."""
     parsed = hint.get("parsed") if hint else None

@@ -206,7 +206,7 @@ def job_distances(starts: list[str], edges: Iterable[Edge]) -> dict[str, int]:
 def bfs_over(edges: Iterable[Edge], starts: list[str], direction: Direction, depth: int | None,
              max_nodes: int) -> tuple[dict[str, int], list[Edge], str | None]:
     """``bfs`` over edges already fetched (every edge into, or out of, the reachable set): what a
-    backend that finds the closure in one query returns from its ``_walk``."""
+    backend that finds the closure in one query returns from its ``walk``."""
     near = 2 if direction == "upstream" else 0  # the end a step starts from: dst upstream, src downstream
     adjacency: dict[str, list[Edge]] = {}
     for edge in edges:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lineage.graph import Graph
 from lineage.ingest import Document, ingest, read_documents
 from lineage.store import open_store
 
@@ -101,10 +102,10 @@ def run_event(job: str, run: str | None = None, *, event_type: str | None = "COM
 
 def snapshot(store) -> dict:
     """The whole graph through the public API: every node with its facets and edges."""
-    nodes = store.search(":", limit=10_000)
+    nodes = Graph(store).search(":", limit=10_000)
     out = {}
     for row in nodes:
-        node = store.node(row.id)
+        node = Graph(store).node(row.id)
         node["in"] = sorted((e["src"], e["type"], e["time"]) for e in node["in"])
         node["out"] = sorted((e["dst"], e["type"], e["time"]) for e in node["out"])
         out[row.id] = node

@@ -55,3 +55,45 @@ def test_governance_state_is_read_only_through_typed_kinds_and_read_models():
                         and any(isinstance(a, ast.Attribute) and a.attr == "payload" for a in node.args):
                     offenders.append((relative, node.lineno))
     assert offenders == []
+
+
+# Names only an OpenLineage event (or one of its facets) gives meaning to: the event's own fields, its
+# datasets' facet groups and the facets the projection interprets. (run/job/namespace/name are left out:
+# a backend's rows have columns of those names.)
+OPENLINEAGE_FIELDS = frozenset({"eventType", "eventTime", "runId", "inputs", "outputs", "inputFacets", "outputFacets",
+                                "producer", "schemaURL", "lifecycleStateChange", "datasetVersion", "columnLineage",
+                                "symlinks", "dataQualityAssertions", "jobType"})
+
+
+def test_no_store_module_imports_or_parses_openlineage():
+    """A backend stores; lineage.projection says what an event means (and what a batch prefetches).
+
+    Checked on every module under lineage/store/: it imports neither lineage.openlineage nor anything
+    from it, and no string constant outside a docstring is an OpenLineage field name (so no subscript,
+    .get() or comparison reads an event's payload or interprets one of its facets).
+    """
+    offenders = []
+    for path in sorted((ROOT / "lineage" / "store").rglob("*.py")):
+        relative, tree = str(path.relative_to(ROOT)), ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import) and any(a.name.startswith("lineage.openlineage") for a in node.names):
+                offenders.append((relative, node.lineno, "import lineage.openlineage"))
+            elif isinstance(node, ast.ImportFrom) and (
+                    (node.module or "").startswith("lineage.openlineage")
+                    or (node.module == "lineage" and any(a.name == "openlineage" for a in node.names))):
+                offenders.append((relative, node.lineno, f"from {node.module} import ..."))
+            elif isinstance(node, ast.Constant) and node.value in OPENLINEAGE_FIELDS and id(node) not in docstrings:
+                offenders.append((relative, node.lineno, repr(node.value)))
+    assert offenders == []
+
+
+def test_the_query_service_reads_the_store_through_its_public_interface_only():
+    """lineage.graph answers on any backend: it calls no ``_``-named attribute of its store."""
+    tree = ast.parse((ROOT / "lineage" / "graph.py").read_text())
+    offenders = [(node.lineno, node.attr) for node in ast.walk(tree)
+                 if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                 and isinstance(node.value, ast.Attribute) and node.value.attr == "store"]
+    assert offenders == []

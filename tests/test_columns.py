@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from conftest import CORPUS, SCENARIOS, ingest_events, ingest_files, live_server, load, run_event
 from lineage.cli import cli
 from lineage.errors import NotFoundError
+from lineage.graph import Graph
 from lineage.ids import dataset_id
 from lineage.openlineage import parse_event
 from lineage.server.app import ServerConfig
@@ -62,10 +63,10 @@ def upstream(result) -> set[tuple]:
 def test_a_dataset_named_only_in_column_lineage_is_a_node_with_its_fields(store):
     # Spark's RUNNING event lists no inputs; the BigQuery table appears only in columnLineage
     ingest_files(store, [SHAKESPEARE / "1729097627541.json"])
-    node = store.node(BIGQUERY_SOURCE)
+    node = Graph(store).node(BIGQUERY_SOURCE)
     assert (node["kind"], node["namespace"], node["name"]) == ("Dataset", "bigquery", "bigquery-public-data.samples.shakespeare")
     assert node["fields"] == ["word", "word_count"]
-    down = store.columns(BIGQUERY_SOURCE, "word_count")
+    down = Graph(store).columns(BIGQUERY_SOURCE, "word_count")
     assert {(h.dst, h.dst_field) for h in down.edges} == {(SPARK_OUTPUT, "word"), (SPARK_OUTPUT, "sum(word_count)")}
 
 
@@ -85,7 +86,7 @@ def test_show_and_columns_answer_for_the_source_column_of_a_column_edge_on_the_c
 def test_a_field_no_schema_or_column_lineage_names_is_a_one_line_error(store, tmp_path):
     ingest_files(store, [SHAKESPEARE / "1729097627541.json"])
     with pytest.raises(NotFoundError, match="has no field 'nope'"):
-        store.columns(BIGQUERY_SOURCE, "nope")
+        Graph(store).columns(BIGQUERY_SOURCE, "nope")
     url = f"sqlite:///{tmp_path}/cli.db"
     with open_store(url) as s:
         ingest_files(s, [SHAKESPEARE / "1729097627541.json"])
@@ -98,10 +99,10 @@ def test_a_field_no_schema_or_column_lineage_names_is_a_one_line_error(store, tm
 
 def test_the_join_key_of_a_spark_join_has_edges_into_the_whole_output(store):
     ingest_events(store, [spark_join_event()])
-    keys = store.columns(ORDERS, "customer_id")
+    keys = Graph(store).columns(ORDERS, "customer_id")
     assert [(h.direction, h.dst, h.dst_field, h.transformations) for h in keys.edges] == [
         ("downstream", REPORT, None, [t("INDIRECT", "JOIN", "", False)])]
-    assert upstream(store.columns(REPORT, "total")) == {
+    assert upstream(Graph(store).columns(REPORT, "total")) == {
         (ORDERS, "amount", "total", (("DIRECT", "AGGREGATION"),)),
         (ORDERS, "customer_id", None, (("INDIRECT", "JOIN"),)),
         (ORDERS, "status", None, (("INDIRECT", "FILTER"),)),
@@ -115,7 +116,7 @@ def test_the_spec_example_dataset_list_keeps_sort_and_filter(store):
     people = ("s3://test-bucket", "/iceberg_warehouse/some-database/people")
     ingest_events(store, [run_event("people", inputs=[people],
                                     outputs=[{"namespace": "s3://test-bucket", "name": "out", "facets": facet}])])
-    up = store.columns(dataset_id("s3://test-bucket", "out"), "id")
+    up = Graph(store).columns(dataset_id("s3://test-bucket", "out"), "id")
     assert upstream(up) == {
         (dataset_id(*people), "id", "id", (("DIRECT", "IDENTITY"),)),
         (dataset_id(*people), "first_name", None, (("INDIRECT", "SORT"),)),
@@ -126,15 +127,15 @@ def test_the_spec_example_dataset_list_keeps_sort_and_filter(store):
 
 def test_direct_only_walks_direct_edges_only(store):
     ingest_files(store, [SHAKESPEARE / "1729097627541.json"])
-    every = store.columns(SPARK_OUTPUT, "word")
+    every = Graph(store).columns(SPARK_OUTPUT, "word")
     assert upstream(every) == {
         (BIGQUERY_SOURCE, "word", "word", (("DIRECT", "IDENTITY"), ("INDIRECT", "FILTER"), ("INDIRECT", "GROUP_BY"))),
         (BIGQUERY_SOURCE, "word_count", "word", (("INDIRECT", "FILTER"),)),
     }
-    direct = store.columns(SPARK_OUTPUT, "word", direct_only=True)
+    direct = Graph(store).columns(SPARK_OUTPUT, "word", direct_only=True)
     assert {(h.src_field, h.dst_field) for h in direct.edges} == {("word", "word")}
     ingest_events(store, [spark_join_event()])
-    assert {(h.src, h.src_field) for h in store.columns(REPORT, "total", direct_only=True).edges} == {(ORDERS, "amount")}
+    assert {(h.src, h.src_field) for h in Graph(store).columns(REPORT, "total", direct_only=True).edges} == {(ORDERS, "amount")}
 
 
 @pytest.mark.parametrize("legacy, description, expected", [
@@ -148,12 +149,12 @@ def test_a_legacy_transformation_type_is_read_as_type_and_subtype(store, legacy,
         "inputFields": [{"namespace": "t", "name": "a", "field": "a", "transformations": []}],
         "transformationType": legacy, "transformationDescription": description}}}}
     ingest_events(store, [run_event("j", inputs=[("t", "a")], outputs=[{"namespace": "t", "name": "b", "facets": lineage}])])
-    assert [h.transformations for h in store.columns(dataset_id("t", "b"), "b").edges] == [[expected]]
+    assert [h.transformations for h in Graph(store).columns(dataset_id("t", "b"), "b").edges] == [[expected]]
 
 
 def test_airflow_legacy_identity_lineage_reads_as_direct_identity(store):
     ingest_files(store, [SCENARIOS / "airflow" / "events" / "line_03.json"])
-    edges = store.columns(dataset_id("bigquery", "mock-project.test.upload"), "a").edges
+    edges = Graph(store).columns(dataset_id("bigquery", "mock-project.test.upload"), "a").edges
     assert {(h.src, h.src_field) for h in edges} == {
         (dataset_id("gs://mock-bucket", "copied.csv"), "a"), (dataset_id("gs://mock-bucket", "test.csv"), "a")}
     assert all(h.transformations == [t("DIRECT", "IDENTITY", "identical", False)] for h in edges)
@@ -176,7 +177,7 @@ def test_an_edge_stated_direct_and_indirect_keeps_both_in_any_arrival_order(stor
     ingest_events(other, [first])
     ingest_events(other, [later])
     for s in (store, other):
-        [edge] = s.columns(dataset_id("t", "b"), "o").edges
+        [edge] = Graph(s).columns(dataset_id("t", "b"), "o").edges
         assert (edge.run, edge.time[:10]) == ("run:11111111-1111-1111-1111-111111111111", "2024-05-01")
         assert edge.transformations == [t("DIRECT", "IDENTITY"), t("INDIRECT", "FILTER"), t("INDIRECT", "SORT")]
     other.close()
@@ -185,10 +186,10 @@ def test_an_edge_stated_direct_and_indirect_keeps_both_in_any_arrival_order(stor
 def test_a_rebuild_gives_the_same_column_lineage(store):
     ingest_events(store, [spark_join_event()])
     ingest_files(store, [SHAKESPEARE / "1729097627541.json"])
-    before = [store.columns(d).model_dump() for d in (REPORT, SPARK_OUTPUT)]
+    before = [Graph(store).columns(d).model_dump() for d in (REPORT, SPARK_OUTPUT)]
     assert [h["dst_field"] for h in before[0]["edges"]].count(None) == 4  # the join's whole-dataset edges
     store.rebuild()
-    assert [store.columns(d).model_dump() for d in (REPORT, SPARK_OUTPUT)] == before
+    assert [Graph(store).columns(d).model_dump() for d in (REPORT, SPARK_OUTPUT)] == before
 
 
 @pytest.mark.parametrize("bad, problem", [
@@ -208,7 +209,7 @@ def test_a_malformed_column_lineage_facet_is_kept_but_makes_no_edge_or_node(stor
     assert parsed.bad_facets == {"outputs[0].facets.columnLineage"}
     assert problem in parsed.warnings[0] and parsed.warnings[0].startswith("outputs[0].facets.columnLineage: ")
     assert ingest_events(store, [event]).accepted == 1
-    assert store.columns(dataset_id("t", "b")).edges == []
+    assert Graph(store).columns(dataset_id("t", "b")).edges == []
     assert store.nodes([dataset_id("t", "a")]) == {}
     assert store.verify().ok
 
@@ -271,7 +272,7 @@ def test_column_lineage_into_a_model_output_is_the_models(store):
                      {"namespace": "file", "name": "/src", "field": "amount",
                       "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION"}]}]}}}}}]}
     assert ingest_events(store, [event]).accepted == 1
-    hops = {(h.src, h.src_field, h.dst, h.dst_field) for h in store.columns("model:ml/modelA", "score").edges}
+    hops = {(h.src, h.src_field, h.dst, h.dst_field) for h in Graph(store).columns("model:ml/modelA", "score").edges}
     assert hops == {("dataset:file//src", "amount", "model:ml/modelA", "score")}
 
 
@@ -286,5 +287,5 @@ def test_column_lineage_naming_an_alias_is_the_canonical_datasets(store, symlink
                            {"namespace": "hive://metastore:9083", "name": "raw.orders", "field": "amount"}]}}}}}])
     for event in ([spark, report] if symlink_first else [report, spark]):
         ingest_events(store, [event])
-    hops = {(h.src, h.src_field) for h in store.columns("dataset:warehouse/report", "total").edges}
+    hops = {(h.src, h.src_field) for h in Graph(store).columns("dataset:warehouse/report", "total").edges}
     assert hops == {("dataset:s3a://lake/raw/orders", "amount")}

@@ -20,6 +20,7 @@ from hypothesis import example, given, strategies as st
 from conftest import free_port, ingest_events, live_server, run_event
 from lineage.cli import cli
 from lineage.errors import EventError, IdError, IdTooLongError, StoreError, TimeRangeError
+from lineage.graph import Graph
 from lineage.ids import MAX_ID_BYTES, MAX_READINGS, NodeId, code_id, dataset_id, job_id, model_id, parse_id, run_id
 from lineage.ingest import Document, ingest
 from lineage.openlineage import format_time, parse_time
@@ -39,13 +40,13 @@ HOSTILE_IDS = {
 def lookups_of(store, monkeypatch) -> list[int]:
     """How many ids each of the store's node lookups asked for (the real lookup still runs)."""
     sizes: list[int] = []
-    real = store._nodes
+    real = store.nodes
 
     def counting(ids):
         sizes.append(len(ids))
         return real(ids)
 
-    monkeypatch.setattr(store, "_nodes", counting)
+    monkeypatch.setattr(store, "nodes", counting)
     return sizes
 
 
@@ -60,13 +61,13 @@ def test_a_hostile_id_is_refused_after_a_bounded_number_of_lookups_and_little_me
     tracemalloc.start()
     try:
         with pytest.raises(IdError, match=f"more than {MAX_READINGS} unescaped readings"):
-            sqlite_store.resolve(text)
+            Graph(sqlite_store).resolve(text)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert sizes == [1]  # the printed reading only: the other readings were counted, not looked up
     assert peak < 2 << 20, f"resolving took {peak} bytes"
-    row = sqlite_store.resolve("dataset:file:///tmp/a/b/x@1/y")  # an unescaped paste with few readings still works
+    row = Graph(sqlite_store).resolve("dataset:file:///tmp/a/b/x@1/y")  # an unescaped paste with few readings still works
     assert (row.namespace, row.name) == ("file:///tmp/a/b", "x@1/y") and len(sizes) == 3
 
 
@@ -74,7 +75,7 @@ def test_an_id_longer_than_4_kib_is_refused_before_any_lookup(sqlite_store, monk
     sizes = lookups_of(sqlite_store, monkeypatch)
     for text in ("dataset:a/" + "b" * MAX_ID_BYTES, "dataset:a/" + "é" * (MAX_ID_BYTES // 2)):
         with pytest.raises(IdTooLongError, match=f"an id is at most {MAX_ID_BYTES} bytes") as caught:
-            sqlite_store.resolve(text)
+            Graph(sqlite_store).resolve(text)
         assert len(str(caught.value)) < 300  # the message quotes the id cut short
     assert sizes == []
 
@@ -166,7 +167,7 @@ def test_ingest_rejects_an_overflowing_event_time_with_its_place_and_records_the
     report = ingest(sqlite_store, (Document(f"events.jsonl:{i + 1}", value=e) for i, e in enumerate(events)), "t")
     assert report.accepted == 2
     assert report.rejected == [("events.jsonl:2", f"eventTime: {OVERFLOWING[0]!r} is outside years 1-9999 once read in UTC")]
-    assert {r.name for r in sqlite_store.search("job:", kinds=["job"])} == {"before", "after"}
+    assert {r.name for r in Graph(sqlite_store).search("job:", kinds=["job"])} == {"before", "after"}
 
 
 def test_an_event_whose_inputs_are_not_a_list_is_rejected_not_a_crash(sqlite_store):

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import ingest_events, run_event, snapshot
+from lineage.graph import Graph
 from lineage.ids import dataset_id, job_id
 from lineage.projection import facet_name
 from lineage.store import open_store
@@ -55,7 +56,7 @@ def test_column_edges_whose_field_names_hold_nul_are_kept_apart(store):
         run_event("j1", inputs=[("t", "src")], outputs=[{"namespace": "t", "name": "x", "facets": lineage(f"{y}\x00c", "a")}]),
         run_event("j2", outputs=[{"namespace": "t", "name": "y", "facets": lineage("c", f"a\x00{x}")}]),
     ])
-    edges = store.columns(dataset_id("t", "src")).edges
+    edges = Graph(store).columns(dataset_id("t", "src")).edges
     assert sorted((e.src_field, e.dst, e.dst_field) for e in edges) == [("a", x, f"{y}\x00c"), (f"a\x00{x}", y, "c")]
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from conftest import CORPUS, ingest_events, live_server, run_event, snapshot
 from lineage.cli import cli
 from lineage.errors import IdError, NotFoundError
+from lineage.graph import Graph
 from lineage.ids import dataset_id
 from lineage.openlineage import parse_event
 from lineage.server import auth
@@ -50,11 +51,11 @@ def one_by_one(store, events: list[dict]) -> None:
 @pytest.mark.parametrize("symlink_first", [True, False], ids=["symlink-first", "symlink-after-the-read"])
 def test_a_read_by_the_hive_name_reaches_the_spark_writer_upstream_and_by_path(store, symlink_first):
     one_by_one(store, [spark_write(), hive_read()] if symlink_first else [hive_read(), spark_write()])
-    upstream = {n.id for n in store.traverse("dataset:warehouse/mart.daily", "upstream").nodes}
+    upstream = {n.id for n in Graph(store).traverse("dataset:warehouse/mart.daily", "upstream").nodes}
     assert f"run:{WRITER}" in upstream and "job:spark/spark_app.write_orders" in upstream
     assert f"{CANONICAL}@{WRITER}" in upstream
     assert not any(i.startswith(ALIAS) for i in upstream)
-    path = store.path(ALIAS, "dataset:warehouse/mart.daily")
+    path = Graph(store).path(ALIAS, "dataset:warehouse/mart.daily")
     assert path.found and path.source == CANONICAL and path.nodes[1:3] == [f"{CANONICAL}@{WRITER}", f"run:{READER}"]
 
 
@@ -86,13 +87,13 @@ def _forget_ledger(store) -> None:
 
 def test_show_lists_the_aliases_and_every_command_accepts_one(store):
     one_by_one(store, [hive_read(), spark_write()])
-    shown = store.node(ALIAS)
+    shown = Graph(store).node(ALIAS)
     assert (shown["id"], shown["aliases"]) == (CANONICAL, [ALIAS])
-    assert store.resolve(f"{ALIAS}@{WRITER}").id == f"{CANONICAL}@{WRITER}"
-    assert [v["id"] for v in store.history(ALIAS)["versions"]] == [f"{CANONICAL}@{WRITER}"]
-    assert store.impact(ALIAS)["levels"][0]["jobs"] == ["job:trino/daily_orders"]
-    assert store.traverse(ALIAS, "downstream").root == CANONICAL
-    assert [r.id for r in store.search("raw.orders")] == [ALIAS]
+    assert Graph(store).resolve(f"{ALIAS}@{WRITER}").id == f"{CANONICAL}@{WRITER}"
+    assert [v["id"] for v in Graph(store).history(ALIAS)["versions"]] == [f"{CANONICAL}@{WRITER}"]
+    assert Graph(store).impact(ALIAS)["levels"][0]["jobs"] == ["job:trino/daily_orders"]
+    assert Graph(store).traverse(ALIAS, "downstream").root == CANONICAL
+    assert [r.id for r in Graph(store).search("raw.orders")] == [ALIAS]
 
 
 def test_the_smallest_declaring_dataset_is_canonical_and_the_declarers_are_one_dataset(store):
@@ -101,18 +102,18 @@ def test_the_smallest_declaring_dataset_is_canonical_and_the_declarers_are_one_d
     archive = run_event("archive", "aaaaaaaa-0000-4000-8000-000000000009", namespace="spark",
                         time="2024-05-01T09:00:00Z", outputs=[other])
     one_by_one(store, [hive_read(), spark_write(), archive])  # s3a://archive... < s3a://lake...
-    assert store.resolve(ALIAS).id == "dataset:s3a://archive/raw/orders"
-    upstream = {n.id for n in store.traverse("dataset:warehouse/mart.daily", "upstream").nodes}
+    assert Graph(store).resolve(ALIAS).id == "dataset:s3a://archive/raw/orders"
+    upstream = {n.id for n in Graph(store).traverse("dataset:warehouse/mart.daily", "upstream").nodes}
     assert f"run:{WRITER}" in upstream  # the read still reaches what was written before it, under either path
     # two datasets declaring one table are one dataset: the larger id is an alias of the smaller
-    assert store.resolve(CANONICAL).id == "dataset:s3a://archive/raw/orders"
+    assert Graph(store).resolve(CANONICAL).id == "dataset:s3a://archive/raw/orders"
 
 
 def test_a_symlinks_facet_that_breaks_its_spec_is_kept_with_a_warning_and_makes_no_alias(store):
     bad = run_event("w", namespace="spark", outputs=[{**S3A, "facets": {"symlinks": {"identifiers": [{"name": "x"}]}}}])
     report = ingest_events(store, [bad, hive_read()])
     assert any("outputs[0].facets.symlinks: identifiers[0] needs namespace and name" in w for _, w in report.warnings)
-    assert store.resolve(ALIAS).id == ALIAS and store.node(CANONICAL)["aliases"] == []
+    assert Graph(store).resolve(ALIAS).id == ALIAS and Graph(store).node(CANONICAL)["aliases"] == []
 
 
 # --- job types: tests and checks apart, filters -------------------------------------------------
@@ -136,23 +137,23 @@ def dbt_project() -> list[dict]:
 
 def test_impact_lists_tests_and_quality_checks_apart_from_the_jobs_they_check(store):
     ingest_events(store, dbt_project())
-    levels = store.impact("dataset:duckdb/raw_orders")["levels"]
+    levels = Graph(store).impact("dataset:duckdb/raw_orders")["levels"]
     assert [(lv["distance"], lv["jobs"], lv["checks"]) for lv in levels] == [
         (1, ["job:dbt/stg_orders"], []),
         (2, ["job:airflow/export"], ["job:dbt/not_null_stg_orders_id", "job:ge/expectations_suite"]),
     ]
-    assert store.node("job:dbt/stg_orders")["facets"]["_jobType"] == {
+    assert Graph(store).node("job:dbt/stg_orders")["facets"]["_jobType"] == {
         "jobType": "MODEL", "integration": "DBT", "processingType": "BATCH"}
 
 
 def test_job_type_filters_impact_and_downstream_by_type_or_integration(store):
     ingest_events(store, dbt_project())
-    impact = store.impact("dataset:duckdb/raw_orders", job_types=["model", "TASK"])
+    impact = Graph(store).impact("dataset:duckdb/raw_orders", job_types=["model", "TASK"])
     assert [(lv["jobs"], lv["checks"]) for lv in impact["levels"]] == [
         (["job:dbt/stg_orders"], []), (["job:airflow/export"], [])]
-    walk = store.traverse("dataset:duckdb/raw_orders", "downstream", job_types=["DBT"], kinds=["job"])
+    walk = Graph(store).traverse("dataset:duckdb/raw_orders", "downstream", job_types=["DBT"], kinds=["job"])
     assert [n.id for n in walk.nodes] == ["job:dbt/stg_orders", "job:dbt/not_null_stg_orders_id"]
-    runs = store.traverse("dataset:duckdb/raw_orders", "downstream", job_types=["TEST"], kinds=["run"]).nodes
+    runs = Graph(store).traverse("dataset:duckdb/raw_orders", "downstream", job_types=["TEST"], kinds=["run"]).nodes
     assert [n.job for n in runs] == ["job:dbt/not_null_stg_orders_id"]
 
 
@@ -202,9 +203,9 @@ def task_event(root: dict | None) -> dict:
 def test_a_task_run_links_to_its_dag_run_through_the_root_when_the_parent_sends_nothing(store):
     report = ingest_events(store, [task_event({"run": {"runId": DAG_RUN}, "job": {"namespace": "airflow", "name": "etl"}})])
     assert report.warnings == []
-    out = {(e["type"], e["dst"]) for e in store.node(f"run:{TASK_RUN}")["out"]}
+    out = {(e["type"], e["dst"]) for e in Graph(store).node(f"run:{TASK_RUN}")["out"]}
     assert {("CHILD_OF", f"run:{GROUP_RUN}"), ("DESCENDANT_OF", f"run:{DAG_RUN}")} <= out
-    dag = store.node(f"run:{DAG_RUN}")
+    dag = Graph(store).node(f"run:{DAG_RUN}")
     assert [(e["type"], e["dst"]) for e in dag["out"]] == [("RUN_OF", "job:airflow/etl")]
     assert [(e["type"], e["src"]) for e in dag["in"]] == [("DESCENDANT_OF", f"run:{TASK_RUN}")]
 
@@ -212,7 +213,7 @@ def test_a_task_run_links_to_its_dag_run_through_the_root_when_the_parent_sends_
 def test_a_malformed_root_is_a_warning_and_the_parent_still_links(store):
     report = ingest_events(store, [task_event({"run": {}, "job": {"namespace": "airflow", "name": "etl"}})])
     assert [w for _, w in report.warnings] == ["run.facets.parent.root: run.runId is missing; the root is not used"]
-    out = {(e["type"], e["dst"]) for e in store.node(f"run:{TASK_RUN}")["out"]}
+    out = {(e["type"], e["dst"]) for e in Graph(store).node(f"run:{TASK_RUN}")["out"]}
     assert ("CHILD_OF", f"run:{GROUP_RUN}") in out and not any(t == "DESCENDANT_OF" for t, _ in out)
 
 
@@ -227,9 +228,9 @@ def test_a_malformed_root_is_a_warning_and_the_parent_still_links(store):
 ])
 def test_a_pasted_uri_names_the_dataset_written_at_that_location(store, namespace, name, pasted):
     ingest_events(store, [run_event("writer", WRITER, outputs=[(namespace, name)])])
-    assert store.resolve(pasted).id == dataset_id(namespace, name)
-    assert store.resolve(f"{pasted}@{WRITER}").id == dataset_id(namespace, name, WRITER)
-    assert "job:test/writer" in {n.id for n in store.traverse(pasted, "upstream").nodes}
+    assert Graph(store).resolve(pasted).id == dataset_id(namespace, name)
+    assert Graph(store).resolve(f"{pasted}@{WRITER}").id == dataset_id(namespace, name, WRITER)
+    assert "job:test/writer" in {n.id for n in Graph(store).traverse(pasted, "upstream").nodes}
 
 
 def test_a_pasted_uri_that_names_two_datasets_is_ambiguous_and_one_that_names_none_is_not_found(store):
@@ -238,10 +239,10 @@ def test_a_pasted_uri_that_names_two_datasets_is_ambiguous_and_one_that_names_no
     for pasted in ("file:///tmp/a", "dataset:file:///tmp/a"):
         with pytest.raises(IdError, match=re.escape("ambiguous; it could be any of: dataset:file//tmp/a, "
                                                     "dataset:file://%2Ftmp/a")):
-            store.resolve(pasted)
-    assert store.resolve("hdfs://nn:8020/t").id == "dataset:hdfs://nn:8020/t"  # the canonical reading wins
+            Graph(store).resolve(pasted)
+    assert Graph(store).resolve("hdfs://nn:8020/t").id == "dataset:hdfs://nn:8020/t"  # the canonical reading wins
     with pytest.raises(NotFoundError, match="no node 'file:///missing.csv'"):
-        store.resolve("file:///missing.csv")
+        Graph(store).resolve("file:///missing.csv")
 
 
 # --- lenient reading warns ------------------------------------------------------------------------
@@ -294,9 +295,9 @@ def test_two_datasets_declaring_one_symlink_are_one_dataset_and_no_read_loses_it
     graphs = []
     for order in ((0, 1, 2, 3), (3, 2, 1, 0), (1, 2, 0, 3), (2, 0, 3, 1)):
         one_by_one(store, [events[i] for i in order])
-        upstream = {n.id for n in store.traverse("dataset:warehouse/mart.report", "upstream").nodes}
+        upstream = {n.id for n in Graph(store).traverse("dataset:warehouse/mart.report", "upstream").nodes}
         assert "run:aaaaaaaa-0000-4000-8000-000000000020" in upstream, order  # the s3a writer it really read
-        assert store.path("dataset:file//in/orders.csv", "dataset:warehouse/mart.report").found
+        assert Graph(store).path("dataset:file//in/orders.csv", "dataset:warehouse/mart.report").found
         graphs.append(snapshot(store))
         store.rebuild()
         assert snapshot(store) == graphs[-1]

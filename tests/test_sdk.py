@@ -10,6 +10,7 @@ from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 
 from conftest import SHARED, live_server
+from lineage.graph import Graph
 from lineage.ingest import ingest, read_documents
 from lineage.sdk import TrainingRun, file_digest, training_run
 from lineage.server import auth
@@ -60,15 +61,15 @@ def test_a_sklearn_training_run_is_visible_end_to_end_through_the_server(tmp_pat
         with TrainingRun("train_credit", namespace="ml", client=client, code_path=repo_path, strict=True) as run:
             model = train_german_credit(run, tmp_path)
     with open_store(store_url) as store:
-        walk = store.traverse(model, "upstream")
+        walk = Graph(store).traverse(model, "upstream")
         reached = {n.id for n in walk.nodes}
         assert f"code:https://github.com/example/churn.git@{commit}" in reached
         assert any(i.startswith("dataset:file//") and "german.data@sha256:" in i for i in reached)
-        node = store.node(model)
+        node = Graph(store).node(model)
         digest = file_digest(tmp_path / "credit.skops")
         assert node["facets"]["auditgraph_model"]["artifactDigest"] == digest
         assert model == f"model:ml/german-credit@{digest.split(':')[1][:12]}"
-        run_node = store.node(f"run:{run.run_id}")
+        run_node = Graph(store).node(f"run:{run.run_id}")
         assert run_node["facets"]["_state"]["eventType"] == "COMPLETE"
         assert run_node["facets"]["auditgraph_training"]["params"] == {"C": 1.0, "max_iter": 500}
         assert run_node["facets"]["auditgraph_training"]["codeDirty"] is False
@@ -104,7 +105,7 @@ def test_the_file_transport_writes_events_the_cli_ingests(tmp_path, repo):
     with open_store(f"sqlite:///{tmp_path}/file.db") as store, open(log, "rb") as stream:
         report = ingest(store, read_documents(stream, str(log)), "test")
         assert (report.accepted, report.rejected) == (2, [])
-        assert store.resolve(model).kind == "ModelVersion"
+        assert Graph(store).resolve(model).kind == "ModelVersion"
 
 
 def test_a_failing_training_job_is_recorded_as_failed_and_its_error_propagates(tmp_path):
@@ -115,8 +116,8 @@ def test_a_failing_training_job_is_recorded_as_failed_and_its_error_propagates(t
             1 / 0
     with open_store(f"sqlite:///{tmp_path}/fail.db") as store, open(log, "rb") as stream:
         ingest(store, read_documents(stream, str(log)), "test")
-        [run] = [r for r in store.search("run:", limit=10)]
-        facets = store.node(run.id)["facets"]
+        [run] = [r for r in Graph(store).search("run:", limit=10)]
+        facets = Graph(store).node(run.id)["facets"]
     assert facets["_state"]["eventType"] == "FAIL"
     assert facets["errorMessage"]["message"] == "ZeroDivisionError: division by zero"
 

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ingest_events, live_server, run_event
 from lineage.errors import StoreError
+from lineage.graph import Graph
 from lineage.ids import dataset_id, job_id
 from lineage.server import auth
 from lineage.server.app import ServerConfig
@@ -34,10 +35,10 @@ def test_injection_shaped_names_and_facets_are_stored_verbatim_and_change_nothin
                       run_facets={"evil": {"_producer": name, "_schemaURL": name, "q": name}})
     report = ingest_events(store, [event])
     assert report.accepted == 1, report.rejected
-    assert store.resolve(job_id(name, name)).name == name
-    assert store.resolve(dataset_id(name, name)).namespace == name
-    assert store.node(f"run:{event['run']['runId']}")["facets"]["evil"]["q"] == name
-    assert store.resolve("dataset:db/kept").kind == "Dataset"
+    assert Graph(store).resolve(job_id(name, name)).name == name
+    assert Graph(store).resolve(dataset_id(name, name)).namespace == name
+    assert Graph(store).node(f"run:{event['run']['runId']}")["facets"]["evil"]["q"] == name
+    assert Graph(store).resolve("dataset:db/kept").kind == "Dataset"
     assert store.verify().ok and store.head().seq == 2
 
 
@@ -125,7 +126,7 @@ def test_a_huge_array_within_the_size_limit_is_handled_without_harm(secured):
                           timeout=60)
     assert response.status_code == 201
     with open_store(url) as store:
-        assert len(store.node(f"run:{event['run']['runId']}")["in"]) == 20_000
+        assert len(Graph(store).node(f"run:{event['run']['runId']}")["in"]) == 20_000
         assert store.verify().ok
 
 

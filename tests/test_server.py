@@ -12,6 +12,7 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpCompression, HttpConfig, HttpTransport
 
 from conftest import live_server, run_event, scenario_files
+from lineage.graph import Graph
 from lineage.server import auth
 from lineage.server.app import ServerConfig
 from lineage.store import open_store
@@ -64,7 +65,7 @@ def test_the_openlineage_client_records_a_pipeline_over_http_with_its_defaults(s
         client.emit(client_event(job, RunState.COMPLETE, inputs, outputs, run_id))
     with open_store(store_url) as store:
         assert store.head().seq == 4 + 6
-        walk = store.traverse("dataset:s3://lake/model", "upstream", kinds=["job"])
+        walk = Graph(store).traverse("dataset:s3://lake/model", "upstream", kinds=["job"])
         assert {n.id for n in walk.nodes} == {"job:pipeline/extract", "job:pipeline/clean", "job:pipeline/train"}
 
 
@@ -73,7 +74,7 @@ def test_the_corpus_posted_as_one_batch_gives_the_same_lineage_as_the_cli(server
     response = httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=bearer(tokens["ingest"]))
     assert (response.status_code, response.json()["accepted"]) == (201, 32)
     with open_store(store_url) as store:
-        walk = store.traverse("dataset:gs://mock-bucket/result.csv", "upstream", kinds=["job"])
+        walk = Graph(store).traverse("dataset:gs://mock-bucket/result.csv", "upstream", kinds=["job"])
     assert {n.id for n in walk.nodes} == {"job:airflow/BQ.download", "job:airflow/BQ.copy", "job:airflow/BQ.upload"}
 
 
@@ -85,7 +86,7 @@ def test_gzip_bodies_from_the_client_are_accepted(server, tokens, store_url):
     assert response.request.headers["Content-Encoding"] == "gzip"
     assert (response.status_code, response.json()["status"]) == (201, "accepted")
     with open_store(store_url) as store:
-        assert store.resolve("job:pipeline/gz").kind == "Job"
+        assert Graph(store).resolve("job:pipeline/gz").kind == "Job"
 
 
 def test_the_client_configured_from_the_environment_reaches_the_server(server, tokens, store_url, monkeypatch):
@@ -98,7 +99,7 @@ def test_the_client_configured_from_the_environment_reaches_the_server(server, t
     client = OpenLineageClient()
     client.emit(client_event("from_env", RunState.COMPLETE))
     with open_store(store_url) as store:
-        assert store.resolve("job:pipeline/from_env").kind == "Job"
+        assert Graph(store).resolve("job:pipeline/from_env").kind == "Job"
 
 
 def test_a_repeated_event_is_acknowledged_as_a_duplicate(server, tokens):

@@ -9,7 +9,8 @@ import pytest
 from conftest import (
     corpus_files, ingest_events, ingest_files, load, run_event, scenario_files, snapshot,
 )
-from lineage.errors import IdError, LineageError
+from lineage.errors import LineageError, NotFoundError
+from lineage.graph import Graph
 from lineage.ids import dataset_id
 
 BQ = "bigquery"
@@ -63,7 +64,7 @@ def test_a_flagged_parent_facet_is_kept_but_makes_no_edge(store):
     assert path.name == "event_invalid_run_facet.json"
     ingest_files(store, [path])
     event = load(path)
-    node = store.node(f"run:{event['run']['runId']}")
+    node = Graph(store).node(f"run:{event['run']['runId']}")
     assert node["facets"]["parent"] == event["run"]["facets"]["parent"]
     assert [e for e in node["out"] if e["type"] == "CHILD_OF"] == []
 
@@ -72,7 +73,7 @@ def test_a_flagged_parent_facet_is_kept_but_makes_no_edge(store):
 
 def test_airflow_upstream_of_the_final_output_is_the_whole_bigquery_chain(store):
     ingest_files(store, scenario_files("airflow"))
-    walk = store.traverse(dataset_id(GS, "result.csv"), "upstream")
+    walk = Graph(store).traverse(dataset_id(GS, "result.csv"), "upstream")
     assert entities(walk, "dataset:") == {
         dataset_id(GS, "result.csv"), dataset_id(BQ, "mock-project.test.upload_cp"),
         dataset_id(BQ, "mock-project.test.upload"), dataset_id(GS, "copied.csv"), dataset_id(GS, "test.csv"),
@@ -83,7 +84,7 @@ def test_airflow_upstream_of_the_final_output_is_the_whole_bigquery_chain(store)
 
 def test_airflow_downstream_of_an_uploaded_file_follows_every_gcs_task(store):
     ingest_files(store, scenario_files("airflow"))
-    walk = store.traverse(dataset_id(GS, "uploaded_file.txt"), "downstream")
+    walk = Graph(store).traverse(dataset_id(GS, "uploaded_file.txt"), "downstream")
     assert entities(walk, "dataset:") == {
         dataset_id(GS, "uploaded_file.txt"), dataset_id(GS, "copy_of_uploaded_file.txt"),
         dataset_id(GS, "compose_result.txt"), dataset_id("file", "/files/temp/downloaded_file.txt"),
@@ -96,20 +97,20 @@ def test_airflow_downstream_of_an_uploaded_file_follows_every_gcs_task(store):
 
 def test_airflow_tasks_are_children_of_their_dag_run(store):
     ingest_files(store, scenario_files("airflow"))
-    node = store.node("job:airflow/BQ.copy")
+    node = Graph(store).node("job:airflow/BQ.copy")
     [run] = [e["src"] for e in node["in"] if e["type"] == "RUN_OF"]
-    parent = [e["dst"] for e in store.node(run)["out"] if e["type"] == "CHILD_OF"]
+    parent = [e["dst"] for e in Graph(store).node(run)["out"] if e["type"] == "CHILD_OF"]
     assert parent == ["run:01936893-9751-7a91-a2a0-a51101a3970c"]
-    dag_run = store.node(parent[0])
+    dag_run = Graph(store).node(parent[0])
     assert [e["dst"] for e in dag_run["out"] if e["type"] == "RUN_OF"] == ["job:airflow/BQ"]
 
 
 def test_spark_insert_reads_t1_and_writes_t2(store):
     ingest_files(store, scenario_files("spark_dataproc_simple_producer_test_complete"))
     ns = "hdfs://dataproc-producer-test-m"
-    up = store.traverse(dataset_id(ns, "/user/hive/warehouse/t2"), "upstream")
+    up = Graph(store).traverse(dataset_id(ns, "/user/hive/warehouse/t2"), "upstream")
     assert entities(up, "dataset:") == {dataset_id(ns, "/user/hive/warehouse/t2"), dataset_id(ns, "/user/hive/warehouse/t1")}
-    down = store.traverse(dataset_id(ns, "/user/hive/warehouse/t1"), "downstream", kinds=["job"])
+    down = Graph(store).traverse(dataset_id(ns, "/user/hive/warehouse/t1"), "downstream", kinds=["job"])
     assert ids(down) == {"job:default/cl_i_test_application.execute_insert_into_hive_table.warehouse_t2"}
 
 
@@ -119,7 +120,7 @@ def test_spark_run_state_merges_start_running_complete_in_any_order(store, tmp_p
     random.Random(7).shuffle(shuffled)
     ingest_files(store, shuffled)
     run = "run:" + load(files[13])["run"]["runId"]
-    node = store.node(run)
+    node = Graph(store).node(run)
     assert node["facets"]["_state"]["eventType"] == "COMPLETE"
     assert node["first_seen"] < node["last_seen"]
 
@@ -138,13 +139,13 @@ def test_events_of_one_run_give_the_same_graph_in_any_arrival_order(store, tmp_p
 def test_column_lineage_of_the_cll_scenario_both_ways(store):
     ingest_files(store, scenario_files("CLL"))
     tbl1 = dataset_id("file", "/tmp/cll_test/tbl1")
-    up = store.columns(tbl1, "ident")
+    up = Graph(store).columns(tbl1, "ident")
     assert {(h.src, h.src_field) for h in up.edges if h.direction == "upstream"} == {
         (dataset_id("file", "/tmp/cll_test/cll_source1"), "a"),
         (dataset_id("file", "/tmp/cll_test/cll_source1"), "b"),
         (dataset_id("file", "/tmp/cll_test/cll_source2"), "a"),
     }
-    down = store.columns(dataset_id("file", "/tmp/cll_test/cll_source1"), "a")
+    down = Graph(store).columns(dataset_id("file", "/tmp/cll_test/cll_source1"), "a")
     assert {(h.dst, h.dst_field) for h in down.edges if h.direction == "downstream"} >= {(tbl1, "ident")}
     identity = [h for h in up.edges if h.src_field == "a" and h.src.endswith("cll_source1")][0]
     assert {"type": "DIRECT", "subtype": "IDENTITY", "description": "", "masking": False} in identity.transformations
@@ -159,9 +160,9 @@ def test_an_output_marked_as_model_becomes_a_model_version_with_its_code(store):
     code = {"sourceCodeLocation": {"_producer": "x", "_schemaURL": "y", "type": "git",
                                    "url": "git@github.com:org/repo.git", "version": "abc123"}}
     ingest_events(store, [run_event("train", inputs=[("s3://b", "features")], outputs=[model], job_facets=code)])
-    walk = store.traverse("model:ml/churn@7", "upstream")
+    walk = Graph(store).traverse("model:ml/churn@7", "upstream")
     assert ids(walk) >= {"model:ml/churn@7", "code:git@github.com:org/repo.git@abc123", "dataset:s3://b/features@unversioned"}
-    assert store.resolve("model:ml/churn").kind == "Model"
+    assert Graph(store).resolve("model:ml/churn").kind == "Model"
 
 
 def test_a_dataset_written_without_a_version_gets_one_per_run_and_readers_see_the_latest(store):
@@ -171,12 +172,12 @@ def test_a_dataset_written_without_a_version_gets_one_per_run_and_readers_see_th
         run_event("write", r2, time="2024-01-02T00:00:00Z", outputs=[("db", "t")]),
         run_event("read", r3, time="2024-01-03T00:00:00Z", inputs=[("db", "t")], outputs=[("db", "u")]),
     ])
-    history = store.history("dataset:db/t")
+    history = Graph(store).history("dataset:db/t")
     assert [v["version"] for v in history["versions"]] == [r1, r2]
     assert [v["written_by"] for v in history["versions"]] == [f"run:{r1}", f"run:{r2}"]
-    assert [e["src"] for e in store.node(f"run:{r3}")["in"] if e["type"] == "READ_BY"] == [f"dataset:db/t@{r2}"]
+    assert [e["src"] for e in Graph(store).node(f"run:{r3}")["in"] if e["type"] == "READ_BY"] == [f"dataset:db/t@{r2}"]
     # r2 appended (no lifecycleStateChange facet), so its version continues r1's
-    assert ids(store.traverse(f"dataset:db/u@{r3}", "upstream", kinds=["dataset"])) == {
+    assert ids(Graph(store).traverse(f"dataset:db/u@{r3}", "upstream", kinds=["dataset"])) == {
         f"dataset:db/u@{r3}", f"dataset:db/t@{r2}", f"dataset:db/t@{r1}"}
 
 
@@ -185,8 +186,8 @@ def test_as_of_leaves_out_edges_that_became_true_later(store):
         run_event("a", time="2024-01-01T00:00:00Z", inputs=[("db", "src")], outputs=[("db", "mid")]),
         run_event("b", time="2024-03-01T00:00:00Z", inputs=[("db", "mid")], outputs=[("db", "late")]),
     ])
-    now = store.traverse("dataset:db/src", "downstream", kinds=["job"])
-    then = store.traverse("dataset:db/src", "downstream", kinds=["job"], as_of="2024-02-01T00:00:00.000000Z")
+    now = Graph(store).traverse("dataset:db/src", "downstream", kinds=["job"])
+    then = Graph(store).traverse("dataset:db/src", "downstream", kinds=["job"], as_of="2024-02-01T00:00:00.000000Z")
     assert ids(now) == {"job:test/a", "job:test/b"}
     assert ids(then) == {"job:test/a"}
 
@@ -196,20 +197,20 @@ def test_every_event_type_and_none_is_accepted_and_recorded_as_the_run_state(sto
     event = run_event("job", event_type=event_type, outputs=[("db", "t")])
     report = ingest_events(store, [event])
     assert report.accepted == 1
-    assert store.node(f"run:{event['run']['runId']}")["facets"]["_state"]["eventType"] == event_type
+    assert Graph(store).node(f"run:{event['run']['runId']}")["facets"]["_state"]["eventType"] == event_type
 
 
 def test_a_terminal_state_wins_over_a_running_event_at_the_same_time(store):
     run = "44444444-4444-4444-8444-444444444444"
     ingest_events(store, [run_event("j", run, event_type="FAIL"), run_event("j", run, event_type="RUNNING")])
-    assert store.node(f"run:{run}")["facets"]["_state"]["eventType"] == "FAIL"
+    assert Graph(store).node(f"run:{run}")["facets"]["_state"]["eventType"] == "FAIL"
 
 
 def test_custom_facets_are_kept_whole(store):
     facet = {"_producer": "x", "_schemaURL": "y", "nested": {"deep": [1, 2.5, "three", None, True]}}
     event = run_event("j", run_facets={"my_custom": facet})
     ingest_events(store, [event])
-    assert store.node(f"run:{event['run']['runId']}")["facets"]["my_custom"] == facet
+    assert Graph(store).node(f"run:{event['run']['runId']}")["facets"]["my_custom"] == facet
 
 
 def test_dataset_and_job_events_record_their_nodes(store):
@@ -217,8 +218,8 @@ def test_dataset_and_job_events_record_their_nodes(store):
     dataset_event, job_event = (load(p) for p in client if p.name in ("serde_example_dataset_event.json", "serde_example_job_event.json"))
     assert ingest_events(store, [dataset_event, job_event]).accepted == 2
     d, j = dataset_event["dataset"], job_event["job"]
-    assert store.resolve(dataset_id(d["namespace"], d["name"])).kind == "Dataset"
-    assert store.resolve(f"job:{j['namespace']}/{j['name']}").kind == "Job"
+    assert Graph(store).resolve(dataset_id(d["namespace"], d["name"])).kind == "Dataset"
+    assert Graph(store).resolve(f"job:{j['namespace']}/{j['name']}").kind == "Job"
 
 
 # --- traversal limits ---------------------------------------------------------
@@ -230,27 +231,27 @@ def chain(n: int) -> list[dict]:
 
 def test_depth_zero_returns_only_the_start_and_says_it_was_truncated(store):
     ingest_events(store, chain(3))
-    walk = store.traverse("dataset:db/t3", "upstream", depth=0)
+    walk = Graph(store).traverse("dataset:db/t3", "upstream", depth=0)
     assert [n.distance for n in walk.nodes] == [0]
     assert walk.truncated and walk.truncated_reason == "depth limit of 0 reached"
 
 
 def test_upstream_stops_at_the_depth_limit(store):
     ingest_events(store, chain(5))
-    walk = store.traverse("dataset:db/t5", "upstream", depth=4, kinds=["dataset"])
+    walk = Graph(store).traverse("dataset:db/t5", "upstream", depth=4, kinds=["dataset"])
     assert entities(walk, "dataset:") == {"dataset:db/t5", "dataset:db/t4", "dataset:db/t3"}
     assert walk.truncated
 
 
 def test_a_full_walk_is_not_truncated(store):
     ingest_events(store, chain(5))
-    walk = store.traverse("dataset:db/t5", "upstream")
+    walk = Graph(store).traverse("dataset:db/t5", "upstream")
     assert len(entities(walk, "dataset:")) == 6 and not walk.truncated
 
 
 def test_the_node_cap_stops_the_walk_and_says_so(store):
     ingest_events(store, chain(10))
-    walk = store.traverse("dataset:db/t10", "upstream", max_nodes=5)
+    walk = Graph(store).traverse("dataset:db/t10", "upstream", max_nodes=5)
     assert walk.truncated and walk.truncated_reason == "node cap of 5 reached"
     assert len([n for n in walk.nodes if not n.id.startswith("job:")]) == 5
 
@@ -261,14 +262,14 @@ def test_a_cycle_ends(store):
         run_event("ba", time="2024-01-02T00:00:00Z", inputs=[{"namespace": "db", "name": "b", "facets": {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}],
                   outputs=[{"namespace": "db", "name": "a", "facets": {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "unversioned"}}}]),
     ])
-    walk = store.traverse("dataset:db/a", "downstream")
+    walk = Graph(store).traverse("dataset:db/a", "downstream")
     assert {"dataset:db/b@1", "dataset:db/a@unversioned"} <= ids(walk)
     assert not walk.truncated
 
 
 def test_impact_groups_jobs_datasets_and_models_by_distance(store):
     ingest_events(store, chain(3))
-    result = store.impact("dataset:db/t0")
+    result = Graph(store).impact("dataset:db/t0")
     assert [(lv["distance"], lv["jobs"], lv["datasets"]) for lv in result["levels"]] == [
         (1, ["job:test/step0"], ["dataset:db/t1"]),
         (2, ["job:test/step1"], ["dataset:db/t2"]),
@@ -278,47 +279,47 @@ def test_impact_groups_jobs_datasets_and_models_by_distance(store):
 
 def test_path_finds_the_data_flow_between_two_datasets(store):
     ingest_events(store, chain(3))
-    result = store.path("dataset:db/t0", "dataset:db/t3")
+    result = Graph(store).path("dataset:db/t0", "dataset:db/t3")
     assert result.found and result.direction == "downstream"
     assert result.nodes[0] == "dataset:db/t0" and result.nodes[-1] == "dataset:db/t3"
     assert len([n for n in result.nodes if n.startswith("run:")]) == 3
-    backwards = store.path("dataset:db/t3", "dataset:db/t0")
+    backwards = Graph(store).path("dataset:db/t3", "dataset:db/t0")
     assert backwards.found and backwards.direction == "upstream"
 
 
 def test_path_between_unconnected_nodes_is_not_found(store):
     ingest_events(store, chain(1) + [run_event("other", inputs=[("db", "x")], outputs=[("db", "y")])])
-    assert not store.path("dataset:db/t0", "dataset:db/y").found
+    assert not Graph(store).path("dataset:db/t0", "dataset:db/y").found
 
 
 def test_search_finds_by_substring_and_kind(store):
     ingest_files(store, scenario_files("airflow"))
-    found = [r.id for r in store.search("UPLOAD_CP", kinds=["dataset"])]
+    found = [r.id for r in Graph(store).search("UPLOAD_CP", kinds=["dataset"])]
     assert found[0] == "dataset:bigquery/mock-project.test.upload_cp"
     assert all(i.startswith("dataset:") for i in found)
 
 
 def test_search_treats_like_wildcards_literally(store):
     ingest_events(store, [run_event("j", outputs=[("db", "a_b")]), run_event("j", outputs=[("db", "axb")])])
-    assert {r.id.split("@")[0] for r in store.search("a_b", kinds=["dataset"])} == {"dataset:db/a_b"}
+    assert {r.id.split("@")[0] for r in Graph(store).search("a_b", kinds=["dataset"])} == {"dataset:db/a_b"}
 
 
 # --- ids against the store ------------------------------------------------------
 
 def test_an_unescaped_pasted_id_resolves_when_only_one_reading_exists(store):
     ingest_events(store, [run_event("j", outputs=[("file:///tmp", "x.csv")])])
-    assert store.resolve("dataset:file:///tmp/x.csv").id == dataset_id("file:///tmp", "x.csv")
+    assert Graph(store).resolve("dataset:file:///tmp/x.csv").id == dataset_id("file:///tmp", "x.csv")
 
 
 def test_an_unknown_id_says_it_is_not_in_the_store(store):
-    with pytest.raises(IdError, match="no node 'dataset:db/nothing' in the store"):
-        store.resolve("dataset:db/nothing")
+    with pytest.raises(NotFoundError, match="no node 'dataset:db/nothing' in the store"):
+        Graph(store).resolve("dataset:db/nothing")
 
 
 def test_bad_limits_are_refused(store):
     ingest_events(store, chain(1))
     with pytest.raises(LineageError, match="depth must be 0 or more"):
-        store.traverse("dataset:db/t1", "upstream", depth=-1)
+        Graph(store).traverse("dataset:db/t1", "upstream", depth=-1)
 
 
 # --- the ledger --------------------------------------------------------------------
@@ -362,12 +363,12 @@ def test_a_read_in_a_batch_picks_the_truly_newest_version_even_if_an_older_one_w
               run_event("r", r, time="2024-01-01T10:06:00Z", inputs=[("db", "t")])]
     for events in (first, second):
         ingest(store, (Document(f"e{i}", value=e) for i, e in enumerate(events)), "test", batch=len(events))
-    read = [e["src"] for e in store.node(f"run:{r}")["in"] if e["type"] == "READ_BY"]
+    read = [e["src"] for e in Graph(store).node(f"run:{r}")["in"] if e["type"] == "READ_BY"]
     assert read == [f"dataset:db/t@{y}"]
 
 
 def test_the_one_query_walks_equal_the_level_by_level_walk(store, tmp_path):
-    """Each backend's fast ``_walk`` (a recursive CTE on SQLite, a pruning BFS expand on Neo4j)
+    """Each backend's fast ``walk`` (a recursive CTE on SQLite, a pruning BFS expand on Neo4j)
     returns exactly what the shared level-by-level BFS does: distances, edges and truncation,
     at every depth, with a node cap that cuts and with --as-of, on a generated platform with
     long version chains."""
@@ -380,18 +381,18 @@ def test_the_one_query_walks_equal_the_level_by_level_walk(store, tmp_path):
     write(2000, path)
     with open(path, "rb") as f:
         assert ingest(store, read_documents(f, "platform.jsonl"), "tester").ok
-    models = [r.id for r in store.search("model:", kinds=["model"], limit=1000) if "@" in r.id]
+    models = [r.id for r in Graph(store).search("model:", kinds=["model"], limit=1000) if "@" in r.id]
     newest = max(models, key=lambda m: int(m.rsplit("@", 1)[1]))
-    source = next(r.id for r in store.search("dataset:postgres", kinds=["dataset"], limit=50) if "@" not in r.id)
+    source = next(r.id for r in Graph(store).search("dataset:postgres", kinds=["dataset"], limit=50) if "@" not in r.id)
     middle = sorted(e.time for e in store.edges([newest], "upstream", ["WROTE"]))[0]
     deepest = 0
     for text, direction in ((newest, "upstream"), (source, "downstream")):
-        starts = store._expand(store.resolve(text), None)
+        starts = Graph(store)._expand(Graph(store).resolve(text), None)
         for depth in (None, 1, 3, 9, 12):
             for max_nodes in (10_000, 7):
                 for as_of in (None, middle):
-                    fast = store._walk(starts, direction, FLOW_EDGES, as_of, depth, max_nodes)
-                    slow = Store._walk(store, starts, direction, FLOW_EDGES, as_of, depth, max_nodes)
+                    fast = store.walk(starts, direction, FLOW_EDGES, as_of, depth, max_nodes)
+                    slow = Store.walk(store, starts, direction, FLOW_EDGES, as_of, depth, max_nodes)
                     assert fast[0] == slow[0], (text, depth, max_nodes, as_of)
                     assert sorted(fast[1]) == sorted(slow[1]) and fast[2] == slow[2]
                     deepest = max(deepest, *fast[0].values())

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from conftest import ingest_events, live_server, run_event, snapshot
 from lineage.cli import cli
+from lineage.graph import Graph
 from lineage.ingest import Document, ingest
 from lineage.store import open_store
 
@@ -37,7 +38,7 @@ def pipeline() -> list[dict]:
 
 
 def reads(store, run: str) -> list[str]:
-    return sorted(e["src"] for e in store.node(f"run:{run}")["in"] if e["type"] == "READ_BY")
+    return sorted(e["src"] for e in Graph(store).node(f"run:{run}")["in"] if e["type"] == "READ_BY")
 
 
 def one_by_one(store, events: list[dict]) -> None:
@@ -61,7 +62,7 @@ def test_a_read_that_arrives_before_the_write_is_rebound_on_both_backends_and_af
     events = pipeline()
     one_by_one(store, events[2:] + events[:2])  # the readers first, as the async transport may send them
     assert reads(store, R1) == [f"dataset:db/t@{W1}"]
-    assert "dataset:db/t@unversioned" not in {r.id for r in store.search("@unversioned")}
+    assert "dataset:db/t@unversioned" not in {r.id for r in Graph(store).search("@unversioned")}
     before = snapshot(store)
     store.rebuild()
     assert snapshot(store) == before
@@ -80,7 +81,7 @@ def test_a_failed_run_makes_no_version_that_later_reads_bind_to_in_either_order(
     events = pipeline() + fail
     one_by_one(store, events)
     assert reads(store, R2) == [f"dataset:db/t@{W2}"]
-    history = {v["id"]: v for v in store.history("dataset:db/t")["versions"]}
+    history = {v["id"]: v for v in Graph(store).history("dataset:db/t")["versions"]}
     assert history[f"dataset:db/t@{F}"]["failed"] is True and history[f"dataset:db/t@{W2}"]["failed"] is False
     with open_store(f"sqlite:///{tmp_path}/fail-first.db") as other:
         one_by_one(other, [fail[1]] + events[:-1])
@@ -93,11 +94,11 @@ def test_a_model_that_only_ever_failed_is_not_impacted_unless_asked(store):
         run_event("train", F, event_type="START", time="2024-01-02T00:00:00Z", inputs=[("db", "t")], outputs=[model]),
         run_event("train", F, event_type="FAIL", time="2024-01-02T00:01:00Z"),
     ])
-    default = store.impact("dataset:db/t")
+    default = Graph(store).impact("dataset:db/t")
     assert default["levels"] == [{"distance": 1, "jobs": ["job:test/train"], "checks": [], "datasets": [], "models": []}]
-    included = store.impact("dataset:db/t", include_failed=True)
+    included = Graph(store).impact("dataset:db/t", include_failed=True)
     assert included["levels"][0]["models"] == ["model:ml/churn"]
-    down = store.traverse("dataset:db/t", "downstream")
+    down = Graph(store).traverse("dataset:db/t", "downstream")
     assert f"model:ml/churn@{F}" not in {n.id for n in down.nodes}
 
 
@@ -132,20 +133,20 @@ def test_an_append_continues_the_previous_version_and_an_overwrite_does_not(stor
                   outputs=[{"namespace": "db", "name": "t", "facets": lifecycle("OVERWRITE")}]),
         run_event("read", R2, time="2024-01-05T00:00:00Z", inputs=[("db", "t")]),
     ])
-    appended = {n.id for n in store.traverse(f"run:{R1}", "upstream", kinds=["job"]).nodes}
+    appended = {n.id for n in Graph(store).traverse(f"run:{R1}", "upstream", kinds=["job"]).nodes}
     assert appended == {"job:test/read", "job:test/append", "job:test/create"}
-    overwritten = {n.id for n in store.traverse(f"run:{R2}", "upstream", kinds=["job"]).nodes}
+    overwritten = {n.id for n in Graph(store).traverse(f"run:{R2}", "upstream", kinds=["job"]).nodes}
     assert overwritten == {"job:test/read", "job:test/overwrite"}
-    assert [e["src"] for e in store.node(f"dataset:db/t@{W2}")["in"] if e["type"] == "CONTINUED_BY"] == [f"dataset:db/t@{W1}"]
-    assert store.impact("dataset:db/src")["levels"][1]["jobs"] == ["job:test/read"]
+    assert [e["src"] for e in Graph(store).node(f"dataset:db/t@{W2}")["in"] if e["type"] == "CONTINUED_BY"] == [f"dataset:db/t@{W1}"]
+    assert Graph(store).impact("dataset:db/src")["levels"][1]["jobs"] == ["job:test/read"]
 
 
 def test_as_of_answers_with_the_bindings_of_events_up_to_that_time(store):
     events = pipeline()
     one_by_one(store, events[4:] + events[:4])
-    then = store.traverse(f"dataset:db/t@{W1}", "downstream", kinds=["job"], as_of="2024-01-01T11:30:00.000000Z")
+    then = Graph(store).traverse(f"dataset:db/t@{W1}", "downstream", kinds=["job"], as_of="2024-01-01T11:30:00.000000Z")
     assert {n.id for n in then.nodes} == {"job:test/read"}
-    early = store.traverse(f"run:{R2}", "upstream", kinds=["dataset"], as_of="2024-01-01T12:30:00.000000Z")
+    early = Graph(store).traverse(f"run:{R2}", "upstream", kinds=["dataset"], as_of="2024-01-01T12:30:00.000000Z")
     assert {n.id for n in early.nodes} == set()  # R2's read (13:00) had not happened by then
     assert reads(store, R2) == [f"dataset:db/t@{W2}"]
 
@@ -171,7 +172,7 @@ def test_a_known_at_copy_answers_with_what_was_known_before_a_late_write_rebound
     then = f"sqlite:///{tmp_path}/then.db"
     done = CliRunner().invoke(cli, ["store", "migrate", "--from", url, "--to", then, "--known-at", cut])
     assert done.exit_code == 0, done.output
-    up = lambda u: {n.id for n in open_store(u).traverse("dataset:mart/report", "upstream").nodes}
+    up = lambda u: {n.id for n in Graph(open_store(u)).traverse("dataset:mart/report", "upstream").nodes}
     assert "dataset:lake/orders@unversioned" in up(then) and "run:00000000-0000-4000-8000-0000000000a1" not in up(then)
     assert "run:00000000-0000-4000-8000-0000000000a1" in up(url)  # re-bound by event time once the write arrived
 

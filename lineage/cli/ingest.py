@@ -14,6 +14,7 @@ from lineage.cli import render
 from lineage.cli.lineage import print_traversal
 from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, is_terminal, json_option, store_option
 from lineage.errors import InputError
+from lineage.graph import Graph
 from lineage.ingest import Document, IngestReport, ingest as run_ingest, read_documents
 from lineage.store import Store, redact
 
@@ -110,6 +111,6 @@ def demo(store_url):
         report = run_ingest(store, read_documents(stream, SAMPLE), "demo")
         click.echo(f"store: {redact(store.url)}")
         click.echo(f"sample: accepted {report.accepted}, duplicate {report.duplicates}, rejected {len(report.rejected)}")
-        print_traversal(store.traverse("model:demo/churn-classifier", "upstream"))
+        print_traversal(Graph(store).traverse("model:demo/churn-classifier", "upstream"))
         head = store.head()
         click.echo(f"ledger head: entry {head.seq}, {head.hash}")

@@ -7,6 +7,7 @@ import click
 from lineage.cli import render
 from lineage.cli.options import as_of_option, connect, domain_errors, emit_json, format_option, json_option, store_option, want_json
 from lineage.errors import IdError
+from lineage.graph import Graph
 from lineage.query import DEFAULT_MAX_NODES, Traversal
 
 KINDS = ("dataset", "model", "job", "run", "code")
@@ -71,7 +72,7 @@ def _walk(direction):
     @domain_errors
     def command(node_id, store_url, depth, kinds, max_nodes, as_of, job_types, fmt, as_json, include_failed=False):
         with connect(store_url) as store:
-            walk = store.traverse(node_id, direction, depth=depth, kinds=kinds, as_of=as_of, max_nodes=max_nodes,
+            walk = Graph(store).traverse(node_id, direction, depth=depth, kinds=kinds, as_of=as_of, max_nodes=max_nodes,
                                   job_types=job_types, include_failed=include_failed)
         if want_json(fmt, as_json):
             emit_json(walk.model_dump())
@@ -119,7 +120,7 @@ def show(node_id, store_url, as_json):
         auditgraph lineage show job:demo/train_churn_model
     """
     with connect(store_url) as store:
-        node = store.node(node_id)
+        node = Graph(store).node(node_id)
     if as_json:
         emit_json(node)
         return
@@ -161,7 +162,7 @@ def impact(node_id, store_url, depth, max_nodes, as_of, job_types, include_faile
         auditgraph lineage impact dataset:s3://demo-lake/raw/customers.csv --include-failed
     """
     with connect(store_url) as store:
-        result = store.impact(node_id, depth=depth, as_of=as_of, max_nodes=max_nodes, job_types=job_types,
+        result = Graph(store).impact(node_id, depth=depth, as_of=as_of, max_nodes=max_nodes, job_types=job_types,
                               include_failed=include_failed)
     if as_json:
         emit_json(result)
@@ -188,7 +189,7 @@ def path(source, target, store_url, as_of, fmt, as_json):
         auditgraph lineage path dataset:s3://demo-lake/raw/customers.csv model:demo/churn-classifier
     """
     with connect(store_url) as store:
-        result = store.path(source, target, as_of=as_of)
+        result = Graph(store).path(source, target, as_of=as_of)
     if want_json(fmt, as_json):
         emit_json(result.model_dump())
     elif not result.found:
@@ -218,7 +219,7 @@ def search(text, store_url, kinds, limit, as_json):
         auditgraph lineage search churn --kind model
     """
     with connect(store_url) as store:
-        rows = store.search(text, kinds=kinds, limit=limit)
+        rows = Graph(store).search(text, kinds=kinds, limit=limit)
     if as_json:
         emit_json([r.model_dump() for r in rows])
     else:
@@ -239,7 +240,7 @@ def history(node_id, store_url, as_json):
         auditgraph lineage history dataset:s3://demo-lake/features/churn.parquet
     """
     with connect(store_url) as store:
-        result = store.history(node_id)
+        result = Graph(store).history(node_id)
     if as_json:
         emit_json(result)
         return
@@ -276,7 +277,7 @@ def columns(target, store_url, depth, direct_only, as_json):
     """
     with connect(store_url) as store:
         dataset, field = _split_field(store, target)
-        result = store.columns(dataset, field, depth=depth, direct_only=direct_only)
+        result = Graph(store).columns(dataset, field, depth=depth, direct_only=direct_only)
     if as_json:
         emit_json(result.model_dump())
         return
@@ -296,12 +297,12 @@ def _transformation(t: dict) -> str:
 def _split_field(store, target: str) -> tuple[str, str | None]:
     """DATASET or DATASET:FIELD; dataset ids hold ':' themselves, so ask the store."""
     try:
-        return store.resolve(target).id, None
+        return Graph(store).resolve(target).id, None
     except IdError as whole:
         dataset, sep, field = target.rpartition(":")
         if not sep or not field:
             raise whole
-        return store.resolve(dataset).id, field
+        return Graph(store).resolve(dataset).id, field
 
 
 def _written(item: dict) -> str:

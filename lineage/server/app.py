@@ -39,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from lineage.errors import EntryError, EventError, IdTooLongError, LineageError, NotFoundError
+from lineage.graph import Graph
 from lineage.hooks import Dispatcher
 from lineage.ingest import read_documents
 from lineage.ledger import Pending
@@ -265,13 +266,13 @@ def query_router(stores: Stores, principal) -> APIRouter:
 
     @router.get("/nodes")
     def node(id: str = Query(..., description="Node id, e.g. dataset:s3://bucket/table")) -> dict:
-        return stores.get().node(id)
+        return Graph(stores.get()).node(id)
 
     def walk(direction: str):
         def handler(id: str, depth: int | None = Query(None, ge=0), kind: list[str] = Query([]),
                     as_of: str | None = None, max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000),
                     job_type: list[str] = Query([], max_length=100), include_failed: bool = False) -> dict:
-            return stores.get().traverse(id, direction, depth=depth, kinds=kind, as_of=as_of_time(as_of), job_types=job_type,
+            return Graph(stores.get()).traverse(id, direction, depth=depth, kinds=kind, as_of=as_of_time(as_of), job_types=job_type,
                                          max_nodes=max_nodes, include_failed=include_failed).model_dump()
         handler.__name__ = direction
         handler.__doc__ = f"Everything {direction} of a node (the CLI's `lineage {direction} --json`)."
@@ -284,26 +285,26 @@ def query_router(stores: Stores, principal) -> APIRouter:
     def impact(id: str, depth: int | None = Query(None, ge=0), as_of: str | None = None,
                max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000),
                job_type: list[str] = Query([], max_length=100), include_failed: bool = False) -> dict:
-        return stores.get().impact(id, depth=depth, as_of=as_of_time(as_of), max_nodes=max_nodes, job_types=job_type,
+        return Graph(stores.get()).impact(id, depth=depth, as_of=as_of_time(as_of), max_nodes=max_nodes, job_types=job_type,
                                    include_failed=include_failed)
 
     @router.get("/path")
     def path(source: str = Query(..., alias="from"), target: str = Query(..., alias="to"),
              as_of: str | None = None) -> dict:
-        return stores.get().path(source, target, as_of=as_of_time(as_of)).model_dump()
+        return Graph(stores.get()).path(source, target, as_of=as_of_time(as_of)).model_dump()
 
     @router.get("/search")
     def search(q: str, kind: list[str] = Query([]), limit: int = Query(50, ge=1, le=10_000)) -> list[dict]:
-        return [r.model_dump() for r in stores.get().search(q, kinds=kind, limit=limit)]
+        return [r.model_dump() for r in Graph(stores.get()).search(q, kinds=kind, limit=limit)]
 
     @router.get("/columns")
     def columns(dataset: str, field: str | None = None, depth: int | None = Query(None, ge=0),
                 direct_only: bool = False) -> dict:
-        return stores.get().columns(dataset, field, depth=depth, direct_only=direct_only).model_dump()
+        return Graph(stores.get()).columns(dataset, field, depth=depth, direct_only=direct_only).model_dump()
 
     @router.get("/history")
     def history(id: str) -> dict:
-        return stores.get().history(id)
+        return Graph(stores.get()).history(id)
 
     return router
 

@@ -37,18 +37,10 @@ from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING
 
 from lineage.ids import NodeKind, parse_id
-from lineage.projection import READ_FACET, UNVERSIONED, EdgeFact, NodeFact
+from lineage.projection import LIFECYCLE, READ_FACET, UNVERSIONED, EdgeFact, NodeFact, is_failed, replaces
 
 if TYPE_CHECKING:
     from lineage.store.batch import Batch
-
-FAILED = ("FAIL", "ABORT")
-REPLACING = frozenset({"OVERWRITE", "CREATE", "TRUNCATE", "DROP"})
-LIFECYCLE = "lifecycleStateChange"
-
-
-def is_failed(state: dict | None) -> bool:
-    return isinstance(state, dict) and state.get("eventType") in FAILED
 
 
 class Binder:
@@ -266,7 +258,7 @@ class Binder:
         have = {dst: (src, t) for src, dst, t in self._edges(ids, "CONTINUED_BY", "upstream")}
         for vid in ids:
             entity, first = _entity(vid), self.versions.get(_entity(vid), {}).get(vid)
-            replaced = str((lifecycle.get(vid) or {}).get(LIFECYCLE, "")).upper() in REPLACING
+            replaced = replaces(lifecycle.get(vid))
             prev = None
             if first is not None and self.writers[vid] and not self.failed(vid) and not replaced:
                 prev = self.newest(entity, (first, vid), strict=True)

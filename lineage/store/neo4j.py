@@ -125,7 +125,7 @@ class Neo4jStore(Store):
             raise StoreError(f"Neo4j store {redact(self.url)}: {_reason(e)}") from None
 
     @contextlib.contextmanager
-    def _begin_write(self) -> Iterator[WriteTx]:
+    def begin_write(self) -> Iterator[WriteTx]:
         session = self._session()
         try:
             tx = session.begin_transaction()
@@ -148,7 +148,7 @@ class Neo4jStore(Store):
         if not confirm:
             raise StoreError("drop_everything needs confirm=True")
         self._delete_all("LedgerEntry")
-        self._clear_projection()
+        self.clear_projection()
         self._read("MATCH (h:LedgerHead {id: 'head'}) SET h.seq = 0, h.hash = $genesis", genesis=GENESIS)
 
     def _delete_all(self, label: str) -> None:
@@ -158,11 +158,11 @@ class Neo4jStore(Store):
 
     # --- reads -------------------------------------------------------------
 
-    def _head(self) -> Head:
+    def head(self) -> Head:
         row = self._read("MATCH (h:LedgerHead {id: 'head'}) RETURN h.seq AS seq, h.hash AS hash")[0]
         return Head(row["seq"], row["hash"])
 
-    def _iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
+    def iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
         where = ["e.seq > $after"]
         for clause, value in (("e.kind = $kind", kind), ("e.subject = $subject", subject),
                               ("e.recorded_at >= $since", since), ("e.recorded_at <= $until", until)):
@@ -181,17 +181,17 @@ class Neo4jStore(Store):
                 return
             after_seq = rows[-1]["e"]["seq"]
 
-    def _nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
+    def nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
         if not ids:
             return {}
         rows = self._read("UNWIND $ids AS id MATCH (n:Node {id: id}) RETURN n", ids=list(ids))
         return {r["n"]["id"]: _row(r["n"]) for r in rows}
 
-    def _facets(self, node_id: str) -> dict[str, Any]:
+    def facets(self, node_id: str) -> dict[str, Any]:
         rows = self._read("MATCH (f:Facet {node: $id}) RETURN f.name AS name, f.value AS value ORDER BY name", id=node_id)
         return {r["name"]: json.loads(r["value"]) for r in rows}
 
-    def _neighbors(self, ids, direction: Direction, types, as_of) -> list[Edge]:
+    def neighbors(self, ids, direction: Direction, types, as_of=None) -> list[Edge]:
         if not ids:
             return []
         pattern = "(n:Node {id: id})<-[r]-(m:Node)" if direction == "upstream" else "(n:Node {id: id})-[r]->(m:Node)"
@@ -203,10 +203,10 @@ class Neo4jStore(Store):
             ids=list(ids), types=list(types), as_of=as_of)
         return list(map(Edge._make, rows[0]["edges"]))
 
-    def _walk(self, starts, direction: Direction, types, as_of, depth, max_nodes):
+    def walk(self, starts, direction: Direction, types, as_of, depth, max_nodes):
         """One round trip instead of one per BFS level (a 100-version chain took 100)."""
         if depth == 0 or not set(types) <= EDGE_TYPES:
-            return super()._walk(starts, direction, types, as_of, depth, max_nodes)
+            return super().walk(starts, direction, types, as_of, depth, max_nodes)
         rels = "|".join(types)  # checked against EDGE_TYPES above: never input
         hops = "*1.." if depth is None else f"*1..{int(depth)}"
         path, edge = (f"<-[p:{rels}{hops}]-", "<-[r]-") if direction == "upstream" else (f"-[p:{rels}{hops}]->", "-[r]->")
@@ -223,10 +223,10 @@ class Neo4jStore(Store):
             f"RETURN size(found) AS reached, edges",
             starts=list(starts), as_of=as_of, cap=max_nodes, types=list(types))[0]
         if row["reached"] > max_nodes:  # the cap decides which nodes are kept: walk level by level
-            return super()._walk(starts, direction, types, as_of, depth, max_nodes)
+            return super().walk(starts, direction, types, as_of, depth, max_nodes)
         return bfs_over(map(Edge._make, row["edges"]), starts, direction, depth, max_nodes)
 
-    def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
+    def column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
         # upstream of a field: also what flowed into the whole dataset (WHOLE_DATASET, '')
         whole = f" OR ($upstream AND c.{field} = '')"
@@ -238,12 +238,12 @@ class Neo4jStore(Store):
                            run=c["run"], time=c["time"], transformations=json.loads(c["transformations"]))
                 for c in (r["c"] for r in rows)]
 
-    def _column_fields(self, entity: str) -> set[str]:
+    def column_fields(self, entity: str) -> set[str]:
         rows = self._read("MATCH (c:ColumnEdge) WHERE c.src = $e RETURN c.src_field AS f UNION "
                           "MATCH (c:ColumnEdge) WHERE c.dst = $e AND c.dst_field <> '' RETURN c.dst_field AS f", e=entity)
         return {r["f"] for r in rows}
 
-    def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
+    def search_nodes(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
         rows = self._read(
             "MATCH (n:Node) WHERE toLower(n.id) CONTAINS $text "
             "AND (size($kinds) = 0 OR any(k IN $kinds WHERE n.id STARTS WITH k + ':')) "
@@ -251,21 +251,21 @@ class Neo4jStore(Store):
             text=text.lower(), kinds=list(kinds), limit=limit)
         return [_row(r["n"]) for r in rows]
 
-    def _facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
+    def facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
         if not ids:
             return {}
         rows = self._read("UNWIND $ids AS i MATCH (f:Facet {node: i, name: $name}) RETURN f.node AS node, f.value AS value",
                           ids=list(ids), name=name)
         return {r["node"]: json.loads(r["value"]) for r in rows}
 
-    def _stats(self) -> dict[str, Any]:
+    def backend_stats(self) -> dict[str, Any]:
         nodes = {r["kind"]: r["c"] for r in self._read("MATCH (n:Node) RETURN n.kind AS kind, count(*) AS c ORDER BY kind")}
         edges = {r["t"]: r["c"] for r in self._read("MATCH (:Node)-[r]->(:Node) RETURN type(r) AS t, count(*) AS c ORDER BY t")}
         kinds = {r["k"]: r["c"] for r in self._read("MATCH (e:LedgerEntry) RETURN e.kind AS k, count(*) AS c ORDER BY k")}
         columns = self._read("MATCH (c:ColumnEdge) RETURN count(*) AS c")[0]["c"]
         return {"backend": "neo4j", "nodes": nodes, "edges": edges, "column_edges": columns, "entries_by_kind": kinds}
 
-    def _clear_projection(self) -> None:
+    def clear_projection(self) -> None:
         for label in ("Node", "Facet", "ColumnEdge"):
             self._delete_all(label)
 

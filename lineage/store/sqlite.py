@@ -112,7 +112,7 @@ class SQLiteStore(Store):
                 self.db.execute("COMMIT")
 
     @contextlib.contextmanager
-    def _begin_write(self) -> Iterator[WriteTx]:
+    def begin_write(self) -> Iterator[WriteTx]:
         try:
             with self._tx() as db:
                 yield _SQLiteTx(db)
@@ -124,10 +124,10 @@ class SQLiteStore(Store):
 
     # --- reads -------------------------------------------------------------
 
-    def _head(self) -> Head:
+    def head(self) -> Head:
         return _head(self.db)
 
-    def _iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
+    def iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
         sql = f"SELECT {_ENTRY_COLUMNS} FROM ledger WHERE seq > ?"
         args: list[Any] = [after_seq]
         for clause, value in (("kind = ?", kind), ("subject = ?", subject),
@@ -143,7 +143,7 @@ class SQLiteStore(Store):
         for row in self.db.execute(sql, args):
             yield LedgerEntry(**dict(zip(keys, row)))
 
-    def _nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
+    def nodes(self, ids: Sequence[str]) -> dict[str, NodeRow]:
         out = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
@@ -153,11 +153,11 @@ class SQLiteStore(Store):
                                     first_seen=r[6], last_seen=r[7])
         return out
 
-    def _facets(self, node_id: str) -> dict[str, Any]:
+    def facets(self, node_id: str) -> dict[str, Any]:
         rows = self.db.execute("SELECT name, value FROM facets WHERE node = ? ORDER BY name", (node_id,))
         return {name: json.loads(value) for name, value in rows}
 
-    def _neighbors(self, ids, direction: Direction, types, as_of) -> list[Edge]:
+    def neighbors(self, ids, direction: Direction, types, as_of=None) -> list[Edge]:
         near = "dst" if direction == "upstream" else "src"
         out = []
         tmarks = ",".join("?" * len(types))
@@ -171,7 +171,7 @@ class SQLiteStore(Store):
             out += map(Edge._make, self.db.execute(sql, args))
         return out
 
-    def _walk(self, starts, direction: Direction, types, as_of, depth, max_nodes):
+    def walk(self, starts, direction: Direction, types, as_of, depth, max_nodes):
         """Deep walks: every edge into (or out of) the reachable set in one recursive query, then
         the same BFS in memory.
 
@@ -182,7 +182,7 @@ class SQLiteStore(Store):
         as the level-by-level walk, with one query instead of one per level.
         """
         if depth is not None and depth <= _SHALLOW:
-            return super()._walk(starts, direction, types, as_of, depth, max_nodes)
+            return super().walk(starts, direction, types, as_of, depth, max_nodes)
         near, far = ("dst", "src") if direction == "upstream" else ("src", "dst")
         tmarks = ",".join("?" * len(types))
         time_clause = " AND e.time <= ?" if as_of is not None else ""
@@ -195,7 +195,7 @@ class SQLiteStore(Store):
         args = [json.dumps(starts), *types, *when, max_nodes + 1, *types, *when]
         return bfs_over(map(Edge._make, self.db.execute(sql, args)), starts, direction, depth, max_nodes)
 
-    def _column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
+    def column_edges(self, keys, direction: Direction) -> list[ColumnEdge]:
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
         out = []
         for dataset, name in keys:
@@ -211,12 +211,12 @@ class SQLiteStore(Store):
                                       time=r[5], transformations=json.loads(r[6])))
         return out
 
-    def _column_fields(self, entity: str) -> set[str]:
+    def column_fields(self, entity: str) -> set[str]:
         rows = self.db.execute("SELECT src_field FROM column_edges WHERE src = ? UNION "
                                "SELECT dst_field FROM column_edges WHERE dst = ? AND dst_field != ''", (entity, entity))
         return {r[0] for r in rows}
 
-    def _search(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
+    def search_nodes(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         sql = ("SELECT id FROM nodes WHERE lower(id) LIKE ? ESCAPE '\\'")
         args: list[Any] = [f"%{escaped}%"]
@@ -225,10 +225,10 @@ class SQLiteStore(Store):
             args += [f"{k}:%" for k in kinds]
         sql += " ORDER BY length(id), id LIMIT ?"
         ids = [r[0] for r in self.db.execute(sql, [*args, limit])]
-        rows = self._nodes(ids)
+        rows = self.nodes(ids)
         return [rows[i] for i in ids]
 
-    def _facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
+    def facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
         out = {}
         for chunk in _chunks(ids):
             rows = self.db.execute(f"SELECT node, value FROM facets WHERE name = ? AND node IN "
@@ -236,7 +236,7 @@ class SQLiteStore(Store):
             out.update((node, json.loads(value)) for node, value in rows)
         return out
 
-    def _stats(self) -> dict[str, Any]:
+    def backend_stats(self) -> dict[str, Any]:
         nodes = dict(self.db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall())
         edges = dict(self.db.execute("SELECT type, count(*) FROM edges GROUP BY type ORDER BY type").fetchall())
         kinds = dict(self.db.execute("SELECT kind, count(*) FROM ledger GROUP BY kind ORDER BY kind").fetchall())
@@ -245,7 +245,7 @@ class SQLiteStore(Store):
         return {"backend": "sqlite", "path": str(self.file), "bytes": size, "nodes": nodes, "edges": edges,
                 "column_edges": columns, "entries_by_kind": kinds}
 
-    def _clear_projection(self) -> None:
+    def clear_projection(self) -> None:
         with self._tx() as db:
             for table in _PROJECTION_TABLES:
                 db.execute(f"DELETE FROM {table}")  # table names are constants, not input

@@ -31,6 +31,7 @@ from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, R
 from openlineage.client.facet_v2 import (column_lineage_dataset, dataset_type_dataset, dataset_version_dataset,
                                          parent_run, schema_dataset)
 
+from lineage.graph import Graph
 from lineage.server import auth
 from lineage.store import open_store
 from conftest import free_port, snapshot
@@ -147,12 +148,12 @@ def declared(store) -> dict:
     """The pipeline's lineage as the store answers it: upstream, downstream, columns and child runs."""
     clean_run, train_run = f"run:{RUNS['clean']}", f"run:{RUNS['train']}"
     return {
-        "upstream": {n.id for n in store.traverse("model:models/churn", "upstream").nodes},
-        "downstream": {n.id for n in store.traverse("dataset:postgres://db:5432/public.orders", "downstream").nodes},
+        "upstream": {n.id for n in Graph(store).traverse("model:models/churn", "upstream").nodes},
+        "downstream": {n.id for n in Graph(store).traverse("dataset:postgres://db:5432/public.orders", "downstream").nodes},
         "columns": {(e.src, e.src_field, e.dst, e.dst_field, e.transformations[0]["type"],
                      e.transformations[0]["subtype"], e.run)
-                    for e in store.columns("dataset:warehouse/clean.orders").edges},
-        "children": {e["src"] for e in store.node(f"run:{RUNS['daily']}")["in"] if e["type"] == "CHILD_OF"},
+                    for e in Graph(store).columns("dataset:warehouse/clean.orders").edges},
+        "children": {e["src"] for e in Graph(store).node(f"run:{RUNS['daily']}")["in"] if e["type"] == "CHILD_OF"},
         "runs": (clean_run, train_run),
     }
 
@@ -261,7 +262,7 @@ def test_a_wrong_api_key_in_openlineage_yml_records_nothing(server, monkeypatch,
     with pytest.raises(Exception, match="401"):
         client.emit(pipeline()[0])
     with open_store(store_url) as store:
-        assert store.search(":", limit=10) == []
+        assert Graph(store).search(":", limit=10) == []
 
 
 def test_async_http_delivers_the_same_graph_as_sync_http(server, monkeypatch, tmp_path, reference):
