@@ -23,25 +23,23 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
-from google.protobuf import json_format
-from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
-from in_toto_attestation.v1.statement import Statement
 from pydantic import ValidationError
-from securesystemslib.dsse import Envelope
-from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from governance import kinds as k, readmodels as rm
 from governance.errors import SignatureError
 from governance.records import now
 from lineage.errors import EntryError, LineageError
+from lineage.extras import require
 from lineage.graph import Graph
 from lineage.ids import NodeKind
 from lineage.kinds import Malformed, describe
 from lineage.ledger import Ack, LedgerEntry
 from lineage.store import Store
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import CryptoSigner
 
 KEY, KEY_REVOKED, APPROVAL, APPROVAL_REVOKED = (k.KEY.name, k.KEY_REVOKED.name, k.APPROVAL.name,
                                                 k.APPROVAL_REVOKED.name)
@@ -61,6 +59,9 @@ def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: st
         raise LineageError("a key needs the name of the person it belongs to")
     if out.exists():
         raise LineageError(f"{out} exists; refusing to overwrite a private key")
+    require("signing")
+    from securesystemslib.signer import CryptoSigner
+
     signer = CryptoSigner.generate_ed25519()
     key = signer.public_key
     pending = k.KEY.pending({"key_id": key.keyid, "name": name, "roles": sorted(set(roles)),
@@ -74,6 +75,10 @@ def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: st
 
 
 def load_signer(path: Path) -> CryptoSigner:
+    require("signing")
+    from cryptography.hazmat.primitives import serialization
+    from securesystemslib.signer import CryptoSigner, SSlibKey
+
     try:
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as e:
@@ -97,6 +102,11 @@ def registered_keys(store: Store) -> dict[str, dict]:
 
 def statement(model: str, artifact_sha256: str, predicate: dict[str, Any]) -> dict:
     """The in-toto Statement v1 for an approval, as JSON."""
+    require("signing")
+    from google.protobuf import json_format
+    from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
+    from in_toto_attestation.v1.statement import Statement
+
     subject = ResourceDescriptor(name=model, digest={"sha256": artifact_sha256}).pb
     st = Statement([subject], PREDICATE_TYPE, predicate)
     st.validate()
@@ -126,6 +136,9 @@ def signed_payload(model: str, artifact_sha256: str, role: str, signer: CryptoSi
     """An approval signed with the approver's key, ready to record (here or through the HTTP API)."""
     predicate = {"keyId": signer.public_key.keyid, "role": role, "decision": decision, "time": now(),
                  "evidenceDigest": evidence_digest, "ledgerHead": ledger_head, "comment": comment}
+    require("signing")
+    from securesystemslib.dsse import Envelope
+
     envelope = Envelope(payload=json.dumps(statement(model, artifact_sha256, predicate), sort_keys=True).encode(),
                         payload_type=PAYLOAD_TYPE, signatures={})
     envelope.sign(signer)

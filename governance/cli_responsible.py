@@ -15,6 +15,7 @@ from governance.cli import governance
 from governance.errors import GovernanceError
 from lineage.cli import render
 from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
+from lineage.extras import require
 
 
 
@@ -143,6 +144,7 @@ def explain(model_id, model_file, trust_pickle, allow_unrecorded, data_file, tar
     Example:
         auditgraph governance explain model:ml/income@1 --model-file income.skops --data adult.csv --target income --protected sex --protected race
     """
+    require("explain", "numpy", "pandas", "sklearn", "shap")
     from governance import explain as explaining
     from governance.modelfiles import load_data
 
@@ -206,6 +208,7 @@ def fairness(model_id, model_file, trust_pickle, allow_unrecorded, data_file, ta
     Example:
         auditgraph governance fairness model:ml/income@1 --model-file income.skops --data adult.csv --target income --positive '>50K' --protected sex
     """
+    require("explain", "numpy", "pandas", "sklearn", "fairlearn")
     import pandas as pd
 
     from governance import fairness as fair

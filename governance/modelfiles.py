@@ -36,6 +36,7 @@ import pandas as pd
 from governance.errors import GovernanceError
 from governance.modelcheck import FittedStateError, check_model
 from lineage.sdk import file_digest
+from lineage.extras import require
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 # Declared sizes, read from the zip directory before anything is inflated (zipfile inflates no more than declared).
@@ -182,6 +183,7 @@ def _node_name(path: Path, node: dict) -> str:
 
 
 def _load_skops(path: Path) -> Any:
+    require("explain", "skops")
     from skops.io import loads
 
     data = path.read_bytes()  # read once: what is checked is what is loaded
@@ -211,6 +213,7 @@ def _load_trusted_pickle(path: Path, trust_pickle: bool, expected_digest: str | 
                              "cannot be checked against lineage; record it (SDK run.model(path=...)) or use skops")
     if actual != expected_digest:
         raise ModelFileError(f"{path}: digest {actual} differs from the recorded artifact {expected_digest}")
+    require("explain", "joblib")
     import joblib  # trusted: the operator named this file and its digest matches lineage
 
     return joblib.load(path)

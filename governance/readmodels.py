@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, ValidationError
 
 from governance import kinds as k
+from lineage.extras import require
 from lineage.kinds import Malformed, Payload, Record, describe
 from lineage.store import Store
 
@@ -150,6 +151,7 @@ def read_statement(envelope: k.Envelope) -> Statement:
 
 def verify_signature(envelope: k.Envelope, key: Key) -> str:
     """'' if the envelope's one signature verifies against ``key``, else why not."""
+    require("signing")  # without it nothing is verified: MissingExtra, never a pass
     from securesystemslib.dsse import Envelope as DsseEnvelope
     from securesystemslib.exceptions import VerificationError
     from securesystemslib.signer import SSlibKey
@@ -331,6 +333,7 @@ def _revokes(revocation: k.ApprovalRevokedPayload, statement: str, signer: str, 
     key = key_map.get(revocation.by_key)
     if key is None or revocation.by_key != signer or revocation.signature is None:
         return False
+    require("signing")
     from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
     from securesystemslib.signer import Signature, SSlibKey
 

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from governance.checks import Check, Decision, Params, register
 from governance.findings import Evidence, Grouping, explanations, fairness, grouping, latest_explanation
+from lineage.extras import require
 from lineage.ids import parse_id
 from governance.subject import Subject
 
@@ -249,6 +250,7 @@ class ExplanationStability(Check):
         pseq, p = before
         now_rank = [i["feature"] for i in e["importance"]]
         old_rank = [i["feature"] for i in p["importance"]]
+        require("explain", "scipy")  # the gate reports MissingExtra as not evaluated
         from scipy.stats import spearmanr
 
         common = [f for f in now_rank if f in old_rank]

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from lineage.canonical import stored_json
 from lineage.errors import StoreError
+from lineage.extras import require
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED, ColumnFact
@@ -93,6 +94,7 @@ class Neo4jStore(Store):
 
     def __init__(self, url: str):
         super().__init__(url)
+        require("neo4j")
         import neo4j  # the driver is imported only when this backend is chosen
         from neo4j.exceptions import Neo4jError, DriverError
 
