@@ -1,9 +1,13 @@
 """Fixtures shared by the whole suite.
 
-``store`` is parametrised over every backend: the contract tests are written
-once and run on each. SQLite always runs; Neo4j runs when
-AUDITGRAPH_TEST_NEO4J_URL names a server (``.ci/run`` starts one). In CI
-(CI=true) a missing Neo4j is a failure, never a silent skip.
+``store`` is parametrised over every registered backend (the ``auditgraph.stores``
+entry points, ``lineage.store.backends()``): the contract tests are written once
+and run on each, on a fresh store that ``TEST_STORES`` makes. Schemes served by
+one builder (neo4j, neo4j+s, bolt, ...) are one backend and run the suite once.
+A registered backend ``TEST_STORES`` cannot make a store of fails the suite.
+SQLite always runs; Neo4j runs when AUDITGRAPH_TEST_NEO4J_URL names a server
+(``.ci/run`` starts one). In CI (CI=true) a missing Neo4j is a failure, never a
+silent skip.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pytest
 
 from lineage.graph import Graph
 from lineage.ingest import Document, ingest, read_documents
-from lineage.store import open_store
+from lineage.store import backends as registered_backends, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUDITGRAPH_SHARED", ROOT.parent / "shared"))
@@ -27,13 +31,11 @@ NEO4J_URL = os.environ.get("AUDITGRAPH_TEST_NEO4J_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def backends() -> list:
-    return ["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j, id="neo4j")]
+def fresh_sqlite(tmp_path: Path):
+    return open_store(f"sqlite:///{tmp_path}/store.db")
 
 
-def make_store(backend: str, tmp_path: Path):
-    if backend == "sqlite":
-        return open_store(f"sqlite:///{tmp_path}/store.db")
+def fresh_neo4j(tmp_path: Path):
     if not NEO4J_URL:
         if IN_CI:
             pytest.fail("CI=true but AUDITGRAPH_TEST_NEO4J_URL is not set: .ci/run must start Neo4j")
@@ -41,6 +43,31 @@ def make_store(backend: str, tmp_path: Path):
     store = open_store(NEO4J_URL)
     store.drop_everything(confirm=True)
     return store
+
+
+# How the suite makes a fresh, empty store, by scheme: a backend runs the contract suite on the first of its
+# schemes listed here. A third party's backend adds its own line (and its marks, if it needs a server).
+TEST_STORES = {"sqlite": fresh_sqlite, "neo4j": fresh_neo4j}
+MARKS = {"neo4j": [pytest.mark.neo4j]}
+
+
+def backends() -> list:
+    """One pytest param per registered backend (builder), named by the scheme the suite opens it with."""
+    by_builder: dict[str, list[str]] = {}
+    for scheme, entry_point in registered_backends().items():
+        by_builder.setdefault(entry_point.value, []).append(scheme)
+    tested = [next((s for s in schemes if s in TEST_STORES), schemes[0]) for schemes in by_builder.values()]
+    return [pytest.param(scheme, marks=MARKS.get(scheme, []), id=scheme) for scheme in tested]
+
+
+def make_store(scheme: str, tmp_path: Path):
+    """A fresh, empty store of the backend registered for ``scheme``."""
+    if scheme not in TEST_STORES:
+        registered = registered_backends().get(scheme)
+        pytest.fail(f"the {scheme}:// store backend ({registered.value if registered else 'not registered'}) has no "
+                    "way to make a test store: add one to TEST_STORES in tests/conftest.py, so that the contract "
+                    "suite runs on it")
+    return TEST_STORES[scheme](tmp_path)
 
 
 @pytest.fixture(params=backends())

@@ -60,7 +60,8 @@ def test_ingest_of_a_missing_file_is_a_rejection_not_a_crash(url, tmp_path):
 def test_a_store_url_with_an_unknown_scheme_lists_the_valid_ones(tmp_path):
     result = run("store", "stats", "--store", "mysql://x")
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: unknown store URL 'mysql://x'; expected one of: sqlite://..., neo4j://...")
+    assert result.stderr == ("Error: unknown store URL 'mysql://x'; expected one of: bolt://..., bolt+s://..., "
+                             "bolt+ssc://..., neo4j://..., neo4j+s://..., neo4j+ssc://..., sqlite://...\n")
 
 
 def test_demo_shows_the_models_upstream_and_is_idempotent(url):
