@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from governance import kinds as k, readmodels as rm
 from governance.errors import SignatureError
-from governance.records import now
+from lineage.clock import utc_text
 from lineage.errors import EntryError, LineageError
 from lineage.extras import require
 from lineage.graph import Graph
@@ -66,7 +66,7 @@ def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: st
     key = signer.public_key
     pending = k.KEY.pending({"key_id": key.keyid, "name": name, "roles": sorted(set(roles)),
                              "public_key": key.to_dict(), "identities": sorted(set(identities or [])),
-                             "at": now()}, actor)
+                             "at": utc_text()}, actor)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(signer.private_bytes)
@@ -90,7 +90,7 @@ def load_signer(path: Path) -> CryptoSigner:
 def revoke_key(store: Store, key_id: str, reason: str, actor: str) -> int:
     if key_id not in rm.keys(store):
         raise LineageError(f"no registered key {key_id!r}")
-    return store.append(k.KEY_REVOKED.pending({"key_id": key_id, "reason": reason, "at": now()}, actor)).seq
+    return store.append(k.KEY_REVOKED.pending({"key_id": key_id, "reason": reason, "at": utc_text()}, actor)).seq
 
 
 def registered_keys(store: Store) -> dict[str, dict]:
@@ -134,7 +134,7 @@ def approve(store: Store, model: str, role: str, signer: CryptoSigner, evidence_
 def signed_payload(model: str, artifact_sha256: str, role: str, signer: CryptoSigner, evidence_digest: str,
                    ledger_head: str, decision: str = "approve", comment: str = "") -> dict:
     """An approval signed with the approver's key, ready to record (here or through the HTTP API)."""
-    predicate = {"keyId": signer.public_key.keyid, "role": role, "decision": decision, "time": now(),
+    predicate = {"keyId": signer.public_key.keyid, "role": role, "decision": decision, "time": utc_text(),
                  "evidenceDigest": evidence_digest, "ledgerHead": ledger_head, "comment": comment}
     require("signing")
     from securesystemslib.dsse import Envelope
@@ -184,7 +184,7 @@ def revoke_approval(store: Store, seq: int, reason: str, actor: str, signer: Cry
     without, it is an administrator's (callers check that authority).
     """
     statement_digest, model = rm.statement_of(store, seq)
-    payload = {"statement": statement_digest, "model": model, "reason": reason, "at": now()}
+    payload = {"statement": statement_digest, "model": model, "reason": reason, "at": utc_text()}
     if signer is not None:
         signed_by = next((a.key_id for a in rm.approvals(store, model) if a.seq == seq), None)
         if signed_by != signer.public_key.keyid:

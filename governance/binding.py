@@ -24,9 +24,9 @@ from fnmatch import fnmatchcase
 
 from governance import kinds as k
 from governance.errors import GovernanceError
-from governance.records import now
 from governance.rules import Policy
-from lineage.canonical import digest
+from lineage.canonical import canonical_bytes, sha256_digest
+from lineage.clock import utc_text
 from lineage.ids import parse_id
 from lineage.store import Store
 
@@ -36,7 +36,7 @@ def policy_digests(policy: Policy) -> dict[str, str]:
     out = {}
     for source in policy.sources:
         rules = [r.model_dump(exclude={"source"}) for r in policy.rules if _source_of(r.source) == source]
-        out[source] = "sha256:" + digest(rules)
+        out[source] = sha256_digest(canonical_bytes(rules))
     return out
 
 
@@ -72,7 +72,7 @@ def bind(store: Store, models: str, policy: Policy, actor: str, reason: str = ""
         raise GovernanceError(f"{models} is bound to {names} by ledger:{current.seq}; this binding would drop it. "
                               "Pass --replace to replace the binding (it is recorded and reported)")
     payload = {"models": models, "policies": policies, "reason": reason,
-               "replaces": current.seq if dropped else None, "at": now()}
+               "replaces": current.seq if dropped else None, "at": utc_text()}
     return store.append(k.POLICY_BINDING.pending(payload, actor)).seq
 
 

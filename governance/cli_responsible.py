@@ -158,7 +158,7 @@ def explain(model_id, model_file, trust_pickle, allow_unrecorded, data_file, tar
         with _model_errors(data_file):
             result = explaining.explain(model, X, max_rows=max_rows, background_rows=background_rows, seed=seed,
                                         protected=data[list(protected)] if protected else None)
-        from lineage.sdk import file_digest
+        from lineage.canonical import file_digest
 
         seq = explaining.record(store, model_id, result, default_actor(actor), dataset, file_digest(data_file),
                                 model_digest=model_digest, artifact_recorded=matched)
@@ -231,7 +231,7 @@ def fairness(model_id, model_file, trust_pickle, allow_unrecorded, data_file, ta
                 raw = model.predict(_features(model, data, target, list(protected), list(drop)))
             y_pred = _labels(pd.Series(raw), positive if positive in map(str, pd.unique(raw)) else None, "predictions")
         sets = [[p] for p in protected] + ([list(protected)] if intersections and len(protected) > 1 else [])
-        from lineage.sdk import file_digest
+        from lineage.canonical import file_digest
 
         digest = file_digest(data_file)
         out = []

@@ -11,7 +11,7 @@ from typing import Any
 
 from governance.gate import GATE
 from governance.subject import Subject
-from lineage.canonical import digest
+from lineage.canonical import canonical_bytes, sha256_digest
 from lineage.store import Store
 
 
@@ -30,4 +30,4 @@ def evidence_view(store: Store, model: str) -> dict[str, Any]:
 
 
 def evidence_digest(view: dict[str, Any]) -> str:
-    return "sha256:" + digest(view)
+    return sha256_digest(canonical_bytes(view))

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from governance import kinds
-from governance.records import now
+from lineage.canonical import file_digest
+from lineage.clock import utc_text
 from lineage.graph import Graph
 from lineage.ids import parse_id
 from lineage.store import Store
@@ -30,7 +31,7 @@ def _computed(store: Store, model: str, result: dict[str, Any], dataset: str | N
               model_digest: str | None, artifact_recorded: bool | None) -> dict[str, Any]:
     row = Graph(store).resolve(model)
     return {"model": row.id, "dataset": Graph(store).resolve(dataset).id if dataset else None, "data_digest": data_digest,
-            "model_digest": model_digest, "artifact_recorded": artifact_recorded, **result, "at": now()}
+            "model_digest": model_digest, "artifact_recorded": artifact_recorded, **result, "at": utc_text()}
 
 
 def record_explanation(store: Store, model: str, result: dict[str, Any], actor: str, dataset: str | None = None,
@@ -48,7 +49,6 @@ def check_model_file(store: Store, model: str, path: Any, allow_unrecorded: bool
     """
     from governance.errors import GovernanceError
     from governance.readmodels import artifact
-    from lineage.sdk import file_digest
 
     row = Graph(store).resolve(model)
     recorded = artifact(store, row.id)

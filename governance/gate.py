@@ -24,10 +24,10 @@ from governance import kinds
 from governance.binding import check_release_policy, policy_digests
 from governance.checks import Decision, registry
 from governance.errors import GovernanceError
-from governance.records import now
 from governance.rules import Policy, Rule
 from governance.subject import Subject
 from lineage.canonical import digest
+from lineage.clock import utc_text
 from lineage.errors import LineageError
 from lineage.graph import Graph
 from lineage.ids import parse_id
@@ -78,7 +78,7 @@ def evaluate(store: Store, model: str, policy: Policy) -> GateResult:
     results.sort(key=lambda r: (not r.blocking, r.status == "pass", r.rule))
     policy_digest = digest([r.model_dump(exclude={"source"}) for r in policy.rules])
     return GateResult(model=subject.id, outcome="blocked" if any(r.blocking for r in results) else "pass",
-                      evaluated_at=now(), policy=policy.sources, policy_digest=policy_digest,
+                      evaluated_at=utc_text(), policy=policy.sources, policy_digest=policy_digest,
                       policy_digests=policy_digests(policy), results=results)
 
 
@@ -189,7 +189,7 @@ def release(store: Store, model: str, policy: Policy, actor: str) -> tuple[GateR
     entity = str(parse_id(result.model).entity())
     payload = {"entity": entity, "model": result.model, "decision": "release", "gate": result.seq,
                "policy": result.policy, "bound_by": sorted({b.seq for b in bound}),
-               "previous": current_release(store, entity), "at": now()}
+               "previous": current_release(store, entity), "at": utc_text()}
     return result, store.append(kinds.RELEASE.pending(payload, actor)).seq
 
 
@@ -216,7 +216,7 @@ def rollback(store: Store, entity: str, to_version: str, reason: str, policy: Po
         return result, None
     payload = {"entity": entity_id, "model": target, "decision": "rollback", "gate": result.seq,
                "policy": result.policy, "bound_by": sorted({b.seq for b in bound}), "previous": current,
-               "reason": reason, "at": now()}
+               "reason": reason, "at": utc_text()}
     return result, store.append(kinds.RELEASE.pending(payload, actor)).seq
 
 

@@ -35,7 +35,7 @@ import pandas as pd
 
 from governance.errors import GovernanceError
 from governance.modelcheck import FittedStateError, check_model
-from lineage.sdk import file_digest
+from lineage.canonical import file_digest
 from lineage.extras import require
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")

@@ -16,7 +16,6 @@ the mere presence of an entry:
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
@@ -24,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, ValidationError
 
 from governance import kinds as k
+from lineage.canonical import sha256_hex
 from lineage.extras import require
 from lineage.kinds import Malformed, Payload, Record, describe
 from lineage.store import Store
@@ -130,7 +130,7 @@ class Approval:
 
 
 def statement_digest(envelope_payload_b64: str) -> str:
-    return hashlib.sha256(_b64(envelope_payload_b64)).hexdigest()
+    return sha256_hex(_b64(envelope_payload_b64))
 
 
 def _b64(text: str) -> bytes:

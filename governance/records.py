@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from governance import kinds
+from lineage.clock import utc_text
 from lineage.errors import LineageError
 from lineage.graph import Graph
 from lineage.ids import NodeKind, parse_id
@@ -21,10 +21,6 @@ from lineage.store import Store
 
 TAG, OWNERS, INTENDED_USE, EVALUATION = (kinds.TAG.name, kinds.OWNERS.name, kinds.INTENDED_USE.name,
                                          kinds.EVALUATION.name)
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +41,7 @@ def tag(store: Store, node: str, tags: list[str], actor: str, remove: bool = Fal
         if not t or len(t) > 200 or any(c.isspace() for c in t):
             raise LineageError(f"tag {t!r}: tags are 1 to 200 characters without white space")
     action = "remove" if remove else "add"
-    pending = [kinds.TAG.pending({"node": row.id, "tag": t, "action": action, "at": now()}, actor) for t in tags]
+    pending = [kinds.TAG.pending({"node": row.id, "tag": t, "action": action, "at": utc_text()}, actor) for t in tags]
     acks = [store.append(p) for p in pending]
     return [a.seq for a in acks]
 
@@ -54,14 +50,14 @@ def set_owners(store: Store, node: str, owners: list[str], actor: str) -> int:
     row = Graph(store).resolve(node)
     if not owners or not all(o.strip() for o in owners):
         raise LineageError("give at least one owner")
-    return store.append(kinds.OWNERS.pending({"node": row.id, "owners": owners, "at": now()}, actor)).seq
+    return store.append(kinds.OWNERS.pending({"node": row.id, "owners": owners, "at": utc_text()}, actor)).seq
 
 
 def set_intended_use(store: Store, node: str, intended_use: str, limitations: list[str], actor: str) -> int:
     row = Graph(store).resolve(node)
     if not intended_use.strip():
         raise LineageError("the intended use is empty")
-    payload = {"node": row.id, "intended_use": intended_use, "limitations": limitations, "at": now()}
+    payload = {"node": row.id, "intended_use": intended_use, "limitations": limitations, "at": utc_text()}
     return store.append(kinds.INTENDED_USE.pending(payload, actor)).seq
 
 
@@ -75,7 +71,7 @@ def record_evaluation(store: Store, model: str, metrics: dict[str, float], actor
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise LineageError(f"metric {name!r}: {value!r} is not a finite number")
     data = Graph(store).resolve(dataset).id if dataset else None
-    payload = {"model": row.id, "metrics": metrics, "dataset": data, "at": now()}
+    payload = {"model": row.id, "metrics": metrics, "dataset": data, "at": utc_text()}
     return store.append(kinds.EVALUATION.pending(payload, actor)).seq
 
 

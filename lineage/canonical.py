@@ -13,12 +13,18 @@ and no floats, since orjson writes some floats differently (``1e-05`` is
 ``0.00001`` there). ``is_plain`` decides that, and anything orjson refuses (an
 int beyond 64 bits, a non-string key) falls back to the reference encoder.
 ``tests/test_canonical.py`` checks the two agree byte for byte.
+
+Digests are written in two forms, both made here and nowhere else: 64 hex digits
+(``sha256_hex``, ``digest``: the ledger's ``hash`` and ``payload_digest``) and
+``sha256:<hex>`` (``sha256_digest``, ``file_digest``: artifacts, evidence, rule
+bindings, report bundles and files).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 import orjson
@@ -79,7 +85,19 @@ def _plain(value: Any, budget: int) -> bool:
 
 
 def sha256_hex(data: bytes) -> str:
+    """SHA-256 of ``data`` as 64 lower-case hex digits."""
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_digest(data: bytes) -> str:
+    """SHA-256 of ``data`` as ``sha256:<hex>``."""
+    return "sha256:" + sha256_hex(data)
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """``sha256_digest`` of a file's bytes, read in chunks."""
+    with open(path, "rb") as f:
+        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def digest(value: Any) -> str:

@@ -41,12 +41,12 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from lineage import hook_targets
 from lineage.canonical import canonical_bytes, canonical_json
+from lineage.clock import utc_text
 from lineage.errors import HookTargetError, LineageError
 from lineage.graph import Graph
 from lineage.ids import NodeKind
@@ -62,10 +62,6 @@ SUBSCRIBED, UNSUBSCRIBED, DELIVERY = "hook.subscribed", "hook.unsubscribed", "ho
 _WATCHERS: list[Callable[[Store, list[str]], set[str]]] = []
 TOLERANCE, MAX_SKEW = 300.0, 30.0  # seconds a signature stays valid; how far ahead a sender's clock may be
 _SIGNATURE = re.compile(r"t=(\d{1,12}),v1=([0-9a-f]{64})")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def server_key() -> bytes:
@@ -156,14 +152,14 @@ def subscribe(store: Store, url: str, events: list[str], actor: str, description
         log.warning("webhook host of %s does not resolve now; it is checked at each delivery", url)
     hook_id = uuid.uuid4().hex[:16]
     store.append(Pending(SUBSCRIBED, {"hook_id": hook_id, "url": url, "events": sorted(set(events)),
-                                      "description": description, "at": _now()}, actor, subject=f"hook:{hook_id}"))
+                                      "description": description, "at": utc_text()}, actor, subject=f"hook:{hook_id}"))
     return hook_id, secret_for(hook_id)
 
 
 def unsubscribe(store: Store, hook_id: str, actor: str) -> None:
     if hook_id not in {h["hook_id"] for h in subscriptions(store)}:
         raise LineageError(f"no active webhook {hook_id!r}")
-    store.append(Pending(UNSUBSCRIBED, {"hook_id": hook_id, "at": _now()}, actor, subject=f"hook:{hook_id}"))
+    store.append(Pending(UNSUBSCRIBED, {"hook_id": hook_id, "at": utc_text()}, actor, subject=f"hook:{hook_id}"))
 
 
 def subscriptions(store: Store) -> list[dict]:
@@ -315,7 +311,7 @@ class Dispatcher:
 
     def _deliver(self, hook: dict, event: str, data: dict) -> None:
         delivery = uuid.uuid4().hex
-        body = canonical_bytes({"event": event, "delivery": delivery, "hook": hook["hook_id"], "sent_at": _now(),
+        body = canonical_bytes({"event": event, "delivery": delivery, "hook": hook["hook_id"], "sent_at": utc_text(),
                                 "data": data})
         secret, attempts, status, error = secret_for(hook["hook_id"]), 0, None, None
         while attempts < self.attempts and not self._stopping.is_set():
@@ -354,7 +350,7 @@ class Dispatcher:
             store.append(Pending(DELIVERY, {
                 "hook_id": hook["hook_id"], "url": hook["url"], "event": event, "delivery": delivery,
                 "status": "delivered" if ok else "failed", "attempts": attempts, "http_status": status,
-                "error": error, "at": _now()}, "auditgraph:hooks", subject=f"hook:{hook['hook_id']}"))
+                "error": error, "at": utc_text()}, "auditgraph:hooks", subject=f"hook:{hook['hook_id']}"))
         finally:
             store.close()
         log.info("webhook %s %s to %s after %d attempt(s)", event, "delivered" if ok else "failed", hook["url"], attempts)

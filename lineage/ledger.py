@@ -18,12 +18,12 @@ Entries are checked by pure functions here; backends only store and fetch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
 from lineage.canonical import canonical_json, digest, plain_canonical_bytes, plain_digest, sha256_hex
+from lineage.clock import utc_text
 from lineage.errors import EventError
 
 GENESIS = "0" * 64
@@ -94,14 +94,12 @@ def entry_header(seq, recorded_at, kind, actor, subject, event_time, payload_dig
     }
 
 
-def now() -> str:
-    """The time an entry is recorded: fixed-width UTC text, so that string order is time order."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+now = utc_text  # the time an entry is recorded (lineage.store.base imports it by this name)
 
 
 def seal(pending: Pending, payload: str, payload_digest: str, head: Head, recorded_at: str | None = None) -> LedgerEntry:
     """Make the next entry after ``head``; entries written in one transaction may share ``recorded_at``."""
-    header = entry_header(head.seq + 1, recorded_at or now(), pending.kind, pending.actor, pending.subject,
+    header = entry_header(head.seq + 1, recorded_at or utc_text(), pending.kind, pending.actor, pending.subject,
                           pending.event_time, payload_digest, head.hash)
     if not (isinstance(pending.kind, str) and isinstance(pending.actor, str)
             and isinstance(pending.subject, (str, type(None))) and isinstance(pending.event_time, (str, type(None)))):

@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from lineage.canonical import is_plain
+from lineage.clock import utc_text
 from lineage.errors import EventError, IdTooLongError, TimeRangeError
 from lineage.ids import check_length, code_id, dataset_id, job_id, model_id, run_id
 
@@ -66,7 +67,7 @@ def format_time(moment: datetime) -> str:
     """Fixed-width UTC text (years 0001-9999), so that string order is time order; naive means UTC."""
     if moment.tzinfo is not None:
         moment = _to_utc(moment, moment.isoformat())
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return utc_text(moment)
 
 
 def parse_time(text: Any, where: str = "eventTime") -> tuple[datetime, bool]:

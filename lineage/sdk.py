@@ -28,12 +28,10 @@ training job, unless ``strict=True``. The user's own exceptions always propagate
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import logging
 import subprocess
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +43,8 @@ from openlineage.client.facet_v2 import (
     schema_dataset, source_code_location_job,
 )
 
+from lineage.canonical import file_digest
+from lineage.clock import utc_now
 from lineage.ids import model_id
 
 log = logging.getLogger(__name__)
@@ -79,15 +79,6 @@ class ModelFacet(DatasetFacet):
     @staticmethod
     def _get_schema() -> str:
         return f"{SCHEMA_BASE}/ModelDatasetFacet.json#/$defs/ModelDatasetFacet"
-
-
-def file_digest(path: str | Path) -> str:
-    """``sha256:<hex>`` of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return f"sha256:{h.hexdigest()}"
 
 
 def git_state(path: str | Path = ".") -> dict[str, Any] | None:
@@ -194,7 +185,7 @@ class TrainingRun:
         if self._code:
             job_facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
                 type="git", url=self._code["url"], repoUrl=self._code["url"], version=self._code["commit"])
-        return RunEvent(eventType=state, eventTime=datetime.now(timezone.utc).isoformat(),
+        return RunEvent(eventType=state, eventTime=utc_now().isoformat(),
                         run=Run(runId=self.run_id, facets=run_facets),
                         job=Job(namespace=self.namespace, name=self.job, facets=job_facets),
                         producer=PRODUCER, inputs=list(self._inputs), outputs=list(self._outputs))

@@ -19,7 +19,7 @@ from governance.findings import fairness_by_grouping, latest_explanation
 from governance.frameworks import FRAMEWORKS, TITLES
 from governance.gate import GATE, current_release, history
 from governance.subject import Subject
-from lineage.canonical import digest
+from lineage.canonical import canonical_bytes, sha256_digest
 from lineage.ids import NodeKind, parse_id
 from lineage.store import Store
 
@@ -55,11 +55,11 @@ def collect(store: Store, model: str) -> dict[str, Any]:
 
 def seal(bundle: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in bundle.items() if k != "digest"}
-    return {**body, "digest": "sha256:" + digest(body)}
+    return {**body, "digest": sha256_digest(canonical_bytes(body))}
 
 
 def bundle_digest(bundle: dict[str, Any]) -> str:
-    return "sha256:" + digest({k: v for k, v in bundle.items() if k != "digest"})
+    return sha256_digest(canonical_bytes({k: v for k, v in bundle.items() if k != "digest"}))
 
 
 def _cite(store: Store, cited: dict[int, str], seq: int) -> int:

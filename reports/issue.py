@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from governance.records import now
-from lineage.canonical import sha256_hex
+from lineage.canonical import file_digest
+from lineage.clock import utc_text
 from lineage.kinds import EntryKind, Payload, register
 from lineage.store import Store
 from reports.bundle import collect
@@ -57,15 +57,15 @@ def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
     for fmt, text in rendered.items():
         path = out / FILENAMES[fmt]
         path.write_text(text, encoding="utf-8")
-        result.files[path.name] = "sha256:" + sha256_hex(path.read_bytes())
+        result.files[path.name] = file_digest(path)
     if "pdf" in wanted:
         try:
             pdf = html_to_pdf(out / FILENAMES["html"], out / FILENAMES["pdf"])
-            result.files[pdf.name] = "sha256:" + sha256_hex(pdf.read_bytes())
+            result.files[pdf.name] = file_digest(pdf)
         except ReportError as e:
             result.warnings.append(str(e))
     payload = {"model": result.model, "bundle_digest": result.digest, "ledger_head": bundle["ledger_head"],
-               "files": result.files, "at": now()}
+               "files": result.files, "at": utc_text()}
     result.seq = store.append(ISSUED_KIND.pending(payload, actor)).seq
     return result
 

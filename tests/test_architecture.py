@@ -97,3 +97,31 @@ def test_the_query_service_reads_the_store_through_its_public_interface_only():
                  if isinstance(node, ast.Attribute) and node.attr.startswith("_")
                  and isinstance(node.value, ast.Attribute) and node.value.attr == "store"]
     assert offenders == []
+
+
+PACKAGES = ("lineage", "governance", "reports")
+
+
+def modules():
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            yield str(path.relative_to(ROOT)), ast.parse(path.read_text())
+
+
+# (module or attribute, function) calls that read the clock or hash bytes, and the one module allowed each
+ONE_PLACE = {("datetime", "now"): "lineage/clock.py", ("datetime", "utcnow"): "lineage/clock.py",
+             ("hashlib", "sha256"): "lineage/canonical.py", ("hashlib", "file_digest"): "lineage/canonical.py"}
+
+
+def test_the_time_and_the_digests_are_made_in_one_place_each():
+    """lineage.clock writes every recorded time and lineage.canonical every digest, so no copy can drift."""
+    offenders = []
+    for relative, tree in modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                owner = node.func.value
+                name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+                home = ONE_PLACE.get((name, node.func.attr))
+                if home is not None and relative != home:
+                    offenders.append((relative, node.lineno, f"{name}.{node.func.attr}"))
+    assert offenders == []

@@ -129,6 +129,7 @@ def test_a_forged_approval_in_the_ledger_does_not_count_and_fails_verify(url, st
     """An approval whose envelope was signed by another key, appended as if genuine."""
     from securesystemslib.dsse import Envelope
     from securesystemslib.signer import CryptoSigner
+    from lineage.clock import utc_text
     from lineage.ledger import Pending
 
     records.tag(store, CRM, ["pii"], "test")
@@ -136,7 +137,7 @@ def test_a_forged_approval_in_the_ledger_does_not_count_and_fails_verify(url, st
     key_id = next(iter(genuine_key))
     forger = CryptoSigner.generate_ed25519()
     statement = appr.statement(MODEL, readmodels.artifact_digest(store, MODEL), {
-        "keyId": key_id, "role": "privacy-officer", "decision": "approve", "time": records.now(),
+        "keyId": key_id, "role": "privacy-officer", "decision": "approve", "time": utc_text(),
         "evidenceDigest": "sha256:" + "0" * 64, "ledgerHead": store.head().hash})
     envelope = Envelope(json.dumps(statement).encode(), appr.PAYLOAD_TYPE, {})
     envelope.sign(forger)

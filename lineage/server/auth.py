@@ -15,15 +15,15 @@ producer holds, cannot write a governance fact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import hmac
 import re
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
+from lineage.canonical import sha256_hex
+from lineage.clock import utc_text
 from lineage.errors import LineageError
 from lineage.ledger import Pending
 from lineage.store import Store
@@ -51,12 +51,8 @@ class Principal:
         return f"apikey:{self.key_id}:{self.name}"
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_hex(text.encode("utf-8"))
 
 
 def create_key(store: Store, name: str, scopes: list[str], actor: str) -> tuple[str, str]:
@@ -68,7 +64,7 @@ def create_key(store: Store, name: str, scopes: list[str], actor: str) -> tuple[
         raise LineageError("a key needs a name")
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     payload = {"key_id": key_id, "name": name, "scopes": sorted(set(scopes)), "secret_sha256": _sha256(secret),
-               "created_at": _now()}
+               "created_at": utc_text()}
     store.append(Pending(CREATED, payload, actor, subject=f"apikey:{key_id}"))
     return key_id, f"agk_{key_id}_{secret}"
 
@@ -76,7 +72,7 @@ def create_key(store: Store, name: str, scopes: list[str], actor: str) -> tuple[
 def revoke_key(store: Store, key_id: str, actor: str, reason: str = "") -> None:
     if not _entries(store, key_id)[0]:
         raise LineageError(f"no API key {key_id!r}")
-    store.append(Pending(REVOKED, {"key_id": key_id, "revoked_at": _now(), "reason": reason}, actor,
+    store.append(Pending(REVOKED, {"key_id": key_id, "revoked_at": utc_text(), "reason": reason}, actor,
                          subject=f"apikey:{key_id}"))
 
 
