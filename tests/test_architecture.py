@@ -125,3 +125,10 @@ def test_the_time_and_the_digests_are_made_in_one_place_each():
                 if home is not None and relative != home:
                     offenders.append((relative, node.lineno, f"{name}.{node.func.attr}"))
     assert offenders == []
+
+
+def test_no_assert_statement_guards_anything_at_run_time():
+    """`python -O` strips asserts: a check that must hold raises a typed error instead."""
+    offenders = [(relative, node.lineno) for relative, tree in modules() for node in ast.walk(tree)
+                 if isinstance(node, ast.Assert)]
+    assert offenders == []

@@ -139,3 +139,16 @@ def test_schemathesis_finds_no_server_error_in_the_openapi_document(secured, tmp
     summary = done.stdout[-1500:]
     assert done.returncode == 0, summary
     assert " passed" in summary and "failed" not in summary.split("Test cases:")[-1]
+
+
+@pytest.mark.parametrize("name, allowed", [("READ_BY]->(m) DETACH DELETE m //", "EDGE_TYPES"),
+                                           ("Node) DETACH DELETE n //", "LABELS"), ("read_by", "EDGE_TYPES")])
+def test_a_label_or_type_outside_the_fixed_sets_never_reaches_a_neo4j_query(name, allowed):
+    """Cypher has no parameters for labels and relationship types: the backend writes them into the query
+    text only after checking them against its fixed sets, and the check survives ``python -O``."""
+    from lineage.store import neo4j
+
+    with pytest.raises(RuntimeError, match=r"^refusing to write .* into a Cypher query: not one of "):
+        neo4j._check_name(name, getattr(neo4j, allowed))
+    neo4j._check_name("READ_BY", neo4j.EDGE_TYPES)
+    neo4j._check_name("Dataset", neo4j.LABELS)

@@ -45,6 +45,7 @@ from lineage.store.batch import Batch
 
 EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF", "DESCENDANT_OF", "ALIAS_OF", "CONTINUED_BY"})
 LABELS = frozenset(k.value for k in NodeKind)
+_DELETABLE = frozenset({"LedgerEntry", "Node", "Facet", "ColumnEdge"})
 # (src, type, dst, time) of an edge r between the near node n and the far node m
 _EDGE_COLUMNS = {"upstream": "m.id, type(r), n.id, r.time", "downstream": "n.id, type(r), m.id, r.time"}
 _PAGE = 1000
@@ -154,7 +155,7 @@ class Neo4jStore(Store):
         self._read("MATCH (h:LedgerHead {id: 'head'}) SET h.seq = 0, h.hash = $genesis", genesis=GENESIS)
 
     def _delete_all(self, label: str) -> None:
-        assert label in ("LedgerEntry", "Node", "Facet", "ColumnEdge")
+        _check_name(label, _DELETABLE)
         while self._read(f"MATCH (n:{label}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c")[0]["c"]:
             pass
 
@@ -272,6 +273,17 @@ class Neo4jStore(Store):
             self._delete_all(label)
 
 
+def _check_name(name: str, allowed: frozenset[str]) -> None:
+    """Refuse a label or relationship type outside ``allowed`` before it is written into query text.
+
+    Cypher has no parameters for labels and types, so this check is what keeps them out of reach of
+    input. Every caller passes a name from the fixed sets above, never input, so a miss is a bug in
+    auditgraph, not bad input: RuntimeError, answered as an internal error.
+    """
+    if name not in allowed:
+        raise RuntimeError(f"refusing to write {name!r:.100} into a Cypher query: not one of {', '.join(sorted(allowed))}")
+
+
 def _row(n) -> NodeRow:
     return NodeRow(id=n["id"], kind=n["kind"], namespace=n.get("namespace", ""), name=n.get("name", ""),
                    version=n.get("version"), entity=n.get("entity"), first_seen=n.get("first_seen"),
@@ -321,7 +333,7 @@ class _Neo4jTx(WriteTx):
                      "last": n.last, "version": n.version, "entity": n.entity}
             by_label.setdefault(n.kind.value, []).append(props)
         for label, rows in by_label.items():
-            assert label in LABELS
+            _check_name(label, LABELS)
             self.tx.run(
                 f"UNWIND $rows AS r MERGE (n:Node {{id: r.id}}) "
                 f"ON CREATE SET n:{label}, n.kind = r.kind, n.namespace = r.namespace, n.name = r.name, "
@@ -341,7 +353,7 @@ class _Neo4jTx(WriteTx):
         for e in facts.edges.values():
             by_type.setdefault(e.type, []).append({"src": e.src, "dst": e.dst, "time": e.time})
         for rel, rows in by_type.items():
-            assert rel in EDGE_TYPES
+            _check_name(rel, EDGE_TYPES)
             self.tx.run(
                 f"UNWIND $rows AS r MATCH (a:Node {{id: r.src}}), (b:Node {{id: r.dst}}) "
                 f"MERGE (a)-[e:{rel}]->(b) ON CREATE SET e.time = r.time "
@@ -359,7 +371,7 @@ class _Neo4jTx(WriteTx):
         """What a run's merged view took back (Batch.settle), deleted before the batch is written."""
         if batch.dropped_edges:
             for rel in {t for _, t, _ in batch.dropped_edges}:
-                assert rel in EDGE_TYPES
+                _check_name(rel, EDGE_TYPES)
                 self.tx.run(f"UNWIND $rows AS r MATCH (:Node {{id: r[0]}})-[e:{rel}]->(:Node {{id: r[1]}}) DELETE e",
                             rows=[[s, d] for s, t, d in sorted(batch.dropped_edges) if t == rel]).consume()
         if batch.dropped_facets:
@@ -380,7 +392,7 @@ class _Neo4jTx(WriteTx):
     def typed_edges(self, node_ids, type_, direction):
         if not node_ids:
             return []
-        assert type_ in EDGE_TYPES
+        _check_name(type_, EDGE_TYPES)
         pattern = "(n:Node {id: i})<-[r:%s]-(m:Node)" if direction == "upstream" else "(n:Node {id: i})-[r:%s]->(m:Node)"
         ends = "m.id AS s, n.id AS d" if direction == "upstream" else "n.id AS s, m.id AS d"
         rows = self.tx.run(f"UNWIND $ids AS i MATCH {pattern % type_} RETURN {ends}, r.time AS t", ids=list(node_ids))
