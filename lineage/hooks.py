@@ -240,7 +240,8 @@ class Dispatcher:
 
     Tailing the ledger (not the request path) means writes from the CLI, the
     server and the SDK all raise events, and ingestion never waits for a hook.
-    It starts at the ledger head when the server starts.
+    It starts at the ledger head: ``start`` returns once the head is read, so every entry
+    appended after ``start`` returns raises its events.
     """
 
     def __init__(self, store_factory: Callable[[], Store], attempts: int = 5, backoff: float = 0.5,
@@ -251,11 +252,13 @@ class Dispatcher:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auditgraph-hook")
         self.planner = threading.Thread(target=self._tail, name="auditgraph-hook-planner", daemon=True)
         self._stopping = threading.Event()
+        self._tailing = threading.Event()  # set once the starting point is read
         self._sent: dict[str, None] = {}  # (event, key) already delivered in this process, oldest first
 
     def start(self) -> "Dispatcher":
         load_plugins()
         self.planner.start()
+        self._tailing.wait(timeout=30)
         return self
 
     def stop(self, wait: bool = True) -> None:
@@ -265,9 +268,11 @@ class Dispatcher:
         self.pool.shutdown(wait=wait, cancel_futures=not wait)
 
     def _tail(self) -> None:
-        store = self.store_factory()
+        store = None
         try:
+            store = self.store_factory()
             cursor = store.head().seq
+            self._tailing.set()
             while not self._stopping.is_set():
                 entries = list(store.entries(after_seq=cursor, limit=500))
                 for entry in entries:
@@ -276,7 +281,9 @@ class Dispatcher:
                 if not entries:
                     self._stopping.wait(self.poll)
         finally:
-            store.close()
+            self._tailing.set()  # also when the store failed to open or to read: start() must not wait on it
+            if store is not None:
+                store.close()
 
     def _plan(self, store: Store, entry: LedgerEntry) -> None:
         source = _SOURCES.get(entry.kind)

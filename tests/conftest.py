@@ -180,6 +180,20 @@ def live_server(config):
         thread.join(timeout=10)
 
 
+def wait_until(predicate, timeout: float = 15, what: str = "the condition"):
+    """Poll ``predicate`` until it returns something true, and return that; fail after ``timeout`` seconds.
+
+    For what a test cannot be told about (a row a background thread writes, a line in a server's
+    log); when there is a ``threading.Event`` to wait on, wait on it instead.
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+    return value
+
+
 # --- a real model trained on Adult (without sex and race), recorded through the SDK ---------
 
 ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",

@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import time
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
-from conftest import live_server
+from conftest import live_server, wait_until
 from governance import approvals as appr, readmodels, records
 from governance.evidence import evidence_digest, evidence_view
 from lineage import hooks
@@ -19,7 +18,7 @@ from lineage.cli import cli
 from lineage.server import auth
 from lineage.server.app import ServerConfig
 from lineage.store import open_store
-from test_hooks import Receiver, wait_for
+from test_hooks import Receiver
 
 MODEL = "model:demo/churn-classifier@3"
 
@@ -129,10 +128,9 @@ def test_a_blocked_gate_and_a_release_from_the_cli_fire_webhooks_from_the_server
         hook_id, secret = hooks.subscribe(store, receiver.url, ["governance.check_failed", "governance.release_decided"], "t",
                                           allow_private=True)
     with live_server(ServerConfig(store_url=url, hook_backoff=0.01, allow_private_targets=True)) as server:
-        time.sleep(0.3)  # let the dispatcher take its starting point
         gated = CliRunner().invoke(cli, ["governance", "gate", MODEL, "--policy", "baseline", "--store", url])
         assert gated.exit_code == 1, gated.output
-        wait_for(lambda: receiver.requests)
+        wait_until(lambda: receiver.requests)
         head, body = receiver.requests[0]
         assert hooks.verify_signature(secret, head["X-Auditgraph-Signature"], body)
         failed = json.loads(body)["data"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import live_server, run_event
+from conftest import ingest_events, live_server, run_event, wait_until
 from lineage import hooks
 from lineage.server import auth
 from lineage.server.app import ServerConfig
@@ -94,14 +94,6 @@ def train_and_release(server: str, headers: dict, store_url: str) -> None:
         release(store, "model:ml/churn@1", Path(store_url.removeprefix("sqlite:///")).parent)
 
 
-def wait_for(predicate, seconds: float = 15):
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
-
-
 def new_features_version(server: str, headers: dict) -> dict:
     event = run_event("features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")])
     assert httpx.post(f"{server}/api/v1/lineage", json=event, headers=headers).status_code == 201
@@ -117,7 +109,7 @@ def test_a_new_upstream_version_fires_a_signed_retraining_webhook_naming_the_mod
         train_and_release(server, headers, store_url)
         assert receiver.requests == []  # training a model is not a new upstream version of a watched model
         event = new_features_version(server, headers)
-        wait_for(lambda: receiver.requests)
+        wait_until(lambda: receiver.requests)
         head, body = receiver.requests[0]
         assert hooks.verify_signature(secret, head["X-Auditgraph-Signature"], body)
         assert not hooks.verify_signature("wrong", head["X-Auditgraph-Signature"], body)
@@ -128,7 +120,7 @@ def test_a_new_upstream_version_fires_a_signed_retraining_webhook_naming_the_mod
         assert payload["data"]["new_version"] == f"dataset:s3://lake/features@{event['run']['runId']}"
         assert payload["data"]["path"][0] == "dataset:s3://lake/features" and payload["data"]["path"][-1] == "model:ml/churn@1"
         with open_store(store_url) as store:
-            wait_for(lambda: hooks.deliveries(store, hook_id))
+            wait_until(lambda: hooks.deliveries(store, hook_id))
             [log] = hooks.deliveries(store, hook_id)
     assert (log["status"], log["attempts"], log["http_status"]) == ("delivered", 1, 204)
     receiver.close()
@@ -143,7 +135,7 @@ def test_a_failing_receiver_is_retried_with_backoff_and_the_outcome_logged(setup
         train_and_release(server, headers, store_url)
         new_features_version(server, headers)
         with open_store(store_url) as store:
-            wait_for(lambda: hooks.deliveries(store, hook_id))
+            wait_until(lambda: hooks.deliveries(store, hook_id))
             [log] = hooks.deliveries(store, hook_id)
     assert (log["status"], log["attempts"]) == ("delivered", 3)
     assert len({h["X-Auditgraph-Delivery"] for h, _ in receiver.requests}) == 1  # one delivery, three attempts
@@ -159,7 +151,7 @@ def test_a_receiver_that_never_succeeds_is_logged_as_failed(setup):
         train_and_release(server, headers, store_url)
         new_features_version(server, headers)
         with open_store(store_url) as store:
-            wait_for(lambda: hooks.deliveries(store, hook_id))
+            wait_until(lambda: hooks.deliveries(store, hook_id))
             [log] = hooks.deliveries(store, hook_id)
     assert (log["status"], log["attempts"], log["http_status"]) == ("failed", 3, 500)
     receiver.close()
@@ -174,7 +166,7 @@ def test_a_stuck_receiver_does_not_block_ingestion(setup):
     with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, allow_private_targets=True)) as server:
         train_and_release(server, headers, store_url)
         new_features_version(server, headers)
-        wait_for(receiver.arrived.is_set)  # the receiver now holds the delivery open
+        assert receiver.arrived.wait(15)  # the receiver now holds the delivery open
         more = [run_event(f"other{i}") for i in range(20)]
         response = httpx.post(f"{server}/api/v1/lineage/batch", json=more, headers=headers, timeout=5)
         assert response.status_code == 201 and not release.is_set()
@@ -224,8 +216,6 @@ def test_a_model_whose_only_approval_is_a_rejection_is_not_watched(setup, tmp_pa
             "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}])]
     newer = run_event("features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")])
     with open_store(store_url) as store:
-        from conftest import ingest_events
-
         ingest_events(store, events)
         approvals.generate_key(store, "Rita Risk", ["model-risk"], tmp_path / "rita.pem", "admin")
         approvals.approve(store, "model:ml/churn@1", "model-risk", approvals.load_signer(tmp_path / "rita.pem"),
@@ -241,3 +231,32 @@ def test_a_model_whose_only_approval_is_a_rejection_is_not_watched(setup, tmp_pa
         release(store, "model:ml/churn@1", tmp_path)
         [trigger] = hooks.retraining_triggers(store, [f"run:{newer['run']['runId']}"])
         assert trigger["model"] == "model:ml/churn@1"
+
+
+def test_an_entry_written_as_soon_as_the_dispatcher_has_started_raises_its_event(setup, tmp_path):
+    """start() returns once the dispatcher has read the head it tails from, however slowly its store opens."""
+    store_url, _ = setup
+    receiver = Receiver()
+    trained = run_event("train", time="2024-01-02T00:00:00Z", inputs=[("s3://lake", "features")], outputs=[
+        {"namespace": "ml", "name": "churn", "facets": {
+            "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
+            "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}])
+    newer = run_event("features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")])
+    with open_store(store_url) as store:
+        hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test", allow_private=True)
+        ingest_events(store, [trained])
+        release(store, "model:ml/churn@1", tmp_path)
+
+    def slow_store():
+        time.sleep(0.5)  # a store that is slow to open (a remote Neo4j): not a wait for anything
+        return open_store(store_url)
+
+    dispatcher = hooks.Dispatcher(slow_store, backoff=0.01, allow_private=True).start()
+    try:
+        with open_store(store_url) as store:
+            ingest_events(store, [newer])
+        [(_, body)] = wait_until(lambda: receiver.requests, what="the retraining webhook")
+    finally:
+        dispatcher.stop()
+    assert json.loads(body)["data"]["new_version"] == f"dataset:s3://lake/features@{newer['run']['runId']}"
+    receiver.close()

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import live_server
+from conftest import live_server, wait_until
 from lineage import hooks
 from lineage.cli import cli
 from lineage.errors import HookTargetError
@@ -28,7 +28,7 @@ from lineage.ledger import Pending
 from lineage.server import auth
 from lineage.server.app import ServerConfig
 from lineage.store import open_store
-from test_hooks import Receiver, new_features_version, train_and_release, wait_for
+from test_hooks import Receiver, new_features_version, train_and_release
 
 EVENT = "lineage.upstream_version"
 PUBLIC = "93.184.216.34"
@@ -168,7 +168,7 @@ def test_a_hook_recorded_with_credentials_is_listed_masked_and_never_sent_them(s
         train_and_release(server, headers, store_url)
         new_features_version(server, headers)
         with open_store(store_url) as store:
-            wait_for(lambda: hooks.deliveries(store, "00legacy00hook00"))
+            wait_until(lambda: hooks.deliveries(store, "00legacy00hook00"))
             [record] = hooks.deliveries(store, "00legacy00hook00")
     assert (record["status"], record["attempts"], receiver.requests) == ("failed", 0, [])
     assert record["error"].startswith("refused: webhook url 'http://***@127.0.0.1:") and "carries credentials" in record["error"]
@@ -199,10 +199,9 @@ def test_a_host_that_rebinds_to_loopback_after_subscribing_is_not_sent_to(store_
         hook_id, _ = hooks.subscribe(store, f"http://rebind.example:{port}/hook", [EVENT], "mallory", resolve=dns)
     dispatcher = start_dispatcher(store_url, resolve=dns)
     try:
-        time.sleep(0.3)  # the dispatcher starts at the ledger head
         ingest_a_trigger(store_url)
         with open_store(store_url) as store:
-            wait_for(lambda: hooks.deliveries(store, hook_id))
+            wait_until(lambda: hooks.deliveries(store, hook_id))
             [record] = hooks.deliveries(store, hook_id)
     finally:
         dispatcher.stop()
@@ -223,10 +222,9 @@ def test_a_delivery_connects_to_the_address_that_was_checked_and_names_the_host(
                                           allow_private=True, resolve=dns)
     dispatcher = start_dispatcher(store_url, resolve=dns, allow_private=True)
     try:
-        time.sleep(0.3)
         ingest_a_trigger(store_url)
         with open_store(store_url) as store:
-            wait_for(lambda: hooks.deliveries(store, hook_id))
+            wait_until(lambda: hooks.deliveries(store, hook_id))
             [record] = hooks.deliveries(store, hook_id)
     finally:
         dispatcher.stop()
@@ -355,10 +353,9 @@ def test_an_https_delivery_to_the_pinned_address_still_names_the_host_in_tls(sto
                                      allow_private=True, resolve=dns)
     dispatcher = start_dispatcher(store_url, resolve=dns, allow_private=True)
     try:
-        time.sleep(0.3)
         ingest_a_trigger(store_url)
         with open_store(store_url) as store:
-            wait_for(lambda: hooks.deliveries(store, hook_id))
+            wait_until(lambda: hooks.deliveries(store, hook_id))
             [record] = hooks.deliveries(store, hook_id)
     finally:
         dispatcher.stop()

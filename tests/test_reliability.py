@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from conftest import NEO4J_URL, IN_CI, ROOT, free_port, make_store, snapshot
+from conftest import NEO4J_URL, IN_CI, ROOT, free_port, make_store, snapshot, wait_until
 from lineage.server import auth
 from lineage.store import open_store
 
@@ -99,6 +99,14 @@ def test_a_killed_ingesting_process_loses_nothing_acknowledged_and_half_applies_
 SERVER_LOAD_SECONDS = 2.0
 
 
+def up(base: str, server: subprocess.Popen) -> bool:
+    assert server.poll() is None, "the server exited"
+    try:
+        return httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def test_a_killed_server_under_http_load_loses_nothing_it_acknowledged(tmp_path):
     for trial in range(3):
         url = f"sqlite:///{tmp_path}/server{trial}.db"
@@ -108,12 +116,7 @@ def test_a_killed_server_under_http_load_loses_nothing_it_acknowledged(tmp_path)
         server = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--port", str(port), "--store", url,
                                    "--no-webhooks"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/api/v1/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until(lambda: up(base, server), timeout=30, what="the server to answer")
         acked: list[str] = []
         stop = threading.Event()
 

@@ -154,10 +154,6 @@ def test_as_of_answers_with_the_bindings_of_events_up_to_that_time(store):
 def test_a_known_at_copy_answers_with_what_was_known_before_a_late_write_rebound_the_reads(tmp_path):
     """--as-of asks what was true at an event time (with later corrections); a --known-at copy of the
     ledger answers what the store knew when, before a late write re-bound the read."""
-    import time
-
-    from lineage.ledger import now
-
     url = f"sqlite:///{tmp_path}/full.db"
     writer = run_event("write", "00000000-0000-4000-8000-0000000000a1", time="2024-05-01T10:00:00Z",
                        outputs=[("lake", "orders")])
@@ -165,9 +161,8 @@ def test_a_known_at_copy_answers_with_what_was_known_before_a_late_write_rebound
                        inputs=[("lake", "orders")], outputs=[("mart", "report")])
     with open_store(url) as store:
         ingest_events(store, [reader])  # the async transport delivered the reader first
-        time.sleep(0.01)
-        cut = now()
-        time.sleep(0.01)
+        [*_, known] = store.entries(limit=None)
+        cut = known.recorded_at  # the store knew the reader then, and not yet the writer
         ingest_events(store, [writer])
     then = f"sqlite:///{tmp_path}/then.db"
     done = CliRunner().invoke(cli, ["store", "migrate", "--from", url, "--to", then, "--known-at", cut])
