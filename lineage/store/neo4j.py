@@ -22,13 +22,23 @@ never enumerates paths) finds the reachable set, and the same query returns
 the edges into it; the BFS over them runs in memory, as on SQLite. Credentials come from the URL
 (``neo4j://user:password@host:7687``) or from AUDITGRAPH_NEO4J_USER and
 AUDITGRAPH_NEO4J_PASSWORD, and are never logged or put in an error.
+
+One driver per process and server: a driver is thread-safe and keeps a pool of
+connections, so every ``Neo4jStore`` of one (bolt URL, user, password,
+database) in a process shares one (``_Shared``), and a store is cheap to open
+(the server opens one per worker thread and per webhook delivery): the first
+store connects and creates the schema, the others count themselves in. Each
+read or write uses a session of its own. The driver closes when the last store
+using it closes, or at process exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import threading
 from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -90,35 +100,85 @@ def _connection(url: str) -> tuple[str, tuple[str, str], str | None]:
     return urlunsplit((parts.scheme, netloc, "", "", "")), (user, password), database
 
 
+class _Shared:
+    """The driver every store of one (process, bolt URL, user, password, database) uses, and how many do."""
+
+    def __init__(self, key: tuple, driver):
+        self.key, self.driver, self.stores = key, driver, 0
+
+
+_drivers: dict[tuple, _Shared] = {}
+_drivers_lock = threading.Lock()
+
+
+def _acquire(address: str, auth: tuple[str, str], database: str | None) -> _Shared:
+    """The shared driver for these settings, made (connected, schema created) by the first store to ask.
+
+    The password is part of the key: a store opened with another password must not ride on a driver
+    that authenticated with the right one. The pid is too: a driver does not survive a fork.
+    """
+    import neo4j  # the driver is imported only when this backend is chosen
+
+    key = (os.getpid(), address, *auth, database)
+    with _drivers_lock:
+        shared = _drivers.get(key)
+        if shared is None:
+            # the server's query notifications (a label not created yet on a fresh database...) are not
+            # the user's business: without this, every query on a fresh store printed a warning to stderr
+            driver = neo4j.GraphDatabase.driver(address, auth=auth, notifications_min_severity="OFF")
+            try:
+                driver.verify_connectivity()
+                _migrate(driver, database)
+            except BaseException:
+                driver.close()
+                raise
+            shared = _drivers[key] = _Shared(key, driver)
+        shared.stores += 1
+        return shared
+
+
+def _release(shared: _Shared) -> None:
+    with _drivers_lock:
+        shared.stores -= 1
+        if shared.stores == 0:
+            _drivers.pop(shared.key, None)
+            shared.driver.close()
+
+
+@atexit.register
+def _close_drivers() -> None:
+    with _drivers_lock:
+        for shared in list(_drivers.values()):
+            shared.driver.close()
+        _drivers.clear()
+
+
+def _migrate(driver, database: str | None) -> None:
+    with driver.session(database=database) as s:
+        for statement in _SCHEMA:
+            s.run(statement).consume()
+        s.run("MERGE (h:LedgerHead {id: 'head'}) ON CREATE SET h.seq = 0, h.hash = $genesis",
+              genesis=GENESIS).consume()
+
+
 class Neo4jStore(Store):
     scheme = "neo4j"
 
     def __init__(self, url: str):
         super().__init__(url)
         require("neo4j")
-        import neo4j  # the driver is imported only when this backend is chosen
         from neo4j.exceptions import Neo4jError, DriverError
 
         self._errors = (Neo4jError, DriverError, OSError)
         address, auth, self.database = _connection(url)
         try:
-            # the server's query notifications (a label not created yet on a fresh database...) are not
-            # the user's business: without this, every query on a fresh store printed a warning to stderr
-            self.driver = neo4j.GraphDatabase.driver(address, auth=auth, notifications_min_severity="OFF")
-            self.driver.verify_connectivity()
-            self._migrate()
+            self._shared: _Shared | None = _acquire(address, auth, self.database)
         except self._errors as e:
             raise StoreError(f"cannot open Neo4j store at {redact(url)}: {_reason(e)}") from None
+        self.driver = self._shared.driver
 
     def _session(self):
         return self.driver.session(database=self.database)
-
-    def _migrate(self) -> None:
-        with self._session() as s:
-            for statement in _SCHEMA:
-                s.run(statement).consume()
-            s.run("MERGE (h:LedgerHead {id: 'head'}) ON CREATE SET h.seq = 0, h.hash = $genesis",
-                  genesis=GENESIS).consume()
 
     def _read(self, query: str, **params: Any) -> list:
         try:
@@ -144,7 +204,10 @@ class Neo4jStore(Store):
             session.close()
 
     def close(self) -> None:
-        self.driver.close()
+        """Stop using the shared driver (closed with the last store using it); closing twice is harmless."""
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            _release(shared)
 
     def drop_everything(self, confirm: bool = False) -> None:
         """Delete every auditgraph node, the ledger included. For tests and `store migrate --fresh`."""
