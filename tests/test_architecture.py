@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 import pytest
 
@@ -11,9 +12,15 @@ from conftest import ROOT
 FORBIDDEN = {"lineage": ("governance", "reports"), "governance": ("reports",)}
 
 
+@functools.cache
+def parsed(path) -> ast.Module:
+    """A source file's syntax tree, parsed once for all the checks here."""
+    return ast.parse(path.read_text())
+
+
 def imports(package: str):
     for path in (ROOT / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.Import):
                 yield path, [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
@@ -50,7 +57,7 @@ def test_governance_state_is_read_only_through_typed_kinds_and_read_models():
             relative = str(path.relative_to(ROOT))
             if relative in READ_MODELS:
                 continue
-            for node in ast.walk(ast.parse(path.read_text())):
+            for node in ast.walk(parsed(path)):
                 if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("loads", "model_validate_json") \
                         and any(isinstance(a, ast.Attribute) and a.attr == "payload" for a in node.args):
                     offenders.append((relative, node.lineno))
@@ -105,7 +112,7 @@ PACKAGES = ("lineage", "governance", "reports")
 def modules():
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
-            yield str(path.relative_to(ROOT)), ast.parse(path.read_text())
+            yield str(path.relative_to(ROOT)), parsed(path)
 
 
 # (module or attribute, function) calls that read the clock or hash bytes, and the one module allowed each

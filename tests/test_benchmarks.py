@@ -4,12 +4,15 @@ between the runs that take an hour)."""
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks import run, summary
 from benchmarks.generate import write
 from lineage.ingest import ingest, read_documents
 from lineage.store import open_store
 
 
+@pytest.mark.slow
 def test_the_traversal_measures_and_their_floors_on_a_small_platform(tmp_path):
     path = tmp_path / "platform.jsonl"
     write(2000, path)
@@ -39,6 +42,7 @@ def test_the_summary_renders_every_committed_result():
         assert f"| {size} | {backend} |" in text
 
 
+@pytest.mark.slow
 def test_the_http_measure_posts_to_a_server_process(tmp_path):
     path = tmp_path / "platform.jsonl"
     write(300, path)

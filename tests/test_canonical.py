@@ -32,6 +32,7 @@ any_values = st.recursive(any_scalars, lambda inner: st.lists(inner, max_size=5)
 
 @settings(max_examples=500, deadline=None)
 @given(plain_values)
+@pytest.mark.slow
 def test_the_fast_encoder_gives_the_reference_bytes_for_every_plain_value(value):
     assert is_plain(value, 1000)
     assert plain_canonical_bytes(value) == canonical_bytes(value)
@@ -39,6 +40,7 @@ def test_the_fast_encoder_gives_the_reference_bytes_for_every_plain_value(value)
 
 @settings(max_examples=500, deadline=None)
 @given(any_values)
+@pytest.mark.slow
 def test_any_json_value_is_either_plain_with_the_reference_bytes_or_holds_a_float(value):
     if is_plain(value, 1000):  # big integers are plain: orjson refuses them and the reference encoder writes them
         assert plain_canonical_bytes(value) == canonical_bytes(value)

@@ -171,6 +171,7 @@ def test_the_store_defaults_to_the_environment_variable(tmp_path, monkeypatch):
     assert (tmp_path / "env.db").exists()
 
 
+@pytest.mark.slow
 def test_the_installed_console_script_runs_the_demo(tmp_path):
     env = {"AUDITGRAPH_STORE": f"sqlite:///{tmp_path}/script.db", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-m", "lineage", "demo"], capture_output=True, text=True, env=env, cwd=tmp_path)

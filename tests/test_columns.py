@@ -243,6 +243,7 @@ def test_lineage_columns_direct_only_and_json_carry_type_subtype_description_mas
     assert "--direct-only" in CliRunner().invoke(cli, ["lineage", "columns", "--help"]).stdout
 
 
+@pytest.mark.slow
 def test_the_http_columns_route_filters_direct_only_and_answers_like_the_cli(cli_store):
     with live_server(ServerConfig(store_url=cli_store, public_reads=True, webhooks=False)) as server:
         route = f"{server}/api/v1/columns"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from governance.errors import RuleFileError
@@ -12,6 +13,8 @@ from governance.rules import load_rule_file
 from lineage.errors import EventError, InputError
 from lineage.ingest import read_documents
 from lineage.openlineage import parse_event
+
+pytestmark = pytest.mark.slow  # hypothesis runs hundreds of generated inputs through each parser
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),

@@ -38,6 +38,7 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.mark.slow
 def test_a_signed_approval_posted_over_http_is_verified_and_recorded(env):
     url, tokens, signer = env
     with live_server(ServerConfig(store_url=url, webhooks=False)) as server:
@@ -62,6 +63,7 @@ def test_a_signed_approval_posted_over_http_is_verified_and_recorded(env):
     assert listed[0]["recorded_by"].startswith("apikey:") and listed[0]["recorded_by"].endswith(":approve")  # the key's name
 
 
+@pytest.mark.slow
 def test_a_revoked_approval_replayed_over_http_with_altered_unsigned_fields_never_counts_again(env):
     url, tokens, signer = env
     with open_store(url) as store:
@@ -96,6 +98,7 @@ def test_the_gate_over_http_takes_built_in_packs_only(env):
         assert path.status_code == 400 and "built-in packs only" in path.json()["detail"]
 
 
+@pytest.mark.slow
 def test_governance_facts_over_http_need_the_govern_scope_and_an_ingest_key_cannot_write_them(env):
     url, tokens, _ = env
     crm = "dataset:postgres://crm-db:5432/crm.public.customers"
@@ -120,6 +123,7 @@ def test_governance_facts_over_http_need_the_govern_scope_and_an_ingest_key_cann
         assert entry.actor.endswith(":govern")  # the API key's name
 
 
+@pytest.mark.slow
 def test_a_blocked_gate_and_a_release_from_the_cli_fire_webhooks_from_the_server(env):
     """The server tails the ledger, so decisions made with the CLI reach subscribers too."""
     url, tokens, signer = env

@@ -100,6 +100,7 @@ def new_features_version(server: str, headers: dict) -> dict:
     return event
 
 
+@pytest.mark.slow
 def test_a_new_upstream_version_fires_a_signed_retraining_webhook_naming_the_model(setup):
     store_url, headers = setup
     receiver = Receiver()
@@ -126,6 +127,7 @@ def test_a_new_upstream_version_fires_a_signed_retraining_webhook_naming_the_mod
     receiver.close()
 
 
+@pytest.mark.slow
 def test_a_failing_receiver_is_retried_with_backoff_and_the_outcome_logged(setup):
     store_url, headers = setup
     receiver = Receiver(fail_first=2)
@@ -142,6 +144,7 @@ def test_a_failing_receiver_is_retried_with_backoff_and_the_outcome_logged(setup
     receiver.close()
 
 
+@pytest.mark.slow
 def test_a_receiver_that_never_succeeds_is_logged_as_failed(setup):
     store_url, headers = setup
     receiver = Receiver(fail_first=99)
@@ -157,6 +160,7 @@ def test_a_receiver_that_never_succeeds_is_logged_as_failed(setup):
     receiver.close()
 
 
+@pytest.mark.slow
 def test_a_stuck_receiver_does_not_block_ingestion(setup):
     store_url, headers = setup
     release = threading.Event()
@@ -195,6 +199,7 @@ def test_an_old_signature_is_refused():
     assert hooks.verify_signature("s", header, body, tolerance=900)
 
 
+@pytest.mark.slow
 def test_the_version_a_model_was_trained_on_never_triggers_it(setup):
     """Planning runs after the fact; a model released since must not be 'retrained' on its own data."""
     store_url, headers = setup
@@ -233,6 +238,7 @@ def test_a_model_whose_only_approval_is_a_rejection_is_not_watched(setup, tmp_pa
         assert trigger["model"] == "model:ml/churn@1"
 
 
+@pytest.mark.slow
 def test_an_entry_written_as_soon_as_the_dispatcher_has_started_raises_its_event(setup, tmp_path):
     """start() returns once the dispatcher has read the head it tails from, however slowly its store opens."""
     store_url, _ = setup

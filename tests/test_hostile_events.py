@@ -67,6 +67,7 @@ def email_into(output: str, **spec) -> dict:
 # --- column lineage: a facet that breaks its spec is kept, flagged, and not used -----------
 
 @pytest.mark.parametrize("description", [{"a": 1}, ["masked"], 5])
+@pytest.mark.slow
 def test_a_column_description_that_is_not_text_is_flagged_and_column_lineage_still_answers(server, description):
     output = f"described-{type(description).__name__}"
     _, hostile = event(f"j-{output}", [email_into(output, transformationType="IDENTITY",
@@ -116,6 +117,7 @@ FLAGGED = {
 
 
 @pytest.mark.parametrize("name", FLAGGED)
+@pytest.mark.slow
 def test_a_facet_naming_an_id_no_query_could_name_is_flagged_and_every_stored_node_can_be_named(server, name):
     parts, warning = FLAGGED[name]
     rid, body = event(f"j-{name}", **parts)

@@ -86,6 +86,7 @@ def test_a_skops_file_calling_a_numpy_scipy_or_sklearn_function_is_refused_by_na
     assert "auditgraph_hostile_marker" not in sys.modules
 
 
+@pytest.mark.slow
 def test_a_real_pipeline_loads_but_the_same_pipeline_carrying_a_numpy_function_or_a_method_is_refused(tmp_path):
     from numpy.testing._private.utils import runstring
     from sklearn.compose import ColumnTransformer
@@ -164,6 +165,7 @@ rules:
 """
 
 
+@pytest.mark.slow
 def test_a_deeply_nested_rule_file_exits_2_naming_the_file_and_the_reason(tmp_path):
     path = tmp_path / "deep.yaml"
     path.write_text(RULE.replace("{tags: [pii]", "{tags: " + "[" * 3000 + "pii" + "]" * 3000))
@@ -287,6 +289,7 @@ def test_explain_on_a_file_that_is_not_a_model_is_a_one_line_error(recorded):
     assert pickled.stderr == f"Error: {recorded['dir']}/m.pkl: holds a builtins.dict, not a model (it has no predict method)\n"
 
 
+@pytest.mark.slow
 def test_data_the_model_cannot_take_is_a_one_line_error(recorded):
     blank_a = write(recorded, "blank_a.csv", lambda d: d.__setitem__("a", d["a"].mask(d.index == 0)))
     for result in (explain(recorded, blank_a), fairness(recorded, blank_a)):
@@ -357,6 +360,7 @@ def two_columns():
     return X, (X[:, 0] > 0.5).astype(int)
 
 
+@pytest.mark.slow
 def test_a_gradient_boosting_file_with_more_trees_per_stage_than_outputs_is_refused_before_it_can_write_past_a_buffer(
         tmp_path):
     """predict_stages adds tree k of a stage into column k of a one-column array, bounds checks off."""
@@ -400,6 +404,7 @@ def tree_without_its_width(schema, files, feature: int = 50_000_000):
         files[name] = out.getvalue()
 
 
+@pytest.mark.slow
 def test_an_ensemble_whose_trees_hide_in_a_set_is_refused_before_a_tree_reads_outside_the_input(tmp_path):
     from sklearn.ensemble import AdaBoostClassifier
     from sklearn.tree import DecisionTreeClassifier
@@ -418,6 +423,7 @@ def test_an_ensemble_whose_trees_hide_in_a_set_is_refused_before_a_tree_reads_ou
                                                  "refusing to load it")
 
 
+@pytest.mark.slow
 def test_a_tree_shared_between_a_wide_and_a_narrow_place_is_checked_in_both(tmp_path):
     """The same tree estimator is a forest's tree and a Pipeline attribute; without n_features_in_ it was never bounded."""
     from sklearn.ensemble import RandomForestClassifier
@@ -523,6 +529,7 @@ def zip_bomb(path, member: str, chunk: bytes, size: int):
     ("schema.json", 100 << 20, "schema.json unpacks to 104857600 bytes, over the 67108864 limit"),
     ("weights.npy", 300 << 20, "unpacks to 314572800 bytes from {size}, over the limit of its own size plus 268435456"),
 ])
+@pytest.mark.slow
 def test_a_small_skops_file_that_unpacks_to_hundreds_of_megabytes_is_refused_from_the_zip_directory(
         member, size, message, tmp_path):
     import resource
@@ -547,6 +554,7 @@ def test_a_schema_of_millions_of_tiny_nodes_is_refused_before_it_is_parsed(tmp_p
                                   "limit; refusing to parse it")
 
 
+@pytest.mark.slow
 def test_explain_explains_a_one_step_pipeline_as_its_only_estimator(recorded):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline

@@ -150,6 +150,7 @@ def test_credentials_in_a_webhook_url_are_refused_and_never_stored_or_printed(st
         assert secret not in result.stdout + result.stderr + entries + caplog.text
 
 
+@pytest.mark.slow
 def test_a_hook_recorded_with_credentials_is_listed_masked_and_never_sent_them(store_url, caplog):
     """A ledger written before credentials were refused keeps its entry; nothing shows or sends them."""
     caplog.set_level(logging.DEBUG)
@@ -191,6 +192,7 @@ def ingest_a_trigger(store_url: str) -> None:
         new_features_version(server, headers)
 
 
+@pytest.mark.slow
 def test_a_host_that_rebinds_to_loopback_after_subscribing_is_not_sent_to(store_url):
     receiver = Receiver()
     port = receiver.server.server_address[1]
@@ -212,6 +214,7 @@ def test_a_host_that_rebinds_to_loopback_after_subscribing_is_not_sent_to(store_
     receiver.close()
 
 
+@pytest.mark.slow
 def test_a_delivery_connects_to_the_address_that_was_checked_and_names_the_host(store_url):
     """The name resolves only through the checker's resolver: the connection cannot have looked it up again."""
     receiver = Receiver()
@@ -291,6 +294,7 @@ class CarefulReceiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+@pytest.mark.slow
 def test_a_replayed_delivery_is_dropped_by_a_receiver_that_remembers_delivery_ids(store_url):
     secret = hooks.secret_for("h1")
     receiver = CarefulReceiver(secret)
@@ -329,6 +333,7 @@ def self_signed(tmp_path, name: str) -> ssl.SSLContext:
     return context
 
 
+@pytest.mark.slow
 def test_an_https_delivery_to_the_pinned_address_still_names_the_host_in_tls(store_url, tmp_path):
     """SNI (and so the certificate check) uses the hook's name, not the address it was pinned to."""
     context, seen = self_signed(tmp_path, "receiver.test"), []

@@ -100,6 +100,7 @@ def post_head(served: Served, path: str, length: int, extra: bytes = b"") -> byt
             f"Authorization: Bearer {served.tokens['ingest']}\r\n").encode() + extra + b"\r\n"
 
 
+@pytest.mark.slow
 def test_a_client_that_sends_half_a_request_head_and_stalls_is_answered_408_and_cut_off(served):
     with connect(served) as sock:
         sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
@@ -111,6 +112,7 @@ def test_a_client_that_sends_half_a_request_head_and_stalls_is_answered_408_and_
     assert 0.8 < waited < 4
 
 
+@pytest.mark.slow
 def test_a_client_that_connects_and_sends_nothing_is_cut_off_too(served):
     with connect(served) as sock:
         started = time.monotonic()
@@ -118,6 +120,7 @@ def test_a_client_that_connects_and_sends_nothing_is_cut_off_too(served):
         assert time.monotonic() - started < 4
 
 
+@pytest.mark.slow
 def test_a_client_that_stalls_mid_body_gets_408_and_nothing_is_stored(served):
     before = served.entries()
     body = json.dumps(run_event("stalled")).encode()
@@ -132,6 +135,7 @@ def test_a_client_that_stalls_mid_body_gets_408_and_nothing_is_stored(served):
     assert waited < 4 and served.entries() == before
 
 
+@pytest.mark.slow
 def test_a_body_trickled_byte_by_byte_is_cut_off_at_the_body_deadline_not_per_byte(served):
     body = json.dumps(run_event("trickled")).encode()
     with connect(served) as sock:
@@ -148,6 +152,7 @@ def test_a_body_trickled_byte_by_byte_is_cut_off_at_the_body_deadline_not_per_by
         assert answer.startswith(b"HTTP/1.1 408 ") and time.monotonic() - started < 4
 
 
+@pytest.mark.slow
 def test_past_the_connection_limit_a_new_client_gets_503_and_the_server_recovers(served):
     stalled = [connect(served) for _ in range(10)]
     try:
@@ -160,6 +165,7 @@ def test_past_the_connection_limit_a_new_client_gets_503_and_the_server_recovers
     wait_until(lambda: health(served) == 200, timeout=5, what="the server to recover")
 
 
+@pytest.mark.slow
 def test_a_client_that_disconnects_mid_body_costs_one_log_line_not_a_traceback(served):
     before = served.entries()
     for path in ("/api/v1/lineage", "/api/v1/lineage/batch"):
@@ -212,6 +218,7 @@ ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-s
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("path", sorted(BODIES))
+@pytest.mark.slow
 def test_a_body_not_in_utf_8_gets_400_on_every_json_route_and_changes_nothing(governed, path, encoding):
     server, tokens, url, _ = governed
     before = head_of(url)
@@ -244,6 +251,7 @@ def test_health_without_a_valid_key_tells_only_status_and_version(governed):
     assert detailed["store"] == url and detailed["ledger"]["entries"] == head_of(url).seq
 
 
+@pytest.mark.slow
 def test_a_key_revoked_from_the_cli_is_refused_on_the_very_next_request(governed):
     server, tokens, url, _ = governed
     with open_store(url) as store:
@@ -333,6 +341,7 @@ def replaced(body, path, value):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(confusion=confusions, data=st.data())
+@pytest.mark.slow
 def test_a_wrong_typed_value_in_any_governance_field_gets_422_and_is_never_stored(governed, confusion, data):
     server, tokens, url, bodies = governed
     route, path, kind = confusion
@@ -347,6 +356,7 @@ def test_a_wrong_typed_value_in_any_governance_field_gets_422_and_is_never_store
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(sorted(FIELDS)), name=st.text(min_size=1, max_size=10), value=nested)
+@pytest.mark.slow
 def test_an_unknown_field_in_any_governance_body_gets_422_and_is_never_stored(governed, route, name, value):
     server, tokens, url, bodies = governed
     body = bodies[route]

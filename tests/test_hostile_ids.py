@@ -89,6 +89,7 @@ def test_an_event_whose_dataset_id_would_be_too_long_to_name_is_rejected(sqlite_
     assert sqlite_store.stats()["ledger"]["entries"] == 1
 
 
+@pytest.mark.slow
 def test_hostile_ids_over_http_get_a_clear_4xx_with_a_read_key(tmp_path):
     url = f"sqlite:///{tmp_path}/server.db"
     with open_store(url) as store:
@@ -137,6 +138,7 @@ def printed(node: tuple) -> str:
 @given(node_ids(), node_ids())
 @example(("code", "https://g/r", "", "a@b"), ("code", "https://g/r@a", "", "b"))
 @example(("dataset", "n\x00@", "a/b%40", "v@1"), ("dataset", "n\x00", "@a/b@", "v@1"))
+@pytest.mark.slow
 def test_distinct_parts_of_every_kind_print_as_distinct_ids_that_read_back(a, b):
     for node in (a, b):
         prefix, namespace, name, version = node
@@ -215,6 +217,7 @@ def neo4j_urls(password: str) -> list[str]:
             f"neo4j:u:{password}@127.0.0.1"]
 
 
+@pytest.mark.slow
 def test_open_store_errors_never_hold_the_password():
     for password in PASSWORDS:
         for url in neo4j_urls(password):
@@ -235,6 +238,7 @@ def test_cli_commands_never_print_the_password_of_their_store(args):
             assert result.stderr.startswith("Error: ") and "neo4j:***@127.0.0.1" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_installed_command_prints_neither_the_password_nor_a_traceback(tmp_path):
     password = "a/b#c?d@e:f%gé"
     env = {**os.environ, "AUDITGRAPH_STORE": f"neo4j://neo4j:{password}@127.0.0.1:{free_port()}"}

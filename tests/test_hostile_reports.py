@@ -141,6 +141,7 @@ def inner_text(found: list, opening: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["report.md", "model_card.md"])
+@pytest.mark.slow
 def test_hostile_names_forge_no_heading_image_link_or_html_in_the_markdown(hostile, name):
     found = tokens(hostile["dir"] / name)
     headings = inner_text(found, "heading_open")
@@ -284,6 +285,7 @@ def ledger_head(url: str) -> int:
 
 
 @pytest.mark.parametrize("payload", MALICIOUS_TEMPLATES.values(), ids=MALICIOUS_TEMPLATES.keys())
+@pytest.mark.slow
 def test_a_user_template_that_reaches_for_python_is_refused_and_runs_nothing(hostile, tmp_path, payload):
     folder = templates_with(tmp_path, {"model_card.md.j2": "card\n" + payload})
     before = ledger_head(hostile["url"])
@@ -326,6 +328,7 @@ def test_a_user_template_cannot_read_files_outside_its_folder(hostile, tmp_path)
         assert "SECRET-VALUE" not in result.output and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_benign_override_still_renders_and_verifies(hostile, tmp_path):
     folder = templates_with(tmp_path, {
         "model_card.md.j2": "{% extends 'base.md' %}{% block body %}{{ b.model.name|md }}; "

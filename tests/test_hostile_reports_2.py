@@ -154,6 +154,7 @@ HUNGRY_TEMPLATES = {
 
 
 @pytest.mark.parametrize("name", HUNGRY_TEMPLATES)
+@pytest.mark.slow
 def test_a_user_template_that_would_exhaust_memory_or_time_is_a_one_line_error_and_nothing_is_written(released, tmp_path, name):
     source, reason = HUNGRY_TEMPLATES[name]
     (tmp_path / "t").mkdir()

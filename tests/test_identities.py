@@ -157,6 +157,7 @@ def test_job_type_filters_impact_and_downstream_by_type_or_integration(store):
     assert [n.job for n in runs] == ["job:dbt/not_null_stg_orders_id"]
 
 
+@pytest.mark.slow
 def test_job_type_is_a_query_parameter_of_impact_and_downstream_over_http(store):
     ingest_events(store, dbt_project())
     token = auth.create_key(store, "reader", ["read"], "test")[1]

@@ -24,6 +24,7 @@ def source(tmp_path):
     s.close()
 
 
+@pytest.mark.slow
 def test_a_migrated_store_has_the_same_head_and_answers(source, store):
     head = store.copy_ledger_from(source, batch=25)
     assert head == source.head() == store.head()
@@ -34,6 +35,7 @@ def test_a_migrated_store_has_the_same_head_and_answers(source, store):
             assert Graph(store).traverse(node, direction) == Graph(source).traverse(node, direction)
 
 
+@pytest.mark.slow
 def test_an_interrupted_migration_resumes(source, store):
     with store.begin_write() as tx:  # what an interrupted run leaves: a prefix of the ledger
         batch = Batch(tx)

@@ -19,6 +19,8 @@ from conftest import NEO4J_URL, IN_CI, ROOT, free_port, make_store, snapshot, wa
 from lineage.server import auth
 from lineage.store import open_store
 
+pytestmark = pytest.mark.slow  # real writer and server processes killed at random moments, trial after trial
+
 WRITER = """
 import json, random, sys, uuid
 from lineage.ingest import Document, ingest

@@ -17,6 +17,8 @@ from lineage.store import open_store
 from reports.bundle import bundle_digest
 from reports.pdf import find_chromium
 
+pytestmark = pytest.mark.slow  # every test reads a report built from the Adult model with real SHAP and fairness evidence
+
 MODEL = "model:ml/income@1"
 ARTIFACTS = ROOT / "test-artifacts"
 POLICY = """\

@@ -67,6 +67,7 @@ def compas_csv(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_the_compas_numbers_in_the_shared_readme_are_reproduced_exactly(tmp_path, compas_csv):
     url = f"sqlite:///{tmp_path}/c.db"
     with open_store(url) as store:
@@ -89,6 +90,7 @@ def test_the_compas_numbers_in_the_shared_readme_are_reproduced_exactly(tmp_path
                        "equal_opportunity_difference": 0.212}
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate(compas_csv):
     d = pd.read_csv(compas_csv)
     first = fairness.assess(d.two_year_recid, d.high_risk, d[["race"]], bootstrap=100, seed=3)
@@ -99,6 +101,7 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate(compas_csv):
         assert low <= m["value"] <= high
 
 
+@pytest.mark.slow
 def test_intersections_report_small_groups_but_leave_them_out(compas_csv):
     d = pd.read_csv(compas_csv)
     a = fairness.assess(d.two_year_recid, d.high_risk, d[["race", "sex"]], min_group_size=700, bootstrap=0)
@@ -114,6 +117,7 @@ def test_labels_that_are_not_binary_are_refused():
 
 # --- Adult: a model trained without sex and race ---------------------------------
 
+@pytest.mark.slow
 def test_adult_without_sex_and_race_still_fails_four_fifths_and_the_proxy_check_names_relationship(adult, tmp_path):
     url = adult["url"]
     explained = run("governance", "explain", MODEL, "--model-file", adult["model_file"], "--data", adult["csv"],
@@ -141,6 +145,7 @@ def test_adult_without_sex_and_race_still_fails_four_fifths_and_the_proxy_check_
     assert [p["feature"] for p in results["no-proxy"]["observed"]] == ["relationship"]
 
 
+@pytest.mark.slow
 def test_additivity_holds_and_results_are_identical_across_runs(adult):
     X = adult["data"].drop(columns=["income", "sex", "race"])
     first = explaining.explain(adult["model"], X, max_rows=300, seed=7)
@@ -151,6 +156,7 @@ def test_additivity_holds_and_results_are_identical_across_runs(adult):
     assert explaining.explain(adult["model"], X, max_rows=300, seed=8)["rows_digest"] != first["rows_digest"]
 
 
+@pytest.mark.slow
 def test_the_sdk_records_the_same_evidence_from_an_in_memory_model(adult):
     X = adult["data"].drop(columns=["income", "sex", "race"])
     seq, result = explain_model(adult["url"], MODEL, adult["model"], X, max_rows=200, protected=adult["data"][["sex"]],
@@ -176,6 +182,7 @@ def german():
     return d.select_dtypes("number").drop(columns=["credit"]), (d.credit == 1).astype(int)
 
 
+@pytest.mark.slow
 def test_a_linear_model_gets_the_linear_explainer_on_its_margin(german):
     from sklearn.linear_model import LogisticRegression
 
@@ -186,6 +193,7 @@ def test_a_linear_model_gets_the_linear_explainer_on_its_margin(german):
     assert result["additivity"]["max"] < 1e-6
 
 
+@pytest.mark.slow
 def test_a_small_black_box_is_explained_exactly_in_log_odds(german):
     from sklearn.naive_bayes import GaussianNB
 
@@ -196,6 +204,7 @@ def test_a_small_black_box_is_explained_exactly_in_log_odds(german):
     assert result["additivity"]["max"] < 1e-6
 
 
+@pytest.mark.slow
 def test_a_wide_black_box_gets_the_seeded_permutation_explainer():
     from sklearn.naive_bayes import GaussianNB
 
@@ -213,6 +222,7 @@ def test_a_wide_black_box_gets_the_seeded_permutation_explainer():
 
 # --- model files ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_pickle_is_refused_unless_trusted_and_matching_lineage(adult, tmp_path):
     path = tmp_path / "income.pkl"
     path.write_bytes(pickle.dumps(adult["model"]))
@@ -226,6 +236,7 @@ def test_a_pickle_is_refused_unless_trusted_and_matching_lineage(adult, tmp_path
         adult["data"].drop(columns=["income", "sex", "race"]).head(3)).shape == (3,)
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_a_pickle_whose_digest_is_not_the_recorded_artifact(adult, tmp_path):
     path = tmp_path / "swapped.pkl"
     path.write_bytes(pickle.dumps(adult["model"]))
@@ -237,6 +248,7 @@ def test_the_cli_refuses_a_pickle_whose_digest_is_not_the_recorded_artifact(adul
     assert result.exit_code == 1 and "differs from the recorded artifact" in result.stderr  # a pickle must match
 
 
+@pytest.mark.slow
 def test_bad_data_input_is_a_clear_error(adult, tmp_path):
     result = run("governance", "fairness", MODEL, "--model-file", adult["model_file"], "--data", adult["csv"],
                  "--target", "income", "--protected", "gender", "--store", adult["url"])
@@ -246,6 +258,7 @@ def test_bad_data_input_is_a_clear_error(adult, tmp_path):
     assert unlabeled.exit_code == 1 and "say which is positive with --positive" in unlabeled.stderr
 
 
+@pytest.mark.slow
 def test_the_bootstrap_formulas_agree_with_fairlearn_on_the_full_sample(compas_csv):
     """The resamples use vectorised group rates; on the full data they must give fairlearn's numbers."""
     d = pd.read_csv(compas_csv)
@@ -257,6 +270,7 @@ def test_the_bootstrap_formulas_agree_with_fairlearn_on_the_full_sample(compas_c
     assert fast == pytest.approx(reference, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_explanation_stability_compares_with_the_previously_released_version(adult, tmp_path):
     from governance import gate as gates_module
     from lineage.sdk import file_digest

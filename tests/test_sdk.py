@@ -51,6 +51,7 @@ def train_german_credit(run: TrainingRun, out_dir) -> str:
     return run.model("ml", "german-credit", path=path, framework="sklearn", task="binary-classification")
 
 
+@pytest.mark.slow
 def test_a_sklearn_training_run_is_visible_end_to_end_through_the_server(tmp_path, repo):
     repo_path, commit = repo
     store_url = f"sqlite:///{tmp_path}/sdk.db"
@@ -92,6 +93,7 @@ def run_state():
     return RunState.COMPLETE
 
 
+@pytest.mark.slow
 def test_the_file_transport_writes_events_the_cli_ingests(tmp_path, repo):
     repo_path, _ = repo
     log = tmp_path / "events.jsonl"

@@ -51,6 +51,7 @@ def secured(tmp_path):
         yield server, tokens, url
 
 
+@pytest.mark.slow
 def test_every_write_route_refuses_no_key_and_a_read_key(secured):
     server, tokens, url = secured
     paths = sorted(p for p, ops in httpx.get(f"{server}/openapi.json").json()["paths"].items() if "post" in ops)
@@ -78,6 +79,7 @@ def test_keys_are_compared_in_constant_time(monkeypatch, tmp_path):
     assert calls == [(64, 64), (64, 64)]  # the unknown key is compared too, against a dummy digest
 
 
+@pytest.mark.slow
 def test_no_secret_appears_in_errors_or_logs(secured, caplog):
     server, tokens, _ = secured
     caplog.set_level(logging.DEBUG)
@@ -93,6 +95,7 @@ def test_no_secret_appears_in_errors_or_logs(secured, caplog):
     assert "hunter2" not in str(e.value) and "neo4j:***@127.0.0.1:9" in str(e.value)
 
 
+@pytest.mark.slow
 def test_the_cli_never_prints_a_store_password(tmp_path):
     done = subprocess.run([sys.executable, "-m", "lineage", "store", "stats", "--store", "neo4j://neo4j:hunter2-secret@127.0.0.1:9"],
                           capture_output=True, text=True)
@@ -109,6 +112,7 @@ def test_the_cli_never_prints_a_store_password(tmp_path):
     (b"\x1f\x8b\x08\x00garbage", {"Content-Encoding": "gzip"}, 400),           # not gzip at all
     (b"{}", {"Content-Encoding": "br"}, 415),
 ])
+@pytest.mark.slow
 def test_hostile_payloads_get_a_clear_4xx_and_change_nothing(secured, body, headers, status):
     server, tokens, url = secured
     response = httpx.post(f"{server}/api/v1/lineage", content=body,
@@ -119,6 +123,7 @@ def test_hostile_payloads_get_a_clear_4xx_and_change_nothing(secured, body, head
         assert store.head().seq == len(auth.SCOPES)
 
 
+@pytest.mark.slow
 def test_a_huge_array_within_the_size_limit_is_handled_without_harm(secured):
     server, tokens, url = secured
     event = run_event("wide", inputs=[("db", f"t{i}") for i in range(20_000)])
@@ -130,6 +135,7 @@ def test_a_huge_array_within_the_size_limit_is_handled_without_harm(secured):
         assert store.verify().ok
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error_in_the_openapi_document(secured, tmp_path):
     server, tokens, _ = secured
     done = subprocess.run(

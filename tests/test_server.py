@@ -55,6 +55,7 @@ def client_event(job: str, state, inputs=(), outputs=(), run_id: str | None = No
                     outputs=[OutputDataset(namespace="s3://lake", name=n) for n in outputs])
 
 
+@pytest.mark.slow
 def test_the_openlineage_client_records_a_pipeline_over_http_with_its_defaults(server, tokens, store_url):
     from openlineage.client.event_v2 import RunState
 
@@ -69,6 +70,7 @@ def test_the_openlineage_client_records_a_pipeline_over_http_with_its_defaults(s
         assert {n.id for n in walk.nodes} == {"job:pipeline/extract", "job:pipeline/clean", "job:pipeline/train"}
 
 
+@pytest.mark.slow
 def test_the_corpus_posted_as_one_batch_gives_the_same_lineage_as_the_cli(server, tokens, store_url):
     events = [json.loads(p.read_text()) for p in scenario_files("airflow")]
     response = httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=bearer(tokens["ingest"]))
@@ -102,6 +104,7 @@ def test_the_client_configured_from_the_environment_reaches_the_server(server, t
         assert Graph(store).resolve("job:pipeline/from_env").kind == "Job"
 
 
+@pytest.mark.slow
 def test_a_repeated_event_is_acknowledged_as_a_duplicate(server, tokens):
     event = run_event("j")
     first = httpx.post(f"{server}/api/v1/lineage", json=event, headers=bearer(tokens["ingest"]))
@@ -110,6 +113,7 @@ def test_a_repeated_event_is_acknowledged_as_a_duplicate(server, tokens):
     assert (second.status_code, second.json()["status"], second.json()["seq"]) == (201, "duplicate", first.json()["seq"])
 
 
+@pytest.mark.slow
 def test_a_batch_is_recorded_all_together(server, tokens, store_url):
     events = [run_event(f"j{i}") for i in range(20)]
     response = httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=bearer(tokens["ingest"]))
@@ -121,6 +125,7 @@ def test_a_batch_is_recorded_all_together(server, tokens, store_url):
 
 
 @pytest.mark.parametrize("route, wrap", [("lineage", False), ("lineage/batch", True)])
+@pytest.mark.slow
 def test_numbers_are_recorded_as_the_standard_decoder_reads_them(server, tokens, store_url, route, wrap):
     # the server decodes with orjson, which reads 123456789012345678901234567890 as a float;
     # the ledger must keep the integer and write 1e-05 as the reference encoder does
@@ -134,6 +139,7 @@ def test_numbers_are_recorded_as_the_standard_decoder_reads_them(server, tokens,
     assert '"x_big":123456789012345678901234567890' in payload and '"x_small":1e-05' in payload
 
 
+@pytest.mark.slow
 def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(server, tokens, store_url):
     events = [run_event("a"), run_event("b"), {**run_event("c"), "eventType": "BOGUS"}]
     response = httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=bearer(tokens["ingest"]))
@@ -149,6 +155,7 @@ def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(server, tokens, 
      422, "run.runId is missing"),
     (json.dumps([1, 2]).encode(), 422, "an event must be a JSON object, got list"),
 ])
+@pytest.mark.slow
 def test_a_bad_event_gets_a_4xx_naming_the_field_and_changes_nothing(server, tokens, store_url, body, status, detail):
     response = httpx.post(f"{server}/api/v1/lineage", content=body, headers=bearer(tokens["ingest"]))
     assert response.status_code == status
@@ -163,6 +170,7 @@ def test_an_oversized_body_gets_413(server, tokens):
     assert response.status_code == 413
 
 
+@pytest.mark.slow
 def test_a_gzip_bomb_gets_413_before_it_is_inflated(server, tokens):
     bomb = gzip.compress(b"{" + b" " * 5_000_000 + b"}")
     assert len(bomb) < 1 << 20
@@ -172,6 +180,7 @@ def test_a_gzip_bomb_gets_413_before_it_is_inflated(server, tokens):
     assert "decompressed body is over the limit" in response.json()["detail"]
 
 
+@pytest.mark.slow
 def test_writes_without_a_key_or_with_a_read_key_are_refused(server, tokens, store_url):
     event = run_event("j")
     assert httpx.post(f"{server}/api/v1/lineage", json=event).status_code == 401
@@ -197,6 +206,7 @@ def test_errors_never_echo_the_token(server, tokens):
     assert response.status_code == 401 and secret not in response.text and secret.split("_")[2] not in response.text
 
 
+@pytest.mark.slow
 def test_queries_mirror_the_cli_json(server, tokens, store_url):
     from click.testing import CliRunner
     from lineage.cli import cli
@@ -219,6 +229,7 @@ def test_queries_mirror_the_cli_json(server, tokens, store_url):
     assert httpx.get(f"{server}/api/v1/nodes", params={"id": model + "@3"}, headers=headers).json()["kind"] == "ModelVersion"
 
 
+@pytest.mark.slow
 def test_reads_need_a_key_unless_public(server, store_url, tokens):
     assert httpx.get(f"{server}/api/v1/search", params={"q": "x"}).status_code == 401
     with live_server(ServerConfig(store_url=store_url, public_reads=True, webhooks=False)) as open_server:
@@ -226,6 +237,7 @@ def test_reads_need_a_key_unless_public(server, store_url, tokens):
         assert httpx.post(f"{open_server}/api/v1/lineage", json=run_event("j")).status_code == 401
 
 
+@pytest.mark.slow
 def test_an_unknown_node_is_404_and_a_bad_id_is_400(server, tokens):
     headers = bearer(tokens["read"])
     assert httpx.get(f"{server}/api/v1/nodes", params={"id": "dataset:a/b"}, headers=headers).status_code == 404
@@ -233,6 +245,7 @@ def test_an_unknown_node_is_404_and_a_bad_id_is_400(server, tokens):
     assert bad.status_code == 400 and "unknown id kind 'table'" in bad.json()["detail"]
 
 
+@pytest.mark.slow
 def test_health_and_openapi_are_served(server, tokens):
     health = httpx.get(f"{server}/api/v1/health", headers=bearer(tokens["read"])).json()
     assert health["status"] == "ok" and health["ledger"]["entries"] == 4

@@ -36,6 +36,7 @@ def test_every_valid_and_lenient_corpus_event_is_accepted(store):
     assert store.verify().ok
 
 
+@pytest.mark.slow
 def test_ingesting_the_corpus_twice_changes_nothing(store):
     files = corpus_files("valid") + corpus_files("lenient")
     first = ingest_files(store, files)
@@ -324,6 +325,7 @@ def test_bad_limits_are_refused(store):
 
 # --- the ledger --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_rebuild_gives_the_same_graph(store):
     ingest_files(store, corpus_files("valid") + corpus_files("lenient"))
     before = snapshot(store)
@@ -367,6 +369,7 @@ def test_a_read_in_a_batch_picks_the_truly_newest_version_even_if_an_older_one_w
     assert read == [f"dataset:db/t@{y}"]
 
 
+@pytest.mark.slow
 def test_the_one_query_walks_equal_the_level_by_level_walk(store, tmp_path):
     """Each backend's fast ``walk`` (a recursive CTE on SQLite, a pruning BFS expand on Neo4j)
     returns exactly what the shared level-by-level BFS does: distances, edges and truncation,
@@ -399,6 +402,7 @@ def test_the_one_query_walks_equal_the_level_by_level_walk(store, tmp_path):
     assert deepest > 10  # the unbounded walks went deeper than every bound tried
 
 
+@pytest.mark.slow
 def test_bulk_ingest_leaves_no_cyclic_garbage_behind_its_batches(store, tmp_path):
     """Ingest pauses the cyclic collector (it tripled decoding time) and collects between batches:
     the Neo4j driver leaves cyclic garbage per transaction, which grew the 1M ingest to 8.8 GB."""

@@ -508,6 +508,7 @@ def test_the_report_names_the_decisive_policy_and_every_gate_run_on_the_version(
 
 # --- evidence bound to the artifact ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_explain_and_fairness_record_the_model_files_digest_and_refuse_a_file_lineage_does_not_record(adult, tmp_path):
     import shutil
     import zipfile
@@ -541,6 +542,7 @@ def test_explain_and_fairness_record_the_model_files_digest_and_refuse_a_file_li
     assert (assessment.model_digest, assessment.artifact_recorded) == (file_digest(swapped), False)
 
 
+@pytest.mark.slow
 def test_a_gate_run_under_a_policy_set_the_binding_does_not_cover_decides_nothing_in_the_report(gov, tmp_path):
     from reports.bundle import collect
     from reports.render import render
@@ -617,6 +619,7 @@ def test_a_signed_veto_blocks_under_separation_of_duties_whoever_signed_it(gov, 
 
 # --- authority from the CLI ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_once_the_store_has_an_admin_key_administration_from_the_cli_needs_one_and_names_it(tmp_path, monkeypatch):
     from lineage.server import auth
     from lineage.store import open_store
@@ -689,6 +692,7 @@ def test_the_report_states_who_signed_in_which_role_and_leaves_the_verdict_to_th
     assert gates.evaluate(gov, MODEL, quorum_policy(tmp_path)).outcome == "blocked"  # model-risk never signed
 
 
+@pytest.mark.slow
 def test_the_markdown_lists_each_binding_on_its_own_line_and_the_card_names_a_replacement(gov, tmp_path):
     from reports.bundle import collect
     from reports.render import render
@@ -723,6 +727,7 @@ def test_a_report_issued_after_the_facts_changed_says_the_verdict_no_longer_hold
     assert "no longer holds" in render(bundle, "card")
 
 
+@pytest.mark.slow
 def test_the_sdk_computes_evidence_bound_to_the_artifact_from_the_artifact_itself(scored, tmp_path):
     """Attack pass 2, N2: artifact= used to vouch for any in-memory model or any predictions."""
     import numpy as np

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from conftest import ingest_events, live_server, run_event, snapshot
@@ -47,6 +48,7 @@ def one_by_one(store, events: list[dict]) -> None:
         ingest(store, [Document(f"e{i}", value=e)], "test", batch=1)
 
 
+@pytest.mark.slow
 def test_every_arrival_order_gives_the_same_graph_one_event_at_a_time(store, tmp_path):
     events = pipeline()
     one_by_one(store, events)
@@ -102,6 +104,7 @@ def test_a_model_that_only_ever_failed_is_not_impacted_unless_asked(store):
     assert f"model:ml/churn@{F}" not in {n.id for n in down.nodes}
 
 
+@pytest.mark.slow
 def test_include_failed_on_the_cli_and_over_http(tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
     model = {"namespace": "ml", "name": "m", "facets": {"datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"}}}
