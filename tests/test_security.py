@@ -144,6 +144,7 @@ def test_schemathesis_finds_no_server_error_in_the_openapi_document(secured, tmp
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     summary = done.stdout[-1500:]
     assert done.returncode == 0, summary
+    assert (tmp_path / ".schemathesis").is_dir()  # its cache is written here, never into the checkout
     assert " passed" in summary and "failed" not in summary.split("Test cases:")[-1]
 
 
