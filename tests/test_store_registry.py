@@ -99,6 +99,7 @@ def test_a_backend_that_does_not_import_is_a_store_error_naming_it(registered, t
         open_store(f"broken://{tmp_path}")
 
 
+@pytest.mark.slow
 def test_the_contract_suite_fails_on_a_registered_backend_it_cannot_make_a_store_of(tmp_path):
     """A third party's backend without a TEST_STORES entry fails the suite: it is never skipped."""
     install(tmp_path / "site", "[auditgraph.stores]\nmemory = memory_store:build\n")
