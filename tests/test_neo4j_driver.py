@@ -10,8 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from conftest import NEO4J_URL, ingest_events, make_store, run_event
 
-from conftest import NEO4J_URL, make_store, run_event, ingest_events
 from lineage.errors import StoreError
 from lineage.graph import Graph
 from lineage.store import open_store, split_credentials
