@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from governance import kinds as k, readmodels as rm
-from governance.errors import SignatureError
+from governance.errors import (AuthorityError, KeyFileError, NodeKindError, NotRecordedError, RecordError, RevokedError,
+                               SignatureError)
 from lineage.clock import utc_text
-from lineage.errors import EntryError, LineageError
+from lineage.errors import EntryError
 from lineage.extras import require
 from lineage.graph import Graph
 from lineage.ids import NodeKind
@@ -54,11 +55,11 @@ def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: st
                  identities: list[str] | None = None) -> str:
     """Make a key pair, write the private key to ``out`` (0600), register the public key; return its id."""
     if not roles or not all(r.strip() for r in roles):
-        raise LineageError("a key needs at least one role it may sign for")
+        raise RecordError("a key needs at least one role it may sign for")
     if not name.strip():
-        raise LineageError("a key needs the name of the person it belongs to")
+        raise RecordError("a key needs the name of the person it belongs to")
     if out.exists():
-        raise LineageError(f"{out} exists; refusing to overwrite a private key")
+        raise KeyFileError(f"{out} exists; refusing to overwrite a private key")
     require("signing")
     from securesystemslib.signer import CryptoSigner
 
@@ -89,7 +90,7 @@ def load_signer(path: Path) -> CryptoSigner:
 
 def revoke_key(store: Store, key_id: str, reason: str, actor: str) -> int:
     if key_id not in rm.keys(store):
-        raise LineageError(f"no registered key {key_id!r}")
+        raise NotRecordedError(f"no registered key {key_id!r}")
     return store.append(k.KEY_REVOKED.pending({"key_id": key_id, "reason": reason, "at": utc_text()}, actor)).seq
 
 
@@ -118,14 +119,14 @@ def approve(store: Store, model: str, role: str, signer: CryptoSigner, evidence_
     """Sign and record an approval (or rejection) of a model version, as the key's registered person."""
     row = Graph(store).resolve(model)
     if row.kind != NodeKind.MODEL_VERSION:
-        raise LineageError(f"{row.id} is a {row.kind}; approvals are of a model version (model:ns/name@version)")
+        raise NodeKindError(f"{row.id} is a {row.kind}; approvals are of a model version (model:ns/name@version)")
     if decision not in DECISIONS:
-        raise LineageError(f"decision must be one of {', '.join(DECISIONS)}")
+        raise RecordError(f"decision must be one of {', '.join(DECISIONS)}")
     key = rm.keys(store).get(signer.public_key.keyid)
     if key is None or key.revoked:
         raise SignatureError(f"key {signer.public_key.keyid} is not registered, or was revoked")
     if role not in key.roles:
-        raise SignatureError(f"key {key.key_id} ({key.name}) may sign for {', '.join(key.roles)}, not {role!r}")
+        raise AuthorityError(f"key {key.key_id} ({key.name}) may sign for {', '.join(key.roles)}, not {role!r}")
     payload = signed_payload(row.id, rm.artifact_digest(store, row.id), role, signer, evidence_digest,
                              store.head().hash, decision, comment)
     return record_signed(store, payload, actor)
@@ -165,7 +166,7 @@ def record_signed(store: Store, body: Any, actor: str) -> Ack:
     for earlier in rm.approvals(store, row.id):
         if earlier.statement == digest:
             if "revoked" in earlier.problem:
-                raise SignatureError(f"this signed statement was revoked (ledger:{earlier.seq}); sign a new one")
+                raise RevokedError(f"this signed statement was revoked (ledger:{earlier.seq}); sign a new one")
             entry = next(store.entries(after_seq=earlier.seq - 1, limit=1))
             return Ack(entry.seq, entry.hash, True, entry.subject)
     return store.append(k.APPROVAL.pending(payload, actor))
@@ -188,7 +189,7 @@ def revoke_approval(store: Store, seq: int, reason: str, actor: str, signer: Cry
     if signer is not None:
         signed_by = next((a.key_id for a in rm.approvals(store, model) if a.seq == seq), None)
         if signed_by != signer.public_key.keyid:
-            raise SignatureError(f"ledger:{seq} was not signed by key {signer.public_key.keyid}; only its signer "
+            raise AuthorityError(f"ledger:{seq} was not signed by key {signer.public_key.keyid}; only its signer "
                                  "(or an administrator) can revoke it")
         signature = signer.sign(k.revocation_bytes(statement_digest, model))
         payload |= {"by_key": signer.public_key.keyid, "signature": signature.signature}

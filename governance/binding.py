@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from governance import kinds as k
-from governance.errors import GovernanceError
+from governance.errors import ReleaseError
 from governance.rules import Policy
 from lineage.canonical import canonical_bytes, sha256_digest
 from lineage.clock import utc_text
@@ -69,7 +69,7 @@ def bind(store: Store, models: str, policy: Policy, actor: str, reason: str = ""
     dropped = sorted(set(current.value.policies) - set(policies)) if current else []
     if dropped and not replace:
         names = ", ".join(p.rpartition(" ")[0] for p in dropped)
-        raise GovernanceError(f"{models} is bound to {names} by ledger:{current.seq}; this binding would drop it. "
+        raise ReleaseError(f"{models} is bound to {names} by ledger:{current.seq}; this binding would drop it. "
                               "Pass --replace to replace the binding (it is recorded and reported)")
     payload = {"models": models, "policies": policies, "reason": reason,
                "replaces": current.seq if dropped else None, "at": utc_text()}
@@ -111,5 +111,5 @@ def check_release_policy(store: Store, model: str, policy: Policy) -> list[Bound
         lines = [f"{b.name} (bound by ledger:{b.seq} for {b.glob})" for b in missing if b not in changed]
         lines += [f"{b.name}: its rules changed since ledger:{b.seq} bound them (bound {b.digest}, now "
                   f"{offered[b.name]}); bind it again with 'auditgraph governance require'" for b in changed]
-        raise GovernanceError(f"{model} must be released under its bound policies; missing: " + "; ".join(lines))
+        raise ReleaseError(f"{model} must be released under its bound policies; missing: " + "; ".join(lines))
     return bound

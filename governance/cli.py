@@ -9,13 +9,11 @@ from pathlib import Path
 import click
 
 from governance import approvals as appr, binding, gate as gates, records
-from governance.errors import GovernanceError, RuleFileError
 from governance.evidence import evidence_digest, evidence_view
 from governance.rules import builtin_packs, load_policy
 from lineage.cli import render
 from lineage.cli.options import (actor_option, connect, default_actor, domain_errors, emit_json, json_option, operator,
                                   store_option)
-from lineage.errors import LineageError
 from lineage.graph import Graph
 
 STATUS_STYLE = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "not_evaluated": "NOT EVALUATED",
@@ -319,7 +317,7 @@ def require(models, policy_names, reason, replace, store_url, actor):
     Example:
         auditgraph governance require 'model:demo/*' --policy baseline --policy nist-ai-rmf --reason "MRM-2026-04"
     """
-    policy = _policy(policy_names)
+    policy = load_policy(list(policy_names))
     with connect(store_url) as store:
         seq = binding.bind(store, models, policy, operator(store, actor, "binding policies"), reason, replace)
     click.echo(f"releases of {models} must pass {', '.join(policy.sources)} (ledger {seq})")
@@ -345,14 +343,6 @@ def required(model, store_url, as_json):
         click.echo("no policy is bound to this model: any policy may release it")
     else:
         render.table(None, ["policy", "rules digest", "glob", "ledger"], ((b.name, b.digest, b.glob, b.seq) for b in bound))
-
-
-def _policy(names):
-    try:
-        return load_policy(list(names))
-    except RuleFileError as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(2)
 
 
 def _print_gate(result: gates.GateResult) -> None:
@@ -388,14 +378,14 @@ def _run_gate(model, policy_names, store_url, actor, as_json, junit_file, releas
 
 def _decide(action, policy_names, store_url, as_json, junit_file, key: str, done: str | None,
             refused: str | None) -> None:
-    """Run a gate decision (gate, release, rollback) and report it: exit 0 passed, 1 blocked, 2 could not run."""
-    policy = _policy(policy_names)
-    try:
-        with connect(store_url) as store:
-            result, seq = action(store, policy)
-    except (GovernanceError, LineageError) as e:
-        click.echo(f"Error: {e}", err=True)
-        sys.exit(2)
+    """Run a gate decision (gate, release, rollback) and report it: exit 0 passed, 1 blocked.
+
+    An error that stops it (a bad rule file, an unknown model, an unreachable store) is raised to
+    ``domain_errors``, which exits with that error's own code.
+    """
+    policy = load_policy(list(policy_names))
+    with connect(store_url) as store:
+        result, seq = action(store, policy)
     if junit_file:
         Path(junit_file).write_text(gates.junit(result))
     if as_json:
@@ -415,8 +405,9 @@ def _decide(action, policy_names, store_url, as_json, junit_file, key: str, done
 @store_option
 @actor_option
 @json_option
+@domain_errors
 def gate(model, policy_names, junit_file, store_url, actor, as_json):
-    """Evaluate every applicable rule; exit 0 if it passes, 1 if blocked, 2 on a usage or configuration error.
+    """Evaluate every applicable rule; exit 0 if it passes, 1 if blocked, else the error's code (2 bad input).
 
     Passed and failed rules are all printed with observed value, threshold and
     evidence, and the whole result is recorded in the ledger.
@@ -435,6 +426,7 @@ def gate(model, policy_names, junit_file, store_url, actor, as_json):
 @store_option
 @actor_option
 @json_option
+@domain_errors
 def release(model, policy_names, junit_file, store_url, actor, as_json):
     """Run the gate and record a release only if it passes (exit codes as for gate).
 
@@ -455,13 +447,14 @@ def release(model, policy_names, junit_file, store_url, actor, as_json):
 @store_option
 @actor_option
 @json_option
+@domain_errors
 def rollback(model, to_version, reason, policy_names, junit_file, store_url, actor, as_json):
     """Make an earlier released version current again, if it passes the gate now.
 
     A rollback is a release of an older version: the gate runs again under
     POLICY (which must include every policy bound to the model), and the
     rollback is recorded only if it passes. Exit 0 rolled back, 1 blocked,
-    2 could not run.
+    else the error's code (as for gate).
 
     \b
     Example:
@@ -498,6 +491,7 @@ def releases(model, store_url, as_json):
 
 @governance.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE|PACK...")
+@domain_errors
 def validate(files):
     """Check rule files without evaluating anything; exit 2 with file:line errors if any is invalid.
 
@@ -505,7 +499,7 @@ def validate(files):
     Example:
         auditgraph governance validate rules/*.yaml
     """
-    policy = _policy(files)
+    policy = load_policy(list(files))
     click.echo(f"ok: {len(policy.rules)} rule(s) in {len(policy.sources)} file(s)")
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import click
 
 from governance.cli import governance
-from governance.errors import GovernanceError
+from governance.errors import DataError
 from lineage.cli import render
 from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
+from lineage.errors import LineageError
 from lineage.extras import require
 
 
@@ -44,12 +45,13 @@ def data_options(fn):
 def _model(store, model_id: str, path: Path | None, trust_pickle: bool, allow_unrecorded: bool):
     """Load the model file if it is the artifact lineage records for the version: (model, its digest, matched)."""
     from governance.findings import check_model_file
-    from governance.modelfiles import ModelFileError, load_model
+    from governance.errors import MissingFileError
+    from governance.modelfiles import load_model
 
     if path is None:
-        raise GovernanceError("give --model-file")
+        raise click.UsageError("give --model-file")
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     actual, expected = check_model_file(store, model_id, path, allow_unrecorded)
     return load_model(path, trust_pickle=trust_pickle, expected_digest=expected), actual, actual == expected
 
@@ -59,7 +61,7 @@ def _features(model, data, target: str, protected: list[str], drop: list[str]):
     if names is not None:
         missing = [c for c in names if c not in data.columns]
         if missing:
-            raise GovernanceError(f"the data lacks the model's features: {', '.join(missing)}")
+            raise DataError(f"the data lacks the model's features: {', '.join(missing)}")
         return data[list(names)]
     return data.drop(columns=[c for c in [target, *protected, *drop] if c in data.columns])
 
@@ -72,13 +74,13 @@ def _labels(values, positive: str | None, what: str):
     uniques = set(pd.unique(values))
     if uniques <= {0, 1, True, False}:
         return values.to_numpy(dtype=int)
-    raise GovernanceError(f"{what} holds {sorted(map(str, uniques))[:5]}; say which is positive with --positive")
+    raise DataError(f"{what} holds {sorted(map(str, uniques))[:5]}; say which is positive with --positive")
 
 
 def _columns(data, names: list[str], what: str) -> None:
     missing = [c for c in names if c not in data.columns]
     if missing:
-        raise GovernanceError(f"{what}: no column {', '.join(missing)} in the data (columns: {', '.join(map(str, data.columns))})")
+        raise DataError(f"{what}: no column {', '.join(missing)} in the data (columns: {', '.join(map(str, data.columns))})")
 
 
 def _complete(data, path: Path, names: list[str], what: str) -> None:
@@ -86,7 +88,7 @@ def _complete(data, path: Path, names: list[str], what: str) -> None:
     for name in names:
         blank = data[name].isna().to_numpy()
         if blank.any():
-            raise GovernanceError(f"{what}: {path}: column {name!r} has {int(blank.sum())} missing value(s), the first "
+            raise DataError(f"{what}: {path}: column {name!r} has {int(blank.sum())} missing value(s), the first "
                                   f"in data row {int(blank.argmax()) + 1}; fill or drop them first")
 
 
@@ -94,7 +96,7 @@ def _several_groups(data, path: Path, protected: list[str], what: str) -> None:
     for name in protected:
         values = data[name].unique()
         if len(values) < 2:
-            raise GovernanceError(f"{what}: {path}: protected column {name!r} holds one value "
+            raise DataError(f"{what}: {path}: protected column {name!r} holds one value "
                                   f"({str(values[0]) if len(values) else 'no rows'!r}): there are no groups to compare")
 
 
@@ -102,7 +104,7 @@ def _both_outcomes(labels, values, positive: str | None, what: str) -> None:
     if len(set(labels.tolist())) < 2:
         seen = ", ".join(sorted(map(str, values.unique()))[:5])
         hint = f"no row equal to --positive {positive!r}" if positive is not None and not labels.any() else "one class only"
-        raise GovernanceError(f"{what} has {hint} (values: {seen}); fairness needs rows of both outcomes")
+        raise DataError(f"{what} has {hint} (values: {seen}); fairness needs rows of both outcomes")
 
 
 @contextmanager
@@ -110,9 +112,11 @@ def _model_errors(path: Path):
     """The model refusing the data (NaN, wrong dtypes, wrong width) is a data error, not a crash."""
     try:
         yield
+    except LineageError:  # ours already says what is wrong (an Invalid one is a ValueError too)
+        raise
     except (ValueError, TypeError, KeyError, IndexError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GovernanceError(f"the model cannot be applied to {path}: {first}") from None
+        raise DataError(f"the model cannot be applied to {path}: {first}") from None
 
 
 @governance.command()

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from governance.errors import GovernanceError
+from governance.errors import DataError
 from governance.findings import EXPLANATION, latest_explanation as latest, record_explanation as record  # noqa: F401
 from lineage.canonical import digest
 
@@ -77,7 +77,7 @@ def explain(model: Any, X: pd.DataFrame, *, max_rows: int = 1000, background_row
     import shap
 
     if max_rows < 1 or background_rows < 1:
-        raise GovernanceError("max_rows and background_rows must be at least 1")
+        raise DataError("max_rows and background_rows must be at least 1")
     started = time.perf_counter()
     estimator, features = split_pipeline(model, X)
     rows = sample_rows(features, max_rows, seed)
@@ -100,7 +100,7 @@ def explain(model: Any, X: pd.DataFrame, *, max_rows: int = 1000, background_row
     }
     if protected is not None:
         if protected.isna().any().any() or (protected.nunique() < 2).any():
-            raise GovernanceError("a protected column has missing values or a single value: no groups to compare")
+            raise DataError("a protected column has missing values or a single value: no groups to compare")
         result["proxies"] = proxy_scores(features, protected.loc[features.index], seed)
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result

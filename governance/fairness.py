@@ -25,7 +25,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score
 
-from governance.errors import GovernanceError
+from governance.errors import DataError
 from governance.findings import FAIRNESS, record_fairness as record  # noqa: F401
 
 GROUP_METRICS = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
@@ -44,19 +44,19 @@ def assess(y_true: Any, y_pred: Any, sensitive: pd.DataFrame, *, min_group_size:
     """Group metrics and disparities, with bootstrap intervals. Labels must be 0/1."""
     y_true, y_pred = _binary(y_true, "y_true"), _binary(y_pred, "y_pred")
     if not isinstance(sensitive, pd.DataFrame) or sensitive.empty:
-        raise GovernanceError("give at least one protected column")
+        raise DataError("give at least one protected column")
     if not (len(y_true) == len(y_pred) == len(sensitive)):
-        raise GovernanceError(f"lengths differ: y_true {len(y_true)}, y_pred {len(y_pred)}, protected {len(sensitive)}")
+        raise DataError(f"lengths differ: y_true {len(y_true)}, y_pred {len(y_pred)}, protected {len(sensitive)}")
     if sensitive.isna().any().any():
-        raise GovernanceError(f"missing values in the protected column(s) {', '.join(map(str, sensitive.columns))}")
+        raise DataError(f"missing values in the protected column(s) {', '.join(map(str, sensitive.columns))}")
     if len(np.unique(y_true)) < 2:
-        raise GovernanceError("y_true holds one class only; fairness needs rows of both outcomes")
+        raise DataError("y_true holds one class only; fairness needs rows of both outcomes")
     groups = _group_labels(sensitive)
     sizes = groups.value_counts()
     small = sorted(sizes[sizes < min_group_size].index)
     keep = ~groups.isin(small).to_numpy()
     if len(set(groups[keep])) < 2:
-        raise GovernanceError(f"fewer than two groups of at least {min_group_size} rows in {', '.join(sensitive.columns)}")
+        raise DataError(f"fewer than two groups of at least {min_group_size} rows in {', '.join(sensitive.columns)}")
     frame = MetricFrame(metrics={**GROUP_METRICS, "n": count}, y_true=y_true, y_pred=y_pred, sensitive_features=groups)
     point = _disparities(y_true[keep], y_pred[keep], groups[keep])
     intervals, group_intervals = _bootstrap(y_true, y_pred, groups, keep, bootstrap, seed, confidence)
@@ -81,7 +81,7 @@ def _binary(values: Any, name: str) -> np.ndarray:
     array = np.asarray(values)
     uniques = set(np.unique(array).tolist())
     if not uniques <= {0, 1, True, False}:
-        raise GovernanceError(f"{name} must hold 0/1 labels; found {sorted(map(str, uniques))[:5]}")
+        raise DataError(f"{name} must hold 0/1 labels; found {sorted(map(str, uniques))[:5]}")
     return array.astype(int)
 
 

@@ -47,21 +47,21 @@ def check_model_file(store: Store, model: str, path: Any, allow_unrecorded: bool
     Evidence must be about the model that was trained: unless the operator allows otherwise (and
     the evidence then says so), a file that is not the first recorded artifact is refused.
     """
-    from governance.errors import GovernanceError
+    from governance.errors import ArtifactError
     from governance.readmodels import artifact
 
     row = Graph(store).resolve(model)
     recorded = artifact(store, row.id)
     if recorded.problem:
-        raise GovernanceError(f"{row.id}: {recorded.problem}; evidence cannot be tied to one artifact")
+        raise ArtifactError(f"{row.id}: {recorded.problem}; evidence cannot be tied to one artifact")
     expected = f"sha256:{recorded.digest}" if recorded.digest else None
     actual = file_digest(path)
     if actual != expected and not allow_unrecorded:
         if expected is None:
-            raise GovernanceError(f"{path}: no artifact digest is recorded for {row.id}, so this file cannot be shown "
+            raise ArtifactError(f"{path}: no artifact digest is recorded for {row.id}, so this file cannot be shown "
                                   "to be the model that was trained; record it (SDK run.model(path=...)) or pass "
                                   "--allow-unrecorded-artifact")
-        raise GovernanceError(f"{path}: digest {actual} differs from the artifact recorded for {row.id} ({expected}); "
+        raise ArtifactError(f"{path}: digest {actual} differs from the artifact recorded for {row.id} ({expected}); "
                               "pass --allow-unrecorded-artifact to use it anyway (the evidence will say so)")
     return actual, expected
 

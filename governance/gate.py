@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from governance import kinds
 from governance.binding import check_release_policy, policy_digests
 from governance.checks import Decision, registry
-from governance.errors import GovernanceError
+from governance.errors import PolicyError, ReleaseError
 from governance.rules import Policy, Rule
 from governance.subject import Subject
 from lineage.canonical import digest
@@ -72,7 +72,7 @@ def evaluate(store: Store, model: str, policy: Policy) -> GateResult:
     subject = Subject(store, model)
     rules = policy.applicable(subject.id)
     if not rules:
-        raise GovernanceError(f"no rule in {', '.join(policy.sources)} applies to {subject.id}; "
+        raise PolicyError(f"no rule in {', '.join(policy.sources)} applies to {subject.id}; "
                               "a gate with nothing to check does not pass")
     results = [_run(rule, subject) for rule in rules]
     results.sort(key=lambda r: (not r.blocking, r.status == "pass", r.rule))
@@ -206,10 +206,10 @@ def rollback(store: Store, entity: str, to_version: str, reason: str, policy: Po
     target = Graph(store).resolve(to_version).id
     released = {r["model"] for r in release_history(store, entity_id) if r["decision"] == "release"}
     if target not in released:
-        raise GovernanceError(f"{target} was never released; roll back only to a version that passed the gate")
+        raise ReleaseError(f"{target} was never released; roll back only to a version that passed the gate")
     current = current_release(store, entity_id)
     if current == target:
-        raise GovernanceError(f"{target} is already the current release")
+        raise ReleaseError(f"{target} is already the current release")
     bound = check_release_policy(store, target, policy)
     result = record(store, evaluate(store, target, policy), actor)
     if result.outcome != "pass":

@@ -26,15 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from governance.errors import GovernanceError
-
-
-class FittedStateError(GovernanceError):
-    """A loaded model's fitted state disagrees with itself; ``where`` names the attribute."""
-
-    def __init__(self, where: str, reason: str):
-        super().__init__(f"{where}: {reason}")
-        self.where, self.reason = where, reason
+from governance.errors import FittedStateError
 
 
 _LEAVES = (type(None), bool, int, float, complex, str, bytes, slice, np.generic, np.dtype, type, np.ufunc,

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from governance.errors import GovernanceError
+from governance.errors import ArtifactError, MissingFileError, ModelFileError
 from governance.modelcheck import FittedStateError, check_model
 from lineage.canonical import file_digest
 from lineage.extras import require
@@ -109,13 +109,9 @@ SKOPS_LOADERS = frozenset({"DictNode", "ListNode", "TupleNode", "SetNode", "Slic
                            "FunctionNode", "BytesNode"})
 
 
-class ModelFileError(GovernanceError):
-    """A model or data file cannot be loaded safely or at all."""
-
-
 def load_model(path: Path, *, trust_pickle: bool = False, expected_digest: str | None = None) -> Any:
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     if path.suffix == ".skops":
         model = _load_skops(path)
     elif path.suffix in PICKLE_SUFFIXES:
@@ -209,10 +205,10 @@ def _load_trusted_pickle(path: Path, trust_pickle: bool, expected_digest: str | 
                              "skops, or pass --trust-pickle if you trust this file")
     actual = file_digest(path)
     if expected_digest is None:
-        raise ModelFileError(f"{path}: no artifact digest is recorded for this model version, so the file "
+        raise ArtifactError(f"{path}: no artifact digest is recorded for this model version, so the file "
                              "cannot be checked against lineage; record it (SDK run.model(path=...)) or use skops")
     if actual != expected_digest:
-        raise ModelFileError(f"{path}: digest {actual} differs from the recorded artifact {expected_digest}")
+        raise ArtifactError(f"{path}: digest {actual} differs from the recorded artifact {expected_digest}")
     require("explain", "joblib")
     import joblib  # trusted: the operator named this file and its digest matches lineage
 
@@ -221,7 +217,7 @@ def _load_trusted_pickle(path: Path, trust_pickle: bool, expected_digest: str | 
 
 def load_data(path: Path, sep: str | None = None) -> pd.DataFrame:
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     try:
         if path.suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)

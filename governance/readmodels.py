@@ -366,14 +366,14 @@ def is_approved(store: Store, model: str) -> bool:
 
 def statement_of(store: Store, seq: int) -> tuple[str, str]:
     """(statement digest, model) of the approval recorded at ``seq``."""
-    from lineage.errors import LineageError
+    from governance.errors import NotRecordedError
 
     entry = next(store.entries(after_seq=seq - 1, limit=1), None)
     if entry is None or entry.seq != seq or entry.kind != k.APPROVAL.name:
-        raise LineageError(f"ledger entry {seq} is not an approval")
+        raise NotRecordedError(f"ledger entry {seq} is not an approval")
     record = k.APPROVAL.read(entry)
     if isinstance(record, Malformed):
-        raise LineageError(f"ledger entry {seq} is a malformed approval: {record.reason}")
+        raise NotRecordedError(f"ledger entry {seq} is a malformed approval: {record.reason}")
     return statement_digest(record.value.envelope.payload), record.value.model
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from governance import kinds
 from lineage.clock import utc_text
-from lineage.errors import LineageError
+from governance.errors import NodeKindError, RecordError
 from lineage.graph import Graph
 from lineage.ids import NodeKind, parse_id
 from lineage.store import Store
@@ -39,7 +39,7 @@ def tag(store: Store, node: str, tags: list[str], actor: str, remove: bool = Fal
     row = Graph(store).resolve(node)
     for t in tags:
         if not t or len(t) > 200 or any(c.isspace() for c in t):
-            raise LineageError(f"tag {t!r}: tags are 1 to 200 characters without white space")
+            raise RecordError(f"tag {t!r}: tags are 1 to 200 characters without white space")
     action = "remove" if remove else "add"
     pending = [kinds.TAG.pending({"node": row.id, "tag": t, "action": action, "at": utc_text()}, actor) for t in tags]
     acks = [store.append(p) for p in pending]
@@ -49,14 +49,14 @@ def tag(store: Store, node: str, tags: list[str], actor: str, remove: bool = Fal
 def set_owners(store: Store, node: str, owners: list[str], actor: str) -> int:
     row = Graph(store).resolve(node)
     if not owners or not all(o.strip() for o in owners):
-        raise LineageError("give at least one owner")
+        raise RecordError("give at least one owner")
     return store.append(kinds.OWNERS.pending({"node": row.id, "owners": owners, "at": utc_text()}, actor)).seq
 
 
 def set_intended_use(store: Store, node: str, intended_use: str, limitations: list[str], actor: str) -> int:
     row = Graph(store).resolve(node)
     if not intended_use.strip():
-        raise LineageError("the intended use is empty")
+        raise RecordError("the intended use is empty")
     payload = {"node": row.id, "intended_use": intended_use, "limitations": limitations, "at": utc_text()}
     return store.append(kinds.INTENDED_USE.pending(payload, actor)).seq
 
@@ -66,10 +66,10 @@ def record_evaluation(store: Store, model: str, metrics: dict[str, float], actor
     """Record metrics measured for a model version, on a dataset version if given."""
     row = Graph(store).resolve(model)
     if row.kind != NodeKind.MODEL_VERSION:
-        raise LineageError(f"{row.id} is a {row.kind}; evaluations are of a model version (model:ns/name@version)")
+        raise NodeKindError(f"{row.id} is a {row.kind}; evaluations are of a model version (model:ns/name@version)")
     for name, value in metrics.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise LineageError(f"metric {name!r}: {value!r} is not a finite number")
+            raise RecordError(f"metric {name!r}: {value!r} is not a finite number")
     data = Graph(store).resolve(dataset).id if dataset else None
     payload = {"model": row.id, "metrics": metrics, "dataset": data, "at": utc_text()}
     return store.append(kinds.EVALUATION.pending(payload, actor)).seq

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StringConstraint
 
 from governance import approvals as appr, gate as gates, kinds, records
 from governance.evidence import evidence_digest, evidence_view
-from governance.errors import GovernanceError
+from governance.errors import PolicyError
 from governance.rules import builtin_packs, load_policy
 from lineage.graph import Graph
 from lineage.ids import parse_id
@@ -103,8 +103,8 @@ def approvals(model: str, request: Request, who=need("read")) -> list[dict]:
 def gate(body: GateBody, request: Request, who=need("approve")) -> dict:
     unknown = [p for p in body.policy if p not in builtin_packs()]
     if unknown:  # a path would let a client make the server read its files
-        raise GovernanceError(f"over HTTP, policy names built-in packs only ({', '.join(sorted(builtin_packs()))}); "
-                              f"not {', '.join(unknown)}")
+        raise PolicyError(f"over HTTP, policy names built-in packs only ({', '.join(sorted(builtin_packs()))}); "
+                          f"not {', '.join(unknown)}")
     policy = load_policy(body.policy)
     s = store(request)
     return gates.record(s, gates.evaluate(s, body.model, policy), _actor(who)).model_dump()

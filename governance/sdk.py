@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from governance import explain, fairness
-from governance.errors import GovernanceError
+from governance.errors import DataError
 from governance.findings import check_model_file
 from lineage.graph import Graph
 from lineage.store import Store, open_store
@@ -71,7 +71,7 @@ def assess_fairness(store: Store | str | None, model_id: str, y_true: Any, y_pre
         loaded, binding = _binding(s, model_id, artifact, allow_unrecorded)
         if loaded is not None:
             if X is None or y_pred is not None:
-                raise GovernanceError("with artifact=, pass the features X and y_pred=None: the predictions are "
+                raise DataError("with artifact=, pass the features X and y_pred=None: the predictions are "
                                       "the artifact's own")
             y_pred = loaded.predict(X)
         result = fairness.assess(y_true, y_pred, sensitive, **options)

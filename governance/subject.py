@@ -6,8 +6,7 @@ from functools import cached_property
 from typing import Any
 
 from governance import readmodels, records
-from governance.errors import IncompleteError
-from lineage.errors import LineageError
+from governance.errors import IncompleteError, NodeKindError
 from lineage.graph import Graph
 from lineage.ids import NodeKind
 from lineage.query import Traversal
@@ -20,7 +19,7 @@ class Subject:
     def __init__(self, store: Store, model: str):
         row = Graph(store).resolve(model)
         if row.kind != NodeKind.MODEL_VERSION:
-            raise LineageError(f"{row.id} is a {row.kind}; the gate judges a model version (model:ns/name@version)")
+            raise NodeKindError(f"{row.id} is a {row.kind}; the gate judges a model version (model:ns/name@version)")
         self.store, self.id, self.row = store, row.id, row
 
     @cached_property

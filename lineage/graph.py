@@ -20,7 +20,7 @@ from itertools import islice
 from typing import Any, Sequence
 
 from lineage.column_lineage import is_direct, schema_fields
-from lineage.errors import IdError, LineageError, NotFoundError
+from lineage.errors import IdError, Invalid, NotFoundError
 from lineage.ids import MAX_READINGS, NodeId, NodeKind, alternative_readings, check_length, is_bare_uri, kind_of, parse_id, shown
 from lineage.projection import FLOW_EDGES, is_failed
 from lineage.query import (
@@ -190,9 +190,9 @@ class Graph:
         """Up to ``limit`` (1 to 10000) nodes whose id contains ``text``, case-insensitive, of these
         ``kinds`` (dataset, model, job, run, code; empty: any), shortest id first."""
         if not text.strip():
-            raise LineageError("search text is empty")
+            raise Invalid("search text is empty")
         if not 1 <= limit <= 10_000:
-            raise LineageError(f"limit must be between 1 and 10000, got {limit}")
+            raise Invalid(f"limit must be between 1 and 10000, got {limit}")
         return self.store.search_nodes(text, list(kinds), limit)
 
     def history(self, text: str) -> dict[str, Any]:
@@ -348,6 +348,6 @@ def _bracket(source: str, chain: list[str], target: str) -> list[str]:
 
 def _check_limits(depth: int | None, max_nodes: int) -> None:
     if depth is not None and depth < 0:
-        raise LineageError(f"depth must be 0 or more, got {depth}")
+        raise Invalid(f"depth must be 0 or more, got {depth}")
     if max_nodes < 1:
-        raise LineageError(f"max nodes must be at least 1, got {max_nodes}")
+        raise Invalid(f"max nodes must be at least 1, got {max_nodes}")

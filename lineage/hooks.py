@@ -47,7 +47,7 @@ from typing import Any, Callable
 from lineage import hook_targets
 from lineage.canonical import canonical_bytes, canonical_json
 from lineage.clock import utc_text
-from lineage.errors import HookTargetError, LineageError
+from lineage.errors import HookTargetError, Invalid, NotFound
 from lineage.graph import Graph
 from lineage.ids import NodeKind
 from lineage.ledger import LedgerEntry, Pending
@@ -145,7 +145,7 @@ def subscribe(store: Store, url: str, events: list[str], actor: str, description
     """
     unknown = sorted(set(events) - set(EVENTS))
     if unknown or not events:
-        raise LineageError(f"events must be some of {', '.join(EVENTS)}; got {', '.join(unknown) or 'none'}")
+        raise Invalid(f"events must be some of {', '.join(EVENTS)}; got {', '.join(unknown) or 'none'}")
     try:
         hook_targets.check(url, allow_private, resolve)
     except OSError:
@@ -158,7 +158,7 @@ def subscribe(store: Store, url: str, events: list[str], actor: str, description
 
 def unsubscribe(store: Store, hook_id: str, actor: str) -> None:
     if hook_id not in {h["hook_id"] for h in subscriptions(store)}:
-        raise LineageError(f"no active webhook {hook_id!r}")
+        raise NotFound(f"no active webhook {hook_id!r}")
     store.append(Pending(UNSUBSCRIBED, {"hook_id": hook_id, "at": utc_text()}, actor, subject=f"hook:{hook_id}"))
 
 

@@ -12,7 +12,7 @@ from lineage.clock import utc_text
 from lineage.kinds import EntryKind, Payload, register
 from lineage.store import Store
 from reports.bundle import collect
-from reports.errors import ReportError
+from reports.errors import BundleError, BundleNotFoundError, FormatError, ReportError
 from reports.pdf import html_to_pdf
 from reports.render import FILENAMES, render
 
@@ -46,7 +46,7 @@ def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
           templates: Path | None = None) -> Issued:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        raise ReportError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+        raise FormatError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     bundle = collect(store, model)
     result = Issued(model=bundle["model"]["id"], digest=bundle["digest"], out=out,
                     outcome=(bundle["gate"] or {}).get("outcome"))
@@ -76,9 +76,9 @@ def load_bundle(path: Path) -> tuple[dict, Path]:
     try:
         bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ReportError(f"{bundle_path}: no bundle.json next to the report") from None
+        raise BundleNotFoundError(f"{bundle_path}: no bundle.json next to the report") from None
     except (ValueError, UnicodeDecodeError) as e:
-        raise ReportError(f"{bundle_path}: not a JSON bundle ({e})") from None
+        raise BundleError(f"{bundle_path}: not a JSON bundle ({e})") from None
     if not isinstance(bundle, dict):
-        raise ReportError(f"{bundle_path}: not a report bundle (a JSON object was expected)")
+        raise BundleError(f"{bundle_path}: not a report bundle (a JSON object was expected)")
     return bundle, folder

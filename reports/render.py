@@ -41,7 +41,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from governance.gate import GateResult, junit
 from reports import svg
-from reports.errors import ReportError
+from reports.errors import BundleError, RenderError, ReportError
 
 TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2", "card": "model_card.md.j2"}
 FILENAMES = {"html": "report.html", "md": "report.md", "card": "model_card.md", "json": "bundle.json",
@@ -243,9 +243,9 @@ def _render_here(bundle: dict[str, Any], fmt: str, user_templates: Path | None) 
         return "".join(chunks)
     except RENDER_ERRORS as e:
         if isinstance(e, MemoryError):
-            raise ReportError(f"template {name} ran out of memory") from None
+            raise RenderError(f"template {name} ran out of memory") from None
         verb = "refused by the sandbox" if isinstance(e, SecurityError) else f"failed ({type(e).__name__})"
-        raise ReportError(f"template {name}{_where(e, user_templates)} {verb}: {plain(e)}") from None
+        raise RenderError(f"template {name}{_where(e, user_templates)} {verb}: {plain(e)}") from None
 
 
 def _user_seconds() -> float:
@@ -253,9 +253,9 @@ def _user_seconds() -> float:
     try:
         seconds = float(text) if text else USER_SECONDS
     except ValueError:
-        raise ReportError(f"AUDITGRAPH_TEMPLATE_SECONDS: expected a number of seconds, got {text!r:.40}") from None
+        raise RenderError(f"AUDITGRAPH_TEMPLATE_SECONDS: expected a number of seconds, got {text!r:.40}") from None
     if not 0 < seconds < float("inf"):
-        raise ReportError(f"AUDITGRAPH_TEMPLATE_SECONDS: expected a positive number of seconds, got {text!r:.40}")
+        raise RenderError(f"AUDITGRAPH_TEMPLATE_SECONDS: expected a positive number of seconds, got {text!r:.40}")
     return seconds
 
 
@@ -269,17 +269,17 @@ def _render_apart(bundle: dict[str, Any], fmt: str, user_templates: Path) -> str
     send.close()
     try:
         if not receive.poll(seconds):
-            raise ReportError(f"template {TEMPLATES[fmt]} ran longer than {seconds:g} s "
+            raise RenderError(f"template {TEMPLATES[fmt]} ran longer than {seconds:g} s "
                               "(AUDITGRAPH_TEMPLATE_SECONDS); nothing was written")
         ok, text = receive.recv()
     except EOFError:
-        raise ReportError(f"template {TEMPLATES[fmt]} stopped the renderer (out of memory?); nothing was written") from None
+        raise RenderError(f"template {TEMPLATES[fmt]} stopped the renderer (out of memory?); nothing was written") from None
     finally:
         child.kill()
         child.join()
         receive.close()
     if not ok:
-        raise ReportError(text)
+        raise RenderError(text)
     return text
 
 
@@ -330,5 +330,5 @@ def render(bundle: dict[str, Any], fmt: str, user_templates: Path | None = None)
         try:
             return _junit(bundle)
         except RENDER_ERRORS as e:
-            raise ReportError(f"bundle cannot be rendered as JUnit: {plain(e)}") from None
+            raise BundleError(f"bundle cannot be rendered as JUnit: {plain(e)}") from None
     return _template(bundle, fmt, user_templates)

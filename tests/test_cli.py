@@ -59,7 +59,7 @@ def test_ingest_of_a_missing_file_is_a_rejection_not_a_crash(url, tmp_path):
 
 def test_a_store_url_with_an_unknown_scheme_lists_the_valid_ones(tmp_path):
     result = run("store", "stats", "--store", "mysql://x")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == ("Error: unknown store URL 'mysql://x'; expected one of: bolt://..., bolt+s://..., "
                              "bolt+ssc://..., neo4j://..., neo4j+s://..., neo4j+ssc://..., sqlite://...\n")
 
@@ -110,10 +110,10 @@ def test_columns_takes_dataset_colon_field(url):
     assert {(h["src_field"], h["dst_field"]) for h in hops} == {("minutes", "monthly_minutes"), ("customer_id", "monthly_minutes")}
 
 
-def test_an_unknown_id_exits_one_with_a_one_line_reason(url):
+def test_an_unknown_id_exits_four_with_a_one_line_reason(url):
     run("demo", "--store", url)
     result = run("lineage", "show", "dataset:nowhere/nothing", "--store", url)
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stderr == "Error: no node 'dataset:nowhere/nothing' in the store (try 'auditgraph lineage search')\n"
 
 
@@ -188,7 +188,7 @@ def test_keys_create_list_and_revoke(url):
     assert run("keys", "revoke", created["key_id"], "--store", url).stdout == f"revoked {created['key_id']}\n"
     assert json.loads(run("keys", "list", "--json", "--store", url).stdout)[0]["revoked"] is True
     unknown = run("keys", "revoke", "0000000000000000", "--store", url)
-    assert (unknown.exit_code, unknown.stderr) == (1, "Error: no API key '0000000000000000'\n")
+    assert (unknown.exit_code, unknown.stderr) == (4, "Error: no API key '0000000000000000'\n")
     assert run("keys", "create", "x", "--scope", "root", "--store", url).exit_code == 2
 
 

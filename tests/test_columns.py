@@ -91,7 +91,7 @@ def test_a_field_no_schema_or_column_lineage_names_is_a_one_line_error(store, tm
     with open_store(url) as s:
         ingest_files(s, [SHAKESPEARE / "1729097627541.json"])
     result = CliRunner().invoke(cli, ["lineage", "columns", f"{SPARK_OUTPUT}:nope", "--store", url])
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert result.stderr.strip().count("\n") == 0 and "has no field 'nope'" in result.stderr
 
 

@@ -51,7 +51,7 @@ def test_a_signed_approval_posted_over_http_is_verified_and_recorded(env):
         statement["predicate"]["decision"] = "reject"
         tampered["envelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
         bad = httpx.post(f"{server}/api/v1/governance/approvals", json=tampered, headers=bearer(tokens["approve"]))
-        assert (bad.status_code, bad.json()["detail"]) == (400, "signature does not verify (VerificationError)")
+        assert (bad.status_code, bad.json()["detail"]) == (422, "signature does not verify (VerificationError)")
         refused = httpx.post(f"{server}/api/v1/governance/approvals", json=payload, headers=bearer(tokens["read"]))
         assert refused.status_code == 403
         ok = httpx.post(f"{server}/api/v1/governance/approvals", json=payload, headers=bearer(tokens["approve"]))
@@ -76,7 +76,7 @@ def test_a_revoked_approval_replayed_over_http_with_altered_unsigned_fields_neve
         with open_store(url) as store:
             head = store.head()
         replay = httpx.post(server + post, json=payload, headers=bearer(tokens["approve"]))
-        assert replay.status_code == 400 and "was revoked" in replay.json()["detail"]
+        assert replay.status_code == 409 and "was revoked" in replay.json()["detail"]
         for altered in ({**payload, "approver": "Someone Else"}, {**payload, "role": "model-risk"},
                         {**payload, "envelope": {**payload["envelope"], "note": "x"}},
                         {**payload, "model": [MODEL]}, {**payload, "envelope": {**payload["envelope"], "payloadType": 1}}):
@@ -95,7 +95,7 @@ def test_the_gate_over_http_takes_built_in_packs_only(env):
         assert result.status_code == 200 and result.json()["outcome"] == "blocked"
         path = httpx.post(f"{server}/api/v1/governance/gate", json={"model": MODEL, "policy": ["/etc/passwd"]},
                           headers=bearer(tokens["approve"]))
-        assert path.status_code == 400 and "built-in packs only" in path.json()["detail"]
+        assert path.status_code == 422 and "built-in packs only" in path.json()["detail"]
 
 
 @pytest.mark.slow

@@ -253,27 +253,27 @@ def test_missing_values_in_a_protected_column_or_the_target_are_a_one_line_error
     blank_sex = write(recorded, "blank_sex.csv", lambda d: d.__setitem__("sex", d["sex"].mask(d.index.isin([3, 7]))))
     blank_y = write(recorded, "blank_y.csv", lambda d: d.__setitem__("y", d["y"].mask(d.index == 5)))
     for result, column, count, row in ((fairness(recorded, blank_sex), "sex", 2, 4), (fairness(recorded, blank_y), "y", 1, 6)):
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert result.stderr == (f"Error: fairness: {recorded['dir']}/blank_{column}.csv: column {column!r} has {count} "
                                  f"missing value(s), the first in data row {row}; fill or drop them first\n")
     result = explain(recorded, blank_sex)
-    assert result.exit_code == 1 and result.stderr.startswith(f"Error: explain: {blank_sex}: column 'sex' has 2 missing")
+    assert result.exit_code == 2 and result.stderr.startswith(f"Error: explain: {blank_sex}: column 'sex' has 2 missing")
 
 
 def test_a_target_with_one_class_is_a_one_line_error(recorded):
     one = write(recorded, "one.csv", lambda d: d.__setitem__("y", 1))
     result = fairness(recorded, one)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == (f"Error: fairness: {one}: target 'y' has one class only (values: 1); "
                              "fairness needs rows of both outcomes\n")
     typo = fairness(recorded, write(recorded, "ok.csv", lambda d: None), "--positive", "yes")
-    assert typo.exit_code == 1 and "target 'y' has no row equal to --positive 'yes' (values: 0, 1)" in typo.stderr
+    assert typo.exit_code == 2 and "target 'y' has no row equal to --positive 'yes' (values: 0, 1)" in typo.stderr
 
 
 def test_a_constant_protected_column_is_a_one_line_error_not_a_proxy_check_that_passes(recorded):
     const = write(recorded, "const.csv", lambda d: d.__setitem__("sex", "F"))
     for command, result in (("fairness", fairness(recorded, const)), ("explain", explain(recorded, const))):
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert result.stderr == (f"Error: {command}: {const}: protected column 'sex' holds one value ('F'): "
                                  "there are no groups to compare\n")
 
@@ -281,11 +281,11 @@ def test_a_constant_protected_column_is_a_one_line_error_not_a_proxy_check_that_
 def test_explain_on_a_file_that_is_not_a_model_is_a_one_line_error(recorded):
     data = write(recorded, "ok.csv", lambda d: None)
     scaler = explain(recorded, data, "scaler.skops")
-    assert scaler.exit_code == 1
+    assert scaler.exit_code == 2
     assert scaler.stderr == (f"Error: {recorded['dir']}/scaler.skops: holds a sklearn.preprocessing._data.StandardScaler, "
                              "not a model (it has no predict method)\n")
     pickled = explain(recorded, data, "m.pkl", "--trust-pickle")
-    assert pickled.exit_code == 1
+    assert pickled.exit_code == 2
     assert pickled.stderr == f"Error: {recorded['dir']}/m.pkl: holds a builtins.dict, not a model (it has no predict method)\n"
 
 
@@ -293,7 +293,7 @@ def test_explain_on_a_file_that_is_not_a_model_is_a_one_line_error(recorded):
 def test_data_the_model_cannot_take_is_a_one_line_error(recorded):
     blank_a = write(recorded, "blank_a.csv", lambda d: d.__setitem__("a", d["a"].mask(d.index == 0)))
     for result in (explain(recorded, blank_a), fairness(recorded, blank_a)):
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert result.stderr == f"Error: the model cannot be applied to {blank_a}: Input X contains NaN.\n"
 
 

@@ -118,7 +118,7 @@ def test_a_webhook_url_that_is_not_plain_http_or_https_is_refused(store_url, url
 
 def test_the_cli_refuses_a_private_webhook_url_in_one_line_and_accepts_it_with_the_flag(store_url):
     refused = cli_run("hooks", "add", "http://2130706433/hook", "--event", EVENT, "--store", store_url)
-    assert (refused.exit_code, refused.stdout) == (1, "")
+    assert (refused.exit_code, refused.stdout) == (2, "")
     assert refused.stderr == ("Error: webhook url 'http://2130706433/hook': 2130706433 resolves to 127.0.0.1, a loopback "
                               "address; pass --allow-private-targets (allow_private=True) to send to private networks\n")
     allowed = cli_run("hooks", "add", "http://2130706433/hook", "--event", EVENT, "--allow-private-targets",
@@ -141,7 +141,7 @@ def test_serve_and_hooks_add_document_allow_private_targets_with_an_example():
 def test_credentials_in_a_webhook_url_are_refused_and_never_stored_or_printed(store_url, url, caplog):
     caplog.set_level(logging.DEBUG)
     result = cli_run("hooks", "add", url, "--event", EVENT, "--allow-private-targets", "--store", store_url)
-    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
     assert "carries credentials" in result.stderr and "X-Auditgraph-Signature" in result.stderr
     assert "***@" in result.stderr
     with open_store(store_url) as store:

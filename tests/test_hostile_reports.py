@@ -291,13 +291,13 @@ def test_a_user_template_that_reaches_for_python_is_refused_and_runs_nothing(hos
     before = ledger_head(hostile["url"])
     result = run("reports", "release", hostile["model"], "--out", tmp_path / "out", "--store", hostile["url"],
                  "--templates", folder)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: template model_card.md.j2 ({folder / 'model_card.md.j2'}, line 2) ")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "MARKER").exists() and not (tmp_path / "out").exists()
     assert ledger_head(hostile["url"]) == before  # no issuance recorded
     check = run("reports", "verify", hostile["dir"], "--store", hostile["url"], "--templates", folder)
-    assert check.exit_code == 1 and check.stderr.startswith("Error: template ")
+    assert check.exit_code == 2 and check.stderr.startswith("Error: template ")
     assert not (tmp_path / "MARKER").exists()
 
 
@@ -307,7 +307,7 @@ def test_a_template_included_or_extended_by_a_user_template_is_sandboxed_too(hos
                                        "part.md": "ok\n" + MALICIOUS_TEMPLATES["globals of a helper"]})
     result = run("reports", "render", hostile["dir"] / "bundle.json", "--out", tmp_path / "out", "--format", "md",
                  "--templates", folder)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: template report.md.j2 ({folder / 'part.md'}, line 2) refused by the sandbox: ")
     assert not (tmp_path / "MARKER").exists() and not (tmp_path / "out").exists()
 
@@ -324,7 +324,7 @@ def test_a_user_template_cannot_read_files_outside_its_folder(hostile, tmp_path)
             (folder / "report.md.j2").write_text(attempt)
         result = run("reports", "render", hostile["dir"] / "bundle.json", "--out", tmp_path / "out", "--format", fmt,
                      "--templates", folder)
-        assert result.exit_code == 1 and result.stderr.startswith("Error: template "), result.output
+        assert result.exit_code == 2 and result.stderr.startswith("Error: template "), result.output
         assert "SECRET-VALUE" not in result.output and not (tmp_path / "out").exists()
 
 
@@ -348,13 +348,13 @@ def test_a_benign_override_still_renders_and_verifies(hostile, tmp_path):
     assert "ok: model_card.md re-renders byte for byte" in check.stdout
 
 
-def test_a_bundle_that_is_not_a_report_bundle_is_one_line_exit_1(hostile, tmp_path):
+def test_a_bundle_that_is_not_a_report_bundle_is_a_one_line_error(hostile, tmp_path):
     from reports.bundle import seal
 
     (tmp_path / "list").mkdir()
     (tmp_path / "list" / "bundle.json").write_text("[]")
     result = run("reports", "render", tmp_path / "list" / "bundle.json", "--out", tmp_path / "out")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == f"Error: {tmp_path / 'list' / 'bundle.json'}: not a report bundle (a JSON object was expected)\n"
     resealed = {k: v for k, v in json.loads((hostile["dir"] / "bundle.json").read_text()).items() if k != "cited"}
     (tmp_path / "resealed").mkdir()

@@ -108,7 +108,7 @@ def test_a_hostile_group_size_in_a_bundle_renders_as_text_in_the_fairness_chart(
 def test_text_where_a_fairness_chart_needs_a_number_is_a_one_line_error_naming_the_field(released, tmp_path, field, value):
     bundle = write_bundle(tmp_path / "bundle.json", released["bundle"], [group("a", 50, **{field: value})])
     result = run("reports", "render", bundle, "--out", tmp_path / "out", "--format", "html")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.count("\n") == 1
     assert "fairness group 'a': selection_rate" in result.output and "must be a finite number" in result.output
     assert not (tmp_path / "out").exists()
@@ -122,7 +122,7 @@ def test_text_where_the_importance_chart_needs_a_number_is_a_one_line_error_nami
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps({**released["bundle"], "explanation": explanation}), encoding="utf-8")
     result = run("reports", "render", path, "--out", tmp_path / "out", "--format", "html")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.count("\n") == 1
     assert "importance of 'tenure' must be a finite number" in result.output
     assert not (tmp_path / "out").exists()
@@ -164,7 +164,7 @@ def test_a_user_template_that_would_exhaust_memory_or_time_is_a_one_line_error_a
     done = subprocess.run([sys.executable, "-m", "lineage", "reports", "render", str(bundle), "--out", str(tmp_path / "out"),
                            "--format", "card", "--templates", str(tmp_path / "t")],
                           capture_output=True, text=True, env=env, timeout=90)
-    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.returncode == 2, done.stderr[-2000:]
     assert done.stdout == ""
     assert done.stderr.startswith("Error: template model_card.md.j2") and done.stderr.count("\n") == 1, done.stderr[-2000:]
     assert reason in done.stderr
@@ -178,7 +178,7 @@ def test_a_release_with_a_hungry_template_writes_nothing_and_records_no_issuance
         before = store.head().seq
     result = run("reports", "release", MODEL, "--out", tmp_path / "out", "--format", "md", "--templates", tmp_path / "t",
                  "--store", released["url"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith("Error: template report.md.j2") and result.output.count("\n") == 1
     assert not (tmp_path / "out").exists()
     with open_store(released["url"]) as store:
@@ -192,6 +192,6 @@ def test_a_template_time_budget_that_is_not_a_positive_number_is_a_one_line_erro
     bundle = write_bundle(tmp_path / "bundle.json", released["bundle"], [group()])
     result = run("reports", "render", bundle, "--out", tmp_path / "out", "--format", "card", "--templates", tmp_path / "t",
                  env={"AUDITGRAPH_TEMPLATE_SECONDS": value})
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith("Error: AUDITGRAPH_TEMPLATE_SECONDS: expected") and result.output.count("\n") == 1
     assert not (tmp_path / "out").exists()

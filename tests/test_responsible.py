@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from conftest import SHARED, ingest_events, run_event
 from governance import explain as explaining, fairness, gate as gates
+from governance.errors import ArtifactError
 from governance.modelfiles import ModelFileError, load_model
 from governance.rules import load_policy
 from governance.sdk import assess_fairness, explain_model
@@ -228,9 +229,9 @@ def test_a_pickle_is_refused_unless_trusted_and_matching_lineage(adult, tmp_path
     path.write_bytes(pickle.dumps(adult["model"]))
     with pytest.raises(ModelFileError, match="refusing to unpickle"):
         load_model(path)
-    with pytest.raises(ModelFileError, match="no artifact digest is recorded"):
+    with pytest.raises(ArtifactError, match="no artifact digest is recorded"):
         load_model(path, trust_pickle=True)
-    with pytest.raises(ModelFileError, match="differs from the recorded artifact"):
+    with pytest.raises(ArtifactError, match="differs from the recorded artifact"):
         load_model(path, trust_pickle=True, expected_digest=file_digest(adult["model_file"]))
     assert load_model(path, trust_pickle=True, expected_digest=file_digest(path)).predict(
         adult["data"].drop(columns=["income", "sex", "race"]).head(3)).shape == (3,)
@@ -242,20 +243,20 @@ def test_the_cli_refuses_a_pickle_whose_digest_is_not_the_recorded_artifact(adul
     path.write_bytes(pickle.dumps(adult["model"]))
     result = run("governance", "explain", MODEL, "--model-file", path, "--trust-pickle", "--data", adult["csv"],
                  "--target", "income", "--store", adult["url"])
-    assert result.exit_code == 1 and "differs from the artifact recorded for" in result.stderr
+    assert result.exit_code == 5 and "differs from the artifact recorded for" in result.stderr
     result = run("governance", "explain", MODEL, "--model-file", path, "--trust-pickle", "--allow-unrecorded-artifact",
                  "--data", adult["csv"], "--target", "income", "--store", adult["url"])
-    assert result.exit_code == 1 and "differs from the recorded artifact" in result.stderr  # a pickle must match
+    assert result.exit_code == 5 and "differs from the recorded artifact" in result.stderr  # a pickle must match
 
 
 @pytest.mark.slow
 def test_bad_data_input_is_a_clear_error(adult, tmp_path):
     result = run("governance", "fairness", MODEL, "--model-file", adult["model_file"], "--data", adult["csv"],
                  "--target", "income", "--protected", "gender", "--store", adult["url"])
-    assert result.exit_code == 1 and "fairness: no column gender in the data" in result.stderr
+    assert result.exit_code == 2 and "fairness: no column gender in the data" in result.stderr
     unlabeled = run("governance", "fairness", MODEL, "--model-file", adult["model_file"], "--data", adult["csv"],
                     "--target", "income", "--protected", "sex", "--store", adult["url"])
-    assert unlabeled.exit_code == 1 and "say which is positive with --positive" in unlabeled.stderr
+    assert unlabeled.exit_code == 2 and "say which is positive with --positive" in unlabeled.stderr
 
 
 @pytest.mark.slow

@@ -238,11 +238,11 @@ def test_reads_need_a_key_unless_public(server, store_url, tokens):
 
 
 @pytest.mark.slow
-def test_an_unknown_node_is_404_and_a_bad_id_is_400(server, tokens):
+def test_an_unknown_node_is_404_and_a_bad_id_is_422(server, tokens):
     headers = bearer(tokens["read"])
     assert httpx.get(f"{server}/api/v1/nodes", params={"id": "dataset:a/b"}, headers=headers).status_code == 404
     bad = httpx.get(f"{server}/api/v1/nodes", params={"id": "table:x"}, headers=headers)
-    assert bad.status_code == 400 and "unknown id kind 'table'" in bad.json()["detail"]
+    assert bad.status_code == 422 and "unknown id kind 'table'" in bad.json()["detail"]
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import sys
 import pytest
 from conftest import IN_CI, NEO4J_URL, ROOT
 
-from lineage.errors import StoreError
+from lineage.errors import StoreError, StoreUrlError
 from lineage.store import backends, open_store
 from lineage.store.sqlite import SQLiteStore
 
@@ -70,7 +70,7 @@ def test_a_third_party_scheme_opens_its_backend_and_is_listed_for_an_unknown_one
     with open_store(f"file-store://{tmp_path / 'x.db'}") as store:
         assert type(store).__name__ == "FileStore" and isinstance(store, SQLiteStore)
         assert store.stats()["ledger"]["entries"] == 0 and (tmp_path / "x.db").exists()
-    with pytest.raises(StoreError, match=r"unknown store URL 'mysql://x'; expected one of: .*file-store://\.\.\."):
+    with pytest.raises(StoreUrlError, match=r"unknown store URL 'mysql://x'; expected one of: .*file-store://\.\.\."):
         open_store("mysql://x")
 
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from governance import approvals as appr, binding, gate as gates, kinds, readmodels, records
-from governance.errors import GovernanceError, SignatureError
+from governance.errors import AuthorityError, GovernanceError, RevokedError, SignatureError
 from governance.rules import load_policy
 from lineage.cli import cli
 from lineage.errors import EntryError
@@ -107,7 +107,7 @@ def test_a_revoked_approval_cannot_be_brought_back_by_altering_what_the_signatur
     payload = signed(gov, key(gov, tmp_path, "Rita Risk"))
     seq = appr.record_signed(gov, payload, "api").seq
     appr.revoke_approval(gov, seq, "signed the wrong version", "api")
-    with pytest.raises(SignatureError, match="was revoked"):
+    with pytest.raises(RevokedError, match="was revoked"):
         appr.record_signed(gov, payload, "api")
     for altered in ({**payload, "approver": "Someone Else"},
                     {**payload, "envelope": {**payload["envelope"], "extra": "x"}},
@@ -278,9 +278,9 @@ def test_require_and_required_from_the_cli(tmp_path):
     shown = json.loads(run(cli, ["governance", "required", MODEL, "--json", "--store", url]).output)
     assert [(b["name"], b["glob"]) for b in shown] == [("pack:baseline", "model:demo/*")]
     refused = run(cli, ["governance", "release", MODEL, "--policy", "nist-ai-rmf", "--store", url])
-    assert refused.exit_code == 2 and "missing: pack:baseline" in refused.output
+    assert refused.exit_code == 5 and "missing: pack:baseline" in refused.output
     bad = run(cli, ["governance", "require", "demo/*", "--policy", "baseline", "--store", url])
-    assert bad.exit_code == 1 and "models must name model ids" in bad.output
+    assert bad.exit_code == 2 and "models must name model ids" in bad.output
 
 
 # --- gate semantics that fail closed -------------------------------------------------------
@@ -530,7 +530,7 @@ def test_explain_and_fairness_record_the_model_files_digest_and_refuse_a_file_li
     run = CliRunner().invoke
     for command in (explain, fairness):
         refused = run(cli, [*command, "--model-file", str(swapped)])
-        assert refused.exit_code == 1 and "differs from the artifact recorded for model:ml/income@1" in refused.output
+        assert refused.exit_code == 5 and "differs from the artifact recorded for model:ml/income@1" in refused.output
     with open_store(url) as store:
         head = store.head()
     assert run(cli, [*explain, "--model-file", str(adult["model_file"])]).exit_code == 0
@@ -632,15 +632,15 @@ def test_once_the_store_has_an_admin_key_administration_from_the_cli_needs_one_a
     assert run(cli, bind).exit_code == 0  # single-operator mode: no admin key yet
     made = json.loads(run(cli, ["keys", "create", "root", "--scope", "admin", "--json", "--store", url]).output)
     second = run(cli, ["keys", "create", "rita", "--scope", "approve", "--json", "--store", url])
-    assert second.exit_code == 1 and "needs an admin API key" in second.output  # creating keys is administration
+    assert second.exit_code == 6 and "needs an admin API key" in second.output  # creating keys is administration
     weaker = ["governance", "require", "model:demo/*", "--policy", "iso-42001", "--replace", "--store", url]
     refused = run(cli, weaker)
-    assert refused.exit_code == 1 and "needs an admin API key once the store has one" in refused.output
+    assert refused.exit_code == 6 and "needs an admin API key once the store has one" in refused.output
     keygen = ["governance", "keygen", "Mallory  lnsider", "--role", "model-risk", "--out", str(tmp_path / "m2.pem"),
               "--store", url]
-    assert run(cli, keygen).exit_code == 1 and not (tmp_path / "m2.pem").exists()
+    assert run(cli, keygen).exit_code == 6 and not (tmp_path / "m2.pem").exists()
     monkeypatch.setenv("AUDITGRAPH_API_KEY", made["token"])
-    assert run(cli, [*weaker, "--actor", "cli:chief-risk-officer"]).exit_code == 1  # the key decides who it was
+    assert run(cli, [*weaker, "--actor", "cli:chief-risk-officer"]).exit_code == 7  # the key decides who it was
     assert run(cli, weaker).exit_code == 0
     with open_store(url) as store:
         [first, second] = list(store.entries(kind="governance.policy_binding"))
@@ -649,7 +649,7 @@ def test_once_the_store_has_an_admin_key_administration_from_the_cli_needs_one_a
         _, token = auth.create_key(store, "approver", ["approve"], "test")
     monkeypatch.setenv("AUDITGRAPH_API_KEY", token)
     lacking = run(cli, weaker)
-    assert lacking.exit_code == 1 and "lacks the admin scope" in lacking.output
+    assert lacking.exit_code == 7 and "lacks the admin scope" in lacking.output
 
 
 def test_dropping_a_bound_policy_needs_replace_and_every_binding_is_reported(gov, tmp_path):
@@ -667,7 +667,7 @@ def test_dropping_a_bound_policy_needs_replace_and_every_binding_is_reported(gov
 def test_only_its_signer_or_an_administrator_can_revoke_an_approval(gov, tmp_path):
     rita, priya = key(gov, tmp_path, "Rita Risk"), key(gov, tmp_path, "Priya Shah")
     seq = appr.approve(gov, MODEL, "model-risk", priya, EVIDENCE, "t", decision="reject").seq
-    with pytest.raises(SignatureError, match="was not signed by key"):
+    with pytest.raises(AuthorityError, match="was not signed by key"):
         appr.revoke_approval(gov, seq, "mine now", "cli:rita", signer=rita)
     forged = appr.revoke_approval  # a signed revocation naming Priya's key but signed by Rita does not count
     statement, _ = readmodels.statement_of(gov, seq)

@@ -18,6 +18,7 @@ from lineage.cli.ingest import demo, ingest
 from lineage.cli.lineage import lineage
 from lineage.cli.serve import hooks, keys, serve
 from lineage.cli.store import store
+from lineage.errors import EXIT_CODES
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ class PluginGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog="Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+                    + " (README: Exit codes).")
 @click.version_option(package_name="auditgraph")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def cli(verbose: int) -> None:

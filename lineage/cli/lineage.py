@@ -6,7 +6,7 @@ import click
 
 from lineage.cli import render
 from lineage.cli.options import as_of_option, connect, domain_errors, emit_json, format_option, json_option, store_option, want_json
-from lineage.errors import IdError
+from lineage.errors import IdError, NotFoundError
 from lineage.graph import Graph
 from lineage.query import DEFAULT_MAX_NODES, Traversal
 
@@ -298,7 +298,7 @@ def _split_field(store, target: str) -> tuple[str, str | None]:
     """DATASET or DATASET:FIELD; dataset ids hold ':' themselves, so ask the store."""
     try:
         return Graph(store).resolve(target).id, None
-    except IdError as whole:
+    except (IdError, NotFoundError) as whole:
         dataset, sep, field = target.rpartition(":")
         if not sep or not field:
             raise whole

@@ -1,8 +1,9 @@
 """Options shared by every command, and the one place errors become exit codes.
 
-Data goes to stdout, messages to stderr. A domain error (bad id, rejected
-input, broken ledger) exits 1 with a one-line reason; misuse of the command
-line exits 2 (click's own convention).
+Data goes to stdout, messages to stderr. Our errors exit with their class's code and a one-line
+reason (``lineage.errors.EXIT_CODES``: invalid input 2, like click's own usage errors; unavailable
+3; not found 4; conflict 5; unauthorized 6; forbidden 7); 1 is a negative answer (a blocked gate,
+a ledger that does not verify), never an error.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def operator(store, actor: str | None, action: str) -> str:
     2. Once it holds one, ``AUDITGRAPH_API_KEY`` must be an admin key of this store, and the entry
        names that key; ``--actor`` cannot say otherwise.
     """
-    from lineage.server.auth import AuthError, KeyVerifier, has_admin_key
+    from lineage.server.auth import AuthError, KeyVerifier, ScopeError, has_admin_key
 
     if not has_admin_key(store):
         return default_actor(actor)
@@ -81,9 +82,9 @@ def operator(store, actor: str | None, action: str) -> str:
         raise AuthError(f"{action} needs an admin API key once the store has one: set AUDITGRAPH_API_KEY")
     principal = KeyVerifier().verify(store, f"Bearer {token}")
     if not principal.allows("admin"):
-        raise AuthError(f"{action} needs an admin API key; AUDITGRAPH_API_KEY ({principal.name}) lacks the admin scope")
+        raise ScopeError(f"{action} needs an admin API key; AUDITGRAPH_API_KEY ({principal.name}) lacks the admin scope")
     if actor and actor.strip() and actor.strip() != principal.actor:
-        raise AuthError(f"{action} is recorded as the admin key's holder ({principal.actor}); --actor cannot change it")
+        raise ScopeError(f"{action} is recorded as the admin key's holder ({principal.actor}); --actor cannot change it")
     return principal.actor
 
 
@@ -104,14 +105,20 @@ def time_callback(ctx: click.Context, param: click.Parameter, value: str | None)
 
 
 def domain_errors(fn: Callable) -> Callable:
-    """Turn our errors into a one-line message and exit code 1."""
+    """Turn our errors into a one-line message on stderr and the error's own exit code (``EXIT_CODES``).
+
+    The code comes from the error's class (``Invalid`` 2, ``Unavailable`` 3, ``NotFound`` 4...), never
+    from its message; 1 stays for a negative answer, which the command itself exits with.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except LineageError as e:
-            raise click.ClickException(str(e)) from None
+            error = click.ClickException(str(e))
+            error.exit_code = e.exit_code
+            raise error from None
 
     return wrapper
 

@@ -6,7 +6,7 @@ import click
 from rich.progress import Progress
 
 from lineage.cli import render
-from lineage.errors import LineageError
+from lineage.errors import StoreError
 from lineage.cli.options import connect, domain_errors, emit_json, is_terminal, json_option, store_option, time_callback
 
 
@@ -96,5 +96,5 @@ def migrate(source_url, target_url, batch_size, known_at):
             task = bar.add_task("migrating", total=max(last - target.head().seq, 0))
             head = target.copy_ledger_from(source, progress=lambda n: bar.advance(task, n), batch=batch_size, up_to=up_to)
         if head.seq != last:
-            raise LineageError("migration ended before the source's head; run it again")
+            raise StoreError("migration ended before the source's head; run it again")
         click.echo(f"copied to entry {head.seq}; head {head.hash}")

@@ -15,8 +15,8 @@ Writes always need a key with the right scope; reads need a ``read`` key
 unless the server runs with public reads. Every body passes ``BodyGuard``
 (``lineage.server.limits``) first: over the size limit (after gzip
 decompression too) 413, not UTF-8 400, not received in time 408. Our errors
-map to statuses by class, once (``STATUS_OF``). Other
-packages add routes through the entry point group ``auditgraph.routes``: each
+answer with their class's ``http_status`` (``lineage.errors``), in one
+handler. Other packages add routes through the entry point group ``auditgraph.routes``: each
 names a ``fastapi.APIRouter`` (or a function returning one) mounted under
 ``/api/v1``.
 """
@@ -32,13 +32,13 @@ from importlib.metadata import entry_points
 from typing import Any, Callable
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from lineage.errors import EntryError, EventError, IdTooLongError, LineageError, NotFoundError
+from lineage.errors import BodyError, EventError, LineageError, TooLargeError
 from lineage.graph import Graph
 from lineage.hooks import Dispatcher
 from lineage.ingest import read_documents
@@ -46,15 +46,12 @@ from lineage.ledger import Pending
 from lineage.openlineage import ParsedEvent, format_time, parse_event, parse_time
 from lineage.projection import OPENLINEAGE_KIND
 from lineage.query import DEFAULT_MAX_NODES
-from lineage.server.auth import AuthError, KeyVerifier, Principal
+from lineage.server.auth import AuthError, KeyVerifier, Principal, ScopeError
 from lineage.server.limits import NOT_JSON, BodyGuard
 from lineage.store import Store, open_store, redact
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 10_000
-# Our errors' HTTP statuses, written once; the first class an error is an instance of decides.
-STATUS_OF = ((AuthError, 401), (NotFoundError, 404), (EventError, 422), (EntryError, 422), (IdTooLongError, 422),
-             (LineageError, 400))
 
 
 @dataclass
@@ -121,8 +118,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.exception_handler(LineageError)
     async def lineage_error(request: Request, exc: LineageError) -> JSONResponse:
-        status = next(code for cls, code in STATUS_OF if isinstance(exc, cls))
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)  # said once, by its class
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -136,7 +132,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                 return None
             who = verifier.verify(stores.get(), request.headers.get("authorization"))
             if not who.allows(scope):
-                raise HTTPException(403, f"the API key lacks the '{scope}' scope")
+                raise ScopeError(f"the API key lacks the '{scope}' scope")
             return who
 
         return check
@@ -192,9 +188,9 @@ def _exact_json(body: bytes) -> Any:
     try:  # decoded here, strictly: json.loads would guess UTF-16 or UTF-32 from bytes
         return json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise HTTPException(400, f"{NOT_JSON}: {e}") from None
+        raise BodyError(f"{NOT_JSON}: {e}") from None
     except RecursionError:
-        raise HTTPException(400, "the body is nested too deeply to read") from None
+        raise BodyError("the body is nested too deeply to read") from None
 
 
 def parse_batch(body: bytes) -> tuple[list[Any], Callable[[], list[Any]]]:
@@ -211,17 +207,17 @@ def parse_batch(body: bytes) -> tuple[list[Any], Callable[[], list[Any]]]:
         value = None
     if isinstance(value, list) and value:
         if len(value) > MAX_BATCH:
-            raise HTTPException(413, f"a batch holds at most {MAX_BATCH} events")
+            raise TooLargeError(f"a batch holds at most {MAX_BATCH} events")
         return value, lambda: _exact_json(body)
     docs = []
     for doc in read_documents(io.BytesIO(body), "body"):
         if doc.error:
-            raise HTTPException(400, f"{doc.where}: {doc.error}")
+            raise BodyError(f"{doc.where}: {doc.error}")
         if len(docs) >= MAX_BATCH:
-            raise HTTPException(413, f"a batch holds at most {MAX_BATCH} events")
+            raise TooLargeError(f"a batch holds at most {MAX_BATCH} events")
         docs.append(doc)
     if not docs:
-        raise HTTPException(400, "the batch is empty")
+        raise BodyError("the batch is empty")
     return [d.value for d in docs], lambda: [d.exact() for d in docs]
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from lineage.canonical import sha256_hex
 from lineage.clock import utc_text
-from lineage.errors import LineageError
+from lineage.errors import Forbidden, Invalid, NotFound, Unauthorized
 from lineage.ledger import Pending
 from lineage.store import Store
 
@@ -33,8 +33,12 @@ CREATED, REVOKED = "auth.key.created", "auth.key.revoked"
 _TOKEN = re.compile(r"^agk_([0-9a-f]{16})_([A-Za-z0-9_\-]{20,200})$")
 
 
-class AuthError(LineageError):
-    """A request's API key is missing, malformed, unknown, revoked or lacks a scope."""
+class AuthError(Unauthorized):
+    """A request's API key is missing, malformed, unknown or revoked."""
+
+
+class ScopeError(Forbidden):
+    """A valid API key lacks the scope the request needs (or, from the CLI, is not the admin key's holder)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +63,9 @@ def create_key(store: Store, name: str, scopes: list[str], actor: str) -> tuple[
     """Create a key; return (key id, token). The token is shown once and not stored."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
-        raise LineageError(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(unknown) or 'none'}")
+        raise Invalid(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(unknown) or 'none'}")
     if not name.strip():
-        raise LineageError("a key needs a name")
+        raise Invalid("a key needs a name")
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     payload = {"key_id": key_id, "name": name, "scopes": sorted(set(scopes)), "secret_sha256": _sha256(secret),
                "created_at": utc_text()}
@@ -71,7 +75,7 @@ def create_key(store: Store, name: str, scopes: list[str], actor: str) -> tuple[
 
 def revoke_key(store: Store, key_id: str, actor: str, reason: str = "") -> None:
     if not _entries(store, key_id)[0]:
-        raise LineageError(f"no API key {key_id!r}")
+        raise NotFound(f"no API key {key_id!r}")
     store.append(Pending(REVOKED, {"key_id": key_id, "revoked_at": utc_text(), "reason": reason}, actor,
                          subject=f"apikey:{key_id}"))
 

@@ -25,7 +25,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
-from lineage.errors import LineageError, StoreError
+from lineage.errors import LineageError, StoreError, StoreUrlError
 from lineage.store.base import Store, WriteTx
 from lineage.store.urls import MASK, Credentials, redact, split_credentials
 
@@ -78,7 +78,7 @@ def open_store(url: str | None = None) -> Store:
     scheme, sep, _ = url.partition("://")
     registered = backends()
     if not sep or scheme not in registered:
-        raise StoreError(
+        raise StoreUrlError(
             f"unknown store URL {redact(url)!r}; expected one of: "
             + ", ".join(f"{s}://..." for s in registered)
         )
@@ -91,5 +91,5 @@ def open_store(url: str | None = None) -> Store:
         return build(url)
     except LineageError as e:
         if password and password in str(e):
-            raise StoreError(str(e).replace(password, MASK)) from None
+            e.args = (str(e).replace(password, MASK),)  # the same error (its kind says how it is answered), masked
         raise

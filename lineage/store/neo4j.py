@@ -43,7 +43,7 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from lineage.canonical import stored_json
-from lineage.errors import StoreError
+from lineage.errors import Invalid, StoreError, StoreUrlError
 from lineage.extras import require
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
@@ -88,12 +88,12 @@ def _connection(url: str) -> tuple[str, tuple[str, str], str | None]:
     user = user or os.environ.get("AUDITGRAPH_NEO4J_USER", "neo4j")
     password = password or os.environ.get("AUDITGRAPH_NEO4J_PASSWORD")
     if not password:
-        raise StoreError(f"{redact(url)}: no Neo4j password; put it in the URL or set AUDITGRAPH_NEO4J_PASSWORD")
+        raise StoreUrlError(f"{redact(url)}: no Neo4j password; put it in the URL or set AUDITGRAPH_NEO4J_PASSWORD")
     try:
         parts = urlsplit(bare)
         host, port = parts.hostname or "localhost", parts.port
     except ValueError as e:
-        raise StoreError(f"{redact(url)}: not a Neo4j URL ({e})") from None
+        raise StoreUrlError(f"{redact(url)}: not a Neo4j URL ({e})") from None
     netloc = f"[{host}]" if ":" in host else host
     netloc += f":{port}" if port else ""
     database = (parse_qs(parts.query).get("database") or [None])[0]
@@ -212,7 +212,7 @@ class Neo4jStore(Store):
     def drop_everything(self, confirm: bool = False) -> None:
         """Delete every auditgraph node, the ledger included. For tests and `store migrate --fresh`."""
         if not confirm:
-            raise StoreError("drop_everything needs confirm=True")
+            raise Invalid("drop_everything needs confirm=True")
         self._delete_all("LedgerEntry")
         self.clear_projection()
         self._read("MATCH (h:LedgerHead {id: 'head'}) SET h.seq = 0, h.hash = $genesis", genesis=GENESIS)

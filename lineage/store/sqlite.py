@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from lineage.canonical import stored_json
-from lineage.errors import StoreError
+from lineage.errors import StoreError, StoreUrlError
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED, ColumnFact
 from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
@@ -64,7 +64,7 @@ def build(url: str) -> "SQLiteStore":
     rest = url.removeprefix("sqlite://")
     path = rest[1:] if rest.startswith("/") else ""
     if not path:
-        raise StoreError(f"{url!r}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db")
+        raise StoreUrlError(f"{url!r}: expected sqlite:///relative/path.db or sqlite:////absolute/path.db")
     return SQLiteStore(url, Path(path))
 
 
