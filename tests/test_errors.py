@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import sqlite3
 
 import httpx
 import pytest
@@ -201,3 +202,35 @@ def test_each_kind_of_error_exits_with_its_code_and_one_line(demo, tmp_path):
         assert r.stderr.startswith("Error: ") and r.stderr.count("\n") == 1, (what, r.stderr)
     assert done["unknown node"].stderr == ("Error: no node 'dataset:nowhere/nothing' in the store "
                                            "(try 'auditgraph lineage search')\n")
+
+
+# --- a SQLite store that cannot be read -------------------------------------------------------------------
+
+def break_facets(db_file) -> None:
+    """Leave the store's facets table in a shape no read expects (opening the store again does not repair it)."""
+    with sqlite3.connect(db_file) as db:
+        db.execute("ALTER TABLE facets RENAME TO facets_before")
+        db.execute("CREATE TABLE facets (node TEXT)")
+
+
+def test_sqlite_read_errors_are_store_errors_naming_the_store(sqlite_store):
+    from lineage.errors import StoreError
+
+    break_facets(sqlite_store.file)
+    with pytest.raises(StoreError, match=re.escape(f"SQLite store {sqlite_store.file}: no such column: name")):
+        sqlite_store.facets("dataset:a/b")
+    with sqlite3.connect(sqlite_store.file) as db:  # an error while the rows of a lazy read are taken
+        db.execute("ALTER TABLE ledger RENAME TO ledger_before")
+        db.execute("CREATE TABLE ledger (seq INTEGER)")
+    with pytest.raises(StoreError, match="no such column"):
+        list(sqlite_store.entries(limit=None))
+
+
+def test_a_store_that_cannot_be_read_is_503_over_http_and_exit_3_on_the_cli(demo):
+    with live_server(ServerConfig(store_url=demo["url"], webhooks=False)) as server:
+        break_facets(demo["file"])
+        answer = httpx.get(f"{server}/api/v1/nodes", params={"id": FEATURES}, headers=bearer(demo["tokens"]["read"]))
+    reason = f"SQLite store {demo['file']}: no such column: name"
+    assert (answer.status_code, answer.json()) == (503, {"detail": reason})
+    done = CliRunner().invoke(cli, ["lineage", "show", FEATURES, "--store", demo["url"]])
+    assert (done.exit_code, done.stderr) == (3, f"Error: {reason}\n")

@@ -77,14 +77,14 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+            self.db = _Guarded(sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60), path)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=60000")
             self.db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             self._migrate()
-        except (sqlite3.Error, OSError) as e:
+        except (sqlite3.Error, OSError) as e:  # the PRAGMAs and the migration fail as StoreError already
             raise StoreError(f"cannot open SQLite store at {path}: {e}") from e
 
     def _migrate(self) -> None:
@@ -98,7 +98,7 @@ class SQLiteStore(Store):
                 raise StoreError(f"{self.file}: store schema {found[0]}, this auditgraph reads {SCHEMA_VERSION}")
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[_Guarded]:
         # One connection must not carry two threads' transactions at once; other
         # processes and connections are serialised by BEGIN IMMEDIATE.
         with self._lock:
@@ -113,11 +113,8 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def begin_write(self) -> Iterator[WriteTx]:
-        try:
-            with self._tx() as db:
-                yield _SQLiteTx(db)
-        except sqlite3.Error as e:
-            raise StoreError(f"SQLite store {self.file}: {e}") from e
+        with self._tx() as db:  # a failing statement is a StoreError already (_Guarded)
+            yield _SQLiteTx(db)
 
     def close(self) -> None:
         self.db.close()
@@ -251,9 +248,62 @@ class SQLiteStore(Store):
                 db.execute(f"DELETE FROM {table}")  # table names are constants, not input
 
 
-def _head(db: sqlite3.Connection) -> Head:
+def _head(db: _Guarded) -> Head:
     row = db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
     return Head(row[0], row[1]) if row else Head(0, GENESIS)
+
+
+class _Guarded:
+    """The store's connection, through which every statement runs: an ``sqlite3.Error`` raised by a
+    statement, or while its rows are read, becomes a ``StoreError`` naming the store file (what
+    ``Neo4jStore._read`` does for the driver's errors), once for every read and write.
+
+    A SQLite URL holds no credentials (``build`` refuses a host part), so the file is the store's name.
+    """
+
+    __slots__ = ("_db", "_name")
+
+    def __init__(self, db: sqlite3.Connection, file: Path):
+        self._db, self._name = db, f"SQLite store {file}"
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise StoreError(f"{self._name}: {e}") from e
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> "_Rows":
+        with self._translated():
+            return _Rows(self._db.execute(sql, args), self)
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        with self._translated():
+            self._db.executemany(sql, rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Rows:
+    """A cursor's rows, read under the connection's translation (SQLite reports some errors while stepping)."""
+
+    __slots__ = ("_cursor", "_db")
+
+    def __init__(self, cursor: sqlite3.Cursor, db: _Guarded):
+        self._cursor, self._db = cursor, db
+
+    def __iter__(self) -> Iterator[tuple]:
+        with self._db._translated():
+            yield from self._cursor
+
+    def fetchone(self) -> tuple | None:
+        with self._db._translated():
+            return self._cursor.fetchone()
+
+    def fetchall(self) -> list[tuple]:
+        with self._db._translated():
+            return self._cursor.fetchall()
 
 
 def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
@@ -263,7 +313,7 @@ def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
 
 
 class _SQLiteTx(WriteTx):
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: _Guarded):
         self.db = db
 
     def head(self) -> Head:
