@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from governance.cli import governance
 from governance.errors import DataError
 from lineage.cli import render
 from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
@@ -119,7 +118,7 @@ def _model_errors(path: Path):
         raise DataError(f"the model cannot be applied to {path}: {first}") from None
 
 
-@governance.command()
+@click.command()
 @click.argument("model_id", metavar="MODEL@VERSION")
 @model_options
 @data_options
@@ -178,7 +177,7 @@ def explain(model_id, model_file, trust_pickle, allow_unrecorded, data_file, tar
         click.echo(f"best predictors of {column}: " + ", ".join(f"{f} (AUC {a:.2f})" for f, a in top))
 
 
-@governance.command()
+@click.command()
 @click.argument("model_id", metavar="MODEL@VERSION")
 @model_options
 @data_options
@@ -255,3 +254,6 @@ def fairness(model_id, model_file, trust_pickle, allow_unrecorded, data_file, ta
         for name, m in result["metrics"].items():
             ci = f" [{m['ci'][0]}, {m['ci'][1]}]" if m["ci"] else ""
             click.echo(f"  {name}: {m['value']}{ci}")
+
+
+COMMANDS = (explain, fairness)
