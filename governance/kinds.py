@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from lineage.kinds import EntryKind, Payload, register
+from lineage.kinds import EntryKind, Payload
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 Note = Annotated[str, StringConstraints(max_length=4096)]
@@ -289,18 +289,20 @@ class ReleasePayload(Payload):
     at: Time
 
 
-TAG = register(EntryKind("governance.tag", TagPayload, "govern", lambda p: p.node))
-OWNERS = register(EntryKind("governance.owners", OwnersPayload, "govern", lambda p: p.node))
-INTENDED_USE = register(EntryKind("governance.intended_use", IntendedUsePayload, "govern", lambda p: p.node))
-EVALUATION = register(EntryKind("governance.evaluation", EvaluationPayload, "govern", lambda p: p.model))
-EXPLANATION = register(EntryKind("governance.explanation", ExplanationPayload, "govern", lambda p: p.model))
-FAIRNESS = register(EntryKind("governance.fairness", FairnessPayload, "govern", lambda p: p.model))
-KEY = register(EntryKind("governance.key", KeyPayload, "admin", lambda p: f"key:{p.key_id}"))
-KEY_REVOKED = register(EntryKind("governance.key_revoked", KeyRevokedPayload, "admin", lambda p: f"key:{p.key_id}"))
-APPROVAL = register(EntryKind("governance.approval", ApprovalPayload, "approve", lambda p: p.model))
-APPROVAL_REVOKED = register(EntryKind("governance.approval_revoked", ApprovalRevokedPayload, "approve",
-                                      lambda p: p.model))
-POLICY_BINDING = register(EntryKind("governance.policy_binding", PolicyBindingPayload, "admin",
-                                    lambda p: "policy:" + p.models))
-GATE = register(EntryKind("governance.gate", GatePayload, "approve", lambda p: p.model))
-RELEASE = register(EntryKind("governance.release", ReleasePayload, "approve", lambda p: p.entity))
+TAG = EntryKind("governance.tag", TagPayload, "govern", lambda p: p.node)
+OWNERS = EntryKind("governance.owners", OwnersPayload, "govern", lambda p: p.node)
+INTENDED_USE = EntryKind("governance.intended_use", IntendedUsePayload, "govern", lambda p: p.node)
+EVALUATION = EntryKind("governance.evaluation", EvaluationPayload, "govern", lambda p: p.model)
+EXPLANATION = EntryKind("governance.explanation", ExplanationPayload, "govern", lambda p: p.model)
+FAIRNESS = EntryKind("governance.fairness", FairnessPayload, "govern", lambda p: p.model)
+KEY = EntryKind("governance.key", KeyPayload, "admin", lambda p: f"key:{p.key_id}")
+KEY_REVOKED = EntryKind("governance.key_revoked", KeyRevokedPayload, "admin", lambda p: f"key:{p.key_id}")
+APPROVAL = EntryKind("governance.approval", ApprovalPayload, "approve", lambda p: p.model)
+APPROVAL_REVOKED = EntryKind("governance.approval_revoked", ApprovalRevokedPayload, "approve", lambda p: p.model)
+POLICY_BINDING = EntryKind("governance.policy_binding", PolicyBindingPayload, "admin", lambda p: "policy:" + p.models)
+GATE = EntryKind("governance.gate", GatePayload, "approve", lambda p: p.model)
+RELEASE = EntryKind("governance.release", ReleasePayload, "approve", lambda p: p.entity)
+
+# Declared to lineage through governance.plugin's register_entry_kinds hook.
+KINDS = (TAG, OWNERS, INTENDED_USE, EVALUATION, EXPLANATION, FAIRNESS, KEY, KEY_REVOKED, APPROVAL, APPROVAL_REVOKED,
+         POLICY_BINDING, GATE, RELEASE)

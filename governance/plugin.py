@@ -1,6 +1,8 @@
-"""What governance registers with lineage (entry point ``auditgraph.plugins``): its typed entry
-kinds (``governance.kinds``), approval signature checks for ``audit verify``, the webhook events
-its ledger entries raise, and which models the retraining trigger watches.
+"""What governance adds through the plugin hooks (``lineage.hookspecs``; entry point
+``auditgraph.plugins``, as a third party's plugin is found): its typed entry kinds
+(``governance.kinds``), approval signature checks for ``audit verify``, the webhook events its
+ledger entries raise, which models the retraining trigger watches, the ``governance`` commands,
+the ``/api/v1/governance`` routes and the built-in checks that rule files name.
 
 Nothing of governance is projected onto the graph as a facet: "approved" and "released" are
 only ever computed by the read models (``governance.readmodels``, the release history)."""
@@ -8,11 +10,9 @@ only ever computed by the read models (``governance.readmodels``, the release hi
 from __future__ import annotations
 
 from governance import kinds
-from governance.approvals import ApprovalSignatures
-from lineage.hooks import register_source, register_watch
+from lineage.hookspecs import hookimpl
 from lineage.kinds import Malformed
 from lineage.ledger import LedgerEntry
-from lineage.plugins import register_entry_check
 from lineage.store import Store
 
 
@@ -38,17 +38,65 @@ def _release_events(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
 
 def _watched(store: Store, models: list[str]) -> set[str]:
     """Model versions the retraining trigger watches: released, or approved by a valid signature."""
-    from governance import readmodels
     from governance.gate import release_history
     from lineage.ids import parse_id
 
     released: set[str] = set()
     for entity in {str(parse_id(m).entity()) for m in models}:
         released |= {r["model"] for r in release_history(store, entity) if r["decision"] == "release"}
-    return {m for m in models if m in released or readmodels.is_approved(store, m)}
+    return {m for m in models if m in released or _approved(store, m)}
 
 
-register_entry_check(ApprovalSignatures)
-register_source(kinds.GATE.name, _gate_events)
-register_source(kinds.RELEASE.name, _release_events)
-register_watch(_watched)
+def _approved(store: Store, model: str) -> bool:
+    """Approved by a valid signature; without the signing extra no approval can be verified, so none counts."""
+    from governance import readmodels
+    from lineage.extras import MissingExtra
+
+    try:
+        return readmodels.is_approved(store, model)
+    except MissingExtra:
+        return False
+
+
+
+@hookimpl
+def register_entry_kinds():
+    return kinds.KINDS
+
+
+@hookimpl
+def register_entry_checks():
+    from governance.approvals import ApprovalSignatures
+
+    return [ApprovalSignatures]
+
+
+@hookimpl
+def register_event_sources():
+    return {kinds.GATE.name: _gate_events, kinds.RELEASE.name: _release_events}
+
+
+@hookimpl
+def register_watchers():
+    return [_watched]
+
+
+@hookimpl
+def register_commands(cli):
+    from governance.cli import governance
+
+    cli.add_command(governance)
+
+
+@hookimpl
+def register_routes():
+    from governance.routes import router
+
+    return [router]
+
+
+@hookimpl
+def register_checks():
+    from governance.checks import builtin, responsible
+
+    return [*builtin.CHECKS, *responsible.CHECKS]

@@ -1,4 +1,4 @@
-"""Governance routes under /api/v1/governance (entry point ``auditgraph.routes``).
+"""Governance routes under /api/v1/governance (the ``register_routes`` hook of ``governance.plugin``).
 
 Each write needs the scope its entry kind declares (``governance.kinds``):
 tags and evaluations ``govern``, approvals, gate runs and releases
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StringConstraints
 
 from governance import approvals as appr, gate as gates, kinds, records
@@ -21,20 +21,10 @@ from governance.errors import PolicyError
 from governance.rules import builtin_packs, load_policy
 from lineage.graph import Graph
 from lineage.ids import parse_id
+from lineage.server.deps import CurrentStore, require
 
 router = APIRouter(prefix="/governance", tags=["governance"])
 PackName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-
-
-def need(scope: str):
-    def dependency(request: Request):
-        return request.app.state.require(scope)(request)
-
-    return Depends(dependency)
-
-
-def store(request: Request):
-    return request.app.state.stores.get()
 
 
 class Body(BaseModel):
@@ -72,45 +62,42 @@ def _actor(who) -> str:
 
 
 @router.post("/tags", status_code=201)
-def tag(body: TagBody, request: Request, who=need(kinds.TAG.scope)) -> dict:
-    return {"seqs": records.tag(store(request), body.node, body.tags, _actor(who), body.remove)}
+def tag(body: TagBody, store: CurrentStore, who=require(kinds.TAG.scope)) -> dict:
+    return {"seqs": records.tag(store, body.node, body.tags, _actor(who), body.remove)}
 
 
 @router.post("/evaluations", status_code=201)
-def evaluate(body: EvaluationBody, request: Request, who=need(kinds.EVALUATION.scope)) -> dict:
-    return {"seq": records.record_evaluation(store(request), body.model, body.metrics, _actor(who), body.dataset)}
+def evaluate(body: EvaluationBody, store: CurrentStore, who=require(kinds.EVALUATION.scope)) -> dict:
+    return {"seq": records.record_evaluation(store, body.model, body.metrics, _actor(who), body.dataset)}
 
 
 @router.get("/evidence")
-def evidence(model: str, request: Request, who=need("read")) -> dict:
-    view = evidence_view(store(request), model)
+def evidence(model: str, store: CurrentStore, who=require("read")) -> dict:
+    view = evidence_view(store, model)
     return {"digest": evidence_digest(view), "evidence": view}
 
 
 @router.post("/approvals", status_code=201)
-def approve(body: ApprovalBody, request: Request, who=need(kinds.APPROVAL.scope)) -> dict:
-    ack = appr.record_signed(store(request), body.model_dump(), _actor(who))
+def approve(body: ApprovalBody, store: CurrentStore, who=require(kinds.APPROVAL.scope)) -> dict:
+    ack = appr.record_signed(store, body.model_dump(), _actor(who))
     return {"seq": ack.seq, "duplicate": ack.duplicate}
 
 
 @router.get("/approvals")
-def approvals(model: str, request: Request, who=need("read")) -> list[dict]:
-    s = store(request)
-    return [a.__dict__ for a in appr.approvals_of(s, Graph(s).resolve(model).id)]
+def approvals(model: str, store: CurrentStore, who=require("read")) -> list[dict]:
+    return [a.__dict__ for a in appr.approvals_of(store, Graph(store).resolve(model).id)]
 
 
 @router.post("/gate")
-def gate(body: GateBody, request: Request, who=need("approve")) -> dict:
+def gate(body: GateBody, store: CurrentStore, who=require("approve")) -> dict:
     unknown = [p for p in body.policy if p not in builtin_packs()]
     if unknown:  # a path would let a client make the server read its files
         raise PolicyError(f"over HTTP, policy names built-in packs only ({', '.join(sorted(builtin_packs()))}); "
                           f"not {', '.join(unknown)}")
     policy = load_policy(body.policy)
-    s = store(request)
-    return gates.record(s, gates.evaluate(s, body.model, policy), _actor(who)).model_dump()
+    return gates.record(store, gates.evaluate(store, body.model, policy), _actor(who)).model_dump()
 
 
 @router.get("/releases")
-def releases(model: str, request: Request, who=need("read")) -> list[dict]:
-    s = store(request)
-    return gates.release_history(s, str(parse_id(Graph(s).resolve(model).id).entity()))
+def releases(model: str, store: CurrentStore, who=require("read")) -> list[dict]:
+    return gates.release_history(store, str(parse_id(Graph(store).resolve(model).id).entity()))

@@ -18,7 +18,7 @@
   checked. Redirects are not followed.
 * The server's dispatcher tails the ledger, so writes from the CLI, the server
   and the SDK all raise events; other packages add event sources with
-  ``register_source``. Delivery runs on worker threads with retries and
+  ``register_event_sources`` (``lineage.hookspecs``). Delivery runs on worker threads with retries and
   exponential backoff; the outcome (delivered, or failed after the last
   attempt) is a ``hook.delivery`` ledger entry. A slow or failing receiver
   never blocks ingestion.
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+import itertools
 import logging
 import os
 import re
@@ -42,7 +42,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Literal
 
 from lineage import hook_targets
 from lineage.canonical import canonical_bytes, canonical_json
@@ -50,16 +50,47 @@ from lineage.clock import utc_text
 from lineage.errors import HookTargetError, Invalid, NotFound
 from lineage.graph import Graph
 from lineage.ids import NodeKind
-from lineage.ledger import LedgerEntry, Pending
-from lineage.plugins import load_plugins
-from lineage.projection import OPENLINEAGE_KIND
+from lineage.kinds import EntryKind, Payload
+from lineage.ledger import LedgerEntry
+from lineage.plugins import registry
 from lineage.store import Store
 
 log = logging.getLogger(__name__)
 
 EVENTS = ("lineage.upstream_version", "governance.check_failed", "governance.release_decided")
-SUBSCRIBED, UNSUBSCRIBED, DELIVERY = "hook.subscribed", "hook.unsubscribed", "hook.delivery"
-_WATCHERS: list[Callable[[Store, list[str]], set[str]]] = []
+
+
+class SubscribedPayload(Payload):
+    hook_id: str
+    url: str
+    events: list[str]
+    description: str = ""
+    at: str
+
+
+class UnsubscribedPayload(Payload):
+    hook_id: str
+    at: str
+
+
+class DeliveryPayload(Payload):
+    """The outcome of one delivery: delivered, or failed after its last attempt."""
+
+    hook_id: str
+    url: str
+    event: str
+    delivery: str
+    status: Literal["delivered", "failed"]
+    attempts: int
+    http_status: int | None = None
+    error: str | None = None
+    at: str
+
+
+HOOK_SUBSCRIBED = EntryKind("hook.subscribed", SubscribedPayload, "admin", lambda p: f"hook:{p.hook_id}")
+HOOK_UNSUBSCRIBED = EntryKind("hook.unsubscribed", UnsubscribedPayload, "admin", lambda p: f"hook:{p.hook_id}")
+HOOK_DELIVERY = EntryKind("hook.delivery", DeliveryPayload, "system", lambda p: f"hook:{p.hook_id}")
+SUBSCRIBED, UNSUBSCRIBED, DELIVERY = HOOK_SUBSCRIBED.name, HOOK_UNSUBSCRIBED.name, HOOK_DELIVERY.name
 TOLERANCE, MAX_SKEW = 300.0, 30.0  # seconds a signature stays valid; how far ahead a sender's clock may be
 _SIGNATURE = re.compile(r"t=(\d{1,12}),v1=([0-9a-f]{64})")
 
@@ -151,40 +182,39 @@ def subscribe(store: Store, url: str, events: list[str], actor: str, description
     except OSError:
         log.warning("webhook host of %s does not resolve now; it is checked at each delivery", url)
     hook_id = uuid.uuid4().hex[:16]
-    store.append(Pending(SUBSCRIBED, {"hook_id": hook_id, "url": url, "events": sorted(set(events)),
-                                      "description": description, "at": utc_text()}, actor, subject=f"hook:{hook_id}"))
+    store.append(HOOK_SUBSCRIBED.pending({"hook_id": hook_id, "url": url, "events": sorted(set(events)),
+                                          "description": description, "at": utc_text()}, actor))
     return hook_id, secret_for(hook_id)
 
 
 def unsubscribe(store: Store, hook_id: str, actor: str) -> None:
     if hook_id not in {h["hook_id"] for h in subscriptions(store)}:
         raise NotFound(f"no active webhook {hook_id!r}")
-    store.append(Pending(UNSUBSCRIBED, {"hook_id": hook_id, "at": utc_text()}, actor, subject=f"hook:{hook_id}"))
+    store.append(HOOK_UNSUBSCRIBED.pending({"hook_id": hook_id, "at": utc_text()}, actor))
 
 
 def subscriptions(store: Store) -> list[dict]:
-    """Active subscriptions; a URL recorded with credentials (before they were refused) shows them masked."""
-    gone = {json.loads(e.payload)["hook_id"] for e in store.entries(kind=UNSUBSCRIBED, limit=None)}
-    return [{**p, "url": hook_targets.shown(p["url"])}
-            for p in (json.loads(e.payload) for e in store.entries(kind=SUBSCRIBED, limit=None))
-            if p["hook_id"] not in gone]
+    """Active subscriptions; a URL recorded with credentials (before they were refused) shows them masked.
+
+    Fails closed: a subscription entry that does not validate delivers nothing, and any unsubscription
+    entry about a hook (valid or not) ends it.
+    """
+    gone = {e.subject for e in store.entries(kind=UNSUBSCRIBED, limit=None)}
+    return [{**r.value.model_dump(), "url": hook_targets.shown(r.value.url)}
+            for r in HOOK_SUBSCRIBED.valid(store)
+            if r.subject == f"hook:{r.value.hook_id}" and r.subject not in gone]
 
 
 def deliveries(store: Store, hook_id: str | None = None, limit: int = 100) -> list[dict]:
     subject = f"hook:{hook_id}" if hook_id else None
-    return [json.loads(e.payload) for e in store.entries(kind=DELIVERY, subject=subject, limit=limit)]
+    return [r.value.model_dump() for r in itertools.islice(HOOK_DELIVERY.valid(store, subject), limit)]
 
 
 # --- the retraining trigger ---------------------------------------------------
 
-def register_watch(watcher: Callable[[Store, list[str]], set[str]]) -> None:
-    """Register a function that says which of some model versions the retraining trigger watches."""
-    _WATCHERS.append(watcher)
-
-
 def watched_models(store: Store, models: list[str]) -> set[str]:
-    load_plugins()
-    return set().union(*(w(store, models) for w in _WATCHERS)) if models else set()
+    """Which of these model versions a plugin's watcher (``register_watchers``) vouches for."""
+    return set().union(*(w(store, models) for w in registry().watchers)) if models else set()
 
 
 def retraining_triggers(store: Store, run_ids: list[str]) -> list[dict]:
@@ -217,22 +247,14 @@ def retraining_triggers(store: Store, run_ids: list[str]) -> list[dict]:
 
 # --- delivery -------------------------------------------------------------------
 
-EventSource = Callable[[LedgerEntry, Store], list[tuple[str, dict]]]
-_SOURCES: dict[str, EventSource] = {}
+EventSource = Callable[[LedgerEntry, Store], list[tuple[str, dict]]]  # registered with register_event_sources
 
 
-def register_source(kind: str, source: EventSource) -> None:
-    """Have ledger entries of ``kind`` raise webhook events: ``source`` returns (event, data) pairs."""
-    _SOURCES[kind] = source
-
-
-def _lineage_source(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
+def lineage_source(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
     if not (entry.subject or "").startswith("run:"):
         return []
     return [("lineage.upstream_version", t) for t in retraining_triggers(store, [entry.subject])]
 
-
-register_source(OPENLINEAGE_KIND, _lineage_source)
 
 
 class Dispatcher:
@@ -256,7 +278,7 @@ class Dispatcher:
         self._sent: dict[str, None] = {}  # (event, key) already delivered in this process, oldest first
 
     def start(self) -> "Dispatcher":
-        load_plugins()
+        registry()  # loads the plugins now, not on the first entry: a clash fails the start
         self.planner.start()
         self._tailing.wait(timeout=30)
         return self
@@ -286,7 +308,7 @@ class Dispatcher:
                 store.close()
 
     def _plan(self, store: Store, entry: LedgerEntry) -> None:
-        source = _SOURCES.get(entry.kind)
+        source = registry().sources.get(entry.kind)
         if source is None:
             return
         try:
@@ -354,10 +376,10 @@ class Dispatcher:
     def _record(self, hook, event, delivery, ok, attempts, status, error) -> None:
         store = self.store_factory()
         try:
-            store.append(Pending(DELIVERY, {
+            store.append(HOOK_DELIVERY.pending({
                 "hook_id": hook["hook_id"], "url": hook["url"], "event": event, "delivery": delivery,
                 "status": "delivered" if ok else "failed", "attempts": attempts, "http_status": status,
-                "error": error, "at": utc_text()}, "auditgraph:hooks", subject=f"hook:{hook['hook_id']}"))
+                "error": error, "at": utc_text()}, "auditgraph:hooks"))
         finally:
             store.close()
         log.info("webhook %s %s to %s after %d attempt(s)", event, "delivered" if ok else "failed", hook["url"], attempts)

@@ -23,7 +23,7 @@ import orjson
 
 from lineage.errors import EventError, InputError, LineageError
 from lineage.ledger import Pending
-from lineage.openlineage import parse_event
+from lineage.openlineage import ParsedEvent, parse_event
 from lineage.projection import OPENLINEAGE_KIND
 from lineage.store import Store
 
@@ -249,6 +249,21 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+def prepare(raw: Any, actor: str, exact: Callable[[], Any] | None = None) -> tuple[ParsedEvent, Pending]:
+    """Validate one OpenLineage event and make its ledger write: the one preparation that ``ingest``,
+    the HTTP routes and the SDK share.
+
+    An event that is not plain (it holds floats) is read again by ``exact`` (the standard decoder),
+    when given, so the ledger keeps exactly what the standard decoder reads (``Document.exact``).
+    Raises ``EventError`` naming the field.
+    """
+    event = parse_event(raw)
+    if not event.plain and exact is not None:
+        raw = exact()
+        event = parse_event(raw)
+    return event, Pending(OPENLINEAGE_KIND, raw, actor, event.subject, event.time_key, hint=event, plain=event.plain)
+
+
 def ingest(store: Store, documents: Iterable[Document], actor: str, batch: int = 500) -> IngestReport:
     """Validate and record every event; return what was accepted, duplicated and rejected."""
     with paused_gc():
@@ -264,16 +279,12 @@ def _ingest(store: Store, documents: Iterable[Document], actor: str, batch: int)
                 report.rejected.append((doc.where, doc.error))
                 continue
             try:
-                event = parse_event(doc.value)
-                if not event.plain and doc.text is not None:
-                    doc.value = doc.exact()
-                    event = parse_event(doc.value)
+                event, write = prepare(doc.value, actor, doc.exact if doc.text is not None else None)
             except EventError as e:
                 report.rejected.append((doc.where, str(e)))
                 continue
             report.warnings += [(doc.where, w) for w in event.warnings]
-            pending.append((doc.where, Pending(OPENLINEAGE_KIND, doc.value, actor, event.subject, event.time_key,
-                                              hint=event, plain=event.plain)))
+            pending.append((doc.where, write))
             if len(pending) >= batch:
                 _flush(store, pending, report)
     _flush(store, pending, report)

@@ -17,9 +17,9 @@ Invariants:
 * Reads go through ``EntryKind.read``/``records``: a stored payload that no
   longer validates is returned as ``Malformed`` with the reason, never guessed
   at, so read models can fail closed on it.
-* Kinds are registered by the package that owns them (``lineage`` for its own,
-  plugins for theirs); registering the same name twice with a different
-  declaration is an error.
+* Kinds are declared by the package that owns them through the plugin hook
+  ``register_entry_kinds`` (``lineage.hookspecs``); two plugins declaring the
+  same name differently is an error (``lineage.plugins``).
 """
 
 from __future__ import annotations
@@ -130,55 +130,22 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts[:5]) + (f" (and {len(parts) - 5} more)" if len(parts) > 5 else "")
 
 
-_KINDS: dict[str, EntryKind] = {}
-
-
-def register(kind: EntryKind) -> EntryKind:
-    """Declare a kind; its projector, events and verifier are registered with their plug points."""
-    existing = _KINDS.get(kind.name)
-    if existing is not None and existing != kind:
-        raise ValueError(f"entry kind {kind.name!r} is declared twice")
-    _KINDS[kind.name] = kind
-    if kind.projector is not None:
-        from lineage.projection import projector
-
-        projector(kind.name)(_typed_projector(kind))
-    if kind.events is not None:
-        from lineage.hooks import register_source
-
-        register_source(kind.name, kind.events)
-    if kind.verifier is not None:
-        from lineage.plugins import register_entry_check
-
-        register_entry_check(kind.verifier)
-    return kind
-
-
-def _typed_projector(kind: EntryKind) -> Callable[..., Any]:
-    def project(payload: dict, ctx, hint=None):
-        return kind.projector(kind.validate(payload), ctx)
-
-    return project
-
-
 def kind_named(name: str) -> EntryKind | None:
-    if name not in _KINDS:
-        from lineage.plugins import load_plugins
+    """The entry kind a plugin declares under ``name`` (``register_entry_kinds``), if any."""
+    from lineage.plugins import registry
 
-        load_plugins()
-    return _KINDS.get(name)
+    return registry().kinds.get(name)
 
 
 def declared() -> dict[str, EntryKind]:
-    from lineage.plugins import load_plugins
+    from lineage.plugins import registry
 
-    load_plugins()
-    return dict(_KINDS)
+    return dict(registry().kinds)
 
 
 def check(pending: Pending) -> None:
     """Validate a pending write of a declared kind in place (its payload becomes plain JSON)."""
-    kind = _KINDS.get(pending.kind)
+    kind = kind_named(pending.kind)
     if kind is None:
         return
     pending.payload = kind.validate(pending.payload).model_dump(mode="json")

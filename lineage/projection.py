@@ -173,26 +173,14 @@ class ProjectionContext(Protocol):
         """The canonical dataset of an alias (symlinks), or None if ``entity`` is no alias."""
 
 
-Projector = Callable[..., Facts]  # (payload, ctx, hint=None) -> Facts
-_PROJECTORS: dict[str, Projector] = {}
-
-
-def projector(kind: str) -> Callable[[Projector], Projector]:
-    """Register the projector for ledger entries of ``kind``."""
-
-    def register(fn: Projector) -> Projector:
-        _PROJECTORS[kind] = fn
-        return fn
-
-    return register
+Projector = Callable[..., Facts]  # (payload, ctx, hint=None) -> Facts; registered with register_projectors
 
 
 def projector_for(kind: str) -> Projector | None:
-    if kind not in _PROJECTORS:
-        from lineage.plugins import load_plugins
+    """The projector plugins register for ledger entries of ``kind`` (``lineage.hookspecs``), if any."""
+    from lineage.plugins import registry
 
-        load_plugins()  # importing a plugin registers its projectors
-    return _PROJECTORS.get(kind)
+    return registry().projectors.get(kind)
 
 
 Lookups = Callable[[Any], tuple[set[str], set[str]]]  # payload -> (entities, node ids)
@@ -249,7 +237,6 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-@projector(OPENLINEAGE_KIND)
 @prefetching(openlineage_lookups)
 def project_openlineage(payload: dict, ctx: ProjectionContext, hint: dict | None = None) -> Facts:
     """``hint`` may carry the already parsed event and the payload digest, to spare doing it twice."""

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
 
 from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
-from reports.issue import FORMATS, issue, load_bundle
-from reports.render import FILENAMES, render
+from reports.formats import RenderContext, ReportFormat, formats as registered_formats
+from reports.issue import issue, load_bundle
 from reports.verify import verify as verify_report
+
+
+class FormatChoice(click.Choice):
+    """The registered report formats (those ``keep`` accepts), read when the command runs, not when it is defined."""
+
+    def __init__(self, keep: Callable[[ReportFormat], bool] = lambda f: True):
+        self.keep = keep
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        return [name for name, fmt in registered_formats().items() if self.keep(fmt)]
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
 
 
 @click.group()
@@ -40,8 +57,10 @@ templates_option = click.option(
 @reports.command()
 @click.argument("model", metavar="MODEL@VERSION")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write to.")
-@click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS),
-              default=("html", "md", "json", "junit", "card"), show_default=True, help="Formats to write (repeatable).")
+@click.option("--format", "formats", multiple=True, type=FormatChoice(),
+              default=lambda: [n for n, f in registered_formats().items() if f.default],
+              show_default="html, md, json, junit, card",
+              help="Formats to write (repeatable); plugins may register more (reports.formats).")
 @templates_option
 @store_option
 @actor_option
@@ -103,7 +122,7 @@ def verify(path, templates, store_url, as_json):
 @reports.command("render")
 @click.argument("bundle_path", type=click.Path(exists=True, path_type=Path), metavar="BUNDLE")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "formats", multiple=True, type=click.Choice([f for f in FORMATS if f not in ("json", "pdf")]),
+@click.option("--format", "formats", multiple=True, type=FormatChoice(lambda f: not f.needs and f.name != "json"),
               default=("html", "md"), show_default=True)
 @templates_option
 @domain_errors
@@ -115,8 +134,10 @@ def render_bundle(bundle_path, out, formats, templates):
         auditgraph reports render report/bundle.json --out again/
     """
     bundle, _ = load_bundle(bundle_path)
-    rendered = {fmt: render(bundle, fmt, templates) for fmt in formats}  # all or nothing
+    chosen = [registered_formats()[name] for name in dict.fromkeys(formats)]
+    ctx = RenderContext(templates=templates)
+    rendered = {fmt.filename: fmt.render(bundle, ctx) for fmt in chosen}  # all or nothing
     out.mkdir(parents=True, exist_ok=True)
-    for fmt, text in rendered.items():
-        (out / FILENAMES[fmt]).write_text(text, encoding="utf-8")
-        click.echo(out / FILENAMES[fmt])
+    for name, content in rendered.items():
+        (out / name).write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        click.echo(out / name)

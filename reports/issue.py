@@ -9,12 +9,13 @@ from typing import Any
 
 from lineage.canonical import file_digest
 from lineage.clock import utc_text
-from lineage.kinds import EntryKind, Payload, register
+from lineage.kinds import EntryKind, Payload
+from lineage.errors import Unavailable
 from lineage.store import Store
 from reports.bundle import collect
-from reports.errors import BundleError, BundleNotFoundError, FormatError, ReportError
-from reports.pdf import html_to_pdf
-from reports.render import FILENAMES, render
+from reports.errors import BundleError, BundleNotFoundError
+from reports.formats import BUILTIN_FILES, RenderContext, ReportFormat, named
+
 
 class IssuedPayload(Payload):
     """A report was issued: the bundle's digest, the ledger head it was drawn from, each file's digest."""
@@ -26,9 +27,9 @@ class IssuedPayload(Payload):
     at: str
 
 
-ISSUED_KIND = register(EntryKind("reports.issued", IssuedPayload, "govern", lambda p: p.model))
+ISSUED_KIND = EntryKind("reports.issued", IssuedPayload, "govern", lambda p: p.model)  # reports.plugin declares it
 ISSUED = ISSUED_KIND.name
-FORMATS = ("html", "md", "json", "junit", "card", "pdf")
+BUNDLE_FILE = BUILTIN_FILES["json"]
 
 
 @dataclass
@@ -44,25 +45,25 @@ class Issued:
 
 def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
           templates: Path | None = None) -> Issued:
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise FormatError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    """Render the bundle in ``formats`` (and the bundle itself) into ``out`` and record the issuance.
+
+    Formats that need no other file render before anything is written: a template that fails leaves
+    no partial report. A format that cannot render on this machine (a PDF without Chromium) is left
+    out with a warning; every file written is recorded with its digest.
+    """
+    order = _in_order(["json", *formats])
     bundle = collect(store, model)
     result = Issued(model=bundle["model"]["id"], digest=bundle["digest"], out=out,
                     outcome=(bundle["gate"] or {}).get("outcome"))
-    wanted = list(dict.fromkeys(["json", *formats, *(["html"] if "pdf" in formats else [])]))
-    # Render everything before writing anything: a template that fails leaves no partial report.
-    rendered = {fmt: render(bundle, fmt, templates) for fmt in wanted if fmt != "pdf"}
+    ctx = RenderContext(templates=templates, folder=out)
+    rendered = {fmt.filename: fmt.render(bundle, ctx) for fmt in order if not fmt.needs}
     out.mkdir(parents=True, exist_ok=True)
-    for fmt, text in rendered.items():
-        path = out / FILENAMES[fmt]
-        path.write_text(text, encoding="utf-8")
-        result.files[path.name] = file_digest(path)
-    if "pdf" in wanted:
+    for name, content in rendered.items():
+        result.files[name] = _write(out / name, content)
+    for fmt in (f for f in order if f.needs):
         try:
-            pdf = html_to_pdf(out / FILENAMES["html"], out / FILENAMES["pdf"])
-            result.files[pdf.name] = file_digest(pdf)
-        except ReportError as e:
+            result.files[fmt.filename] = _write(out / fmt.filename, fmt.render(bundle, ctx))
+        except Unavailable as e:
             result.warnings.append(str(e))
     payload = {"model": result.model, "bundle_digest": result.digest, "ledger_head": bundle["ledger_head"],
                "files": result.files, "at": utc_text()}
@@ -70,9 +71,29 @@ def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
     return result
 
 
+def _in_order(names: list[str]) -> list[ReportFormat]:
+    """The named formats (unknown ones refused), each after the formats it needs."""
+    order: dict[str, ReportFormat] = {}
+
+    def add(name: str) -> None:
+        fmt = named(name)
+        for need in fmt.needs:
+            add(need)
+        order.setdefault(name, fmt)
+
+    for name in dict.fromkeys(names):
+        add(name)
+    return list(order.values())
+
+
+def _write(path: Path, content: str | bytes) -> str:
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return file_digest(path)
+
+
 def load_bundle(path: Path) -> tuple[dict, Path]:
     folder = path if path.is_dir() else path.parent
-    bundle_path = folder / FILENAMES["json"] if path.is_dir() or path.name != FILENAMES["json"] else path
+    bundle_path = folder / BUNDLE_FILE if path.is_dir() or path.name != BUNDLE_FILE else path
     try:
         bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -39,13 +39,10 @@ from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefine
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from governance.gate import GateResult, junit
 from reports import svg
-from reports.errors import BundleError, RenderError, ReportError
+from reports.errors import FormatError, RenderError, ReportError
 
 TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2", "card": "model_card.md.j2"}
-FILENAMES = {"html": "report.html", "md": "report.md", "card": "model_card.md", "json": "bundle.json",
-             "junit": "gate.junit.xml", "pdf": "report.pdf"}
 BUILTIN = Path(__file__).parent / "templates"
 # What a broken bundle or template raises while rendering (a sandbox violation is a TemplateError).
 RENDER_ERRORS = (TemplateError, ValueError, TypeError, LookupError, AttributeError, ArithmeticError, RecursionError,
@@ -309,26 +306,21 @@ def _limit_memory(extra: int) -> None:
         pass
 
 
-def _junit(bundle: dict[str, Any]) -> str:
-    gate = bundle["gate"]
-    if gate is None:
-        return junit(GateResult(model=bundle["model"]["id"], outcome="blocked", evaluated_at="", policy=[],
-                                policy_digest="", results=[]))
-    return junit(GateResult(model=bundle["model"]["id"], outcome=gate["outcome"], evaluated_at=gate["evaluated_at"],
-                            policy=gate["policy"], policy_digest=gate["policy_digest"], results=gate["rules"], seq=gate["seq"]))
-
-
 def bundle_json(bundle: dict[str, Any]) -> str:
     return json.dumps(bundle, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def render(bundle: dict[str, Any], fmt: str, user_templates: Path | None = None) -> str:
-    """One format of the bundle as text; a broken bundle or template is a ``ReportError``."""
-    if fmt == "json":
-        return bundle_json(bundle)
-    if fmt == "junit":
-        try:
-            return _junit(bundle)
-        except RENDER_ERRORS as e:
-            raise BundleError(f"bundle cannot be rendered as JUnit: {plain(e)}") from None
+    """One text format of the bundle (any registered one, ``reports.formats``); a broken bundle or template
+    is a ``ReportError``."""
+    from reports.formats import RenderContext, named
+
+    text = named(fmt).render(bundle, RenderContext(templates=user_templates))
+    if not isinstance(text, str):
+        raise FormatError(f"{fmt} is not a text format")
+    return text
+
+
+def template(bundle: dict[str, Any], fmt: str, user_templates: Path | None = None) -> str:
+    """A templated format (html, md, card) of the bundle."""
     return _template(bundle, fmt, user_templates)

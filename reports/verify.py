@@ -1,9 +1,10 @@
 """Verifying a report: its bundle, its renderings, and the store it claims to come from.
 
 1. The bundle's digest is recomputed from its content.
-2. Each rendering next to it (HTML, Markdown, model card, JUnit) is rendered
-   again from the bundle and must match byte for byte, so an edited report
-   is caught. (A PDF is a print of the HTML; it is not re-rendered.)
+2. Each rendering next to it in a reproducible format (``reports.formats``: HTML,
+   Markdown, model card, JUnit, and any a plugin registers as reproducible) is
+   rendered again from the bundle and must match byte for byte, so an edited
+   report is caught. (A PDF is a print of the HTML; it is not re-rendered.)
 3. Against the store: the ledger head the bundle was drawn from, and every
    ledger entry it cites, exist with the same hashes; the chain verifies
    (approval signatures included); the report's issuance is recorded.
@@ -17,9 +18,7 @@ from pathlib import Path
 from lineage.store import Store
 from reports.bundle import bundle_digest
 from reports.issue import ISSUED_KIND, load_bundle
-from reports.render import FILENAMES, render
-
-RERENDERED = ("html", "md", "card", "junit")
+from reports.formats import RenderContext, formats
 
 
 @dataclass
@@ -50,11 +49,13 @@ def verify(store: Store, path: Path, templates: Path | None = None) -> Verdict:
 
 
 def _renderings(bundle: dict, folder: Path, templates: Path | None, verdict: Verdict) -> None:
-    for fmt in RERENDERED:
-        path = folder / FILENAMES[fmt]
-        if not path.exists():
+    ctx = RenderContext(templates=templates)
+    for fmt in formats().values():
+        path = folder / fmt.filename
+        if not fmt.reproducible or fmt.name == "json" or not path.exists():
             continue
-        if path.read_bytes() != render(bundle, fmt, templates).encode("utf-8"):
+        again = fmt.render(bundle, ctx)
+        if path.read_bytes() != (again.encode("utf-8") if isinstance(again, str) else again):
             verdict.fail(f"{path.name} differs from a fresh rendering of the bundle: it was altered "
                          "(or rendered with other templates: pass --templates)")
         else:

@@ -47,20 +47,41 @@ def test_nothing_unpickles_or_evaluates_code():
 
 
 READ_MODELS = {"governance/readmodels.py", "lineage/kinds.py"}
+# Modules that read a ledger payload without interpreting it, and why.
+PASS_THROUGH = {
+    "lineage/store/base.py": "replays each stored payload, as it is, into its kind's projector (rebuild, copy)",
+    "lineage/cli/audit.py": "prints a payload as recorded (audit log --payload)",
+}
 
 
-def test_governance_state_is_read_only_through_typed_kinds_and_read_models():
-    """No governance or reports module parses a ledger payload itself: it goes through an EntryKind."""
+def test_no_module_outside_the_read_models_parses_a_ledger_payload():
+    """State is read through typed kinds (``EntryKind.read``/``records``) and read models, in every package:
+    nothing else calls ``json.loads``/``model_validate_json`` on an entry's ``payload``."""
     offenders = []
-    for package in ("governance", "reports"):
+    for package in ("lineage", "governance", "reports"):
         for path in (ROOT / package).rglob("*.py"):
             relative = str(path.relative_to(ROOT))
-            if relative in READ_MODELS:
+            if relative in READ_MODELS or relative in PASS_THROUGH:
                 continue
             for node in ast.walk(parsed(path)):
                 if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("loads", "model_validate_json") \
                         and any(isinstance(a, ast.Attribute) and a.attr == "payload" for a in node.args):
                     offenders.append((relative, node.lineno))
+    assert offenders == []
+
+
+def test_every_kind_written_by_our_own_code_is_a_declared_entry_kind():
+    """No ``Pending("some.kind", ...)`` with a literal kind: a write goes through its ``EntryKind.pending``
+    (validated, scoped), except OpenLineage events, whose validation is ``lineage.openlineage``."""
+    offenders = []
+    for package in ("lineage", "governance", "reports"):
+        for path in (ROOT / package).rglob("*.py"):
+            if path == ROOT / "lineage" / "kinds.py":  # EntryKind.pending itself
+                continue
+            for node in ast.walk(parsed(path)):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Pending" and node.args \
+                        and not (isinstance(node.args[0], ast.Name) and node.args[0].id == "OPENLINEAGE_KIND"):
+                    offenders.append((str(path.relative_to(ROOT)), node.lineno))
     assert offenders == []
 
 

@@ -15,6 +15,7 @@ from governance import approvals as appr, gate as gates, readmodels, records
 from governance.errors import AuthorityError, RuleFileError, SignatureError
 from governance.evidence import evidence_digest, evidence_view
 from governance.rules import load_policy
+from lineage.clock import utc_text
 from lineage.cli import cli
 
 MODEL = "model:demo/churn-classifier@3"
@@ -129,7 +130,6 @@ def test_a_forged_approval_in_the_ledger_does_not_count_and_fails_verify(url, st
     """An approval whose envelope was signed by another key, appended as if genuine."""
     from securesystemslib.dsse import Envelope
     from securesystemslib.signer import CryptoSigner
-    from lineage.clock import utc_text
     from lineage.ledger import Pending
 
     records.tag(store, CRM, ["pii"], "test")

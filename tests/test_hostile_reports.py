@@ -24,7 +24,8 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.transport.file import FileConfig, FileTransport
 
 from governance import records
-from governance.gate import GateResult, RuleResult, junit
+from governance.gate import GateResult, RuleResult
+from reports.junit import junit
 from governance.sdk import assess_fairness, explain_model
 from lineage.cli import cli
 from lineage.ingest import ingest, read_documents

@@ -436,16 +436,27 @@ def test_a_malformed_fairness_or_explanation_record_is_refused_and_a_broken_chec
         record_explanation(scored, SCORER, {"explainer": "tree", "features": ["a"], "importance": [{"feature": "a"}],
                                             "additivity": "ok"}, "t", model_digest=SCORER_DIGEST, artifact_recorded=True)
     assert scored.head() == head
-    from governance.checks import Check, Decision, register
+    from governance.checks import Check
+    from lineage.hookspecs import hookimpl
+    from lineage.plugins import register_plugin, unregister_plugin
 
-    @register
     class Broken(Check):
         name = "broken_for_test"
 
         def evaluate(self, subject, params):
             return 1 >= "x"  # a bug in a check
 
-    [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "broken_for_test", "{}")).results
+    class Plugin:
+        @hookimpl
+        def register_checks(self):
+            return [Broken]
+
+    plugin = Plugin()
+    register_plugin(plugin, "broken-check-for-test")
+    try:
+        [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "broken_for_test", "{}")).results
+    finally:
+        unregister_plugin(plugin)
     assert (r.status, r.blocking) == ("not_evaluated", True) and "TypeError" in r.reason
 
 

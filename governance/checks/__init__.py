@@ -1,23 +1,21 @@
 """Checks are code, registered by name; rules (data) name them.
 
 A check is a small class with a ``Params`` model (validated when the rule file
-is loaded) and one method, ``evaluate(subject, params) -> Decision``. Built-in
-checks register themselves here; third parties add theirs under the entry
-point group ``auditgraph.checks`` (each entry point names a Check class).
+is loaded) and one method, ``evaluate(subject, params) -> Decision``. Checks are
+registered through the plugin hook ``register_checks`` (``lineage.hookspecs``):
+the built-in ones by ``governance.plugin``, third parties' by their own plugin
+module under the entry point group ``auditgraph.plugins``.
 """
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from governance.kinds import RuleStatus
 
-log = logging.getLogger(__name__)
 
 Status = RuleStatus
 """``not_evaluated``: the check could not look at everything it must (missing evidence, a truncated
@@ -51,25 +49,8 @@ class Check(ABC):
     def evaluate(self, subject: "Subject", params: BaseModel) -> Decision: ...  # noqa: F821
 
 
-_REGISTRY: dict[str, type[Check]] = {}
-_loaded = False
-
-
-def register(cls: type[Check]) -> type[Check]:
-    """Class decorator: make a check available to rule files under ``cls.name``."""
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
 def registry() -> dict[str, type[Check]]:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        from governance.checks import builtin, responsible  # noqa: F401  registers the built-in checks
+    """Every check a plugin registers (``register_checks``), by name: governance's own and third parties'."""
+    from lineage.plugins import registry as plugin_registry
 
-        for ep in entry_points(group="auditgraph.checks"):
-            try:
-                register(ep.load())
-            except Exception as e:
-                log.warning("could not load check %r from %s: %s", ep.name, ep.value, e)
-    return _REGISTRY
+    return plugin_registry().checks

@@ -7,13 +7,12 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from governance import readmodels, records
-from governance.checks import Check, Decision, Params, register
+from governance.checks import Check, Decision, Params
 from governance.findings import on_dataset
 from governance.subject import Subject
 from lineage.projection import UNVERSIONED
 
 
-@register
 class LineageComplete(Check):
     """Every input of the training run is known and versioned, nothing upstream is of unknown version, and the
     model version has one artifact (a later event that records another digest for it fails this check)."""
@@ -50,7 +49,6 @@ class CodeParams(Params):
     require_clean: bool = False
 
 
-@register
 class CodeProvenance(Check):
     """The training code is at a recorded commit (optionally tagged, optionally from a clean tree)."""
 
@@ -82,7 +80,6 @@ class TagParams(Params):
     approval_role: str | None = None
 
 
-@register
 class DataTags(Check):
     """Upstream data with any of these tags needs a valid approval by the named role (or fails outright)."""
 
@@ -115,7 +112,6 @@ class LicenceParams(Params):
     require_known: bool = True
 
 
-@register
 class DataLicence(Check):
     """Every upstream dataset's licence (tag ``licence:<id>``) is on the allow-list."""
 
@@ -146,7 +142,6 @@ class FreshnessParams(Params):
     max_age_days: float = Field(gt=0)
 
 
-@register
 class DataFreshness(Check):
     """Data the model was trained on was at most ``max_age_days`` old when training started."""
 
@@ -175,7 +170,6 @@ class DocParams(Params):
     require: list[str] = Field(default_factory=lambda: ["owners", "intended_use", "limitations"])
 
 
-@register
 class Documentation(Check):
     """Owners, intended use and limitations of the model are recorded."""
 
@@ -201,7 +195,6 @@ class MetricParams(Params):
     dataset: str | None = None
 
 
-@register
 class MetricThreshold(Check):
     """The latest evaluation of a metric on the named dataset (on every dataset, if none is named) is within [min, max].
 
@@ -246,7 +239,6 @@ class ApprovalParams(Params):
         "records as (keygen --identity) and none of them recorded the training run"))
 
 
-@register
 class ApprovalsRequired(Check):
     """At least ``quorum`` distinct people with ``role`` approved, by valid signature, and none rejected.
 
@@ -316,7 +308,6 @@ class DeprecatedParams(Params):
     tags: list[str] = Field(default_factory=lambda: ["deprecated", "revoked"])
 
 
-@register
 class NothingUpstreamDeprecated(Check):
     """No upstream dataset is tagged deprecated or revoked."""
 
@@ -348,7 +339,6 @@ class EvaluatedParams(Params):
     held_out: bool = True
 
 
-@register
 class EvaluationRecorded(Check):
     """The model version has recorded evaluations (of the named metrics), on data it was not trained on."""
 
@@ -368,3 +358,7 @@ class EvaluationRecorded(Check):
                         reason=f"no evaluation {where}of {', '.join(missing)}" if missing else
                         f"{len(found)} evaluation(s) {where}recorded: {', '.join(measured)}",
                         evidence=[f"ledger:{s}" for s, _ in found])
+
+
+# Registered through governance.plugin's register_checks hook.
+CHECKS = (LineageComplete, CodeProvenance, DataTags, DataLicence, DataFreshness, Documentation, MetricThreshold, ApprovalsRequired, NothingUpstreamDeprecated, EvaluationRecorded,)

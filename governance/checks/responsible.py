@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from governance.checks import Check, Decision, Params, register
+from governance.checks import Check, Decision, Params
 from governance.findings import Evidence, Grouping, explanations, fairness, grouping, latest_explanation
 from lineage.extras import require
 from lineage.ids import parse_id
@@ -82,7 +82,6 @@ class OddsParams(FairnessParams):
     max_difference: float = Field(default=0.1, ge=0, le=1)
 
 
-@register
 class FourFifths(Check):
     """Demographic parity ratio (lowest selection rate / highest) at or above the threshold, in every grouping
     and on every dataset assessed (only assessments computed on the recorded artifact count)."""
@@ -97,7 +96,6 @@ class FourFifths(Check):
                                                          "groupings": [list(g) for g in params.wanted()] or "all recorded"}})
 
 
-@register
 class EqualizedOdds(Check):
     """Equalized odds difference (the larger of the TPR and FPR gaps) at or below the threshold, in every grouping
     and on every dataset assessed (only assessments computed on the recorded artifact count)."""
@@ -133,7 +131,6 @@ class RelianceParams(Params):
     top_k: int = Field(default=3, ge=1)
 
 
-@register
 class ProtectedReliance(Check):
     """Protected features carry less than ``max_share`` of |SHAP|, and none is in the top k."""
 
@@ -163,7 +160,6 @@ class ProxyParams(Params):
     min_share: float = Field(default=0.1, ge=0, le=1)
 
 
-@register
 class ProxyFeatures(Check):
     """No feature both predicts a protected attribute (AUC >= threshold) and carries a large |SHAP| share.
 
@@ -202,7 +198,6 @@ class AdditivityParams(Params):
     max_residual: float = Field(default=1e-6, gt=0)
 
 
-@register
 class Additivity(Check):
     """SHAP values add up to the explained output: the largest residual is below the threshold."""
 
@@ -230,7 +225,6 @@ class StabilityParams(Params):
     min_top_k_overlap: float = Field(default=0.6, ge=0, le=1)
 
 
-@register
 class ExplanationStability(Check):
     """Feature importance agrees with the version released most recently before (by ledger order)."""
 
@@ -274,3 +268,7 @@ def _previous_released(subject: Subject) -> str | None:
         if release["decision"] == "release" and release["model"] != subject.id:
             return release["model"]
     return None
+
+
+# Registered through governance.plugin's register_checks hook.
+CHECKS = (FourFifths, EqualizedOdds, ProtectedReliance, ProxyFeatures, Additivity, ExplanationStability,)

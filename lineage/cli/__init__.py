@@ -1,30 +1,24 @@
 """The ``auditgraph`` command line.
 
 The root group holds the daily verbs (``ingest``, ``demo``) and one group per
-package (``lineage``, ``audit``, ``store``). Other packages, and third-party
-plugins, add commands through the entry point group ``auditgraph.commands``:
-each entry point names a click command or group, added under its own name.
+package (``lineage``, ``audit``, ``store``). Every command comes through the
+plugin hook ``register_commands`` (``lineage.hookspecs``): lineage's own from
+``lineage.builtins`` at once, governance's, reports' and third parties' from their
+``auditgraph.plugins`` entry points the first time a command is not found among
+those (so the built-in commands do not pay for importing the plugins).
 """
 
 from __future__ import annotations
 
 import logging
-from importlib.metadata import entry_points
-
 import click
 
-from lineage.cli.audit import audit
-from lineage.cli.ingest import demo, ingest
-from lineage.cli.lineage import lineage
-from lineage.cli.serve import hooks, keys, serve
-from lineage.cli.store import store
+from lineage import plugins
 from lineage.errors import EXIT_CODES
-
-log = logging.getLogger(__name__)
 
 
 class PluginGroup(click.Group):
-    """The root group: adds the ``auditgraph.commands`` entry points the first time it is asked."""
+    """The root group: asks the entry-point plugins for their commands the first time it needs them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         _load_plugins()
@@ -34,6 +28,12 @@ class PluginGroup(click.Group):
         if name not in self.commands:  # built-in commands do not pay for importing the plugins (~0.2 s)
             _load_plugins()
         return super().get_command(ctx, name)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        name = name or cmd.name
+        if name in self.commands and self.commands[name] is not cmd:
+            raise click.ClickException(f"two plugins add a command named {name!r}; uninstall one of them")
+        super().add_command(cmd, name)
 
 
 @click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -56,25 +56,21 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (ingest, demo, serve, lineage, audit, store, keys, hooks):
-    cli.add_command(command)
-
-
+plugins.manager(entry_points_too=False).hook.register_commands(cli=cli)  # the built-ins
+_builtins = {name for name, plugin in plugins.manager(entry_points_too=False).list_name_plugin()}
 _plugins_loaded = False
 
 
 def _load_plugins() -> None:
+    """Add the commands of every plugin registered after the built-ins (entry points, then by hand)."""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    for ep in entry_points(group="auditgraph.commands"):
-        if ep.name in cli.commands:
-            continue
-        try:
-            cli.add_command(ep.load(), ep.name)
-        except Exception as e:  # a broken plugin must not take the whole CLI down
-            log.warning("could not load command %r from %s: %s", ep.name, ep.value, e)
+    pm = plugins.manager()
+    later = [plugin for name, plugin in pm.list_name_plugin() if name not in _builtins]
+    if later:
+        pm.subset_hook_caller("register_commands", remove_plugins=[pm.get_plugin(n) for n in _builtins])(cli=cli)
 
 
 def main() -> None:

@@ -15,22 +15,45 @@ producer holds, cannot write a governance fact.
 
 from __future__ import annotations
 
-import json
 import hmac
 import re
 import secrets
 import threading
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import StringConstraints
 
 from lineage.canonical import sha256_hex
 from lineage.clock import utc_text
 from lineage.errors import Forbidden, Invalid, NotFound, Unauthorized
-from lineage.ledger import Pending
+from lineage.kinds import EntryKind, Payload, Record
 from lineage.store import Store
 
 SCOPES = ("read", "ingest", "govern", "approve", "admin")
-CREATED, REVOKED = "auth.key.created", "auth.key.revoked"
 _TOKEN = re.compile(r"^agk_([0-9a-f]{16})_([A-Za-z0-9_\-]{20,200})$")
+KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+
+
+class KeyCreatedPayload(Payload):
+    """An API key was made: only the SHA-256 of its secret is recorded."""
+
+    key_id: KeyId
+    name: str
+    scopes: list[Literal["read", "ingest", "govern", "approve", "admin"]]
+    secret_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    created_at: str
+
+
+class KeyRevokedPayload(Payload):
+    key_id: KeyId
+    revoked_at: str
+    reason: str = ""
+
+
+KEY_CREATED = EntryKind("auth.key.created", KeyCreatedPayload, "admin", lambda p: f"apikey:{p.key_id}")
+KEY_REVOKED = EntryKind("auth.key.revoked", KeyRevokedPayload, "admin", lambda p: f"apikey:{p.key_id}")
+CREATED, REVOKED = KEY_CREATED.name, KEY_REVOKED.name
 
 
 class AuthError(Unauthorized):
@@ -69,25 +92,22 @@ def create_key(store: Store, name: str, scopes: list[str], actor: str) -> tuple[
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     payload = {"key_id": key_id, "name": name, "scopes": sorted(set(scopes)), "secret_sha256": _sha256(secret),
                "created_at": utc_text()}
-    store.append(Pending(CREATED, payload, actor, subject=f"apikey:{key_id}"))
+    store.append(KEY_CREATED.pending(payload, actor))
     return key_id, f"agk_{key_id}_{secret}"
 
 
 def revoke_key(store: Store, key_id: str, actor: str, reason: str = "") -> None:
     if not _entries(store, key_id)[0]:
         raise NotFound(f"no API key {key_id!r}")
-    store.append(Pending(REVOKED, {"key_id": key_id, "revoked_at": utc_text(), "reason": reason}, actor,
-                         subject=f"apikey:{key_id}"))
+    store.append(KEY_REVOKED.pending({"key_id": key_id, "revoked_at": utc_text(), "reason": reason}, actor))
 
 
 def list_keys(store: Store) -> list[dict]:
+    """Every key whose creation entry validates; any revocation entry of a key (even a malformed one) revokes it."""
     revoked = {e.subject for e in store.entries(kind=REVOKED, limit=None)}
-    out = []
-    for entry in store.entries(kind=CREATED, limit=None):
-        p = json.loads(entry.payload)
-        out.append({"key_id": p["key_id"], "name": p["name"], "scopes": p["scopes"], "created_at": p["created_at"],
-                    "revoked": entry.subject in revoked})
-    return out
+    return [{"key_id": r.value.key_id, "name": r.value.name, "scopes": r.value.scopes,
+             "created_at": r.value.created_at, "revoked": r.subject in revoked}
+            for r in KEY_CREATED.valid(store) if r.subject == f"apikey:{r.value.key_id}"]
 
 
 def has_admin_key(store: Store) -> bool:
@@ -96,10 +116,16 @@ def has_admin_key(store: Store) -> bool:
 
 
 def _entries(store: Store, key_id: str) -> tuple[dict | None, bool]:
+    """The key's creation (None unless it validates and names this key) and whether anything revoked it.
+
+    Fails closed: a creation entry that does not validate is no key; a revocation entry, valid or not, revokes.
+    """
     created, revoked = None, False
     for entry in store.entries(subject=f"apikey:{key_id}", limit=None):
         if entry.kind == CREATED:
-            created = json.loads(entry.payload)
+            record = KEY_CREATED.read(entry)
+            ok = isinstance(record, Record) and record.value.key_id == key_id
+            created = record.value.model_dump() if ok and created is None else created
         elif entry.kind == REVOKED:
             revoked = True
     return created, revoked
