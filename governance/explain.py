@@ -25,6 +25,10 @@ import platform
 import time
 from typing import Any
 
+from lineage.extras import require
+
+require("explain", "numpy", "pandas", "sklearn")  # a clear pip hint, not a bare ModuleNotFoundError
+
 import numpy as np
 import pandas as pd
 

@@ -16,6 +16,10 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from lineage.extras import require
+
+require("explain", "numpy", "pandas", "sklearn")  # a clear pip hint, not a bare ModuleNotFoundError
+
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import (

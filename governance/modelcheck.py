@@ -24,6 +24,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from lineage.extras import require
+
+require("explain", "numpy", "pandas", "sklearn")  # a clear pip hint, not a bare ModuleNotFoundError
+
 import numpy as np
 
 from governance.errors import FittedStateError

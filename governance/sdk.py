@@ -17,6 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lineage.extras import require
+
+require("explain", "numpy", "pandas", "sklearn")  # a clear pip hint, not a bare ModuleNotFoundError
+
 import pandas as pd
 
 from governance import explain, fairness
