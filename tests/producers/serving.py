@@ -40,12 +40,13 @@ def create_key(store_url: str, name: str, scope: str) -> str:
     return json.loads(made.stdout)["token"]
 
 
-def start_server(store_url: str, log: Path, workers: int = 2) -> tuple[subprocess.Popen, str]:
+def start_server(store_url: str, log: Path, workers: int = 2, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """``auditgraph serve`` on a free loopback port, once /api/v1/health answers; (process, base URL)."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", store_url, "--port", str(port),
-                                 "--no-webhooks", "--workers", str(workers)], stdout=out, stderr=subprocess.STDOUT)
+                                 "--no-webhooks", "--workers", str(workers)], stdout=out, stderr=subprocess.STDOUT,
+                                env=env)
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
     while True:
         assert proc.poll() is None, f"the server exited: {log.read_text()}"
@@ -58,9 +59,9 @@ def start_server(store_url: str, log: Path, workers: int = 2) -> tuple[subproces
 
 
 @contextmanager
-def serving(store_url: str, log: Path, workers: int = 2) -> Iterator[str]:
+def serving(store_url: str, log: Path, workers: int = 2, env: dict | None = None) -> Iterator[str]:
     """A server for the ``with`` block; stopped after it, and its log must then hold no 500 or traceback."""
-    proc, base = start_server(store_url, log, workers)
+    proc, base = start_server(store_url, log, workers, env)
     try:
         yield base
     finally:
