@@ -24,9 +24,9 @@ import argparse
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 PRODUCER = "https://github.com/auditgraph/auditgraph/tree/0.1.0/benchmarks/generate.py"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -42,7 +42,7 @@ class Platform:
     def __init__(self, pipelines: int, seed: int):
         self.rng = random.Random(seed)
         self.pipelines = pipelines
-        self.start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        self.start = datetime(2025, 1, 1, tzinfo=UTC)
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -56,7 +56,9 @@ class Platform:
         t = self.start + timedelta(days=day, minutes=p % 1440)
         ns = f"platform-{p % 50}"
         parent_run = self.uuid()
-        parent = {"parent": _facet("ParentRunFacet", run={"runId": parent_run}, job={"namespace": ns, "name": f"dag_{p}"})}
+        parent = {
+            "parent": _facet("ParentRunFacet", run={"runId": parent_run}, job={"namespace": ns, "name": f"dag_{p}"})
+        }
         yield self._event("START", t, ns, f"dag_{p}", parent_run)
         staging = []
         for s in range(SOURCES_PER_PIPELINE):
@@ -64,18 +66,50 @@ class Platform:
             out = {"namespace": "s3://lake", "name": f"staging/p{p}/s{s}", "facets": {"schema": _schema()}}
             staging.append(out)
             yield from self._run(t + timedelta(minutes=1 + s), ns, f"dag_{p}.ingest_{s}", [src], [out], parent)
-        features = {"namespace": "s3://lake", "name": f"features/p{p}", "facets": {
-            "schema": _schema(), "columnLineage": _facet("ColumnLineageDatasetFacet", fields={
-                c: {"inputFields": [{"namespace": "s3://lake", "name": f"staging/p{p}/s{k}", "field": c,
-                                     "transformations": [{"type": "DIRECT", "subtype": "TRANSFORMATION"}]}
-                                    for k in range(SOURCES_PER_PIPELINE)]} for c in COLUMNS})}}
+        features = {
+            "namespace": "s3://lake",
+            "name": f"features/p{p}",
+            "facets": {
+                "schema": _schema(),
+                "columnLineage": _facet(
+                    "ColumnLineageDatasetFacet",
+                    fields={
+                        c: {
+                            "inputFields": [
+                                {
+                                    "namespace": "s3://lake",
+                                    "name": f"staging/p{p}/s{k}",
+                                    "field": c,
+                                    "transformations": [{"type": "DIRECT", "subtype": "TRANSFORMATION"}],
+                                }
+                                for k in range(SOURCES_PER_PIPELINE)
+                            ]
+                        }
+                        for c in COLUMNS
+                    },
+                ),
+            },
+        }
         previous = {"namespace": "s3://lake", "name": f"features/p{p}"}  # incremental: yesterday's features
-        yield from self._run(t + timedelta(minutes=10), ns, f"dag_{p}.build_features", staging + [previous], [features], parent)
-        model = {"namespace": "ml", "name": f"model_{p}", "facets": {
-            "datasetType": _facet("DatasetTypeDatasetFacet", datasetType="MODEL"),
-            "version": _facet("DatasetVersionDatasetFacet", datasetVersion=f"{day + 1}")}}
-        code = {"sourceCodeLocation": _facet("SourceCodeLocationJobFacet", type="git", url=f"https://git.example.com/ml/p{p}",
-                                             version=f"{self.rng.getrandbits(160):040x}")}
+        yield from self._run(
+            t + timedelta(minutes=10), ns, f"dag_{p}.build_features", staging + [previous], [features], parent
+        )
+        model = {
+            "namespace": "ml",
+            "name": f"model_{p}",
+            "facets": {
+                "datasetType": _facet("DatasetTypeDatasetFacet", datasetType="MODEL"),
+                "version": _facet("DatasetVersionDatasetFacet", datasetVersion=f"{day + 1}"),
+            },
+        }
+        code = {
+            "sourceCodeLocation": _facet(
+                "SourceCodeLocationJobFacet",
+                type="git",
+                url=f"https://git.example.com/ml/p{p}",
+                version=f"{self.rng.getrandbits(160):040x}",
+            )
+        }
         yield from self._run(t + timedelta(minutes=20), ns, f"dag_{p}.train", [features], [model], parent, code)
         yield self._event("COMPLETE", t + timedelta(minutes=40), ns, f"dag_{p}", parent_run)
 
@@ -85,10 +119,16 @@ class Platform:
         yield self._event("COMPLETE", t + timedelta(minutes=5), ns, job, run, inputs, outputs, parent, job_facets)
 
     def _event(self, kind, t, ns, job, run, inputs=(), outputs=(), run_facets=None, job_facets=None) -> dict:
-        return {"eventType": kind, "eventTime": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "producer": PRODUCER,
-                "schemaURL": SCHEMA_URL, "run": {"runId": run, "facets": run_facets or {}},
-                "job": {"namespace": ns, "name": job, "facets": job_facets or {}},
-                "inputs": list(inputs), "outputs": list(outputs)}
+        return {
+            "eventType": kind,
+            "eventTime": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "producer": PRODUCER,
+            "schemaURL": SCHEMA_URL,
+            "run": {"runId": run, "facets": run_facets or {}},
+            "job": {"namespace": ns, "name": job, "facets": job_facets or {}},
+            "inputs": list(inputs),
+            "outputs": list(outputs),
+        }
 
 
 def _schema() -> dict:

@@ -33,16 +33,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 TARGETS = {
-    "sqlite": {"ingest_events_per_s": 20_000, "ingest_peak_rss_mb": 300, "upstream_model_unbounded_p50_ms": 20,
-               "upstream_vs_floor": 5, "http_batch_events_per_s": 5_000, "report_s": 2},
+    "sqlite": {
+        "ingest_events_per_s": 20_000,
+        "ingest_peak_rss_mb": 300,
+        "upstream_model_unbounded_p50_ms": 20,
+        "upstream_vs_floor": 5,
+        "http_batch_events_per_s": 5_000,
+        "report_s": 2,
+    },
     "neo4j": {"ingest_events_per_s": 10_000, "upstream_model_unbounded_p50_ms": 30},
 }
 
@@ -54,15 +61,24 @@ def timings(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
         fn()
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
-    return {"p50_ms": round(statistics.median(samples), 3),
-            "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 3), "runs": repeat}
+    return {
+        "p50_ms": round(statistics.median(samples), 3),
+        "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 3),
+        "runs": repeat,
+    }
 
 
 def machine() -> dict[str, Any]:
     mem = next((int(line.split()[1]) // 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal")), None)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu": cpu, "memory_mb": mem,
-            "platform": platform.platform(), "sqlite": sqlite3.sqlite_version}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_mb": mem,
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
+    }
 
 
 def dataset(size: str) -> Path:
@@ -76,15 +92,22 @@ def dataset(size: str) -> Path:
 
 def cli_ingest(path: Path, url: str) -> dict[str, Any]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "lineage", "ingest", str(path), "--store", url, "--no-progress", "--json"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "lineage", "ingest", str(path), "--store", url, "--no-progress", "--json"],
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     report = json.loads(done.stdout)
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"events": report["accepted"], "seconds": round(seconds, 2),
-            "events_per_s": round(report["accepted"] / seconds), "peak_rss_mb": round(rss)}
+    return {
+        "events": report["accepted"],
+        "seconds": round(seconds, 2),
+        "events_per_s": round(report["accepted"] / seconds),
+        "peak_rss_mb": round(rss),
+    }
 
 
 def ingest_floor(path: Path) -> dict[str, Any]:
@@ -143,19 +166,26 @@ def traversals(store, floor, subjects: dict[str, str], repeat: int) -> dict[str,
     from lineage.projection import FLOW_EDGES
 
     out: dict[str, Any] = {}
-    for name, node, direction in (("model", subjects["model"], "upstream"), ("source", subjects["source"], "downstream")):
+    for name, node, direction in (
+        ("model", subjects["model"], "upstream"),
+        ("source", subjects["source"], "downstream"),
+    ):
         for depth in (5, 20, None):
             walk = Graph(store).traverse(node, direction, depth=depth, max_nodes=1_000_000)
             key = f"{direction}_{name}_{'unbounded' if depth is None else f'd{depth}'}"
-            out[key] = {**timings(lambda: Graph(store).traverse(node, direction, depth=depth, max_nodes=1_000_000), repeat),
-                        "nodes": len(walk.nodes), "truncated": walk.truncated}
+            out[key] = {
+                **timings(lambda: Graph(store).traverse(node, direction, depth=depth, max_nodes=1_000_000), repeat),
+                "nodes": len(walk.nodes),
+                "truncated": walk.truncated,
+            }
         starts = Graph(store)._expand(Graph(store).resolve(node), None)
         walker = nx.ancestors if direction == "upstream" else nx.descendants
         out[f"floor_{direction}_{name}"] = timings(lambda: set().union(*(walker(floor, s) for s in starts)), repeat)
         # the closure alone (reachable set and distances), which is what the networkx floor computes;
         # the figures above also resolve the id, annotate kinds and jobs and build the full answer
         out[f"closure_{direction}_{name}"] = timings(
-            lambda: store.walk(starts, direction, FLOW_EDGES, None, None, 1_000_000), repeat)
+            lambda: store.walk(starts, direction, FLOW_EDGES, None, None, 1_000_000), repeat
+        )
     out["impact_source"] = timings(lambda: Graph(store).impact(subjects["source"], max_nodes=1_000_000), repeat)
     out["show_model"] = timings(lambda: Graph(store).node(subjects["model"]), repeat)
     out["search"] = timings(lambda: Graph(store).search("features/p1", limit=50), repeat)
@@ -187,9 +217,23 @@ def http_ingest(path: Path, count: int = 2000) -> dict[str, Any]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", url, "--port", str(port),
-                                   "--no-webhooks", "--max-body-bytes", str(256 << 20)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lineage",
+                "serve",
+                "--store",
+                url,
+                "--port",
+                str(port),
+                "--no-webhooks",
+                "--max-body-bytes",
+                str(256 << 20),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             with httpx.Client(timeout=120) as client:
@@ -199,10 +243,12 @@ def http_ingest(path: Path, count: int = 2000) -> dict[str, Any]:
                 for e in single:
                     client.post(f"{base}/api/v1/lineage", json=e, headers=headers).raise_for_status()
                 result["single_events_per_s"] = round(len(single) / (time.perf_counter() - start))
-                batch = events[count // 4:]
+                batch = events[count // 4 :]
                 start = time.perf_counter()
                 for i in range(0, len(batch), 500):
-                    client.post(f"{base}/api/v1/lineage/batch", json=batch[i:i + 500], headers=headers).raise_for_status()
+                    client.post(
+                        f"{base}/api/v1/lineage/batch", json=batch[i : i + 500], headers=headers
+                    ).raise_for_status()
                 result["batch_events_per_s"] = round(len(batch) / (time.perf_counter() - start))
         finally:
             server.terminate()
@@ -224,9 +270,23 @@ def http_keep_alive(requests: int = 200) -> dict[str, Any]:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
-            server = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", f"sqlite:///{tmp}/ka.db",
-                                       "--port", str(port), "--workers", str(workers), "--no-webhooks"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "lineage",
+                    "serve",
+                    "--store",
+                    f"sqlite:///{tmp}/ka.db",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                    "--no-webhooks",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             url = f"http://127.0.0.1:{port}/api/v1/health"
             try:
                 with httpx.Client(timeout=30) as client:
@@ -295,8 +355,12 @@ def run(size: str, neo4j: str | None, repeat: int, skip: set[str], neo4j_only: b
         return [save(run_neo4j(size, path, neo4j, None, None, repeat))]
     with tempfile.TemporaryDirectory() as tmp:
         store_path = Path(tmp) / "bench.db"
-        results: dict[str, Any] = {"size": size, "backend": "sqlite", "machine": machine(),
-                                   "events": sum(1 for _ in open(path))}
+        results: dict[str, Any] = {
+            "size": size,
+            "backend": "sqlite",
+            "machine": machine(),
+            "events": sum(1 for _ in open(path)),
+        }
         results["ingest"] = cli_ingest(path, f"sqlite:///{store_path}")
         results["ingest_floor"] = ingest_floor(path)
         with open_store(f"sqlite:///{store_path}") as store:
@@ -317,8 +381,9 @@ def run(size: str, neo4j: str | None, repeat: int, skip: set[str], neo4j_only: b
     return written
 
 
-def run_neo4j(size: str, path: Path, url: str, sqlite_path: Path | None, subjects: dict[str, str] | None,
-              repeat: int) -> dict[str, Any]:
+def run_neo4j(
+    size: str, path: Path, url: str, sqlite_path: Path | None, subjects: dict[str, str] | None, repeat: int
+) -> dict[str, Any]:
     from lineage.store import open_store
 
     with open_store(url) as store:

@@ -9,7 +9,6 @@ between them come from the results files only.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from benchmarks.run import RESULTS, ROOT, TARGETS
 
@@ -31,57 +30,87 @@ def tables() -> str:
     if not results:
         return "No results yet: run `python -m benchmarks.run`.\n"
     m = results[0]["machine"]
-    lines = [f"Measured on: {m['cpus']} cores ({m['cpu']}), {m['memory_mb']} MB, Python {m['python']}, "
-             f"SQLite {m['sqlite']}, {m['platform']}.", ""]
-    lines += ["### Ingest", "",
-              "| size | backend | events | nodes | events/s | floor events/s | floor ratio | peak RSS MB | target |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Measured on: {m['cpus']} cores ({m['cpu']}), {m['memory_mb']} MB, Python {m['python']}, "
+        f"SQLite {m['sqlite']}, {m['platform']}.",
+        "",
+    ]
+    lines += [
+        "### Ingest",
+        "",
+        "| size | backend | events | nodes | events/s | floor events/s | floor ratio | peak RSS MB | target |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         target = TARGETS[r["backend"]]
         floor = r.get("ingest_floor", {}).get("events_per_s")
         eps = r["ingest"]["events_per_s"]
         if eps is None:
-            lines.append(f"| {r['size']} | {r['backend']} | {r['ingest']['events']:,} | {sum(r['graph'].values()):,} | "
-                         f"see note | | | | {r.get('note', '')} |")
+            lines.append(
+                f"| {r['size']} | {r['backend']} | {r['ingest']['events']:,} | {sum(r['graph'].values()):,} | "
+                f"see note | | | | {r.get('note', '')} |"
+            )
             continue
         ratio = f"{floor / eps:.1f}x slower" if floor else ""
-        lines.append(f"| {r['size']} | {r['backend']} | {r['ingest']['events']:,} | {sum(r['graph'].values()):,} | "
-                     f"{eps:,} | {f'{floor:,}' if floor else ''} | {ratio} | {r['ingest'].get('peak_rss_mb', '')} | "
-                     f"{verdict(eps, target.get('ingest_events_per_s'), True)} (>= {target.get('ingest_events_per_s'):,}/s) |")
-    lines += ["", "### Traversals (median / p95 ms over repeated runs; result size)", "",
-              "The floor is networkx's unbounded ancestors (or descendants) of the same start nodes, so for",
-              "depth-bounded rows the ratio compares a bounded walk with the whole closure.", "",
-              "| size | backend | query | p50 ms | p95 ms | nodes | floor p50 ms | x floor |", "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['size']} | {r['backend']} | {r['ingest']['events']:,} | {sum(r['graph'].values()):,} | "
+            f"{eps:,} | {f'{floor:,}' if floor else ''} | {ratio} | {r['ingest'].get('peak_rss_mb', '')} | "
+            f"{verdict(eps, target.get('ingest_events_per_s'), True)} (>= {target.get('ingest_events_per_s'):,}/s) |"
+        )
+    lines += [
+        "",
+        "### Traversals (median / p95 ms over repeated runs; result size)",
+        "",
+        "The floor is networkx's unbounded ancestors (or descendants) of the same start nodes, so for",
+        "depth-bounded rows the ratio compares a bounded walk with the whole closure.",
+        "",
+        "| size | backend | query | p50 ms | p95 ms | nodes | floor p50 ms | x floor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         t = r["traversal"]
         for key, v in t.items():
             if key.startswith("floor_") or "p50_ms" not in v:
                 continue
             name = key.removeprefix("closure_")
-            floor_key = "floor_" + "_".join(name.split("_")[:2]) if name.startswith(("upstream", "downstream")) else None
+            floor_key = (
+                "floor_" + "_".join(name.split("_")[:2]) if name.startswith(("upstream", "downstream")) else None
+            )
             floor = t.get(floor_key, {}).get("p50_ms") if floor_key else None
             ratio = v["p50_ms"] / floor if floor else None
             times_floor = "" if ratio is None else f"{ratio:.1f}x" if ratio < 10 else f"{ratio:.0f}x"
-            lines.append(f"| {r['size']} | {r['backend']} | {key} | {v['p50_ms']} | {v['p95_ms']} | {v.get('nodes', '')} | "
-                         f"{floor or ''} | {times_floor} |")
+            lines.append(
+                f"| {r['size']} | {r['backend']} | {key} | {v['p50_ms']} | {v['p95_ms']} | {v.get('nodes', '')} | "
+                f"{floor or ''} | {times_floor} |"
+            )
     lines += ["", "### HTTP, report, SHAP", "", "| size | measure | value | target |", "|---|---|---|---|"]
     for r in results:
         target = TARGETS[r["backend"]]
         if "http" in r:
             lines.append(f"| {r['size']} | HTTP single events/s | {r['http']['single_events_per_s']:,} | |")
-            lines.append(f"| {r['size']} | HTTP batch events/s | {r['http']['batch_events_per_s']:,} | "
-                         f"{verdict(r['http']['batch_events_per_s'], target.get('http_batch_events_per_s'), True)} (>= 5,000/s) |")
+            lines.append(
+                f"| {r['size']} | HTTP batch events/s | {r['http']['batch_events_per_s']:,} | "
+                f"{verdict(r['http']['batch_events_per_s'], target.get('http_batch_events_per_s'), True)} (>= 5,000/s) |"
+            )
         for workers, ka in sorted(r.get("http_keep_alive", {}).items()):
             n = workers.split("_")[1]
-            lines.append(f"| {r['size']} | HTTP health, --workers {n}: kept-alive / new connection p50 ms | "
-                         f"{ka['kept_alive']['p50_ms']} / {ka['new_connection']['p50_ms']} | |")
+            lines.append(
+                f"| {r['size']} | HTTP health, --workers {n}: kept-alive / new connection p50 ms | "
+                f"{ka['kept_alive']['p50_ms']} / {ka['new_connection']['p50_ms']} | |"
+            )
         if "report" in r:
             s = r["report"]["p50_ms"] / 1000
-            lines.append(f"| {r['size']} | release report ({r['report']['upstream_nodes']} upstream nodes) p50 s | {s:.2f} | "
-                         f"{verdict(s, target.get('report_s'), False)} (<= 2 s) |")
+            lines.append(
+                f"| {r['size']} | release report ({r['report']['upstream_nodes']} upstream nodes) p50 s | {s:.2f} | "
+                f"{verdict(s, target.get('report_s'), False)} (<= 2 s) |"
+            )
         if "shap" in r:
-            lines.append(f"| {r['size']} | SHAP, 10,000 x 50 tree model, 1,000 rows p50 s | {r['shap']['rows_1000']['p50_ms'] / 1000:.2f} | |")
-            lines.append(f"| {r['size']} | SHAP, 10,000 x 50 tree model, all 10,000 rows p50 s | {r['shap']['rows_10000']['p50_ms'] / 1000:.2f} | |")
+            lines.append(
+                f"| {r['size']} | SHAP, 10,000 x 50 tree model, 1,000 rows p50 s | {r['shap']['rows_1000']['p50_ms'] / 1000:.2f} | |"
+            )
+            lines.append(
+                f"| {r['size']} | SHAP, 10,000 x 50 tree model, all 10,000 rows p50 s | {r['shap']['rows_10000']['p50_ms'] / 1000:.2f} | |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -27,9 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from governance import kinds as k, readmodels as rm
-from governance.errors import (AuthorityError, KeyFileError, NodeKindError, NotRecordedError, RecordError, RevokedError,
-                               SignatureError)
+from governance import kinds as k
+from governance import readmodels as rm
+from governance.errors import (
+    AuthorityError,
+    KeyFileError,
+    NodeKindError,
+    NotRecordedError,
+    RecordError,
+    RevokedError,
+    SignatureError,
+)
 from lineage.clock import utc_text
 from lineage.errors import EntryError
 from lineage.extras import require
@@ -42,8 +50,12 @@ from lineage.store import Store
 if TYPE_CHECKING:
     from securesystemslib.signer import CryptoSigner
 
-KEY, KEY_REVOKED, APPROVAL, APPROVAL_REVOKED = (k.KEY.name, k.KEY_REVOKED.name, k.APPROVAL.name,
-                                                k.APPROVAL_REVOKED.name)
+KEY, KEY_REVOKED, APPROVAL, APPROVAL_REVOKED = (
+    k.KEY.name,
+    k.KEY_REVOKED.name,
+    k.APPROVAL.name,
+    k.APPROVAL_REVOKED.name,
+)
 PREDICATE_TYPE, PAYLOAD_TYPE = rm.PREDICATE_TYPE, rm.PAYLOAD_TYPE
 DECISIONS = ("approve", "reject")
 Approval = rm.Approval
@@ -51,8 +63,10 @@ Approval = rm.Approval
 
 # --- keys -------------------------------------------------------------------------
 
-def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: str,
-                 identities: list[str] | None = None) -> str:
+
+def generate_key(
+    store: Store, name: str, roles: list[str], out: Path, actor: str, identities: list[str] | None = None
+) -> str:
     """Make a key pair, write the private key to ``out`` (0600), register the public key; return its id."""
     if not roles or not all(r.strip() for r in roles):
         raise RecordError("a key needs at least one role it may sign for")
@@ -65,9 +79,17 @@ def generate_key(store: Store, name: str, roles: list[str], out: Path, actor: st
 
     signer = CryptoSigner.generate_ed25519()
     key = signer.public_key
-    pending = k.KEY.pending({"key_id": key.keyid, "name": name, "roles": sorted(set(roles)),
-                             "public_key": key.to_dict(), "identities": sorted(set(identities or [])),
-                             "at": utc_text()}, actor)
+    pending = k.KEY.pending(
+        {
+            "key_id": key.keyid,
+            "name": name,
+            "roles": sorted(set(roles)),
+            "public_key": key.to_dict(),
+            "identities": sorted(set(identities or [])),
+            "at": utc_text(),
+        },
+        actor,
+    )
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(signer.private_bytes)
@@ -101,6 +123,7 @@ def registered_keys(store: Store) -> dict[str, dict]:
 
 # --- approving --------------------------------------------------------------------
 
+
 def statement(model: str, artifact_sha256: str, predicate: dict[str, Any]) -> dict:
     """The in-toto Statement v1 for an approval, as JSON."""
     require("signing")
@@ -114,8 +137,16 @@ def statement(model: str, artifact_sha256: str, predicate: dict[str, Any]) -> di
     return json.loads(json_format.MessageToJson(st.pb))
 
 
-def approve(store: Store, model: str, role: str, signer: CryptoSigner, evidence_digest: str, actor: str,
-            decision: str = "approve", comment: str = "") -> Ack:
+def approve(
+    store: Store,
+    model: str,
+    role: str,
+    signer: CryptoSigner,
+    evidence_digest: str,
+    actor: str,
+    decision: str = "approve",
+    comment: str = "",
+) -> Ack:
     """Sign and record an approval (or rejection) of a model version, as the key's registered person."""
     row = Graph(store).resolve(model)
     if row.kind != NodeKind.MODEL_VERSION:
@@ -127,21 +158,40 @@ def approve(store: Store, model: str, role: str, signer: CryptoSigner, evidence_
         raise SignatureError(f"key {signer.public_key.keyid} is not registered, or was revoked")
     if role not in key.roles:
         raise AuthorityError(f"key {key.key_id} ({key.name}) may sign for {', '.join(key.roles)}, not {role!r}")
-    payload = signed_payload(row.id, rm.artifact_digest(store, row.id), role, signer, evidence_digest,
-                             store.head().hash, decision, comment)
+    payload = signed_payload(
+        row.id, rm.artifact_digest(store, row.id), role, signer, evidence_digest, store.head().hash, decision, comment
+    )
     return record_signed(store, payload, actor)
 
 
-def signed_payload(model: str, artifact_sha256: str, role: str, signer: CryptoSigner, evidence_digest: str,
-                   ledger_head: str, decision: str = "approve", comment: str = "") -> dict:
+def signed_payload(
+    model: str,
+    artifact_sha256: str,
+    role: str,
+    signer: CryptoSigner,
+    evidence_digest: str,
+    ledger_head: str,
+    decision: str = "approve",
+    comment: str = "",
+) -> dict:
     """An approval signed with the approver's key, ready to record (here or through the HTTP API)."""
-    predicate = {"keyId": signer.public_key.keyid, "role": role, "decision": decision, "time": utc_text(),
-                 "evidenceDigest": evidence_digest, "ledgerHead": ledger_head, "comment": comment}
+    predicate = {
+        "keyId": signer.public_key.keyid,
+        "role": role,
+        "decision": decision,
+        "time": utc_text(),
+        "evidenceDigest": evidence_digest,
+        "ledgerHead": ledger_head,
+        "comment": comment,
+    }
     require("signing")
     from securesystemslib.dsse import Envelope
 
-    envelope = Envelope(payload=json.dumps(statement(model, artifact_sha256, predicate), sort_keys=True).encode(),
-                        payload_type=PAYLOAD_TYPE, signatures={})
+    envelope = Envelope(
+        payload=json.dumps(statement(model, artifact_sha256, predicate), sort_keys=True).encode(),
+        payload_type=PAYLOAD_TYPE,
+        signatures={},
+    )
     envelope.sign(signer)
     return {"model": model, "envelope": envelope.to_dict()}
 
@@ -174,8 +224,18 @@ def record_signed(store: Store, body: Any, actor: str) -> Ack:
 
 def _as_entry(payload: k.ApprovalPayload) -> LedgerEntry:
     """A not-yet-recorded approval in entry form, so it is checked by exactly the reader's code."""
-    return LedgerEntry(seq=1 << 62, recorded_at="", kind=APPROVAL, actor="", subject=payload.model, event_time=None,
-                       payload=payload.model_dump_json(), payload_digest="", prev_hash="", hash="")
+    return LedgerEntry(
+        seq=1 << 62,
+        recorded_at="",
+        kind=APPROVAL,
+        actor="",
+        subject=payload.model,
+        event_time=None,
+        payload=payload.model_dump_json(),
+        payload_digest="",
+        prev_hash="",
+        hash="",
+    )
 
 
 def revoke_approval(store: Store, seq: int, reason: str, actor: str, signer: CryptoSigner | None = None) -> int:
@@ -189,8 +249,10 @@ def revoke_approval(store: Store, seq: int, reason: str, actor: str, signer: Cry
     if signer is not None:
         signed_by = next((a.key_id for a in rm.approvals(store, model) if a.seq == seq), None)
         if signed_by != signer.public_key.keyid:
-            raise AuthorityError(f"ledger:{seq} was not signed by key {signer.public_key.keyid}; only its signer "
-                                 "(or an administrator) can revoke it")
+            raise AuthorityError(
+                f"ledger:{seq} was not signed by key {signer.public_key.keyid}; only its signer "
+                "(or an administrator) can revoke it"
+            )
         signature = signer.sign(k.revocation_bytes(statement_digest, model))
         payload |= {"by_key": signer.public_key.keyid, "signature": signature.signature}
     return store.append(k.APPROVAL_REVOKED.pending(payload, actor)).seq
@@ -201,6 +263,7 @@ def approvals_of(store: Store, model: str) -> list[Approval]:
 
 
 # --- audit verify ------------------------------------------------------------------
+
 
 class ApprovalSignatures:
     """``audit verify``'s per-entry check: every well-formed approval's signature verifies against its key."""

@@ -69,20 +69,35 @@ def bind(store: Store, models: str, policy: Policy, actor: str, reason: str = ""
     dropped = sorted(set(current.value.policies) - set(policies)) if current else []
     if dropped and not replace:
         names = ", ".join(p.rpartition(" ")[0] for p in dropped)
-        raise ReleaseError(f"{models} is bound to {names} by ledger:{current.seq}; this binding would drop it. "
-                              "Pass --replace to replace the binding (it is recorded and reported)")
-    payload = {"models": models, "policies": policies, "reason": reason,
-               "replaces": current.seq if dropped else None, "at": utc_text()}
+        raise ReleaseError(
+            f"{models} is bound to {names} by ledger:{current.seq}; this binding would drop it. "
+            "Pass --replace to replace the binding (it is recorded and reported)"
+        )
+    payload = {
+        "models": models,
+        "policies": policies,
+        "reason": reason,
+        "replaces": current.seq if dropped else None,
+        "at": utc_text(),
+    }
     return store.append(k.POLICY_BINDING.pending(payload, actor)).seq
 
 
 def history(store: Store, model: str) -> list[dict]:
     """Every binding whose glob matches ``model``, oldest first, with who recorded it and what it replaced."""
     entity = str(parse_id(model).entity())
-    return [{"seq": r.seq, "actor": r.actor, "models": r.value.models, "reason": r.value.reason,
-             "policies": [p.rpartition(" ")[0] for p in r.value.policies], "replaces": r.value.replaces}
-            for r in k.POLICY_BINDING.valid(store)
-            if fnmatchcase(model, r.value.models) or fnmatchcase(entity, r.value.models)]
+    return [
+        {
+            "seq": r.seq,
+            "actor": r.actor,
+            "models": r.value.models,
+            "reason": r.value.reason,
+            "policies": [p.rpartition(" ")[0] for p in r.value.policies],
+            "replaces": r.value.replaces,
+        }
+        for r in k.POLICY_BINDING.valid(store)
+        if fnmatchcase(model, r.value.models) or fnmatchcase(entity, r.value.models)
+    ]
 
 
 def required(store: Store, model: str) -> list[Bound]:
@@ -109,7 +124,10 @@ def check_release_policy(store: Store, model: str, policy: Policy) -> list[Bound
     if missing:
         changed = [b for b in missing if b.name in offered]
         lines = [f"{b.name} (bound by ledger:{b.seq} for {b.glob})" for b in missing if b not in changed]
-        lines += [f"{b.name}: its rules changed since ledger:{b.seq} bound them (bound {b.digest}, now "
-                  f"{offered[b.name]}); bind it again with 'auditgraph governance require'" for b in changed]
+        lines += [
+            f"{b.name}: its rules changed since ledger:{b.seq} bound them (bound {b.digest}, now "
+            f"{offered[b.name]}); bind it again with 'auditgraph governance require'"
+            for b in changed
+        ]
         raise ReleaseError(f"{model} must be released under its bound policies; missing: " + "; ".join(lines))
     return bound

@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from governance.errors import DataError
-from governance.findings import EXPLANATION, latest_explanation as latest, record_explanation as record  # noqa: F401
+from governance.findings import EXPLANATION  # noqa: F401  re-exported: the kind this module records
+from governance.findings import latest_explanation as latest  # noqa: F401  re-exported
+from governance.findings import record_explanation as record  # noqa: F401  re-exported
 from lineage.canonical import digest
 
 EXACT_MAX_FEATURES = 10
@@ -60,8 +62,12 @@ def split_pipeline(model: Any, X: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
 
 def choose_explainer(model: Any, n_features: int) -> str:
     module = type(model).__module__
-    if module.startswith(_TREE_MODULES) and hasattr(model, "estimators_") or module.startswith(("xgboost", "lightgbm")) \
-            or type(model).__name__.startswith("DecisionTree"):
+    if (
+        module.startswith(_TREE_MODULES)
+        and hasattr(model, "estimators_")
+        or module.startswith(("xgboost", "lightgbm"))
+        or type(model).__name__.startswith("DecisionTree")
+    ):
         return "tree"
     if module.startswith("sklearn.linear_model") and hasattr(model, "coef_"):
         return "linear"
@@ -75,8 +81,15 @@ def sample_rows(X: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return X.iloc[idx]
 
 
-def explain(model: Any, X: pd.DataFrame, *, max_rows: int = 1000, background_rows: int = 100, seed: int = 0,
-            protected: pd.DataFrame | None = None) -> dict[str, Any]:
+def explain(
+    model: Any,
+    X: pd.DataFrame,
+    *,
+    max_rows: int = 1000,
+    background_rows: int = 100,
+    seed: int = 0,
+    protected: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Explain ``model`` on rows of ``X``; return the evidence (see the module docstring)."""
     import shap
 
@@ -91,13 +104,25 @@ def explain(model: Any, X: pd.DataFrame, *, max_rows: int = 1000, background_row
     residual = np.abs(values.sum(axis=1) + base - target)
     mean_abs = np.abs(values).mean(axis=0)
     total = float(mean_abs.sum()) or 1.0
-    importance = sorted(({"feature": f, "mean_abs_shap": round(float(v), 9), "share": round(float(v) / total, 9)}
-                         for f, v in zip(features.columns, mean_abs)), key=lambda i: (-i["mean_abs_shap"], i["feature"]))
+    importance = sorted(
+        (
+            {"feature": f, "mean_abs_shap": round(float(v), 9), "share": round(float(v) / total, 9)}
+            for f, v in zip(features.columns, mean_abs)
+        ),
+        key=lambda i: (-i["mean_abs_shap"], i["feature"]),
+    )
     result = {
-        "explainer": kind, "output": output, "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
-        "rows_explained": int(len(rows)), "rows_available": int(len(X)), "max_rows": max_rows,
-        "background_rows": int(len(background)), "background_digest": digest(_frame_json(background)),
-        "rows_digest": digest(_frame_json(rows)), "seed": seed, "features": list(features.columns),
+        "explainer": kind,
+        "output": output,
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
+        "rows_explained": int(len(rows)),
+        "rows_available": int(len(X)),
+        "max_rows": max_rows,
+        "background_rows": int(len(background)),
+        "background_digest": digest(_frame_json(background)),
+        "rows_digest": digest(_frame_json(rows)),
+        "seed": seed,
+        "features": list(features.columns),
         "importance": importance,
         "additivity": {"max": float(residual.max()), "p99": float(np.percentile(residual, 99))},
         "versions": _versions(),
@@ -128,8 +153,12 @@ def _shap(shap, kind: str, model: Any, rows: pd.DataFrame, background: pd.DataFr
         explainer = shap.LinearExplainer(model, shap.maskers.Independent(background, max_samples=len(background)))
         values = np.asarray(explainer.shap_values(rows))
         target = model.decision_function(rows) if classifier else model.predict(rows)
-        return values, float(np.atleast_1d(explainer.expected_value)[-1]), np.asarray(target), \
-            "log_odds" if classifier else "raw"
+        return (
+            values,
+            float(np.atleast_1d(explainer.expected_value)[-1]),
+            np.asarray(target),
+            "log_odds" if classifier else "raw",
+        )
     fn = _log_odds(model) if classifier else (lambda x: model.predict(_frame(x, rows)))
     masker = shap.maskers.Independent(background, max_samples=len(background))
     if kind == "exact":
@@ -137,8 +166,12 @@ def _shap(shap, kind: str, model: Any, rows: pd.DataFrame, background: pd.DataFr
     else:
         explainer = shap.explainers.Permutation(fn, masker, seed=seed)
     explanation = explainer(rows)
-    return np.asarray(explanation.values), float(np.atleast_1d(explanation.base_values)[0]), \
-        np.asarray(fn(rows.to_numpy())), "log_odds" if classifier else "raw"
+    return (
+        np.asarray(explanation.values),
+        float(np.atleast_1d(explanation.base_values)[0]),
+        np.asarray(fn(rows.to_numpy())),
+        "log_odds" if classifier else "raw",
+    )
 
 
 def _log_odds(model: Any):
@@ -156,7 +189,9 @@ def _frame(x, like: pd.DataFrame):
     return pd.DataFrame(x, columns=like.columns)
 
 
-def proxy_scores(features: pd.DataFrame, protected: pd.DataFrame, seed: int, max_rows: int = 20_000) -> dict[str, dict[str, float]]:
+def proxy_scores(
+    features: pd.DataFrame, protected: pd.DataFrame, seed: int, max_rows: int = 20_000
+) -> dict[str, dict[str, float]]:
     """For each protected column, each feature's best one-vs-rest AUC at predicting it."""
     from sklearn.metrics import roc_auc_score
 
@@ -197,8 +232,11 @@ def _score(values: pd.Series, labels: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _frame_json(frame: pd.DataFrame) -> dict:
-    return {"columns": [str(c) for c in frame.columns], "index": [int(i) if isinstance(i, (int, np.integer)) else str(i)
-            for i in frame.index], "values": [[_plain(v) for v in row] for row in frame.itertuples(index=False)]}
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "index": [int(i) if isinstance(i, (int, np.integer)) else str(i) for i in frame.index],
+        "values": [[_plain(v) for v in row] for row in frame.itertuples(index=False)],
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -213,5 +251,10 @@ def _versions() -> dict[str, str]:
     import shap
     import sklearn
 
-    return {"shap": shap.__version__, "sklearn": sklearn.__version__, "numpy": np.__version__,
-            "pandas": pd.__version__, "python": platform.python_version()}
+    return {
+        "shap": shap.__version__,
+        "sklearn": sklearn.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "python": platform.python_version(),
+    }

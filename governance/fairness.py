@@ -23,17 +23,31 @@ require("explain", "numpy", "pandas", "sklearn")  # a clear pip hint, not a bare
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import (
-    MetricFrame, count, demographic_parity_difference, demographic_parity_ratio,
-    equal_opportunity_difference, equalized_odds_difference, equalized_odds_ratio, false_negative_rate,
-    false_positive_rate, selection_rate, true_positive_rate,
+    MetricFrame,
+    count,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equal_opportunity_difference,
+    equalized_odds_difference,
+    equalized_odds_ratio,
+    false_negative_rate,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
 )
 from sklearn.metrics import accuracy_score
 
 from governance.errors import DataError
-from governance.findings import FAIRNESS, record_fairness as record  # noqa: F401
+from governance.findings import FAIRNESS  # noqa: F401  re-exported: the kind this module records
+from governance.findings import record_fairness as record  # noqa: F401  re-exported
 
-GROUP_METRICS = {"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
-                 "fnr": false_negative_rate, "accuracy": accuracy_score}
+GROUP_METRICS = {
+    "selection_rate": selection_rate,
+    "tpr": true_positive_rate,
+    "fpr": false_positive_rate,
+    "fnr": false_negative_rate,
+    "accuracy": accuracy_score,
+}
 DISPARITIES = {
     "demographic_parity_difference": demographic_parity_difference,
     "demographic_parity_ratio": demographic_parity_ratio,
@@ -43,8 +57,16 @@ DISPARITIES = {
 }
 
 
-def assess(y_true: Any, y_pred: Any, sensitive: pd.DataFrame, *, min_group_size: int = 30,
-           bootstrap: int = 200, seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+def assess(
+    y_true: Any,
+    y_pred: Any,
+    sensitive: pd.DataFrame,
+    *,
+    min_group_size: int = 30,
+    bootstrap: int = 200,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
     """Group metrics and disparities, with bootstrap intervals. Labels must be 0/1."""
     y_true, y_pred = _binary(y_true, "y_true"), _binary(y_pred, "y_pred")
     if not isinstance(sensitive, pd.DataFrame) or sensitive.empty:
@@ -66,14 +88,21 @@ def assess(y_true: Any, y_pred: Any, sensitive: pd.DataFrame, *, min_group_size:
     intervals, group_intervals = _bootstrap(y_true, y_pred, groups, keep, bootstrap, seed, confidence)
     by_group = []
     for label, row in frame.by_group.iterrows():
-        item = {"group": label, "n": int(row["n"]), "too_small": label in small,
-                **{k: _num(row[k]) for k in GROUP_METRICS}}
+        item = {
+            "group": label,
+            "n": int(row["n"]),
+            "too_small": label in small,
+            **{k: _num(row[k]) for k in GROUP_METRICS},
+        }
         if label in group_intervals:
             item["ci"] = group_intervals[label]
         by_group.append(item)
     return {
-        "protected": list(sensitive.columns), "rows": int(len(y_true)), "min_group_size": min_group_size,
-        "excluded_groups": small, "groups": by_group,
+        "protected": list(sensitive.columns),
+        "rows": int(len(y_true)),
+        "min_group_size": min_group_size,
+        "excluded_groups": small,
+        "groups": by_group,
         "metrics": {k: {"value": _num(v), "ci": intervals.get(k)} for k, v in point.items()},
         "overall": {k: _num(v) for k, v in frame.overall.items() if k != "n"},
         "bootstrap": {"resamples": bootstrap, "seed": seed, "confidence": confidence},
@@ -84,7 +113,7 @@ def assess(y_true: Any, y_pred: Any, sensitive: pd.DataFrame, *, min_group_size:
 def _binary(values: Any, name: str) -> np.ndarray:
     array = np.asarray(values)
     uniques = set(np.unique(array).tolist())
-    if not uniques <= {0, 1, True, False}:
+    if not uniques <= {0, 1}:
         raise DataError(f"{name} must hold 0/1 labels; found {sorted(map(str, uniques))[:5]}")
     return array.astype(int)
 
@@ -114,15 +143,20 @@ def _rates(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, k: int) ->
 
 def _fast_disparities(sel: np.ndarray, tpr: np.ndarray, fpr: np.ndarray) -> dict[str, float]:
     """fairlearn's between-groups, worst-case definitions, on precomputed group rates."""
+
     def diff(x):
         return float(np.nanmax(x) - np.nanmin(x))
 
     def ratio(x):
         return float(np.nanmin(x) / np.nanmax(x)) if np.nanmax(x) > 0 else float("nan")
 
-    return {"demographic_parity_difference": diff(sel), "demographic_parity_ratio": ratio(sel),
-            "equalized_odds_difference": max(diff(tpr), diff(fpr)),
-            "equalized_odds_ratio": min(ratio(tpr), ratio(fpr)), "equal_opportunity_difference": diff(tpr)}
+    return {
+        "demographic_parity_difference": diff(sel),
+        "demographic_parity_ratio": ratio(sel),
+        "equalized_odds_difference": max(diff(tpr), diff(fpr)),
+        "equalized_odds_ratio": min(ratio(tpr), ratio(fpr)),
+        "equal_opportunity_difference": diff(tpr),
+    }
 
 
 def _bootstrap(y_true, y_pred, groups, keep, resamples, seed, confidence):
@@ -152,8 +186,10 @@ def _bootstrap(y_true, y_pred, groups, keep, resamples, seed, confidence):
     def interval(xs):
         return [_num(np.percentile(xs, tail)), _num(np.percentile(xs, 100 - tail))] if xs else None
 
-    return ({name: interval(v) for name, v in samples.items()},
-            {g: {name: interval(v) for name, v in m.items()} for g, m in per_group.items()})
+    return (
+        {name: interval(v) for name, v in samples.items()},
+        {g: {name: interval(v) for name, v in m.items()} for g, m in per_group.items()},
+    )
 
 
 def _num(value: Any) -> float | None:
@@ -165,5 +201,9 @@ def _versions() -> dict[str, str]:
     import fairlearn
     import sklearn
 
-    return {"fairlearn": fairlearn.__version__, "sklearn": sklearn.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "fairlearn": fairlearn.__version__,
+        "sklearn": sklearn.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }

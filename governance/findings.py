@@ -27,16 +27,37 @@ FAIRNESS = kinds.FAIRNESS.name
 Grouping = tuple[str, ...]
 
 
-def _computed(store: Store, model: str, result: dict[str, Any], dataset: str | None, data_digest: str | None,
-              model_digest: str | None, artifact_recorded: bool | None) -> dict[str, Any]:
+def _computed(
+    store: Store,
+    model: str,
+    result: dict[str, Any],
+    dataset: str | None,
+    data_digest: str | None,
+    model_digest: str | None,
+    artifact_recorded: bool | None,
+) -> dict[str, Any]:
     row = Graph(store).resolve(model)
-    return {"model": row.id, "dataset": Graph(store).resolve(dataset).id if dataset else None, "data_digest": data_digest,
-            "model_digest": model_digest, "artifact_recorded": artifact_recorded, **result, "at": utc_text()}
+    return {
+        "model": row.id,
+        "dataset": Graph(store).resolve(dataset).id if dataset else None,
+        "data_digest": data_digest,
+        "model_digest": model_digest,
+        "artifact_recorded": artifact_recorded,
+        **result,
+        "at": utc_text(),
+    }
 
 
-def record_explanation(store: Store, model: str, result: dict[str, Any], actor: str, dataset: str | None = None,
-                       data_digest: str | None = None, model_digest: str | None = None,
-                       artifact_recorded: bool | None = None) -> int:
+def record_explanation(
+    store: Store,
+    model: str,
+    result: dict[str, Any],
+    actor: str,
+    dataset: str | None = None,
+    data_digest: str | None = None,
+    model_digest: str | None = None,
+    artifact_recorded: bool | None = None,
+) -> int:
     payload = _computed(store, model, result, dataset, data_digest, model_digest, artifact_recorded)
     return store.append(kinds.EXPLANATION.pending(payload, actor)).seq
 
@@ -58,11 +79,15 @@ def check_model_file(store: Store, model: str, path: Any, allow_unrecorded: bool
     actual = file_digest(path)
     if actual != expected and not allow_unrecorded:
         if expected is None:
-            raise ArtifactError(f"{path}: no artifact digest is recorded for {row.id}, so this file cannot be shown "
-                                  "to be the model that was trained; record it (SDK run.model(path=...)) or pass "
-                                  "--allow-unrecorded-artifact")
-        raise ArtifactError(f"{path}: digest {actual} differs from the artifact recorded for {row.id} ({expected}); "
-                              "pass --allow-unrecorded-artifact to use it anyway (the evidence will say so)")
+            raise ArtifactError(
+                f"{path}: no artifact digest is recorded for {row.id}, so this file cannot be shown "
+                "to be the model that was trained; record it (SDK run.model(path=...)) or pass "
+                "--allow-unrecorded-artifact"
+            )
+        raise ArtifactError(
+            f"{path}: digest {actual} differs from the artifact recorded for {row.id} ({expected}); "
+            "pass --allow-unrecorded-artifact to use it anyway (the evidence will say so)"
+        )
     return actual, expected
 
 
@@ -120,7 +145,9 @@ def _evidence(store: Store, model: str, kind: kinds.EntryKind, key, dataset: str
         if why:
             ignored.append((record.seq, why))
         elif on_dataset(record.value.dataset, dataset):
-            every.setdefault((record.value.dataset, key(record.value)), []).append((record.seq, record.value.model_dump()))
+            every.setdefault((record.value.dataset, key(record.value)), []).append(
+                (record.seq, record.value.model_dump())
+            )
     return Evidence(every, ignored)
 
 
@@ -140,11 +167,21 @@ def latest_explanation(store: Store, model: str) -> tuple[int, dict] | None:
     return max(found.values(), key=lambda x: x[0]) if found else None
 
 
-def record_fairness(store: Store, model: str, result: dict[str, Any], actor: str, dataset: str | None = None,
-                    data_digest: str | None = None, target: str | None = None, model_digest: str | None = None,
-                    artifact_recorded: bool | None = None) -> int:
-    payload = {**_computed(store, model, result, dataset, data_digest, model_digest, artifact_recorded),
-               "target": target}
+def record_fairness(
+    store: Store,
+    model: str,
+    result: dict[str, Any],
+    actor: str,
+    dataset: str | None = None,
+    data_digest: str | None = None,
+    target: str | None = None,
+    model_digest: str | None = None,
+    artifact_recorded: bool | None = None,
+) -> int:
+    payload = {
+        **_computed(store, model, result, dataset, data_digest, model_digest, artifact_recorded),
+        "target": target,
+    }
     return store.append(kinds.FAIRNESS.pending(payload, actor)).seq
 
 

@@ -42,4 +42,8 @@ FRAMEWORKS: dict[str, dict[str, str]] = {
     },
 }
 
-TITLES = {"nist-ai-rmf": "NIST AI RMF 1.0", "eu-ai-act-annex-iv": "EU AI Act, Annex IV", "iso-42001": "ISO/IEC 42001:2023, Annex A"}
+TITLES = {
+    "nist-ai-rmf": "NIST AI RMF 1.0",
+    "eu-ai-act-annex-iv": "EU AI Act, Annex IV",
+    "iso-42001": "ISO/IEC 42001:2023, Annex A",
+}

@@ -70,14 +70,22 @@ def evaluate(store: Store, model: str, policy: Policy) -> GateResult:
     subject = Subject(store, model)
     rules = policy.applicable(subject.id)
     if not rules:
-        raise PolicyError(f"no rule in {', '.join(policy.sources)} applies to {subject.id}; "
-                              "a gate with nothing to check does not pass")
+        raise PolicyError(
+            f"no rule in {', '.join(policy.sources)} applies to {subject.id}; "
+            "a gate with nothing to check does not pass"
+        )
     results = [_run(rule, subject) for rule in rules]
     results.sort(key=lambda r: (not r.blocking, r.status == "pass", r.rule))
     policy_digest = digest([r.model_dump(exclude={"source"}) for r in policy.rules])
-    return GateResult(model=subject.id, outcome="blocked" if any(r.blocking for r in results) else "pass",
-                      evaluated_at=utc_text(), policy=policy.sources, policy_digest=policy_digest,
-                      policy_digests=policy_digests(policy), results=results)
+    return GateResult(
+        model=subject.id,
+        outcome="blocked" if any(r.blocking for r in results) else "pass",
+        evaluated_at=utc_text(),
+        policy=policy.sources,
+        policy_digest=policy_digest,
+        policy_digests=policy_digests(policy),
+        results=results,
+    )
 
 
 def _run(rule: Rule, subject: Subject) -> RuleResult:
@@ -91,10 +99,21 @@ def _run(rule: Rule, subject: Subject) -> RuleResult:
         decision = Decision(status="not_evaluated", reason=f"the check failed on what it read: {type(e).__name__}: {e}")
     status = "warn" if decision.status == "fail" and rule.severity == "warn" else decision.status
     blocking = rule.severity == "block" and decision.status in ("fail", "not_evaluated")
-    return RuleResult(rule=rule.id, title=rule.title, rationale=rule.rationale, severity=rule.severity,
-                      check=rule.check, status=status, blocking=blocking, observed=decision.observed,
-                      threshold=decision.threshold, reason=decision.reason, evidence=decision.evidence,
-                      evidences=rule.evidences, source=rule.source)
+    return RuleResult(
+        rule=rule.id,
+        title=rule.title,
+        rationale=rule.rationale,
+        severity=rule.severity,
+        check=rule.check,
+        status=status,
+        blocking=blocking,
+        observed=decision.observed,
+        threshold=decision.threshold,
+        reason=decision.reason,
+        evidence=decision.evidence,
+        evidences=rule.evidences,
+        source=rule.source,
+    )
 
 
 def record(store: Store, result: GateResult, actor: str) -> GateResult:
@@ -124,12 +143,14 @@ def history(store: Store, model: str) -> list[GateRun]:
     runs = []
     for r in kinds.GATE.valid(store, model):
         result = GateResult(**r.value.model_dump(), seq=r.seq)
-        runs.append(GateRun(seq=r.seq, actor=r.actor, recorded_at=r.recorded_at, release=r.seq in released,
-                            result=result))
+        runs.append(
+            GateRun(seq=r.seq, actor=r.actor, recorded_at=r.recorded_at, release=r.seq in released, result=result)
+        )
     return runs
 
 
 # --- releases ----------------------------------------------------------------
+
 
 def release(store: Store, model: str, policy: Policy, actor: str) -> tuple[GateResult, int | None]:
     """Run the gate; record a release only if it passes. Returns the gate result and the release's seq.
@@ -143,14 +164,22 @@ def release(store: Store, model: str, policy: Policy, actor: str) -> tuple[GateR
     if result.outcome != "pass":
         return result, None
     entity = str(parse_id(result.model).entity())
-    payload = {"entity": entity, "model": result.model, "decision": "release", "gate": result.seq,
-               "policy": result.policy, "bound_by": sorted({b.seq for b in bound}),
-               "previous": current_release(store, entity), "at": utc_text()}
+    payload = {
+        "entity": entity,
+        "model": result.model,
+        "decision": "release",
+        "gate": result.seq,
+        "policy": result.policy,
+        "bound_by": sorted({b.seq for b in bound}),
+        "previous": current_release(store, entity),
+        "at": utc_text(),
+    }
     return result, store.append(kinds.RELEASE.pending(payload, actor)).seq
 
 
-def rollback(store: Store, entity: str, to_version: str, reason: str, policy: Policy,
-             actor: str) -> tuple[GateResult, int | None]:
+def rollback(
+    store: Store, entity: str, to_version: str, reason: str, policy: Policy, actor: str
+) -> tuple[GateResult, int | None]:
     """Make an earlier released version current again, if it passes the gate now.
 
     A rollback is a release of an older version: its policy must include every bound policy, the
@@ -170,9 +199,17 @@ def rollback(store: Store, entity: str, to_version: str, reason: str, policy: Po
     result = record(store, evaluate(store, target, policy), actor)
     if result.outcome != "pass":
         return result, None
-    payload = {"entity": entity_id, "model": target, "decision": "rollback", "gate": result.seq,
-               "policy": result.policy, "bound_by": sorted({b.seq for b in bound}), "previous": current,
-               "reason": reason, "at": utc_text()}
+    payload = {
+        "entity": entity_id,
+        "model": target,
+        "decision": "rollback",
+        "gate": result.seq,
+        "policy": result.policy,
+        "bound_by": sorted({b.seq for b in bound}),
+        "previous": current,
+        "reason": reason,
+        "at": utc_text(),
+    }
     return result, store.append(kinds.RELEASE.pending(payload, actor)).seq
 
 

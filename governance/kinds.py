@@ -36,6 +36,7 @@ Glob = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 # --- metadata (scope: govern) -----------------------------------------------------
 
+
 class TagPayload(Payload):
     node: NodeRef
     tag: TagName
@@ -63,7 +64,7 @@ class EvaluationPayload(Payload):
     at: Time
 
     @model_validator(mode="after")
-    def _finite(self) -> "EvaluationPayload":
+    def _finite(self) -> EvaluationPayload:
         for name, value in self.metrics.items():
             if value != value or value in (float("inf"), float("-inf")):
                 raise ValueError(f"metric {name!r} is not a finite number")
@@ -141,8 +142,13 @@ class Bootstrap(Payload):
     confidence: float
 
 
-DISPARITY_NAMES = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
-                   "equalized_odds_ratio", "equal_opportunity_difference")
+DISPARITY_NAMES = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+)
 
 
 class FairnessPayload(_Computed):
@@ -160,7 +166,7 @@ class FairnessPayload(_Computed):
     versions: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _every_disparity(self) -> "FairnessPayload":
+    def _every_disparity(self) -> FairnessPayload:
         missing = [m for m in DISPARITY_NAMES if m not in self.metrics]
         if missing:
             raise ValueError(f"metrics lack {', '.join(missing)}")
@@ -168,6 +174,7 @@ class FairnessPayload(_Computed):
 
 
 # --- keys, approvals (scopes: admin, approve) ---------------------------------------
+
 
 class KeyPayload(Payload):
     key_id: KeyId
@@ -221,10 +228,11 @@ class ApprovalRevokedPayload(Payload):
 
 def revocation_bytes(statement: str, model: str) -> bytes:
     """What a signer signs to revoke their own approval."""
-    return f"auditgraph-revoke-approval:{model}:{statement}".encode("utf-8")
+    return f"auditgraph-revoke-approval:{model}:{statement}".encode()
 
 
 # --- the gate (scopes: approve, admin) ----------------------------------------------
+
 
 class PolicyBindingPayload(Payload):
     """Every release of a model matching ``models`` (an id or a glob) must pass these policies."""
@@ -236,7 +244,7 @@ class PolicyBindingPayload(Payload):
     at: Time
 
     @model_validator(mode="after")
-    def _sorted(self) -> "PolicyBindingPayload":
+    def _sorted(self) -> PolicyBindingPayload:
         if self.policies != sorted(set(self.policies)):
             raise ValueError("policies must be sorted and distinct")
         if not re.match(r"^model:", self.models):
@@ -304,5 +312,18 @@ GATE = EntryKind("governance.gate", GatePayload, "approve", lambda p: p.model)
 RELEASE = EntryKind("governance.release", ReleasePayload, "approve", lambda p: p.entity)
 
 # Declared to lineage through governance.plugin's register_entry_kinds hook.
-KINDS = (TAG, OWNERS, INTENDED_USE, EVALUATION, EXPLANATION, FAIRNESS, KEY, KEY_REVOKED, APPROVAL, APPROVAL_REVOKED,
-         POLICY_BINDING, GATE, RELEASE)
+KINDS = (
+    TAG,
+    OWNERS,
+    INTENDED_USE,
+    EVALUATION,
+    EXPLANATION,
+    FAIRNESS,
+    KEY,
+    KEY_REVOKED,
+    APPROVAL,
+    APPROVAL_REVOKED,
+    POLICY_BINDING,
+    GATE,
+    RELEASE,
+)

@@ -22,7 +22,8 @@ Nothing here predicts.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lineage.extras import require
 
@@ -32,9 +33,21 @@ import numpy as np
 
 from governance.errors import FittedStateError
 
-
-_LEAVES = (type(None), bool, int, float, complex, str, bytes, slice, np.generic, np.dtype, type, np.ufunc,
-           np.random.RandomState)
+_LEAVES = (
+    type(None),
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    slice,
+    np.generic,
+    np.dtype,
+    type,
+    np.ufunc,
+    np.random.RandomState,
+)
 _MAX_POLYNOMIAL_OUTPUTS = 10_000_000
 
 
@@ -82,6 +95,7 @@ def _fitted(est: Any) -> bool:
 
 # --- small checks ---------------------------------------------------------------------------
 
+
 def _get(est: Any, where: str, name: str) -> Any:
     if name not in vars(est):
         raise FittedStateError(f"{where}.{name}", "missing from a fitted estimator")
@@ -98,8 +112,12 @@ def _int(est: Any, where: str, name: str, low: int = 1) -> int:
 def _array(est: Any, where: str, name: str, shape: tuple, kinds: str = "fiub") -> np.ndarray:
     """``shape`` holds ints, or None for any length."""
     value = _get(est, where, name)
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in kinds or value.ndim != len(shape) \
-            or any(s is not None and s != got for s, got in zip(shape, value.shape)):
+    if (
+        not isinstance(value, np.ndarray)
+        or value.dtype.kind not in kinds
+        or value.ndim != len(shape)
+        or any(s is not None and s != got for s, got in zip(shape, value.shape))
+    ):
         got = f"shape {value.shape} of {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
         want = tuple("any" if s is None else s for s in shape)
         raise FittedStateError(f"{where}.{name}", f"{got}, expected shape {want}")
@@ -162,8 +180,11 @@ _REGRESSOR_TREES = {_TREE + "DecisionTreeRegressor", _TREE + "ExtraTreeRegressor
 def _tree(tree: Any, where: str, n: int, outputs: int, n_classes: list[int] | None) -> None:
     """A Tree whose every index stays inside its buffers and the ``n`` columns it is given."""
     if tree.n_features != n or tree.n_outputs != outputs or outputs < 1:
-        raise FittedStateError(where, f"a tree for {tree.n_features} features and {tree.n_outputs} outputs, "
-                                      f"but its estimator has {n} and {outputs}")
+        raise FittedStateError(
+            where,
+            f"a tree for {tree.n_features} features and {tree.n_outputs} outputs, "
+            f"but its estimator has {n} and {outputs}",
+        )
     got = [int(c) for c in tree.n_classes]
     if n_classes is not None and got != n_classes or min(got) < 1 or tree.max_n_classes != max(got):
         raise FittedStateError(where, f"a tree with {got} classes per output, expected {n_classes}")
@@ -173,11 +194,13 @@ def _tree(tree: Any, where: str, n: int, outputs: int, n_classes: list[int] | No
     left, right, feature = tree.children_left, tree.children_right, tree.feature
     index = np.arange(count)
     leaf = left == -1
-    bad = (leaf != (right == -1)) | ~leaf & ((left <= index) | (left >= count) | (right <= index) | (right >= count)
-                                             | (feature < 0) | (feature >= n))
+    bad = (leaf != (right == -1)) | ~leaf & (
+        (left <= index) | (left >= count) | (right <= index) | (right >= count) | (feature < 0) | (feature >= n)
+    )
     if bad.any():
-        raise FittedStateError(where, f"a decision tree is malformed at node {int(np.argmax(bad))} (child or "
-                                      "feature index out of range)")
+        raise FittedStateError(
+            where, f"a decision tree is malformed at node {int(np.argmax(bad))} (child or feature index out of range)"
+        )
     if tree.value.shape != (count, outputs, max(got)):
         raise FittedStateError(f"{where}.value", f"shape {tree.value.shape}, expected {(count, outputs, max(got))}")
 
@@ -202,12 +225,14 @@ def _tree_estimator(est: Any, where: str) -> None:
 
 # --- ensembles ------------------------------------------------------------------------------
 
+
 def _forest(est: Any, where: str) -> None:
     n, outputs = _width(est, where), _int(est, where, "n_outputs_")
     trees = _list(est, where, "estimators_")
     if len(trees) != vars(est).get("n_estimators"):
-        raise FittedStateError(f"{where}.estimators_", f"{len(trees)} trees, but n_estimators is "
-                                                       f"{vars(est).get('n_estimators')!r}")
+        raise FittedStateError(
+            f"{where}.estimators_", f"{len(trees)} trees, but n_estimators is {vars(est).get('n_estimators')!r}"
+        )
     classifier = type(est).__name__.endswith("Classifier")
     classes = vars(est).get("classes_") if classifier and outputs == 1 else None
     if classes is not None:
@@ -233,8 +258,11 @@ def _gradient_boosting(est: Any, where: str) -> None:
     expected = (1 if c <= 2 else c) if classifier else 1
     if per != expected:
         raise FittedStateError(f"{where}.n_trees_per_iteration_", f"{per}, expected {expected} for {c} classes")
-    _of_type(_get(est, where, "_loss"), f"{where}._loss",
-             _GB_REGRESSION if not classifier else _GB_BINARY if c == 2 else _GB_MULTICLASS)
+    _of_type(
+        _get(est, where, "_loss"),
+        f"{where}._loss",
+        _GB_REGRESSION if not classifier else _GB_BINARY if c == 2 else _GB_MULTICLASS,
+    )
     trees = _array(est, where, "estimators_", (stages, per), "O")
     for (i, k), tree in np.ndenumerate(trees):
         _of_type(tree, f"{where}.estimators_[{i}, {k}]", {_TREE + "DecisionTreeRegressor"})
@@ -271,6 +299,7 @@ def _adaboost(est: Any, where: str) -> None:
 
 # --- linear models, naive Bayes, neural networks, dummies -----------------------------------
 
+
 def _intercept(est: Any, where: str, rows: int | None) -> None:
     value = _get(est, where, "intercept_")
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
@@ -302,8 +331,12 @@ def _gaussian_nb(est: Any, where: str) -> None:
 
 def _bernoulli_nb(est: Any, where: str) -> None:
     n, c = _width(est, where), _classes(est, where)
-    for name, shape in (("feature_log_prob_", (c, n)), ("class_log_prior_", (c,)), ("feature_count_", (c, n)),
-                        ("class_count_", (c,))):
+    for name, shape in (
+        ("feature_log_prob_", (c, n)),
+        ("class_log_prior_", (c,)),
+        ("feature_count_", (c, n)),
+        ("class_count_", (c,)),
+    ):
         _array(est, where, name, shape, "f")
 
 
@@ -316,8 +349,15 @@ def _mlp(est: Any, where: str) -> None:
         raise FittedStateError(f"{where}.coefs_", "layer counts of coefs_, intercepts_ and n_layers_ differ")
     width = n
     for i, (w, b) in enumerate(zip(coefs, intercepts)):
-        if not (isinstance(w, np.ndarray) and w.ndim == 2 and w.shape[0] == width and w.dtype.kind == "f"
-                and isinstance(b, np.ndarray) and b.shape == (w.shape[1],) and b.dtype.kind == "f"):
+        if not (
+            isinstance(w, np.ndarray)
+            and w.ndim == 2
+            and w.shape[0] == width
+            and w.dtype.kind == "f"
+            and isinstance(b, np.ndarray)
+            and b.shape == (w.shape[1],)
+            and b.dtype.kind == "f"
+        ):
             raise FittedStateError(f"{where}.coefs_[{i}]", f"does not take {width} inputs or fit intercepts_[{i}]")
         width = w.shape[1]
     if _int(est, where, "n_outputs_") != width:
@@ -363,6 +403,7 @@ def _sigmoid(est: Any, where: str) -> None:
 
 # --- transformers ---------------------------------------------------------------------------
 
+
 def _per_feature(*names: str, optional: tuple[str, ...] = ()) -> Callable[[Any, str], None]:
     def check(est: Any, where: str) -> None:
         n = _width(est, where)
@@ -370,6 +411,7 @@ def _per_feature(*names: str, optional: tuple[str, ...] = ()) -> Callable[[Any, 
             _array(est, where, name, (n,))
         for name in optional:
             _optional_array(est, where, name, (n,))
+
     return check
 
 
@@ -403,8 +445,9 @@ def _index_list(est: Any, where: str, name: str, sizes: list[int]) -> list:
     if len(value) != len(sizes):
         raise FittedStateError(f"{where}.{name}", f"{len(value)} entries for {len(sizes)} features")
     for i, (entry, size) in enumerate(zip(value, sizes)):
-        if entry is not None and not (np.asarray(entry).dtype.kind in "iu" and
-                                      ((np.asarray(entry) >= 0) & (np.asarray(entry) < size)).all()):
+        if entry is not None and not (
+            np.asarray(entry).dtype.kind in "iu" and ((np.asarray(entry) >= 0) & (np.asarray(entry) < size)).all()
+        ):
             raise FittedStateError(f"{where}.{name}[{i}]", f"{entry!r} is not an index below {size}")
     return list(value)
 
@@ -413,17 +456,25 @@ def _one_hot(est: Any, where: str) -> None:
     """Column i's codes land in [offset_i, offset_i + _n_features_outs[i]) of a dense copy made without bounds checks."""
     sizes = [len(c) for c in _categories(est, where)]
     infrequent = bool(vars(est).get("_infrequent_enabled", False))
-    mappings = _index_list(est, where, "_default_to_infrequent_mappings", [max(sizes) + 1] * len(sizes)) \
-        if infrequent else [None] * len(sizes)
+    mappings = (
+        _index_list(est, where, "_default_to_infrequent_mappings", [max(sizes) + 1] * len(sizes))
+        if infrequent
+        else [None] * len(sizes)
+    )
     if infrequent:
         _index_list(est, where, "_infrequent_indices", sizes)
-    drops = _index_list(est, where, "_drop_idx_after_grouping",
-                        [len(set(m.tolist())) if m is not None else s for m, s in zip(mappings, sizes)])
+    drops = _index_list(
+        est,
+        where,
+        "_drop_idx_after_grouping",
+        [len(set(m.tolist())) if m is not None else s for m, s in zip(mappings, sizes)],
+    )
     _index_list(est, where, "drop_idx_", sizes)
     outs = _get(est, where, "_n_features_outs")
     if not isinstance(outs, list) or outs != est._compute_n_features_outs():
-        raise FittedStateError(f"{where}._n_features_outs", "does not follow from categories_ and the dropped and "
-                                                            "infrequent categories")
+        raise FittedStateError(
+            f"{where}._n_features_outs", "does not follow from categories_ and the dropped and infrequent categories"
+        )
     for i, (mapping, size, drop, out) in enumerate(zip(mappings, sizes, drops, outs)):
         if mapping is not None and len(mapping) != size:
             raise FittedStateError(f"{where}._default_to_infrequent_mappings[{i}]", f"maps {len(mapping)} of {size}")
@@ -450,11 +501,13 @@ def _polynomial(est: Any, where: str) -> None:
     n = _width(est, where)
     low, high = _int(est, where, "_min_degree", 0), _int(est, where, "_max_degree", 0)
     out = _int(est, where, "n_output_features_")
-    expected = type(est)._num_combinations(n, low, high, bool(vars(est).get("interaction_only")),
-                                           bool(vars(est).get("include_bias")))
+    expected = type(est)._num_combinations(
+        n, low, high, bool(vars(est).get("interaction_only")), bool(vars(est).get("include_bias"))
+    )
     if out != expected or out > _MAX_POLYNOMIAL_OUTPUTS:
-        raise FittedStateError(f"{where}.n_output_features_", f"{out}, expected {expected} (at most "
-                                                              f"{_MAX_POLYNOMIAL_OUTPUTS})")
+        raise FittedStateError(
+            f"{where}.n_output_features_", f"{out}, expected {expected} (at most {_MAX_POLYNOMIAL_OUTPUTS})"
+        )
 
 
 def _function_transformer(est: Any, where: str) -> None:
@@ -481,14 +534,19 @@ def _label_binarizer(est: Any, where: str) -> None:
 
 # --- composites -----------------------------------------------------------------------------
 
+
 def _steps(pairs: Any, where: str) -> None:
     from sklearn.base import BaseEstimator
 
     if not isinstance(pairs, list) or not pairs:
         raise FittedStateError(where, "expected a non-empty list of (name, estimator)")
     for i, pair in enumerate(pairs):
-        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
-                and (isinstance(pair[1], BaseEstimator) or pair[1] in (None, "passthrough", "drop"))):
+        if not (
+            isinstance(pair, tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and (isinstance(pair[1], BaseEstimator) or pair[1] in (None, "passthrough", "drop"))
+        ):
             raise FittedStateError(f"{where}[{i}]", "not a (name, estimator) pair")
 
 
@@ -509,27 +567,46 @@ def _column_transformer(est: Any, where: str) -> None:
             raise FittedStateError(f"{where}.transformers_[{i}]", "not a (name, transformer, columns) triple")
         columns = entry[2]
         picked = np.asarray(columns if isinstance(columns, (list, tuple, np.ndarray)) else [columns])
-        ok = picked.dtype.kind == "b" and len(picked) == n or picked.dtype.kind in "iu" and \
-            ((picked >= -n) & (picked < n)).all() or picked.dtype.kind in "OU" and set(map(str, picked)) <= names \
-            or picked.size == 0 or isinstance(columns, slice)
+        ok = (
+            picked.dtype.kind == "b"
+            and len(picked) == n
+            or picked.dtype.kind in "iu"
+            and ((picked >= -n) & (picked < n)).all()
+            or picked.dtype.kind in "OU"
+            and set(map(str, picked)) <= names
+            or picked.size == 0
+            or isinstance(columns, slice)
+        )
         if not ok:
-            raise FittedStateError(f"{where}.transformers_[{i}]", f"columns {columns!r} are not among the {n} "
-                                                                  "it was fitted on")
+            raise FittedStateError(
+                f"{where}.transformers_[{i}]", f"columns {columns!r} are not among the {n} it was fitted on"
+            )
 
 
 _S = "sklearn."
 CHECKS: dict[str, Callable[[Any, str], None]] = {
     **{name: _tree_estimator for name in _CLASSIFIER_TREES | _REGRESSOR_TREES},
-    **{f"{_S}ensemble._forest.{n}": _forest for n in ("RandomForestClassifier", "RandomForestRegressor",
-                                                    "ExtraTreesClassifier", "ExtraTreesRegressor")},
-    **{f"{_S}ensemble._gb.{n}": _gradient_boosting for n in ("GradientBoostingClassifier",
-                                                            "GradientBoostingRegressor")},
+    **{
+        f"{_S}ensemble._forest.{n}": _forest
+        for n in ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
+    },
+    **{
+        f"{_S}ensemble._gb.{n}": _gradient_boosting for n in ("GradientBoostingClassifier", "GradientBoostingRegressor")
+    },
     **{f"{_S}ensemble._weight_boosting.{n}": _adaboost for n in ("AdaBoostClassifier", "AdaBoostRegressor")},
-    **{f"{_S}linear_model.{n}": _linear for n in ("_logistic.LogisticRegression", "_base.LinearRegression",
-                                                "_ridge.Ridge", "_ridge.RidgeClassifier",
-                                                "_coordinate_descent.Lasso", "_coordinate_descent.ElasticNet",
-                                                "_stochastic_gradient.SGDClassifier",
-                                                "_stochastic_gradient.SGDRegressor")},
+    **{
+        f"{_S}linear_model.{n}": _linear
+        for n in (
+            "_logistic.LogisticRegression",
+            "_base.LinearRegression",
+            "_ridge.Ridge",
+            "_ridge.RidgeClassifier",
+            "_coordinate_descent.Lasso",
+            "_coordinate_descent.ElasticNet",
+            "_stochastic_gradient.SGDClassifier",
+            "_stochastic_gradient.SGDRegressor",
+        )
+    },
     f"{_S}svm._classes.LinearSVC": _linear,
     f"{_S}naive_bayes.GaussianNB": _gaussian_nb,
     f"{_S}naive_bayes.BernoulliNB": _bernoulli_nb,
@@ -558,14 +635,41 @@ CHECKS: dict[str, Callable[[Any, str], None]] = {
 }
 _ALWAYS = {f"{_S}pipeline.Pipeline", f"{_S}pipeline.FeatureUnion"}  # their state is their steps, fitted or not
 # Objects with no fitted state a predict reads unchecked: losses, links, optimisers; their parts are still walked.
-INERT = frozenset({
-    f"{_S}calibration._CalibratedClassifier",  # checked by CalibratedClassifierCV, its holder
-    *(f"{_S}_loss.loss.{n}" for n in ("HalfBinomialLoss", "HalfMultinomialLoss", "HalfSquaredError", "AbsoluteError",
-                                      "ExponentialLoss", "HuberLoss", "PinballLoss")),
-    *(f"{_S}_loss._loss.{n}" for n in ("CyHalfBinomialLoss", "CyHalfMultinomialLoss", "CyHalfSquaredError",
-                                       "CyAbsoluteError", "CyExponentialLoss", "CyHuberLoss", "CyPinballLoss")),
-    *(f"{_S}_loss.link.{n}" for n in ("IdentityLink", "LogitLink", "HalfLogitLink", "MultinomialLogit", "Interval")),
-    *(f"{_S}linear_model._sgd_fast.{n}" for n in ("Hinge", "SquaredHinge", "ModifiedHuber", "EpsilonInsensitive",
-                                                  "SquaredEpsilonInsensitive")),
-    *(f"{_S}neural_network._stochastic_optimizers.{n}" for n in ("AdamOptimizer", "SGDOptimizer")),
-})
+INERT = frozenset(
+    {
+        f"{_S}calibration._CalibratedClassifier",  # checked by CalibratedClassifierCV, its holder
+        *(
+            f"{_S}_loss.loss.{n}"
+            for n in (
+                "HalfBinomialLoss",
+                "HalfMultinomialLoss",
+                "HalfSquaredError",
+                "AbsoluteError",
+                "ExponentialLoss",
+                "HuberLoss",
+                "PinballLoss",
+            )
+        ),
+        *(
+            f"{_S}_loss._loss.{n}"
+            for n in (
+                "CyHalfBinomialLoss",
+                "CyHalfMultinomialLoss",
+                "CyHalfSquaredError",
+                "CyAbsoluteError",
+                "CyExponentialLoss",
+                "CyHuberLoss",
+                "CyPinballLoss",
+            )
+        ),
+        *(
+            f"{_S}_loss.link.{n}"
+            for n in ("IdentityLink", "LogitLink", "HalfLogitLink", "MultinomialLogit", "Interval")
+        ),
+        *(
+            f"{_S}linear_model._sgd_fast.{n}"
+            for n in ("Hinge", "SquaredHinge", "ModifiedHuber", "EpsilonInsensitive", "SquaredEpsilonInsensitive")
+        ),
+        *(f"{_S}neural_network._stochastic_optimizers.{n}" for n in ("AdamOptimizer", "SGDOptimizer")),
+    }
+)

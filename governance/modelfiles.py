@@ -57,56 +57,88 @@ def _names(module: str, names: str) -> set[str]:
 # waiting to happen), methods, ``functools.partial``, and estimators whose fitted
 # state feeds C code unchecked indices (SVC's libsvm model, KD and ball trees,
 # HistGradientBoosting's TreePredictor).
-SKOPS_ALLOWED = frozenset(set().union(
-    _names("builtins", "dict list tuple set slice str int float bool bytes"),
-    _names("collections", "OrderedDict"),
-    _names("numpy", "ndarray dtype bool bytes_ str_ object_ float16 float32 float64 longdouble int8 int16 int32 "
-                    "int64 longlong uint8 uint16 uint32 uint64 ulonglong datetime64 timedelta64"),
-    _names("numpy", "log log1p log2 log10 exp expm1 sqrt square abs absolute negative sign"),  # FunctionTransformer
-    _names("numpy.random.mtrand", "RandomState"),
-    _names("sklearn.pipeline", "Pipeline FeatureUnion"),
-    _names("sklearn.compose._column_transformer", "ColumnTransformer"),
-    _names("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
-    _names("sklearn.preprocessing._data", "StandardScaler MinMaxScaler MaxAbsScaler RobustScaler"),
-    _names("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
-    _names("sklearn.preprocessing._polynomial", "PolynomialFeatures"),
-    _names("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
-    _names("sklearn.preprocessing._label", "LabelEncoder LabelBinarizer"),
-    _names("sklearn.impute._base", "SimpleImputer"),
-    _names("sklearn.decomposition._pca", "PCA"),
-    _names("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
-    _names("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
-    _names("sklearn.ensemble._forest", "RandomForestClassifier RandomForestRegressor ExtraTreesClassifier "
-                                       "ExtraTreesRegressor"),
-    _names("sklearn.ensemble._weight_boosting", "AdaBoostClassifier AdaBoostRegressor"),
-    _names("sklearn.tree._classes", "DecisionTreeClassifier DecisionTreeRegressor ExtraTreeClassifier "
-                                    "ExtraTreeRegressor"),
-    _names("sklearn.tree._tree", "Tree"),
-    _names("sklearn.linear_model._logistic", "LogisticRegression"),
-    _names("sklearn.linear_model._base", "LinearRegression"),
-    _names("sklearn.linear_model._ridge", "Ridge RidgeClassifier"),
-    _names("sklearn.linear_model._coordinate_descent", "Lasso ElasticNet"),
-    _names("sklearn.linear_model._stochastic_gradient", "SGDClassifier SGDRegressor"),
-    _names("sklearn.linear_model._sgd_fast", "Hinge SquaredHinge ModifiedHuber EpsilonInsensitive "
-                                             "SquaredEpsilonInsensitive"),
-    _names("sklearn.svm._classes", "LinearSVC"),
-    _names("sklearn.naive_bayes", "GaussianNB BernoulliNB"),
-    _names("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
-    _names("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
-    _names("sklearn.dummy", "DummyClassifier DummyRegressor"),
-    _names("sklearn.calibration", "CalibratedClassifierCV _CalibratedClassifier _SigmoidCalibration"),
-    _names("sklearn._loss.loss", "HalfBinomialLoss HalfMultinomialLoss HalfSquaredError AbsoluteError "
-                                 "ExponentialLoss HuberLoss PinballLoss"),
-    _names("sklearn._loss._loss", "CyHalfBinomialLoss CyHalfMultinomialLoss CyHalfSquaredError CyAbsoluteError "
-                                  "CyExponentialLoss CyHuberLoss CyPinballLoss"),
-    _names("sklearn._loss.link", "IdentityLink LogitLink HalfLogitLink MultinomialLogit Interval"),
-))
+SKOPS_ALLOWED = frozenset(
+    set().union(
+        _names("builtins", "dict list tuple set slice str int float bool bytes"),
+        _names("collections", "OrderedDict"),
+        _names(
+            "numpy",
+            "ndarray dtype bool bytes_ str_ object_ float16 float32 float64 longdouble int8 int16 int32 "
+            "int64 longlong uint8 uint16 uint32 uint64 ulonglong datetime64 timedelta64",
+        ),
+        _names("numpy", "log log1p log2 log10 exp expm1 sqrt square abs absolute negative sign"),  # FunctionTransformer
+        _names("numpy.random.mtrand", "RandomState"),
+        _names("sklearn.pipeline", "Pipeline FeatureUnion"),
+        _names("sklearn.compose._column_transformer", "ColumnTransformer"),
+        _names("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
+        _names("sklearn.preprocessing._data", "StandardScaler MinMaxScaler MaxAbsScaler RobustScaler"),
+        _names("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
+        _names("sklearn.preprocessing._polynomial", "PolynomialFeatures"),
+        _names("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
+        _names("sklearn.preprocessing._label", "LabelEncoder LabelBinarizer"),
+        _names("sklearn.impute._base", "SimpleImputer"),
+        _names("sklearn.decomposition._pca", "PCA"),
+        _names("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
+        _names("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
+        _names(
+            "sklearn.ensemble._forest",
+            "RandomForestClassifier RandomForestRegressor ExtraTreesClassifier ExtraTreesRegressor",
+        ),
+        _names("sklearn.ensemble._weight_boosting", "AdaBoostClassifier AdaBoostRegressor"),
+        _names(
+            "sklearn.tree._classes",
+            "DecisionTreeClassifier DecisionTreeRegressor ExtraTreeClassifier ExtraTreeRegressor",
+        ),
+        _names("sklearn.tree._tree", "Tree"),
+        _names("sklearn.linear_model._logistic", "LogisticRegression"),
+        _names("sklearn.linear_model._base", "LinearRegression"),
+        _names("sklearn.linear_model._ridge", "Ridge RidgeClassifier"),
+        _names("sklearn.linear_model._coordinate_descent", "Lasso ElasticNet"),
+        _names("sklearn.linear_model._stochastic_gradient", "SGDClassifier SGDRegressor"),
+        _names(
+            "sklearn.linear_model._sgd_fast",
+            "Hinge SquaredHinge ModifiedHuber EpsilonInsensitive SquaredEpsilonInsensitive",
+        ),
+        _names("sklearn.svm._classes", "LinearSVC"),
+        _names("sklearn.naive_bayes", "GaussianNB BernoulliNB"),
+        _names("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
+        _names("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
+        _names("sklearn.dummy", "DummyClassifier DummyRegressor"),
+        _names("sklearn.calibration", "CalibratedClassifierCV _CalibratedClassifier _SigmoidCalibration"),
+        _names(
+            "sklearn._loss.loss",
+            "HalfBinomialLoss HalfMultinomialLoss HalfSquaredError AbsoluteError ExponentialLoss HuberLoss PinballLoss",
+        ),
+        _names(
+            "sklearn._loss._loss",
+            "CyHalfBinomialLoss CyHalfMultinomialLoss CyHalfSquaredError CyAbsoluteError "
+            "CyExponentialLoss CyHuberLoss CyPinballLoss",
+        ),
+        _names("sklearn._loss.link", "IdentityLink LogitLink HalfLogitLink MultinomialLogit Interval"),
+    )
+)
 # The node kinds those types are saved as. Left out: MethodNode, PartialNode,
 # OperatorFuncNode and ConstructorFromReduceNode (which calls the named type
 # with arguments from the file), and kinds no supported model uses.
-SKOPS_LOADERS = frozenset({"DictNode", "ListNode", "TupleNode", "SetNode", "SliceNode", "JsonNode", "TypeNode",
-                           "DTypeNode", "NdArrayNode", "RandomStateNode", "ObjectNode", "LossNode", "TreeNode",
-                           "FunctionNode", "BytesNode"})
+SKOPS_LOADERS = frozenset(
+    {
+        "DictNode",
+        "ListNode",
+        "TupleNode",
+        "SetNode",
+        "SliceNode",
+        "JsonNode",
+        "TypeNode",
+        "DTypeNode",
+        "NdArrayNode",
+        "RandomStateNode",
+        "ObjectNode",
+        "LossNode",
+        "TreeNode",
+        "FunctionNode",
+        "BytesNode",
+    }
+)
 
 
 def load_model(path: Path, *, trust_pickle: bool = False, expected_digest: str | None = None) -> Any:
@@ -119,8 +151,9 @@ def load_model(path: Path, *, trust_pickle: bool = False, expected_digest: str |
     else:
         raise ModelFileError(f"{path}: unknown model format {path.suffix!r}; use .skops (or a trusted .pkl/.joblib)")
     if not callable(getattr(model, "predict", None)):
-        raise ModelFileError(f"{path}: holds a {type(model).__module__}.{type(model).__name__}, not a model "
-                             "(it has no predict method)")
+        raise ModelFileError(
+            f"{path}: holds a {type(model).__module__}.{type(model).__name__}, not a model (it has no predict method)"
+        )
     return model
 
 
@@ -132,8 +165,10 @@ def skops_types(path: Path, data: bytes) -> set[str]:
             text = archive.read("schema.json")
         nodes = text.count(b"{") + text.count(b"[")  # an upper bound (brackets in strings count too), bytes-fast
         if nodes > MAX_SKOPS_SCHEMA_NODES:
-            raise ModelFileError(f"{path}: schema.json holds up to {nodes} JSON objects and arrays, over the "
-                                 f"{MAX_SKOPS_SCHEMA_NODES} limit; refusing to parse it")
+            raise ModelFileError(
+                f"{path}: schema.json holds up to {nodes} JSON objects and arrays, over the "
+                f"{MAX_SKOPS_SCHEMA_NODES} limit; refusing to parse it"
+            )
         schema = json.loads(text)
     except ModelFileError:
         raise
@@ -157,12 +192,16 @@ def _check_sizes(path: Path, archive: zipfile.ZipFile, size: int) -> None:
     members = archive.infolist()
     unpacked = sum(member.file_size for member in members)
     if unpacked > size + MAX_SKOPS_EXTRA_BYTES:
-        raise ModelFileError(f"{path}: unpacks to {unpacked} bytes from {size}, over the limit of its own size plus "
-                             f"{MAX_SKOPS_EXTRA_BYTES}; refusing to inflate it")
+        raise ModelFileError(
+            f"{path}: unpacks to {unpacked} bytes from {size}, over the limit of its own size plus "
+            f"{MAX_SKOPS_EXTRA_BYTES}; refusing to inflate it"
+        )
     schema = max((m.file_size for m in members if m.filename == "schema.json"), default=0)
     if schema > MAX_SKOPS_SCHEMA_BYTES:
-        raise ModelFileError(f"{path}: schema.json unpacks to {schema} bytes, over the {MAX_SKOPS_SCHEMA_BYTES} "
-                             "limit; refusing to inflate it")
+        raise ModelFileError(
+            f"{path}: schema.json unpacks to {schema} bytes, over the {MAX_SKOPS_SCHEMA_BYTES} "
+            "limit; refusing to inflate it"
+        )
 
 
 def _node_name(path: Path, node: dict) -> str:
@@ -186,8 +225,9 @@ def _load_skops(path: Path) -> Any:
     names = skops_types(path, data)
     refused = sorted(names - SKOPS_ALLOWED)
     if refused:
-        raise ModelFileError(f"{path}: refusing to load types outside the supported scikit-learn and NumPy "
-                             f"types: {', '.join(refused)}")
+        raise ModelFileError(
+            f"{path}: refusing to load types outside the supported scikit-learn and NumPy types: {', '.join(refused)}"
+        )
     try:
         model = loads(data, trusted=sorted(names))
     except Exception as e:  # skops and the constructors it calls raise anything on a malformed file
@@ -201,12 +241,16 @@ def _load_skops(path: Path) -> Any:
 
 def _load_trusted_pickle(path: Path, trust_pickle: bool, expected_digest: str | None) -> Any:
     if not trust_pickle:
-        raise ModelFileError(f"{path}: refusing to unpickle (loading a pickle runs code). Save the model with "
-                             "skops, or pass --trust-pickle if you trust this file")
+        raise ModelFileError(
+            f"{path}: refusing to unpickle (loading a pickle runs code). Save the model with "
+            "skops, or pass --trust-pickle if you trust this file"
+        )
     actual = file_digest(path)
     if expected_digest is None:
-        raise ArtifactError(f"{path}: no artifact digest is recorded for this model version, so the file "
-                             "cannot be checked against lineage; record it (SDK run.model(path=...)) or use skops")
+        raise ArtifactError(
+            f"{path}: no artifact digest is recorded for this model version, so the file "
+            "cannot be checked against lineage; record it (SDK run.model(path=...)) or use skops"
+        )
     if actual != expected_digest:
         raise ArtifactError(f"{path}: digest {actual} differs from the recorded artifact {expected_digest}")
     require("explain", "joblib")
@@ -225,4 +269,6 @@ def load_data(path: Path, sep: str | None = None) -> pd.DataFrame:
     except ImportError as e:
         raise ModelFileError(f"{path}: reading Parquet needs pyarrow ({e})") from None
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{path}: cannot read as {'Parquet' if path.suffix in ('.parquet', '.pq') else 'CSV'}: {e}") from None
+        raise ModelFileError(
+            f"{path}: cannot read as {'Parquet' if path.suffix in ('.parquet', '.pq') else 'CSV'}: {e}"
+        ) from None

@@ -21,12 +21,16 @@ def _gate_events(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
     if isinstance(record, Malformed):
         return []
     gate = record.value
-    failed = [{"rule": r.rule, "status": r.status, "reason": r.reason} for r in gate.results
-              if r.status in ("fail", "warn", "not_evaluated")]
+    failed = [
+        {"rule": r.rule, "status": r.status, "reason": r.reason}
+        for r in gate.results
+        if r.status in ("fail", "warn", "not_evaluated")
+    ]
     if not failed:
         return []
-    return [("governance.check_failed", {"model": gate.model, "outcome": gate.outcome, "gate": entry.seq,
-                                         "failed": failed})]
+    return [
+        ("governance.check_failed", {"model": gate.model, "outcome": gate.outcome, "gate": entry.seq, "failed": failed})
+    ]
 
 
 def _release_events(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
@@ -56,7 +60,6 @@ def _approved(store: Store, model: str) -> bool:
         return readmodels.is_approved(store, model)
     except MissingExtra:
         return False
-
 
 
 @hookimpl

@@ -35,6 +35,7 @@ PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 # --- keys ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Key:
     key_id: str
@@ -69,13 +70,21 @@ def keys(store: Store) -> dict[str, Key]:
     for r in k.KEY.valid(store):
         p = r.value
         if p.key_id not in found:
-            found[p.key_id] = Key(p.key_id, p.name, tuple(p.roles), p.public_key, r.seq, r.actor,
-                                  identities=tuple(p.identities))
+            found[p.key_id] = Key(
+                p.key_id, p.name, tuple(p.roles), p.public_key, r.seq, r.actor, identities=tuple(p.identities)
+            )
     for r in k.KEY_REVOKED.valid(store):
         key = found.get(r.value.key_id)
         if key is not None and not key.revoked:
-            found[key.key_id] = Key(**{**asdict(key), "roles": key.roles, "identities": key.identities,
-                                       "revoked": True, "revoked_seq": r.seq})
+            found[key.key_id] = Key(
+                **{
+                    **asdict(key),
+                    "roles": key.roles,
+                    "identities": key.identities,
+                    "revoked": True,
+                    "revoked_seq": r.seq,
+                }
+            )
     return found
 
 
@@ -186,16 +195,20 @@ class Artifact:
         if not other:
             return ""
         seq, d = other[0]
-        return (f"ledger:{seq}, by a run other than the version's writer, recorded sha256:{d}; not adopted"
-                + (f" (and {len(other) - 1} more)" if len(other) > 1 else ""))
+        return f"ledger:{seq}, by a run other than the version's writer, recorded sha256:{d}; not adopted" + (
+            f" (and {len(other) - 1} more)" if len(other) > 1 else ""
+        )
 
     @property
     def problem(self) -> str:
         if not self.conflicts:
             return ""
         seq, other = self.conflicts[0]
-        return (f"the artifact recorded for this version changed: ledger:{self.seq} recorded sha256:{self.digest}, "
-                f"ledger:{seq} sha256:{other}" + (f" (and {len(self.conflicts) - 1} more)" if len(self.conflicts) > 1 else ""))
+        return (
+            f"the artifact recorded for this version changed: ledger:{self.seq} recorded sha256:{self.digest}, "
+            f"ledger:{seq} sha256:{other}"
+            + (f" (and {len(self.conflicts) - 1} more)" if len(self.conflicts) > 1 else "")
+        )
 
 
 def writers(store: Store, model: str) -> list[tuple[int, str]]:
@@ -261,8 +274,9 @@ def _placeholder(model: str) -> str:
     return digest({"model": model})
 
 
-def check_approval(record: Record[k.ApprovalPayload], model: str, key_map: dict[str, Key],
-                   recorded: Artifact) -> tuple[Statement | None, Key | None, str]:
+def check_approval(
+    record: Record[k.ApprovalPayload], model: str, key_map: dict[str, Key], recorded: Artifact
+) -> tuple[Statement | None, Key | None, str]:
     """Verify one recorded approval: (statement, key, problem); problem is '' when it holds."""
     p = record.value
     if p.model != model:
@@ -305,8 +319,22 @@ def approvals(store: Store, model: str) -> list[Approval]:
     out = []
     for record in k.APPROVAL.records(store, model):
         if isinstance(record, Malformed):
-            out.append(Approval(record.seq, model, "", "", "", "", "", "", "", "", False,
-                                f"malformed approval entry: {record.reason}"))
+            out.append(
+                Approval(
+                    record.seq,
+                    model,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    False,
+                    f"malformed approval entry: {record.reason}",
+                )
+            )
             continue
         st, key, problem = check_approval(record, model, key_map, recorded)
         digest = statement_digest(record.value.envelope.payload)
@@ -317,9 +345,22 @@ def approvals(store: Store, model: str) -> list[Approval]:
         if not problem:
             seen[digest] = record.seq
         pred = st.predicate if st else None
-        out.append(Approval(record.seq, model, pred.role if pred else "", pred.decision if pred else "",
-                            key.name if key else "", pred.keyId if pred else "", pred.time if pred else "",
-                            pred.evidenceDigest if pred else "", digest, record.actor, not problem, problem))
+        out.append(
+            Approval(
+                record.seq,
+                model,
+                pred.role if pred else "",
+                pred.decision if pred else "",
+                key.name if key else "",
+                pred.keyId if pred else "",
+                pred.time if pred else "",
+                pred.evidenceDigest if pred else "",
+                digest,
+                record.actor,
+                not problem,
+                problem,
+            )
+        )
     return out
 
 
@@ -339,7 +380,8 @@ def _revokes(revocation: k.ApprovalRevokedPayload, statement: str, signer: str, 
 
     try:
         SSlibKey.from_dict(key.key_id, dict(key.public_key)).verify_signature(
-            Signature(key.key_id, revocation.signature), k.revocation_bytes(statement, revocation.model))
+            Signature(key.key_id, revocation.signature), k.revocation_bytes(statement, revocation.model)
+        )
     except (UnverifiedSignatureError, VerificationError, ValueError):
         return False
     return True
@@ -360,8 +402,9 @@ def counted(found: list[Approval], role: str, decision: str = "approve") -> list
 def is_approved(store: Store, model: str) -> bool:
     """At least one valid approval and no valid rejection: what 'approved' means outside a rule."""
     found = approvals(store, model)
-    return any(a.valid and a.decision == "approve" for a in found) and \
-        not any(a.valid and a.decision == "reject" for a in found)
+    return any(a.valid and a.decision == "approve" for a in found) and not any(
+        a.valid and a.decision == "reject" for a in found
+    )
 
 
 def statement_of(store: Store, seq: int) -> tuple[str, str]:

@@ -13,14 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from governance import kinds
-from lineage.clock import utc_text
 from governance.errors import NodeKindError, RecordError
+from lineage.clock import utc_text
 from lineage.graph import Graph
 from lineage.ids import NodeKind, parse_id
 from lineage.store import Store
 
-TAG, OWNERS, INTENDED_USE, EVALUATION = (kinds.TAG.name, kinds.OWNERS.name, kinds.INTENDED_USE.name,
-                                         kinds.EVALUATION.name)
+TAG, OWNERS, INTENDED_USE, EVALUATION = (
+    kinds.TAG.name,
+    kinds.OWNERS.name,
+    kinds.INTENDED_USE.name,
+    kinds.EVALUATION.name,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +65,9 @@ def set_intended_use(store: Store, node: str, intended_use: str, limitations: li
     return store.append(kinds.INTENDED_USE.pending(payload, actor)).seq
 
 
-def record_evaluation(store: Store, model: str, metrics: dict[str, float], actor: str,
-                      dataset: str | None = None) -> int:
+def record_evaluation(
+    store: Store, model: str, metrics: dict[str, float], actor: str, dataset: str | None = None
+) -> int:
     """Record metrics measured for a model version, on a dataset version if given."""
     row = Graph(store).resolve(model)
     if row.kind != NodeKind.MODEL_VERSION:
@@ -76,6 +81,7 @@ def record_evaluation(store: Store, model: str, metrics: dict[str, float], actor
 
 
 # --- reading ------------------------------------------------------------------
+
 
 def _entries(store: Store, node: str, kind: kinds.EntryKind) -> list[tuple[int, dict]]:
     return [(r.seq, r.value.model_dump()) for r in kind.valid(store, node)]

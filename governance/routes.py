@@ -15,9 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StringConstraints
 
-from governance import approvals as appr, gate as gates, kinds, records
-from governance.evidence import evidence_digest, evidence_view
+from governance import approvals as appr
+from governance import gate as gates
+from governance import kinds, records
 from governance.errors import PolicyError
+from governance.evidence import evidence_digest, evidence_view
 from governance.rules import builtin_packs, load_policy
 from lineage.graph import Graph
 from lineage.ids import parse_id
@@ -50,8 +52,9 @@ class EvaluationBody(Body):
 
 class GateBody(Body):
     model: kinds.NodeRef
-    policy: list[PackName] = Field(min_length=1, max_length=50,
-                                   description="Built-in pack names (rule files are loaded by the CLI)")
+    policy: list[PackName] = Field(
+        min_length=1, max_length=50, description="Built-in pack names (rule files are loaded by the CLI)"
+    )
 
 
 ApprovalBody = kinds.ApprovalPayload  # the model version and its signed DSSE envelope, exactly as recorded
@@ -92,8 +95,10 @@ def approvals(model: str, store: CurrentStore, who=require("read")) -> list[dict
 def gate(body: GateBody, store: CurrentStore, who=require("approve")) -> dict:
     unknown = [p for p in body.policy if p not in builtin_packs()]
     if unknown:  # a path would let a client make the server read its files
-        raise PolicyError(f"over HTTP, policy names built-in packs only ({', '.join(sorted(builtin_packs()))}); "
-                          f"not {', '.join(unknown)}")
+        raise PolicyError(
+            f"over HTTP, policy names built-in packs only ({', '.join(sorted(builtin_packs()))}); "
+            f"not {', '.join(unknown)}"
+        )
     policy = load_policy(body.policy)
     return gates.record(store, gates.evaluate(store, body.model, policy), _actor(who)).model_dump()
 

@@ -109,15 +109,19 @@ class Policy(BaseModel):
 
 
 def builtin_packs() -> dict[str, Path]:
-    return {p.name.removesuffix(".yaml"): Path(str(p)) for p in files("governance").joinpath("packs").iterdir()
-            if p.name.endswith(".yaml")}
+    return {
+        p.name.removesuffix(".yaml"): Path(str(p))
+        for p in files("governance").joinpath("packs").iterdir()
+        if p.name.endswith(".yaml")
+    }
 
 
 def load_policy(names: list[str]) -> Policy:
     """Load rule files (paths or built-in pack names); raise ``RuleFileError`` listing every problem."""
     if not names:
-        raise RuleFileError("no rule files given: pass --policy FILE (or a built-in pack: "
-                            + ", ".join(sorted(builtin_packs())) + ")")
+        raise RuleFileError(
+            "no rule files given: pass --policy FILE (or a built-in pack: " + ", ".join(sorted(builtin_packs())) + ")"
+        )
     rules: list[Rule] = []
     sources: list[str] = []
     seen: dict[str, str] = {}
@@ -204,8 +208,9 @@ def _check_expansion(path: Path, tree) -> None:
         if done:
             size[id(node)] = 1 + sum(size[id(c)] for c in _children(node))
             if size[id(node)] > MAX_NODES:
-                raise RuleFileError(f"{path}:{node.start_mark.line + 1}: expands to more than {MAX_NODES} "
-                                    "nodes (through aliases)")
+                raise RuleFileError(
+                    f"{path}:{node.start_mark.line + 1}: expands to more than {MAX_NODES} nodes (through aliases)"
+                )
             continue
         if id(node) in size:
             continue
@@ -235,8 +240,9 @@ def _check_duplicate_keys(path: Path, tree) -> None:
                 continue
             line = key.start_mark.line + 1
             if (key.tag, key.value) in first:
-                problems.append((line, f"{path}:{line}: duplicate key {key.value!r} (first at line "
-                                       f"{first[key.tag, key.value]})"))
+                problems.append(
+                    (line, f"{path}:{line}: duplicate key {key.value!r} (first at line {first[key.tag, key.value]})")
+                )
             first.setdefault((key.tag, key.value), line)
     if problems:
         raise RuleFileError("\n".join(p for _, p in sorted(problems)))

@@ -43,13 +43,25 @@ def _binding(store: Store, model_id: str, artifact: Any, allow_unrecorded: bool)
     from governance.modelfiles import load_model
 
     digest, expected = check_model_file(store, model_id, artifact, allow_unrecorded)
-    return load_model(Path(artifact), expected_digest=expected), {"model_digest": digest,
-                                                                  "artifact_recorded": digest == expected}
+    return load_model(Path(artifact), expected_digest=expected), {
+        "model_digest": digest,
+        "artifact_recorded": digest == expected,
+    }
 
 
-def explain_model(store: Store | str | None, model_id: str, model: Any, X: pd.DataFrame, *,
-                  protected: pd.DataFrame | None = None, dataset: str | None = None, actor: str = "sdk",
-                  artifact: Any = None, allow_unrecorded: bool = False, **options: Any) -> tuple[int, dict]:
+def explain_model(
+    store: Store | str | None,
+    model_id: str,
+    model: Any,
+    X: pd.DataFrame,
+    *,
+    protected: pd.DataFrame | None = None,
+    dataset: str | None = None,
+    actor: str = "sdk",
+    artifact: Any = None,
+    allow_unrecorded: bool = False,
+    **options: Any,
+) -> tuple[int, dict]:
     """With ``artifact``, the model explained is the one loaded from that file, not ``model`` (pass None):
     evidence bound to the artifact must be computed on it."""
     s, owned = _store(store)
@@ -63,10 +75,21 @@ def explain_model(store: Store | str | None, model_id: str, model: Any, X: pd.Da
             s.close()
 
 
-def assess_fairness(store: Store | str | None, model_id: str, y_true: Any, y_pred: Any, sensitive: pd.DataFrame, *,
-                    dataset: str | None = None, actor: str = "sdk", target: str | None = None,
-                    artifact: Any = None, X: pd.DataFrame | None = None, allow_unrecorded: bool = False,
-                    **options: Any) -> tuple[int, dict]:
+def assess_fairness(
+    store: Store | str | None,
+    model_id: str,
+    y_true: Any,
+    y_pred: Any,
+    sensitive: pd.DataFrame,
+    *,
+    dataset: str | None = None,
+    actor: str = "sdk",
+    target: str | None = None,
+    artifact: Any = None,
+    X: pd.DataFrame | None = None,
+    allow_unrecorded: bool = False,
+    **options: Any,
+) -> tuple[int, dict]:
     """With ``artifact`` (and ``X``), the decisions are the loaded artifact's own predictions on ``X``:
     pass ``y_pred=None``. Predictions handed in cannot be tied to a model, so such evidence never counts."""
     s, owned = _store(store)
@@ -75,8 +98,9 @@ def assess_fairness(store: Store | str | None, model_id: str, y_true: Any, y_pre
         loaded, binding = _binding(s, model_id, artifact, allow_unrecorded)
         if loaded is not None:
             if X is None or y_pred is not None:
-                raise DataError("with artifact=, pass the features X and y_pred=None: the predictions are "
-                                      "the artifact's own")
+                raise DataError(
+                    "with artifact=, pass the features X and y_pred=None: the predictions are the artifact's own"
+                )
             y_pred = loaded.predict(X)
         result = fairness.assess(y_true, y_pred, sensitive, **options)
         return fairness.record(s, model_id, result, actor, dataset=dataset, target=target, **binding), result

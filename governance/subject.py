@@ -43,8 +43,10 @@ class Subject:
         a run with inputs past the node cap must not hide a tagged dataset.
         """
         if self.upstream.truncated:
-            raise IncompleteError(f"the upstream walk of {self.id} stopped early "
-                                  f"({self.upstream.truncated_reason}); nothing upstream can be vouched for")
+            raise IncompleteError(
+                f"the upstream walk of {self.id} stopped early "
+                f"({self.upstream.truncated_reason}); nothing upstream can be vouched for"
+            )
         return [n.id for n in self.upstream.nodes if n.kind == NodeKind.DATASET_VERSION]
 
     @cached_property

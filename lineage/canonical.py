@@ -29,9 +29,7 @@ from typing import Any
 
 import orjson
 
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _STORED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # stored_json's fallback
 # Dataclasses and datetimes are refused (not serialised) so that, on any value, orjson either
 # writes what the standard encoder would or fails and hands over to it.

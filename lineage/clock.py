@@ -8,12 +8,12 @@ UTC written as fixed-width text with microseconds, ``2024-01-31T12:00:00.000000Z
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utc_now() -> datetime:
     """The current time, time-zone aware, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def utc_text(moment: datetime | None = None) -> str:
@@ -25,5 +25,5 @@ def utc_text(moment: datetime | None = None) -> str:
     if moment is None:
         moment = utc_now()
     elif moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -22,7 +22,8 @@ A column edge says that field ``src_field`` of dataset ``src`` flowed into field
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 DIRECT, INDIRECT = "DIRECT", "INDIRECT"
 SUBTYPES = {
@@ -51,8 +52,13 @@ def shaped(t: dict) -> dict:
         subtype = subtype or mapped
         masking = legacy_masking if masking is None else masking
     extra = {k: v for k, v in t.items() if k not in _SHAPE}
-    return {"type": kind, "subtype": subtype.upper() if isinstance(subtype, str) and subtype else None,
-            "description": t.get("description"), "masking": masking, **extra}
+    return {
+        "type": kind,
+        "subtype": subtype.upper() if isinstance(subtype, str) and subtype else None,
+        "description": t.get("description"),
+        "masking": masking,
+        **extra,
+    }
 
 
 def legacy(kind: Any, description: Any) -> dict | None:
@@ -75,8 +81,16 @@ def transformations(stated: Any, default: dict) -> list[dict]:
 def merge(*lists: Iterable[dict]) -> list[dict]:
     """The union of transformation lists: each distinct one once, in a stable order."""
     unique = {json.dumps(s, sort_keys=True, separators=(",", ":")): s for ts in lists for s in map(shaped, ts)}
-    return sorted(unique.values(), key=lambda s: (s["type"], s["subtype"] or "", s["description"] or "",
-                                                  str(s["masking"]), json.dumps(s, sort_keys=True)))
+    return sorted(
+        unique.values(),
+        key=lambda s: (
+            s["type"],
+            s["subtype"] or "",
+            s["description"] or "",
+            str(s["masking"]),
+            json.dumps(s, sort_keys=True),
+        ),
+    )
 
 
 def is_direct(stated: Iterable[dict]) -> bool:

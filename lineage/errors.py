@@ -63,9 +63,17 @@ class Unavailable(LineageError):
 
 # What the CLI's exit codes mean (README "Exit codes"); 1 is kept for a negative answer, not an error:
 # a gate that blocks, a ledger or report that does not verify.
-EXIT_CODES = {0: "success", 1: "the answer is no (gate blocked, verification failed)", 2: "invalid input or usage",
-              3: "unavailable (store, server or extra)", 4: "not found", 5: "conflict", 6: "unauthorized",
-              7: "forbidden", 70: "internal error"}
+EXIT_CODES = {
+    0: "success",
+    1: "the answer is no (gate blocked, verification failed)",
+    2: "invalid input or usage",
+    3: "unavailable (store, server or extra)",
+    4: "not found",
+    5: "conflict",
+    6: "unauthorized",
+    7: "forbidden",
+    70: "internal error",
+}
 
 
 class IdError(Invalid):

@@ -16,16 +16,42 @@ limit cut it short; cycles end, and depth 0 returns the start alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import islice
-from typing import Any, Sequence
+from typing import Any
 
 from lineage.column_lineage import is_direct, schema_fields
 from lineage.errors import IdError, Invalid, NotFoundError
-from lineage.ids import MAX_READINGS, NodeId, NodeKind, alternative_readings, check_length, is_bare_uri, kind_of, parse_id, shown
+from lineage.ids import (
+    MAX_READINGS,
+    NodeId,
+    NodeKind,
+    alternative_readings,
+    check_length,
+    is_bare_uri,
+    kind_of,
+    parse_id,
+    shown,
+)
 from lineage.projection import FLOW_EDGES, is_failed
 from lineage.query import (
-    CHECK_FACET, DEFAULT_MAX_NODES, JOB_TYPE_FACET, ColumnHop, ColumnLineage, Direction, Edge, NodeRow, PathResult,
-    Traversal, bfs, bfs_over, edge_key, edge_refs, is_check, job_distances, job_type_matches,
+    CHECK_FACET,
+    DEFAULT_MAX_NODES,
+    JOB_TYPE_FACET,
+    ColumnHop,
+    ColumnLineage,
+    Direction,
+    Edge,
+    NodeRow,
+    PathResult,
+    Traversal,
+    bfs,
+    bfs_over,
+    edge_key,
+    edge_refs,
+    is_check,
+    job_distances,
+    job_type_matches,
 )
 from lineage.store.base import Store
 from lineage.store.batch import follow_aliases
@@ -57,8 +83,10 @@ class Graph:
             return next(iter(found.values()))
         readings = list(islice(alternative_readings(text), MAX_READINGS + 1))
         if len(readings) > MAX_READINGS:
-            raise IdError(f"no node {shown(text)} in the store, and it has more than {MAX_READINGS} unescaped "
-                          "readings to try; write it as printed (namespace '/' as %2F, '@' as %40)")
+            raise IdError(
+                f"no node {shown(text)} in the store, and it has more than {MAX_READINGS} unescaped "
+                "readings to try; write it as printed (namespace '/' as %2F, '@' as %40)"
+            )
         rows = self._canonical_rows(readings) if readings else {}
         if len(rows) == 1:
             return next(iter(rows.values()))
@@ -71,8 +99,12 @@ class Graph:
         canonical dataset (projection.py: Identities)."""
         entities = sorted({str(i.entity()) for i in ids if i.prefix == "dataset"})
         targets = self._alias_targets(entities) if entities else {}
-        named = [str(i.model_copy(update={"namespace": c.namespace, "name": c.name}))
-                 if (c := targets.get(str(i.entity()))) else str(i) for i in ids]
+        named = [
+            str(i.model_copy(update={"namespace": c.namespace, "name": c.name}))
+            if (c := targets.get(str(i.entity())))
+            else str(i)
+            for i in ids
+        ]
         return self.store.nodes(list(dict.fromkeys(named)))
 
     def _alias_targets(self, entities: Sequence[str]) -> dict[str, NodeId]:
@@ -81,6 +113,7 @@ class Graph:
         declared: dict[str, list[str]] = {}
         for e in self.store.neighbors(list(entities), "downstream", ("ALIAS_OF",), None):
             declared.setdefault(e.src, []).append(e.dst)
+
         def targets_of(current: str) -> list[str]:
             if current not in declared:
                 declared[current] = [e.dst for e in self.store.neighbors([current], "downstream", ("ALIAS_OF",), None)]
@@ -103,10 +136,18 @@ class Graph:
             "out": [e.model_dump() for e in edge_refs(self.store.neighbors([row.id], "downstream", types, None))],
         }
 
-    def traverse(self, text: str, direction: Direction, *, depth: int | None = None,
-                 kinds: Sequence[str] = (), as_of: str | None = None,
-                 max_nodes: int = DEFAULT_MAX_NODES, job_types: Sequence[str] = (),
-                 include_failed: bool = False) -> Traversal:
+    def traverse(
+        self,
+        text: str,
+        direction: Direction,
+        *,
+        depth: int | None = None,
+        kinds: Sequence[str] = (),
+        as_of: str | None = None,
+        max_nodes: int = DEFAULT_MAX_NODES,
+        job_types: Sequence[str] = (),
+        include_failed: bool = False,
+    ) -> Traversal:
         """Everything upstream or downstream of a node, breadth first and bounded.
 
         Downstream leaves out what a run that ended FAIL or ABORT wrote (and what only that reaches),
@@ -130,13 +171,29 @@ class Graph:
             nodes = self._of_job_types(nodes, job_types)
         inside = [e._asdict() for e in sorted(edges, key=edge_key) if e.src in distance and e.dst in distance]
         # one validation of plain dicts builds the whole result (far cheaper than a model per node and edge)
-        return Traversal.model_validate({
-            "root": row.id, "direction": direction, "depth": depth, "as_of": as_of, "nodes": nodes,
-            "edges": inside, "truncated": reason is not None, "truncated_reason": reason})
+        return Traversal.model_validate(
+            {
+                "root": row.id,
+                "direction": direction,
+                "depth": depth,
+                "as_of": as_of,
+                "nodes": nodes,
+                "edges": inside,
+                "truncated": reason is not None,
+                "truncated_reason": reason,
+            }
+        )
 
-    def impact(self, text: str, *, depth: int | None = None, as_of: str | None = None,
-               max_nodes: int = DEFAULT_MAX_NODES, job_types: Sequence[str] = (),
-               include_failed: bool = False) -> dict[str, Any]:
+    def impact(
+        self,
+        text: str,
+        *,
+        depth: int | None = None,
+        as_of: str | None = None,
+        max_nodes: int = DEFAULT_MAX_NODES,
+        job_types: Sequence[str] = (),
+        include_failed: bool = False,
+    ) -> dict[str, Any]:
         """The jobs, datasets and models downstream of a node, grouped by distance.
 
         Distance counts jobs: the jobs that read the node and what they wrote are
@@ -144,15 +201,25 @@ class Graph:
         quality checks (query.is_check) are listed apart, as ``checks``; ``job_types``
         keeps only the jobs and checks of those types.
         """
-        walk = self.traverse(text, "downstream", depth=depth, as_of=as_of, max_nodes=max_nodes,
-                             job_types=job_types, include_failed=include_failed)
+        walk = self.traverse(
+            text,
+            "downstream",
+            depth=depth,
+            as_of=as_of,
+            max_nodes=max_nodes,
+            job_types=job_types,
+            include_failed=include_failed,
+        )
         groups: dict[int, dict[str, set[str]]] = {}
         runs_away = job_distances([n.id for n in walk.nodes if n.distance == 0], walk.edges)
         for n in walk.nodes:
             if n.distance == 0 or n.kind in (NodeKind.RUN, NodeKind.CODE):
                 continue
-            level = runs_away[n.id] if n.id in runs_away else min(
-                (runs_away.get(r.id, 1) for r in walk.nodes if r.job == n.id), default=1)
+            level = (
+                runs_away[n.id]
+                if n.id in runs_away
+                else min((runs_away.get(r.id, 1) for r in walk.nodes if r.job == n.id), default=1)
+            )
             if level == 0:  # a later version the start continues into: the start itself, not impact
                 continue
             target = n.id if n.kind == NodeKind.JOB else str(parse_id(n.id).entity())
@@ -162,11 +229,17 @@ class Graph:
         for group in groups.values():
             group["checks"], group["jobs"] = group["jobs"] & checks, group["jobs"] - checks
         levels = [{"distance": d, **{k: sorted(v) for k, v in g.items()}} for d, g in sorted(groups.items())]
-        return {"root": walk.root, "as_of": as_of, "levels": levels,
-                "truncated": walk.truncated, "truncated_reason": walk.truncated_reason}
+        return {
+            "root": walk.root,
+            "as_of": as_of,
+            "levels": levels,
+            "truncated": walk.truncated,
+            "truncated_reason": walk.truncated_reason,
+        }
 
-    def path(self, source: str, target: str, *, max_nodes: int = DEFAULT_MAX_NODES,
-             as_of: str | None = None) -> PathResult:
+    def path(
+        self, source: str, target: str, *, max_nodes: int = DEFAULT_MAX_NODES, as_of: str | None = None
+    ) -> PathResult:
         """A shortest data-flow path from source down to target (or, failing that, up to it)."""
         a, b = self.resolve(source), self.resolve(target)
         targets = set(self._expand(b, as_of))
@@ -182,8 +255,14 @@ class Graph:
                 chain.reverse()
                 links = set(zip(chain, chain[1:]))
                 used = [e for e in edges if (e.src, e.dst) in links or (e.dst, e.src) in links]
-                return PathResult(source=a.id, target=b.id, found=True, direction=direction,
-                                  nodes=_bracket(a.id, chain, b.id), edges=edge_refs(used))
+                return PathResult(
+                    source=a.id,
+                    target=b.id,
+                    found=True,
+                    direction=direction,
+                    nodes=_bracket(a.id, chain, b.id),
+                    edges=edge_refs(used),
+                )
         return PathResult(source=a.id, target=b.id, found=False, truncated=reason is not None)
 
     def search(self, text: str, *, kinds: Sequence[str] = (), limit: int = 50) -> list[NodeRow]:
@@ -206,14 +285,28 @@ class Graph:
         subjects = [row.id] + [r["id"] for r in result.get("runs", [])]
         entries = [e for s in subjects for e in self.store.entries(subject=s, limit=1000)]
         result["entries"] = [
-            {"seq": e.seq, "recorded_at": e.recorded_at, "kind": e.kind, "subject": e.subject,
-             "event_time": e.event_time, "actor": e.actor, "hash": e.hash}
+            {
+                "seq": e.seq,
+                "recorded_at": e.recorded_at,
+                "kind": e.kind,
+                "subject": e.subject,
+                "event_time": e.event_time,
+                "actor": e.actor,
+                "hash": e.hash,
+            }
             for e in sorted(entries, key=lambda e: e.seq)
         ]
         return result
 
-    def columns(self, dataset: str, field: str | None = None, *, depth: int | None = None,
-                max_nodes: int = DEFAULT_MAX_NODES, direct_only: bool = False) -> ColumnLineage:
+    def columns(
+        self,
+        dataset: str,
+        field: str | None = None,
+        *,
+        depth: int | None = None,
+        max_nodes: int = DEFAULT_MAX_NODES,
+        direct_only: bool = False,
+    ) -> ColumnLineage:
         """Column-level lineage of a dataset (or one of its fields), upstream and downstream.
 
         With ``a.x --DIRECT--> b.y`` and ``a.k --INDIRECT/JOIN--> b`` (the whole of b): upstream of
@@ -225,8 +318,10 @@ class Graph:
         row = self.resolve(dataset)
         entity = str(parse_id(row.id).entity()) if row.entity else row.id
         if field is not None and field not in self._fields(row, self.store.facets(row.id)):
-            raise NotFoundError(f"{entity} has no field {shown(field)}: neither its schema facet nor any "
-                                "column lineage names it (see 'auditgraph lineage show')")
+            raise NotFoundError(
+                f"{entity} has no field {shown(field)}: neither its schema facet nor any "
+                "column lineage names it (see 'auditgraph lineage show')"
+            )
         hops: list[ColumnHop] = []
         truncated = False
         for direction in ("upstream", "downstream"):
@@ -260,8 +355,10 @@ class Graph:
         canonical = {k: str(v) for k, v in self._alias_targets(ends).items()} if ends else {}
         if not canonical:
             return edges
-        return [edge.model_copy(update={"src": canonical.get(edge.src, edge.src), "dst": canonical.get(edge.dst, edge.dst)})
-                for edge in edges]
+        return [
+            edge.model_copy(update={"src": canonical.get(edge.src, edge.src), "dst": canonical.get(edge.dst, edge.dst)})
+            for edge in edges
+        ]
 
     # --- helpers -----------------------------------------------------------
 
@@ -281,8 +378,9 @@ class Graph:
         jobs: dict[str, int] = {}
         for run, job in job_of.items():
             jobs[job] = min(jobs.get(job, distance[run]), distance[run])
-        reached += [{"id": j, "kind": NodeKind.JOB, "distance": d, "job": None}
-                    for j, d in jobs.items() if j not in distance]
+        reached += [
+            {"id": j, "kind": NodeKind.JOB, "distance": d, "job": None} for j, d in jobs.items() if j not in distance
+        ]
         return sorted(reached, key=lambda n: (n["distance"], n["id"]))
 
     def _fields(self, row: NodeRow, facets: dict[str, Any]) -> list[str]:
@@ -295,8 +393,11 @@ class Graph:
 
     def _of_job_types(self, nodes: list[dict[str, Any]], wanted: Sequence[str]) -> list[dict[str, Any]]:
         """The nodes that are no job or run, and the jobs (and runs of jobs) of a wanted type."""
-        job = {n["id"]: n["id"] if n["kind"] == NodeKind.JOB else n["job"]
-               for n in nodes if n["kind"] in (NodeKind.JOB, NodeKind.RUN)}
+        job = {
+            n["id"]: n["id"] if n["kind"] == NodeKind.JOB else n["job"]
+            for n in nodes
+            if n["kind"] in (NodeKind.JOB, NodeKind.RUN)
+        }
         types = self.store.facet_values(sorted({j for j in job.values() if j}), JOB_TYPE_FACET)
         return [n for n in nodes if n["id"] not in job or job_type_matches(types.get(job[n["id"]]), wanted)]
 
@@ -307,11 +408,14 @@ class Graph:
         types, marked = self.store.facet_values(jobs, JOB_TYPE_FACET), self.store.facet_values(jobs, CHECK_FACET)
         return {j for j in jobs if is_check(types.get(j), j in marked)}
 
-    def _without_failed_writes(self, starts: list[str], distance: dict[str, int],
-                               edges: list[Edge]) -> tuple[dict[str, int], list[Edge]]:
+    def _without_failed_writes(
+        self, starts: list[str], distance: dict[str, int], edges: list[Edge]
+    ) -> tuple[dict[str, int], list[Edge]]:
         """The walk without the WROTE edges of failed runs (store/binding.py), walked again over what is left."""
         runs = [i for i in distance if i.startswith("run:")]
-        failed = {r for r, state in self.store.facet_values(runs, "_state").items() if is_failed(state)} if runs else set()
+        failed = (
+            {r for r, state in self.store.facet_values(runs, "_state").items() if is_failed(state)} if runs else set()
+        )
         if not failed:
             return distance, edges
         kept = [e for e in edges if not (e.type == "WROTE" and e.src in failed)]
@@ -332,7 +436,6 @@ class Graph:
                 item["failed"] = is_failed(self.store.facets(wrote[r.id]).get("_state"))
             out.append(item)
         return out
-
 
 
 _HAS_FIELDS = (NodeKind.DATASET, NodeKind.DATASET_VERSION, NodeKind.MODEL, NodeKind.MODEL_VERSION)

@@ -27,8 +27,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import httpx
 
@@ -73,7 +73,7 @@ def shown(url: str) -> str:
     if not (at := _USERINFO.match(url)):
         return url
     scheme = _SCHEME.match(url)
-    return (scheme.group(0) if scheme else "") + "***@" + url[at.end():]
+    return (scheme.group(0) if scheme else "") + "***@" + url[at.end() :]
 
 
 def parse(url: str) -> httpx.URL:
@@ -85,9 +85,11 @@ def parse(url: str) -> httpx.URL:
     if any(c.isspace() or not c.isprintable() for c in url):
         raise HookTargetError("webhook url contains whitespace or control characters")
     if _USERINFO.match(url):  # also 'user:pa/ss@host', which parses as host 'user' with '/ss@host' as the path
-        raise HookTargetError(f"webhook url {shown(url)!r} carries credentials (or an '@' before its query); "
-                              "they are not stored or sent: remove them and have the receiver check the "
-                              "X-Auditgraph-Signature made with the hook's secret")
+        raise HookTargetError(
+            f"webhook url {shown(url)!r} carries credentials (or an '@' before its query); "
+            "they are not stored or sent: remove them and have the receiver check the "
+            "X-Auditgraph-Signature made with the hook's secret"
+        )
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError) as e:
@@ -114,8 +116,14 @@ def check(url: str, allow_private: bool = False, resolve: Resolver = system_reso
     if not allow_private and (name == "localhost" or name.endswith(".localhost")):
         raise HookTargetError(f"webhook url {url!r} names localhost; {_ALLOW_HINT}")
     literal = _literal(parsed.host)
-    found = [literal] if literal else [ipaddress.ip_address(a.split("%")[0]) for a in
-                                       resolve(name, parsed.port or (443 if parsed.scheme == "https" else 80))]
+    found = (
+        [literal]
+        if literal
+        else [
+            ipaddress.ip_address(a.split("%")[0])
+            for a in resolve(name, parsed.port or (443 if parsed.scheme == "https" else 80))
+        ]
+    )
     if not found:
         raise OSError(f"{name} has no address")
     for address in found:
@@ -135,9 +143,14 @@ def refused_because(address: Address) -> str | None:
 
 
 def _refused_because(address: Address) -> str | None:
-    for reason, flag in (("a loopback address", address.is_loopback), ("an unspecified address", address.is_unspecified),
-                         ("a link-local address", address.is_link_local), ("a multicast address", address.is_multicast),
-                         ("a private address", address.is_private), ("a reserved address", address.is_reserved)):
+    for reason, flag in (
+        ("a loopback address", address.is_loopback),
+        ("an unspecified address", address.is_unspecified),
+        ("a link-local address", address.is_link_local),
+        ("a multicast address", address.is_multicast),
+        ("a private address", address.is_private),
+        ("a reserved address", address.is_reserved),
+    ):
         if flag:
             return reason
     return None if address.is_global else "not a public address"
@@ -160,4 +173,3 @@ def _literal(host: str) -> Address | None:
         return ipaddress.ip_address(host.split("%")[0])
     except ValueError:
         return None
-

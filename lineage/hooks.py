@@ -40,9 +40,10 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from lineage import hook_targets
 from lineage.canonical import canonical_bytes, canonical_json
@@ -118,8 +119,14 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def verify_signature(secret: str, header: str, body: bytes, tolerance: float = TOLERANCE,
-                     now: float | None = None, skew: float = MAX_SKEW) -> bool:
+def verify_signature(
+    secret: str,
+    header: str,
+    body: bytes,
+    tolerance: float = TOLERANCE,
+    now: float | None = None,
+    skew: float = MAX_SKEW,
+) -> bool:
     """True when ``header`` (``X-Auditgraph-Signature``) signs ``body`` with ``secret``, in time.
 
     In time: at most ``tolerance`` seconds old and at most ``skew`` seconds ahead of ``now``
@@ -167,8 +174,17 @@ class ReplayGuard:
 
 # --- subscriptions ------------------------------------------------------------
 
-def subscribe(store: Store, url: str, events: list[str], actor: str, description: str = "", *,
-              allow_private: bool = False, resolve: hook_targets.Resolver = hook_targets.system_resolve) -> tuple[str, str]:
+
+def subscribe(
+    store: Store,
+    url: str,
+    events: list[str],
+    actor: str,
+    description: str = "",
+    *,
+    allow_private: bool = False,
+    resolve: hook_targets.Resolver = hook_targets.system_resolve,
+) -> tuple[str, str]:
     """Add a subscription; return (hook id, signing secret).
 
     ``url`` is checked as ``lineage.hook_targets`` describes (``HookTargetError`` when refused);
@@ -182,8 +198,18 @@ def subscribe(store: Store, url: str, events: list[str], actor: str, description
     except OSError:
         log.warning("webhook host of %s does not resolve now; it is checked at each delivery", url)
     hook_id = uuid.uuid4().hex[:16]
-    store.append(HOOK_SUBSCRIBED.pending({"hook_id": hook_id, "url": url, "events": sorted(set(events)),
-                                          "description": description, "at": utc_text()}, actor))
+    store.append(
+        HOOK_SUBSCRIBED.pending(
+            {
+                "hook_id": hook_id,
+                "url": url,
+                "events": sorted(set(events)),
+                "description": description,
+                "at": utc_text(),
+            },
+            actor,
+        )
+    )
     return hook_id, secret_for(hook_id)
 
 
@@ -200,9 +226,11 @@ def subscriptions(store: Store) -> list[dict]:
     entry about a hook (valid or not) ends it.
     """
     gone = {e.subject for e in store.entries(kind=UNSUBSCRIBED, limit=None)}
-    return [{**r.value.model_dump(), "url": hook_targets.shown(r.value.url)}
-            for r in HOOK_SUBSCRIBED.valid(store)
-            if r.subject == f"hook:{r.value.hook_id}" and r.subject not in gone]
+    return [
+        {**r.value.model_dump(), "url": hook_targets.shown(r.value.url)}
+        for r in HOOK_SUBSCRIBED.valid(store)
+        if r.subject == f"hook:{r.value.hook_id}" and r.subject not in gone
+    ]
 
 
 def deliveries(store: Store, hook_id: str | None = None, limit: int = 100) -> list[dict]:
@@ -211,6 +239,7 @@ def deliveries(store: Store, hook_id: str | None = None, limit: int = 100) -> li
 
 
 # --- the retraining trigger ---------------------------------------------------
+
 
 def watched_models(store: Store, models: list[str]) -> set[str]:
     """Which of these model versions a plugin's watcher (``register_watchers``) vouches for."""
@@ -240,8 +269,15 @@ def retraining_triggers(store: Store, run_ids: list[str]) -> list[dict]:
         watched = sorted(watched_models(store, candidates))
         for model in watched:
             path = Graph(store).path(version.entity, model)
-            out.append({"dataset": version.entity, "new_version": version.id, "written_by": edge.src,
-                        "model": model, "path": path.nodes})
+            out.append(
+                {
+                    "dataset": version.entity,
+                    "new_version": version.id,
+                    "written_by": edge.src,
+                    "model": model,
+                    "path": path.nodes,
+                }
+            )
     return out
 
 
@@ -256,7 +292,6 @@ def lineage_source(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
     return [("lineage.upstream_version", t) for t in retraining_triggers(store, [entry.subject])]
 
 
-
 class Dispatcher:
     """Tails the ledger and delivers the webhook events its new entries raise, on background threads.
 
@@ -266,9 +301,17 @@ class Dispatcher:
     appended after ``start`` returns raises its events.
     """
 
-    def __init__(self, store_factory: Callable[[], Store], attempts: int = 5, backoff: float = 0.5,
-                 timeout: float = 5.0, workers: int = 4, poll: float = 0.2, allow_private: bool = False,
-                 resolve: hook_targets.Resolver = hook_targets.system_resolve):
+    def __init__(
+        self,
+        store_factory: Callable[[], Store],
+        attempts: int = 5,
+        backoff: float = 0.5,
+        timeout: float = 5.0,
+        workers: int = 4,
+        poll: float = 0.2,
+        allow_private: bool = False,
+        resolve: hook_targets.Resolver = hook_targets.system_resolve,
+    ):
         self.store_factory, self.attempts, self.backoff, self.timeout = store_factory, attempts, backoff, timeout
         self.poll, self.allow_private, self.resolve = poll, allow_private, resolve
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auditgraph-hook")
@@ -277,7 +320,7 @@ class Dispatcher:
         self._tailing = threading.Event()  # set once the starting point is read
         self._sent: dict[str, None] = {}  # (event, key) already delivered in this process, oldest first
 
-    def start(self) -> "Dispatcher":
+    def start(self) -> Dispatcher:
         registry()  # loads the plugins now, not on the first entry: a clash fails the start
         self.planner.start()
         self._tailing.wait(timeout=30)
@@ -335,17 +378,27 @@ class Dispatcher:
         try:
             self._deliver(hook, event, data)
         except Exception as e:  # noqa: BLE001  a bug or a store error must not vanish silently
-            log.error("webhook %s: delivery of %s failed inside auditgraph: %s: %s", hook.get("hook_id"), event,
-                      type(e).__name__, e)
+            log.error(
+                "webhook %s: delivery of %s failed inside auditgraph: %s: %s",
+                hook.get("hook_id"),
+                event,
+                type(e).__name__,
+                e,
+            )
 
     def _deliver(self, hook: dict, event: str, data: dict) -> None:
         delivery = uuid.uuid4().hex
-        body = canonical_bytes({"event": event, "delivery": delivery, "hook": hook["hook_id"], "sent_at": utc_text(),
-                                "data": data})
+        body = canonical_bytes(
+            {"event": event, "delivery": delivery, "hook": hook["hook_id"], "sent_at": utc_text(), "data": data}
+        )
         secret, attempts, status, error = secret_for(hook["hook_id"]), 0, None, None
         while attempts < self.attempts and not self._stopping.is_set():
-            headers = {"Content-Type": "application/json", "X-Auditgraph-Event": event,
-                       "X-Auditgraph-Delivery": delivery, "X-Auditgraph-Signature": sign(secret, int(time.time()), body)}
+            headers = {
+                "Content-Type": "application/json",
+                "X-Auditgraph-Event": event,
+                "X-Auditgraph-Delivery": delivery,
+                "X-Auditgraph-Signature": sign(secret, int(time.time()), body),
+            }
             try:
                 status, error = self._attempt(hook["url"], headers, body)
             except HookTargetError as e:
@@ -376,10 +429,24 @@ class Dispatcher:
     def _record(self, hook, event, delivery, ok, attempts, status, error) -> None:
         store = self.store_factory()
         try:
-            store.append(HOOK_DELIVERY.pending({
-                "hook_id": hook["hook_id"], "url": hook["url"], "event": event, "delivery": delivery,
-                "status": "delivered" if ok else "failed", "attempts": attempts, "http_status": status,
-                "error": error, "at": utc_text()}, "auditgraph:hooks"))
+            store.append(
+                HOOK_DELIVERY.pending(
+                    {
+                        "hook_id": hook["hook_id"],
+                        "url": hook["url"],
+                        "event": event,
+                        "delivery": delivery,
+                        "status": "delivered" if ok else "failed",
+                        "attempts": attempts,
+                        "http_status": status,
+                        "error": error,
+                        "at": utc_text(),
+                    },
+                    "auditgraph:hooks",
+                )
+            )
         finally:
             store.close()
-        log.info("webhook %s %s to %s after %d attempt(s)", event, "delivered" if ok else "failed", hook["url"], attempts)
+        log.info(
+            "webhook %s %s to %s after %d attempt(s)", event, "delivered" if ok else "failed", hook["url"], attempts
+        )

@@ -47,9 +47,9 @@ hold, and two that it holds are reported as ambiguous, never guessed between.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from enum import StrEnum
 from functools import lru_cache
-from typing import Iterator
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict
@@ -95,7 +95,7 @@ class NodeId(BaseModel):
             return _VERSION[self.prefix] if self.version is not None else _ENTITY[self.prefix]
         return _OTHER[self.prefix]
 
-    def entity(self) -> "NodeId":
+    def entity(self) -> NodeId:
         """The unversioned dataset or model this version belongs to."""
         return self.model_copy(update={"version": None})
 
@@ -176,8 +176,7 @@ def parse_id(text: str) -> NodeId:
     prefix, sep, rest = text.partition(":")
     if not sep or prefix not in PREFIXES:
         raise IdError(
-            f"{text!r}: unknown id kind {prefix!r}; expected one of "
-            + ", ".join(f"'{p}:'" for p in PREFIXES)
+            f"{text!r}: unknown id kind {prefix!r}; expected one of " + ", ".join(f"'{p}:'" for p in PREFIXES)
         )
     if not rest:
         raise IdError(f"{text!r}: nothing after '{prefix}:'")
@@ -251,12 +250,12 @@ def _uri_readings(prefix: str, rest: str) -> Iterator[NodeId]:
         return
     scheme, authority, path = m.groups()
     namespace = f"{scheme}://{authority}" if authority else scheme
-    for name in ((path, path[1:]) if authority else (path,)):
+    for name in (path, path[1:]) if authority else (path,):
         if name:
             yield NodeId(prefix=prefix, namespace=namespace, name=name)
         at = name.rfind("@")
         if at > 0 and at + 1 < len(name):
-            yield NodeId(prefix=prefix, namespace=namespace, name=name[:at], version=name[at + 1:])
+            yield NodeId(prefix=prefix, namespace=namespace, name=name[:at], version=name[at + 1 :])
 
 
 def _split_readings(prefix: str, rest: str) -> Iterator[NodeId]:

@@ -16,8 +16,9 @@ import codecs
 import contextlib
 import gc
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 import orjson
 
@@ -65,7 +66,9 @@ class IngestReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "accepted": self.accepted, "duplicates": self.duplicates, "rejected": len(self.rejected),
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": len(self.rejected),
             "rejections": [{"where": w, "reason": r} for w, r in self.rejected],
             "warnings": [{"where": w, "warning": m} for w, m in self.warnings],
         }
@@ -86,7 +89,7 @@ def read_documents(stream: IO[bytes], name: str, on_bytes: Callable[[int], None]
             yield reader.decode(resync=True)
 
 
-def _array(reader: "_Reader") -> Iterator[Document]:
+def _array(reader: _Reader) -> Iterator[Document]:
     expect_item = True
     while reader.skip_space():
         ch = reader.peek()

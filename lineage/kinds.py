@@ -25,8 +25,9 @@ Invariants:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -98,8 +99,9 @@ class EntryKind(Generic[P]):
     def pending(self, value: P, actor: str, *, event_time: str | None = None) -> Pending:
         """A write of this kind; the subject comes from the payload."""
         value = self.validate(value)
-        return Pending(self.name, value.model_dump(mode="json"), actor, subject=self.subject(value),
-                       event_time=event_time)
+        return Pending(
+            self.name, value.model_dump(mode="json"), actor, subject=self.subject(value), event_time=event_time
+        )
 
     def read(self, entry: LedgerEntry) -> Record[P] | Malformed:
         try:

@@ -17,8 +17,9 @@ Entries are checked by pure functions here; backends only store and fetch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -46,8 +47,16 @@ class LedgerEntry(BaseModel):
     hash: str
 
     def header(self) -> dict[str, Any]:
-        return entry_header(self.seq, self.recorded_at, self.kind, self.actor, self.subject,
-                            self.event_time, self.payload_digest, self.prev_hash)
+        return entry_header(
+            self.seq,
+            self.recorded_at,
+            self.kind,
+            self.actor,
+            self.subject,
+            self.event_time,
+            self.payload_digest,
+            self.prev_hash,
+        )
 
 
 @dataclass(slots=True)
@@ -89,20 +98,40 @@ class Head:
 
 def entry_header(seq, recorded_at, kind, actor, subject, event_time, payload_digest, prev_hash) -> dict:
     return {
-        "seq": seq, "recorded_at": recorded_at, "kind": kind, "actor": actor, "subject": subject,
-        "event_time": event_time, "payload_digest": payload_digest, "prev_hash": prev_hash,
+        "seq": seq,
+        "recorded_at": recorded_at,
+        "kind": kind,
+        "actor": actor,
+        "subject": subject,
+        "event_time": event_time,
+        "payload_digest": payload_digest,
+        "prev_hash": prev_hash,
     }
 
 
 now = utc_text  # the time an entry is recorded (lineage.store.base imports it by this name)
 
 
-def seal(pending: Pending, payload: str, payload_digest: str, head: Head, recorded_at: str | None = None) -> LedgerEntry:
+def seal(
+    pending: Pending, payload: str, payload_digest: str, head: Head, recorded_at: str | None = None
+) -> LedgerEntry:
     """Make the next entry after ``head``; entries written in one transaction may share ``recorded_at``."""
-    header = entry_header(head.seq + 1, recorded_at or utc_text(), pending.kind, pending.actor, pending.subject,
-                          pending.event_time, payload_digest, head.hash)
-    if not (isinstance(pending.kind, str) and isinstance(pending.actor, str)
-            and isinstance(pending.subject, (str, type(None))) and isinstance(pending.event_time, (str, type(None)))):
+    header = entry_header(
+        head.seq + 1,
+        recorded_at or utc_text(),
+        pending.kind,
+        pending.actor,
+        pending.subject,
+        pending.event_time,
+        payload_digest,
+        head.hash,
+    )
+    if not (
+        isinstance(pending.kind, str)
+        and isinstance(pending.actor, str)
+        and isinstance(pending.subject, (str, type(None)))
+        and isinstance(pending.event_time, (str, type(None)))
+    ):
         raise EventError("an entry's kind, actor, subject and event time must be text")
     # every field is text, an int or None (checked above), so the header is plain
     return LedgerEntry(**header, payload=payload, hash=plain_digest(header))
@@ -136,8 +165,9 @@ class Verification(BaseModel):
 EntryCheck = Callable[[LedgerEntry], str | None]
 
 
-def verify_chain(entries: Iterable[LedgerEntry], checks: Iterable[EntryCheck] = (),
-                 progress: Callable[[int], None] | None = None) -> Verification:
+def verify_chain(
+    entries: Iterable[LedgerEntry], checks: Iterable[EntryCheck] = (), progress: Callable[[int], None] | None = None
+) -> Verification:
     """Recompute the chain over entries in sequence order; stop at the first break.
 
     ``checks`` are extra per-entry checks (signature verification from the
@@ -159,8 +189,9 @@ def verify_chain(entries: Iterable[LedgerEntry], checks: Iterable[EntryCheck] = 
         prev, expected_seq, count = entry.hash, entry.seq + 1, count + 1
         if progress and count % 1000 == 0:
             progress(count)
-    return Verification(ok=True, entries=count, head=prev,
-                        signatures_checked=sum(getattr(c, "verified", 0) for c in checks))
+    return Verification(
+        ok=True, entries=count, head=prev, signatures_checked=sum(getattr(c, "verified", 0) for c in checks)
+    )
 
 
 def _check_entry(entry: LedgerEntry, prev: str, expected_seq: int) -> Break | None:
@@ -169,13 +200,19 @@ def _check_entry(entry: LedgerEntry, prev: str, expected_seq: int) -> Break | No
         return Break(seq=expected_seq, reason=f"entry {expected_seq} is {what} (next stored entry is {entry.seq})")
     actual_digest = sha256_hex(entry.payload.encode("utf-8"))
     if actual_digest != entry.payload_digest:
-        return Break(seq=entry.seq, reason="payload does not match its digest",
-                     expected=entry.payload_digest, actual=actual_digest)
+        return Break(
+            seq=entry.seq,
+            reason="payload does not match its digest",
+            expected=entry.payload_digest,
+            actual=actual_digest,
+        )
     if entry.prev_hash != prev:
-        return Break(seq=entry.seq, reason="prev_hash does not link to the previous entry",
-                     expected=prev, actual=entry.prev_hash)
+        return Break(
+            seq=entry.seq, reason="prev_hash does not link to the previous entry", expected=prev, actual=entry.prev_hash
+        )
     recomputed = digest(entry.header())
     if recomputed != entry.hash:
-        return Break(seq=entry.seq, reason="entry hash does not match its contents",
-                     expected=recomputed, actual=entry.hash)
+        return Break(
+            seq=entry.seq, reason="entry hash does not match its contents", expected=recomputed, actual=entry.hash
+        )
     return None

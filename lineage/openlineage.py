@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from lineage.canonical import is_plain
@@ -83,13 +83,13 @@ def parse_time(text: Any, where: str = "eventTime") -> tuple[datetime, bool]:
     except ValueError as e:
         raise EventError(f"{where}: {text!r:.100} is not an ISO 8601 date-time ({e})") from None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc), False
+        return moment.replace(tzinfo=UTC), False
     return _to_utc(moment, text, where), True
 
 
 def _to_utc(moment: datetime, text: str, where: str = "time") -> datetime:
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except OverflowError:
         raise TimeRangeError(f"{where}: {text!r:.100} is outside years 1-9999 once read in UTC") from None
 
@@ -104,8 +104,9 @@ def parse_event(obj: Any) -> ParsedEvent:
     if not zoned:
         warnings.append("eventTime has no time zone; read as UTC")
     elif not _RFC3339.fullmatch(obj["eventTime"]):
-        warnings.append(f"eventTime: {obj['eventTime']!r:.100} is not an RFC 3339 date-time; "
-                        f"read as {format_time(moment)}")
+        warnings.append(
+            f"eventTime: {obj['eventTime']!r:.100} is not an RFC 3339 date-time; read as {format_time(moment)}"
+        )
     event_type = obj.get("eventType")
     if event_type is not None and event_type not in EVENT_TYPES:
         raise EventError(f"eventType: {event_type!r} is not one of {', '.join(EVENT_TYPES)}")
@@ -199,6 +200,7 @@ def _check_named(value: Any, where: str) -> tuple[str, str]:
 
 # --- facets -----------------------------------------------------------------
 
+
 def _check_facets(event: ParsedEvent) -> None:
     raw = event.raw
     containers: list[tuple[str, Any]] = []
@@ -261,8 +263,11 @@ def _check_versions(event: ParsedEvent) -> None:
         facets = ds.get("facets") if isinstance(ds.get("facets"), dict) else {}
         version = facets.get("version")
         if f"{where}.facets.version" not in event.bad_facets and isinstance(version, dict):
-            _flag(event, f"{where}.facets.version",
-                  _unnameable(dataset_id(ds["namespace"], ds["name"], version["datasetVersion"]), "datasetVersion"))
+            _flag(
+                event,
+                f"{where}.facets.version",
+                _unnameable(dataset_id(ds["namespace"], ds["name"], version["datasetVersion"]), "datasetVersion"),
+            )
         model = facets.get("auditgraph_model")
         if isinstance(model, dict) and isinstance(model.get("version"), str) and model["version"]:
             problem = _unnameable(model_id(ds["namespace"], ds["name"], model["version"]), "version")
@@ -318,7 +323,7 @@ def _lenient_time(text: Any, where: str) -> tuple[datetime, list[str]]:
     """A date-time read as producers send it, with a warning naming ``where`` for each liberty taken."""
     if isinstance(text, str) and _DATE.fullmatch(text):
         try:
-            moment = datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+            moment = datetime.fromisoformat(text).replace(tzinfo=UTC)
         except ValueError as e:
             raise EventError(f"{where}: {text!r} is not a date ({e})") from None
         return moment, [f"{where}: {text!r} is a date without a time; read as {format_time(moment)}"]
@@ -376,7 +381,8 @@ def _column_lineage(facet: dict) -> str | None:
 def _input_fields(items: list, where: str) -> str | None:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not all(
-                isinstance(item.get(k), str) and 0 < len(item[k]) <= MAX_NAME_LENGTH for k in ("namespace", "name", "field")):
+            isinstance(item.get(k), str) and 0 < len(item[k]) <= MAX_NAME_LENGTH for k in ("namespace", "name", "field")
+        ):
             return f"{where}[{i}] needs namespace, name and field, non-empty strings of at most {MAX_NAME_LENGTH} characters"
         try:
             check_length(dataset_id(item["namespace"], item["name"]))
@@ -384,15 +390,21 @@ def _input_fields(items: list, where: str) -> str | None:
             return f"{where}[{i}]: namespace and name together are too long"
         stated = item.get("transformations")
         if stated is not None and not (isinstance(stated, list) and all(map(_transformation, stated))):
-            return (f"{where}[{i}].transformations must be a list of objects with a string type "
-                    "(subtype and description strings, masking a boolean)")
+            return (
+                f"{where}[{i}].transformations must be a list of objects with a string type "
+                "(subtype and description strings, masking a boolean)"
+            )
     return None
 
 
 def _transformation(t: Any) -> bool:
-    return (isinstance(t, dict) and isinstance(t.get("type"), str) and bool(t["type"])
-            and all(t.get(k) is None or isinstance(t[k], str) for k in ("subtype", "description"))
-            and (t.get("masking") is None or isinstance(t["masking"], bool)))
+    return (
+        isinstance(t, dict)
+        and isinstance(t.get("type"), str)
+        and bool(t["type"])
+        and all(t.get(k) is None or isinstance(t[k], str) for k in ("subtype", "description"))
+        and (t.get("masking") is None or isinstance(t["masking"], bool))
+    )
 
 
 def _symlinks(facet: dict) -> str | None:
@@ -401,8 +413,11 @@ def _symlinks(facet: dict) -> str | None:
         return "identifiers must be a list"
     for i, ident in enumerate(identifiers):
         if not isinstance(ident, dict) or not all(
-                isinstance(ident.get(k), str) and 0 < len(ident[k]) <= MAX_NAME_LENGTH for k in ("namespace", "name")):
-            return f"identifiers[{i}] needs namespace and name, non-empty strings of at most {MAX_NAME_LENGTH} characters"
+            isinstance(ident.get(k), str) and 0 < len(ident[k]) <= MAX_NAME_LENGTH for k in ("namespace", "name")
+        ):
+            return (
+                f"identifiers[{i}] needs namespace and name, non-empty strings of at most {MAX_NAME_LENGTH} characters"
+            )
         try:
             check_length(dataset_id(ident["namespace"], ident["name"]))
         except IdTooLongError:

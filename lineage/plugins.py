@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pluggy
 
@@ -37,7 +38,7 @@ BUILTINS = ("lineage.builtins",)
 _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None
 _entry_points_loaded = False
-_registry: "Registry | None" = None
+_registry: Registry | None = None
 
 
 class PluginError(LineageError):

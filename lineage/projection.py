@@ -61,11 +61,12 @@ Projectors for other packages' entry kinds are registered by plugins
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
-from lineage.canonical import digest, plain_digest
 from lineage import column_lineage as columns
+from lineage.canonical import digest, plain_digest
 from lineage.ids import NodeKind, code_id, dataset_id, job_id, model_id, parse_id, run_id
 from lineage.openlineage import TERMINAL, ParsedEvent, parse_event
 
@@ -215,6 +216,7 @@ def lookups(entries: Iterable[tuple[str, Any]]) -> tuple[set[str], set[str]]:
 
 # --- OpenLineage ------------------------------------------------------------
 
+
 def openlineage_lookups(raw: Any) -> tuple[set[str], set[str]]:
     """The dataset and model entities an OpenLineage event names (its inputs and outputs, or a
     DatasetEvent's dataset), each as both, since whether it is a model is asked of the store."""
@@ -285,8 +287,11 @@ class EventProjection:
         """The jobType facet, read into ``_jobType`` (upper-cased strings) for queries to filter on."""
         stated = self._usable("job.facets", facets, "jobType")
         if stated:
-            kept = {k: stated[k].upper() for k in ("jobType", "integration", "processingType")
-                    if isinstance(stated.get(k), str) and stated[k]}
+            kept = {
+                k: stated[k].upper()
+                for k in ("jobType", "integration", "processingType")
+                if isinstance(stated.get(k), str) and stated[k]
+            }
             self.out.facets.append(FacetFact(jid, "_jobType", kept, self.order))
 
     def _quality_check(self, jid: str, raw: dict) -> None:
@@ -316,23 +321,38 @@ class EventProjection:
             vid = self._version(ds, f"outputs[{i}]", rid, reading=False)
             self.out.edge(rid, "WROTE", vid, self.time)
             if vid.startswith("model:"):
-                self.out.models.append((rid, dataset_id(ds["namespace"], ds["name"]), model_id(ds["namespace"], ds["name"])))
+                self.out.models.append(
+                    (rid, dataset_id(ds["namespace"], ds["name"]), model_id(ds["namespace"], ds["name"]))
+                )
             self._columns(ds, f"outputs[{i}]", rid, model=vid.startswith("model:"))
 
     def _parent(self, rid: str, facets: Any) -> None:
         parent = self._usable("run.facets", facets, "parent")
         if not parent:
             return
-        pid = self.out.node(NodeFact(run_id(parent["run"]["runId"]), NodeKind.RUN, "", parent["run"]["runId"], None, None, self.time))
-        pjob = self.out.node(_named(job_id(parent["job"]["namespace"], parent["job"]["name"]), NodeKind.JOB, parent["job"], self.time))
+        pid = self.out.node(
+            NodeFact(run_id(parent["run"]["runId"]), NodeKind.RUN, "", parent["run"]["runId"], None, None, self.time)
+        )
+        pjob = self.out.node(
+            _named(job_id(parent["job"]["namespace"], parent["job"]["name"]), NodeKind.JOB, parent["job"], self.time)
+        )
         self.out.edge(rid, "CHILD_OF", pid, self.time)
         self.out.edge(pid, "RUN_OF", pjob, self.time)
         root = parent.get("root") if "run.facets.parent.root" not in self.event.bad_facets else None
         if isinstance(root, dict) and root["run"]["runId"] != parent["run"]["runId"]:
             # OpenLineage 1.x: the top of the hierarchy (a DAG run), known even when the parent sends nothing
-            top = self.out.node(NodeFact(run_id(root["run"]["runId"]), NodeKind.RUN, "", root["run"]["runId"], None, None, self.time))
+            top = self.out.node(
+                NodeFact(run_id(root["run"]["runId"]), NodeKind.RUN, "", root["run"]["runId"], None, None, self.time)
+            )
             self.out.edge(rid, "DESCENDANT_OF", top, self.time)
-            self.out.edge(top, "RUN_OF", self.out.node(_named(job_id(root["job"]["namespace"], root["job"]["name"]), NodeKind.JOB, root["job"], self.time)), self.time)
+            self.out.edge(
+                top,
+                "RUN_OF",
+                self.out.node(
+                    _named(job_id(root["job"]["namespace"], root["job"]["name"]), NodeKind.JOB, root["job"], self.time)
+                ),
+                self.time,
+            )
 
     def _code(self, rid: str, facets: Any) -> None:
         loc = self._usable("job.facets", facets, "sourceCodeLocation")
@@ -399,7 +419,11 @@ class EventProjection:
         else:
             version = rid.removeprefix("run:")
         make, kind = (model_id, NodeKind.MODEL_VERSION) if is_model else (dataset_id, NodeKind.DATASET_VERSION)
-        vid = self.out.node(NodeFact(make(ds["namespace"], ds["name"], version), kind, ds["namespace"], ds["name"], version, eid, self.time))
+        vid = self.out.node(
+            NodeFact(
+                make(ds["namespace"], ds["name"], version), kind, ds["namespace"], ds["name"], version, eid, self.time
+            )
+        )
         self.out.edge(vid, "VERSION_OF", eid, self.time)
         self._facets(vid, ds.get("facets"))
         self._facets(vid, ds.get("inputFacets"), "input:")
@@ -441,9 +465,20 @@ class EventProjection:
         if self.ctx.exists(model_id(named["namespace"], named["name"])):
             src = model_id(named["namespace"], named["name"])  # a model's output feeding a column
         else:
-            src = self.out.node(_named(dataset_id(named["namespace"], named["name"]), NodeKind.DATASET, named, self.time))
-        self.out.columns.append(ColumnFact(src, item["field"], dst, dst_field, rid, self.time,
-                                           columns.transformations(item.get("transformations"), default)))
+            src = self.out.node(
+                _named(dataset_id(named["namespace"], named["name"]), NodeKind.DATASET, named, self.time)
+            )
+        self.out.columns.append(
+            ColumnFact(
+                src,
+                item["field"],
+                dst,
+                dst_field,
+                rid,
+                self.time,
+                columns.transformations(item.get("transformations"), default),
+            )
+        )
 
     def _dataset_event(self, ds: dict) -> None:
         eid, is_model = self._dataset_entity(ds, "dataset")
@@ -452,7 +487,17 @@ class EventProjection:
         if declared:
             make, kind = (model_id, NodeKind.MODEL_VERSION) if is_model else (dataset_id, NodeKind.DATASET_VERSION)
             version = declared["datasetVersion"]
-            vid = self.out.node(NodeFact(make(ds["namespace"], ds["name"], version), kind, ds["namespace"], ds["name"], version, eid, self.time))
+            vid = self.out.node(
+                NodeFact(
+                    make(ds["namespace"], ds["name"], version),
+                    kind,
+                    ds["namespace"],
+                    ds["name"],
+                    version,
+                    eid,
+                    self.time,
+                )
+            )
             self.out.edge(vid, "VERSION_OF", eid, self.time)
             self._facets(vid, ds.get("facets"))
 

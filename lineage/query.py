@@ -14,7 +14,8 @@ is ``r`` then ``b``. Depth 0 returns the start nodes only.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Iterable, Literal, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, field_validator
 
@@ -153,8 +154,9 @@ def far_end(edge: Edge, direction: Direction) -> str:
     return edge.src if direction == "upstream" else edge.dst
 
 
-def bfs(starts: list[str], step: Step, direction: Direction, depth: int | None,
-        max_nodes: int) -> tuple[dict[str, int], list[Edge], str | None, dict[str, str]]:
+def bfs(
+    starts: list[str], step: Step, direction: Direction, depth: int | None, max_nodes: int
+) -> tuple[dict[str, int], list[Edge], str | None, dict[str, str]]:
     """Breadth-first search; returns (distance by node, edges, truncation reason, parent by node)."""
     distance = {s: 0 for s in starts}
     parent: dict[str, str] = {}
@@ -203,14 +205,16 @@ def job_distances(starts: list[str], edges: Iterable[Edge]) -> dict[str, int]:
     return best
 
 
-def bfs_over(edges: Iterable[Edge], starts: list[str], direction: Direction, depth: int | None,
-             max_nodes: int) -> tuple[dict[str, int], list[Edge], str | None]:
+def bfs_over(
+    edges: Iterable[Edge], starts: list[str], direction: Direction, depth: int | None, max_nodes: int
+) -> tuple[dict[str, int], list[Edge], str | None]:
     """``bfs`` over edges already fetched (every edge into, or out of, the reachable set): what a
     backend that finds the closure in one query returns from its ``walk``."""
     near = 2 if direction == "upstream" else 0  # the end a step starts from: dst upstream, src downstream
     adjacency: dict[str, list[Edge]] = {}
     for edge in edges:
         adjacency.setdefault(edge[near], []).append(edge)
-    distance, walked, reason, _ = bfs(starts, lambda ids: [e for i in ids for e in adjacency.get(i, ())],
-                                      direction, depth, max_nodes)
+    distance, walked, reason, _ = bfs(
+        starts, lambda ids: [e for i in ids for e in adjacency.get(i, ())], direction, depth, max_nodes
+    )
     return distance, walked, reason

@@ -32,15 +32,22 @@ import inspect
 import logging
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attr
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
-    DatasetFacet, RunFacet, dataset_type_dataset, dataset_version_dataset, error_message_run, parent_run,
-    schema_dataset, source_code_location_job,
+    DatasetFacet,
+    RunFacet,
+    dataset_type_dataset,
+    dataset_version_dataset,
+    error_message_run,
+    parent_run,
+    schema_dataset,
+    source_code_location_job,
 )
 
 from lineage.canonical import file_digest
@@ -83,9 +90,11 @@ class ModelFacet(DatasetFacet):
 
 def git_state(path: str | Path = ".") -> dict[str, Any] | None:
     """The commit, remote url and dirty flag of the git work tree at ``path``, or None."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=path, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
@@ -102,9 +111,17 @@ def git_state(path: str | Path = ".") -> dict[str, Any] | None:
 class TrainingRun:
     """A context manager that records one training run as OpenLineage events."""
 
-    def __init__(self, job: str, namespace: str = "default", *, client: OpenLineageClient | None = None,
-                 strict: bool = False, code_path: str | Path = ".", run_id: str | None = None,
-                 parent: tuple[str, str, str] | None = None):
+    def __init__(
+        self,
+        job: str,
+        namespace: str = "default",
+        *,
+        client: OpenLineageClient | None = None,
+        strict: bool = False,
+        code_path: str | Path = ".",
+        run_id: str | None = None,
+        parent: tuple[str, str, str] | None = None,
+    ):
         self.job, self.namespace, self.strict = job, namespace, strict
         self.run_id = run_id or str(uuid.uuid4())
         self.parent = parent  # (namespace, job name, run id) of an orchestrating run
@@ -118,42 +135,58 @@ class TrainingRun:
 
     # --- recording -----------------------------------------------------------
 
-    def input(self, namespace: str, name: str, *, version: str | None = None,
-              schema: dict[str, str] | None = None) -> "TrainingRun":
+    def input(
+        self, namespace: str, name: str, *, version: str | None = None, schema: dict[str, str] | None = None
+    ) -> TrainingRun:
         self._inputs.append(InputDataset(namespace=namespace, name=name, facets=_dataset_facets(version, schema)))
         return self
 
-    def output(self, namespace: str, name: str, *, version: str | None = None,
-               schema: dict[str, str] | None = None) -> "TrainingRun":
+    def output(
+        self, namespace: str, name: str, *, version: str | None = None, schema: dict[str, str] | None = None
+    ) -> TrainingRun:
         self._outputs.append(OutputDataset(namespace=namespace, name=name, facets=_dataset_facets(version, schema)))
         return self
 
-    def params(self, **values: Any) -> "TrainingRun":
+    def params(self, **values: Any) -> TrainingRun:
         self._params.update(values)
         return self
 
-    def metrics(self, **values: Any) -> "TrainingRun":
+    def metrics(self, **values: Any) -> TrainingRun:
         self._metrics.update(values)
         return self
 
-    def model(self, namespace: str, name: str, *, path: str | Path | None = None, version: str | None = None,
-              framework: str | None = None, task: str | None = None, uri: str | None = None) -> str:
+    def model(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        path: str | Path | None = None,
+        version: str | None = None,
+        framework: str | None = None,
+        task: str | None = None,
+        uri: str | None = None,
+    ) -> str:
         """Mark the run's model artifact; return its model id (``model:ns/name@version``)."""
         digest = self._guard(file_digest, path) if path is not None else None
         version = version or (digest.split(":")[1][:12] if digest else self.run_id)
         facets = {
             "datasetType": dataset_type_dataset.DatasetTypeDatasetFacet(datasetType="MODEL"),
             "version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=version),
-            "auditgraph_model": ModelFacet(version=version, artifactDigest=digest,
-                                           artifactUri=uri or (Path(path).resolve().as_uri() if path else None),
-                                           framework=framework, task=task, metrics=self._metrics),
+            "auditgraph_model": ModelFacet(
+                version=version,
+                artifactDigest=digest,
+                artifactUri=uri or (Path(path).resolve().as_uri() if path else None),
+                framework=framework,
+                task=task,
+                metrics=self._metrics,
+            ),
         }
         self._outputs.append(OutputDataset(namespace=namespace, name=name, facets=facets))
         return model_id(namespace, name, version)
 
     # --- lifecycle -------------------------------------------------------------
 
-    def __enter__(self) -> "TrainingRun":
+    def __enter__(self) -> TrainingRun:
         self._code = self._guard(git_state, self.code_path)
         self._emit(RunState.START)
         return self
@@ -172,23 +205,34 @@ class TrainingRun:
         return self._client
 
     def event(self, state: RunState, error: BaseException | None = None) -> RunEvent:
-        run_facets: dict[str, RunFacet] = {"auditgraph_training": TrainingFacet(
-            params=self._params, metrics=self._metrics, codeDirty=self._code["dirty"] if self._code else None)}
+        run_facets: dict[str, RunFacet] = {
+            "auditgraph_training": TrainingFacet(
+                params=self._params, metrics=self._metrics, codeDirty=self._code["dirty"] if self._code else None
+            )
+        }
         if self.parent:
             ns, name, rid = self.parent
-            run_facets["parent"] = parent_run.ParentRunFacet(run=parent_run.Run(runId=rid),
-                                                             job=parent_run.Job(namespace=ns, name=name))
+            run_facets["parent"] = parent_run.ParentRunFacet(
+                run=parent_run.Run(runId=rid), job=parent_run.Job(namespace=ns, name=name)
+            )
         if error is not None:
             run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
-                message=f"{type(error).__name__}: {error}", programmingLanguage="PYTHON")
+                message=f"{type(error).__name__}: {error}", programmingLanguage="PYTHON"
+            )
         job_facets = {}
         if self._code:
             job_facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
-                type="git", url=self._code["url"], repoUrl=self._code["url"], version=self._code["commit"])
-        return RunEvent(eventType=state, eventTime=utc_now().isoformat(),
-                        run=Run(runId=self.run_id, facets=run_facets),
-                        job=Job(namespace=self.namespace, name=self.job, facets=job_facets),
-                        producer=PRODUCER, inputs=list(self._inputs), outputs=list(self._outputs))
+                type="git", url=self._code["url"], repoUrl=self._code["url"], version=self._code["commit"]
+            )
+        return RunEvent(
+            eventType=state,
+            eventTime=utc_now().isoformat(),
+            run=Run(runId=self.run_id, facets=run_facets),
+            job=Job(namespace=self.namespace, name=self.job, facets=job_facets),
+            producer=PRODUCER,
+            inputs=list(self._inputs),
+            outputs=list(self._outputs),
+        )
 
     def _emit(self, state: RunState, error: BaseException | None = None) -> None:
         self._guard(lambda: self.client.emit(self.event(state, error)))
@@ -199,8 +243,11 @@ class TrainingRun:
         except Exception as e:
             if self.strict:
                 raise
-            log.warning("auditgraph SDK: %s failed: %s (the training job goes on; strict=True to fail)",
-                        getattr(fn, "__name__", "emit"), e)
+            log.warning(
+                "auditgraph SDK: %s failed: %s (the training job goes on; strict=True to fail)",
+                getattr(fn, "__name__", "emit"),
+                e,
+            )
             return None
 
 
@@ -210,17 +257,19 @@ def _dataset_facets(version: str | None, schema: dict[str, str] | None) -> dict[
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=version)
     if schema:
         facets["schema"] = schema_dataset.SchemaDatasetFacet(
-            fields=[schema_dataset.SchemaDatasetFacetFields(name=k, type=v) for k, v in schema.items()])
+            fields=[schema_dataset.SchemaDatasetFacetFields(name=k, type=v) for k, v in schema.items()]
+        )
     return facets
 
 
 def training_run(job: str, namespace: str = "default", **options: Any) -> Callable:
     """Decorator form of ``TrainingRun``; the function gets the run as ``run=`` if it takes one.
 
-        @training_run("train_churn", namespace="ml")
-        def train(run):
-            run.input("s3://lake", "features")
+    @training_run("train_churn", namespace="ml")
+    def train(run):
+        run.input("s3://lake", "features")
     """
+
     def decorate(fn: Callable) -> Callable:
         wants_run = "run" in inspect.signature(fn).parameters
 

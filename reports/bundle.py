@@ -17,7 +17,7 @@ from typing import Any
 from governance import binding, readmodels, records
 from governance.findings import fairness_by_grouping, latest_explanation
 from governance.frameworks import FRAMEWORKS, TITLES
-from governance.gate import GATE, current_release, history
+from governance.gate import current_release, history
 from governance.subject import Subject
 from lineage.canonical import canonical_bytes, sha256_digest
 from lineage.ids import NodeKind, parse_id
@@ -41,8 +41,10 @@ def collect(store: Store, model: str) -> dict[str, Any]:
         "fairness": _fairness(store, subject, cited),
         "gate": _gate(store, subject, cited),
         "gate_history": _gate_history(store, subject, cited),
-        "bound_policies": [{"policy": b.name, "rules_digest": b.digest, "glob": b.glob, "seq": _cite(store, cited, b.seq)}
-                           for b in binding.required(store, subject.id)],
+        "bound_policies": [
+            {"policy": b.name, "rules_digest": b.digest, "glob": b.glob, "seq": _cite(store, cited, b.seq)}
+            for b in binding.required(store, subject.id)
+        ],
         "binding_history": [{**h, "seq": _cite(store, cited, h["seq"])} for h in binding.history(store, subject.id)],
         "approvals": _approvals(subject, cited),
         "ledger_head": {"seq": head.seq, "hash": head.hash},
@@ -78,16 +80,23 @@ def _identity(store: Store, subject: Subject) -> dict[str, Any]:
     artifact = readmodels.artifact(store, subject.id)
     entity = str(parse_id(subject.id).entity())
     counted = [a for a in subject.approvals if a.valid]
-    return {"id": subject.id, "entity": entity, "namespace": node.namespace,
-            "name": node.name, "version": node.version,
-            "artifact_digest": f"sha256:{artifact.digest}" if artifact.digest else None,
-            "artifact_problem": artifact.problem or None,
-            "artifact_uri": model.get("artifactUri"), "framework": model.get("framework"), "task": model.get("task"),
-            "recorded": node.first_seen,
-            "released": current_release(store, entity) == subject.id,
-            "valid_approvals": len([a for a in counted if a.decision == "approve"]),
-            "valid_rejections": len([a for a in counted if a.decision == "reject"]),
-            "signed_by_role": _by_role(counted)}
+    return {
+        "id": subject.id,
+        "entity": entity,
+        "namespace": node.namespace,
+        "name": node.name,
+        "version": node.version,
+        "artifact_digest": f"sha256:{artifact.digest}" if artifact.digest else None,
+        "artifact_problem": artifact.problem or None,
+        "artifact_uri": model.get("artifactUri"),
+        "framework": model.get("framework"),
+        "task": model.get("task"),
+        "recorded": node.first_seen,
+        "released": current_release(store, entity) == subject.id,
+        "valid_approvals": len([a for a in counted if a.decision == "approve"]),
+        "valid_rejections": len([a for a in counted if a.decision == "reject"]),
+        "signed_by_role": _by_role(counted),
+    }
 
 
 def _by_role(counted: list) -> dict[str, dict[str, list[str]]]:
@@ -106,8 +115,11 @@ def _documentation(store: Store, subject: Subject, cited: dict[int, str]) -> dic
     for item in (owners, use):
         for seq in item.seqs if item else ():
             _cite(store, cited, seq)
-    return {"owners": owners.value if owners else [], "intended_use": use.value["intended_use"] if use else None,
-            "limitations": use.value.get("limitations", []) if use else []}
+    return {
+        "owners": owners.value if owners else [],
+        "intended_use": use.value["intended_use"] if use else None,
+        "limitations": use.value.get("limitations", []) if use else [],
+    }
 
 
 def _lineage(store: Store, subject: Subject) -> dict[str, Any]:
@@ -119,32 +131,53 @@ def _lineage(store: Store, subject: Subject) -> dict[str, Any]:
         parent = [e.dst for e in store.edges([run], "downstream", ["CHILD_OF"])]
         code = [e.src for e in store.edges([run], "upstream", ["BUILT"])]
         training = facets.get("auditgraph_training") or {}
-        runs.append({"id": run, "job": job[0] if job else None, "parent": parent[0] if parent else None,
-                     "state": (facets.get("_state") or {}).get("eventType"), "started": row.first_seen if row else None,
-                     "ended": row.last_seen if row else None, "code": code,
-                     "code_dirty": training.get("codeDirty"), "params": training.get("params", {})})
+        runs.append(
+            {
+                "id": run,
+                "job": job[0] if job else None,
+                "parent": parent[0] if parent else None,
+                "state": (facets.get("_state") or {}).get("eventType"),
+                "started": row.first_seen if row else None,
+                "ended": row.last_seen if row else None,
+                "code": code,
+                "code_dirty": training.get("codeDirty"),
+                "params": training.get("params", {}),
+            }
+        )
     inputs = []
     for version in subject.inputs:
         facets = store.facets(version)
         fields = [f.get("name") for f in (facets.get("schema") or {}).get("fields", []) if isinstance(f, dict)]
-        inputs.append({"id": version, "fields": fields, "tags": sorted(records.tags_of(store, version)),
-                       "version_declared": "version" in facets})
+        inputs.append(
+            {
+                "id": version,
+                "fields": fields,
+                "tags": sorted(records.tags_of(store, version)),
+                "version_declared": "version" in facets,
+            }
+        )
     walk = subject.upstream
     nodes = [n for n in walk.nodes if n.kind != NodeKind.JOB][:MAX_GRAPH_NODES]
     keep = {n.id for n in nodes}
     return {
-        "training_runs": runs, "inputs": inputs,
-        "upstream_count": len(walk.nodes), "truncated": walk.truncated or len(nodes) < len(
-            [n for n in walk.nodes if n.kind != NodeKind.JOB]),
-        "graph": {"nodes": [{"id": n.id, "kind": n.kind, "distance": n.distance, "job": n.job} for n in nodes],
-                  "edges": [{"src": e.src, "type": e.type, "dst": e.dst} for e in walk.edges
-                            if e.src in keep and e.dst in keep]},
+        "training_runs": runs,
+        "inputs": inputs,
+        "upstream_count": len(walk.nodes),
+        "truncated": walk.truncated or len(nodes) < len([n for n in walk.nodes if n.kind != NodeKind.JOB]),
+        "graph": {
+            "nodes": [{"id": n.id, "kind": n.kind, "distance": n.distance, "job": n.job} for n in nodes],
+            "edges": [
+                {"src": e.src, "type": e.type, "dst": e.dst} for e in walk.edges if e.src in keep and e.dst in keep
+            ],
+        },
     }
 
 
 def _evaluations(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
-    return [{"seq": _cite(store, cited, seq), "metrics": p["metrics"], "dataset": p["dataset"], "at": p["at"]}
-            for seq, p in records.evaluations_of(store, subject.id)]
+    return [
+        {"seq": _cite(store, cited, seq), "metrics": p["metrics"], "dataset": p["dataset"], "at": p["at"]}
+        for seq, p in records.evaluations_of(store, subject.id)
+    ]
 
 
 def _explanation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any] | None:
@@ -152,9 +185,25 @@ def _explanation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[
     if not found:
         return None
     seq, e = found
-    keep = ("explainer", "output", "estimator", "rows_explained", "rows_available", "background_rows",
-            "background_digest", "seed", "importance", "additivity", "proxies", "versions", "dataset", "data_digest",
-            "model_digest", "artifact_recorded", "at")
+    keep = (
+        "explainer",
+        "output",
+        "estimator",
+        "rows_explained",
+        "rows_available",
+        "background_rows",
+        "background_digest",
+        "seed",
+        "importance",
+        "additivity",
+        "proxies",
+        "versions",
+        "dataset",
+        "data_digest",
+        "model_digest",
+        "artifact_recorded",
+        "at",
+    )
     return {"seq": _cite(store, cited, seq), **{k: e.get(k) for k in keep}}
 
 
@@ -163,11 +212,23 @@ def _fairness(store: Store, subject: Subject, cited: dict[int, str]) -> list[dic
     out = []
     for key in sorted(latest):
         seq, p = latest[key]
-        out.append({"seq": _cite(store, cited, seq), "protected": p["protected"], "rows": p["rows"],
-                    "groups": p["groups"], "metrics": p["metrics"], "excluded_groups": p["excluded_groups"],
-                    "min_group_size": p["min_group_size"], "bootstrap": p["bootstrap"], "target": p.get("target"),
-                    "dataset": p.get("dataset"), "model_digest": p.get("model_digest"),
-                    "artifact_recorded": p.get("artifact_recorded"), "at": p["at"]})
+        out.append(
+            {
+                "seq": _cite(store, cited, seq),
+                "protected": p["protected"],
+                "rows": p["rows"],
+                "groups": p["groups"],
+                "metrics": p["metrics"],
+                "excluded_groups": p["excluded_groups"],
+                "min_group_size": p["min_group_size"],
+                "bootstrap": p["bootstrap"],
+                "target": p.get("target"),
+                "dataset": p.get("dataset"),
+                "model_digest": p.get("model_digest"),
+                "artifact_recorded": p.get("artifact_recorded"),
+                "at": p["at"],
+            }
+        )
     return out
 
 
@@ -197,14 +258,30 @@ def _gate(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, An
         for ref in r.evidence:
             if ref.startswith("ledger:"):
                 _cite(store, cited, int(ref.split(":")[1]))
-    recheck = ({"holds": None, "why": unchecked} if now is None else
-               {"holds": now.outcome == result.outcome, "recorded_outcome": result.outcome, "outcome_now": now.outcome,
-                "why": "" if now.outcome == result.outcome else
-                f"the recorded run {result.outcome}ed; the same policy {'blocks' if now.outcome == 'blocked' else 'passes'} "
-                "on what the ledger holds now"})
-    return {"seq": result.seq, "outcome": shown.outcome, "evaluated_at": result.evaluated_at, "decisive": why,
-            "actor": decisive.actor, "policy": result.policy, "policy_digest": result.policy_digest,
-            "recheck": recheck, "rules": [r.model_dump(exclude={"source"}) for r in shown.results]}
+    recheck = (
+        {"holds": None, "why": unchecked}
+        if now is None
+        else {
+            "holds": now.outcome == result.outcome,
+            "recorded_outcome": result.outcome,
+            "outcome_now": now.outcome,
+            "why": ""
+            if now.outcome == result.outcome
+            else f"the recorded run {result.outcome}ed; the same policy {'blocks' if now.outcome == 'blocked' else 'passes'} "
+            "on what the ledger holds now",
+        }
+    )
+    return {
+        "seq": result.seq,
+        "outcome": shown.outcome,
+        "evaluated_at": result.evaluated_at,
+        "decisive": why,
+        "actor": decisive.actor,
+        "policy": result.policy,
+        "policy_digest": result.policy_digest,
+        "recheck": recheck,
+        "rules": [r.model_dump(exclude={"source"}) for r in shown.results],
+    }
 
 
 def _recheck(store: Store, subject: Subject, result) -> tuple[Any, str]:
@@ -230,18 +307,37 @@ def _recheck(store: Store, subject: Subject, result) -> tuple[Any, str]:
 
 def _gate_history(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
     """Every gate run on this version, oldest first: a report shows each policy tried, not only the one that passed."""
-    return [{"seq": _cite(store, cited, run.seq), "policy": run.result.policy, "outcome": run.result.outcome,
-             "blocking": len(run.result.blocking), "actor": run.actor, "recorded_at": run.recorded_at,
-             "release": run.release} for run in history(store, subject.id)]
+    return [
+        {
+            "seq": _cite(store, cited, run.seq),
+            "policy": run.result.policy,
+            "outcome": run.result.outcome,
+            "blocking": len(run.result.blocking),
+            "actor": run.actor,
+            "recorded_at": run.recorded_at,
+            "release": run.release,
+        }
+        for run in history(store, subject.id)
+    ]
 
 
 def _approvals(subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
     out = []
     for a in subject.approvals:
         _cite(subject.store, cited, a.seq)
-        out.append({"seq": a.seq, "role": a.role, "decision": a.decision, "approver": a.approver,
-                    "key_id": a.key_id, "time": a.time, "evidence_digest": a.evidence_digest,
-                    "signature": "valid" if a.valid else "invalid", "problem": a.problem})
+        out.append(
+            {
+                "seq": a.seq,
+                "role": a.role,
+                "decision": a.decision,
+                "approver": a.approver,
+                "key_id": a.key_id,
+                "time": a.time,
+                "evidence_digest": a.evidence_digest,
+                "signature": "valid" if a.valid else "invalid",
+                "problem": a.problem,
+            }
+        )
     return out
 
 
@@ -250,7 +346,9 @@ def _not_evaluated(bundle: dict[str, Any]) -> list[dict[str, str]]:
     if bundle["gate"] is None:
         missing.append({"what": "release gate", "why": "no gate run is recorded for this version"})
     else:
-        missing += [{"what": r["rule"], "why": r["reason"]} for r in bundle["gate"]["rules"] if r["status"] == "not_evaluated"]
+        missing += [
+            {"what": r["rule"], "why": r["reason"]} for r in bundle["gate"]["rules"] if r["status"] == "not_evaluated"
+        ]
     if bundle["explanation"] is None:
         missing.append({"what": "explanation", "why": "no SHAP explanation is recorded"})
     if not bundle["fairness"]:
@@ -278,7 +376,11 @@ def coverage(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for framework, items in FRAMEWORKS.items():
         rows = []
         for item, title in items.items():
-            by = [{"rule": r["rule"], "status": r["status"]} for r in rules if item in r.get("evidences", {}).get(framework, [])]
+            by = [
+                {"rule": r["rule"], "status": r["status"]}
+                for r in rules
+                if item in r.get("evidences", {}).get(framework, [])
+            ]
             rows.append({"item": item, "title": title, "rules": by, "state": _coverage_state(by)})
         out.append({"framework": framework, "title": TITLES[framework], "items": rows})
     return out

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-
-from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, json_option, store_option
-from reports.formats import RenderContext, ReportFormat, formats as registered_formats
+from lineage.cli.options import (
+    actor_option,
+    connect,
+    default_actor,
+    domain_errors,
+    emit_json,
+    json_option,
+    store_option,
+)
+from reports.formats import RenderContext, ReportFormat
+from reports.formats import formats as registered_formats
 from reports.issue import issue, load_bundle
 from reports.verify import verify as verify_report
 
@@ -42,25 +51,32 @@ def reports():
 
 
 templates_option = click.option(
-    "--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
+    "--templates",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="A folder of templates overriding the defaults by name (report.html.j2, report.md.j2, model_card.md.j2). "
-         "They run in jinja2's sandbox: a template may read the bundle (b) and call the registered filters "
-         "(md, num, pct, compact, status_label, the *_svg charts) and nothing else: no attribute access to "
-         "internals, no imports, no file or network I/O, no links out of the folder. A template that breaks "
-         "this, or fails, stops the command with exit 1 naming the template and line. What a template makes is "
-         "bounded: strings and lists up to 16 Mi items, format widths and filter widths up to 10,000, range() up "
-         "to 100,000 items, 16 Mi characters of output; it renders in a child process with 512 MiB more memory "
-         "and AUDITGRAPH_TEMPLATE_SECONDS of wall clock (default 10); over any limit: exit 1, nothing written. "
-         ".md templates are not HTML-escaped: pass every value through |md.")
+    "They run in jinja2's sandbox: a template may read the bundle (b) and call the registered filters "
+    "(md, num, pct, compact, status_label, the *_svg charts) and nothing else: no attribute access to "
+    "internals, no imports, no file or network I/O, no links out of the folder. A template that breaks "
+    "this, or fails, stops the command with exit 1 naming the template and line. What a template makes is "
+    "bounded: strings and lists up to 16 Mi items, format widths and filter widths up to 10,000, range() up "
+    "to 100,000 items, 16 Mi characters of output; it renders in a child process with 512 MiB more memory "
+    "and AUDITGRAPH_TEMPLATE_SECONDS of wall clock (default 10); over any limit: exit 1, nothing written. "
+    ".md templates are not HTML-escaped: pass every value through |md.",
+)
 
 
 @reports.command()
 @click.argument("model", metavar="MODEL@VERSION")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write to.")
-@click.option("--format", "formats", multiple=True, type=FormatChoice(),
-              default=lambda: [n for n, f in registered_formats().items() if f.default],
-              show_default="html, md, json, junit, card",
-              help="Formats to write (repeatable); plugins may register more (reports.formats).")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=FormatChoice(),
+    default=lambda: [n for n, f in registered_formats().items() if f.default],
+    show_default="html, md, json, junit, card",
+    help="Formats to write (repeatable); plugins may register more (reports.formats).",
+)
 @templates_option
 @store_option
 @actor_option
@@ -83,8 +99,16 @@ def release(model, out, formats, templates, store_url, actor, as_json):
     for warning in issued.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
-        emit_json({"model": issued.model, "digest": issued.digest, "seq": issued.seq, "files": issued.files,
-                   "outcome": issued.outcome, "warnings": issued.warnings})
+        emit_json(
+            {
+                "model": issued.model,
+                "digest": issued.digest,
+                "seq": issued.seq,
+                "files": issued.files,
+                "outcome": issued.outcome,
+                "warnings": issued.warnings,
+            }
+        )
         return
     click.echo(f"report for {issued.model}: {issued.outcome or 'no gate run'}; bundle {issued.digest}")
     for name, file_digest in issued.files.items():
@@ -122,8 +146,14 @@ def verify(path, templates, store_url, as_json):
 @reports.command("render")
 @click.argument("bundle_path", type=click.Path(exists=True, path_type=Path), metavar="BUNDLE")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "formats", multiple=True, type=FormatChoice(lambda f: not f.needs and f.name != "json"),
-              default=("html", "md"), show_default=True)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=FormatChoice(lambda f: not f.needs and f.name != "json"),
+    default=("html", "md"),
+    show_default=True,
+)
 @templates_option
 @domain_errors
 def render_bundle(bundle_path, out, formats, templates):

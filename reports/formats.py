@@ -23,9 +23,10 @@ Example, a plugin adding a CSV of the gate's rules::
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from reports.errors import BundleError, FormatError
 
@@ -97,20 +98,62 @@ def _pdf(bundle: dict[str, Any], ctx: RenderContext) -> bytes:
         return html_to_pdf(ctx.folder / BUILTIN_FILES["html"], Path(scratch) / "report.pdf").read_bytes()
 
 
-BUILTIN_FILES = {"json": "bundle.json", "html": "report.html", "md": "report.md", "card": "model_card.md",
-                 "junit": "gate.junit.xml", "pdf": "report.pdf"}
+BUILTIN_FILES = {
+    "json": "bundle.json",
+    "html": "report.html",
+    "md": "report.md",
+    "card": "model_card.md",
+    "junit": "gate.junit.xml",
+    "pdf": "report.pdf",
+}
 
 BUILTIN = (
-    ReportFormat("json", BUILTIN_FILES["json"], _json, reproducible=True, default=True,
-                 description="the bundle itself: every fact the report states, with its digest"),
-    ReportFormat("html", BUILTIN_FILES["html"], _templated("html"), reproducible=True, default=True,
-                 description="the release report for people"),
-    ReportFormat("md", BUILTIN_FILES["md"], _templated("md"), reproducible=True, default=True,
-                 description="the release report as Markdown"),
-    ReportFormat("junit", BUILTIN_FILES["junit"], _junit, reproducible=True, default=True,
-                 description="the gate's rules as JUnit XML for CI"),
-    ReportFormat("card", BUILTIN_FILES["card"], _templated("card"), reproducible=True, default=True,
-                 description="a model card (Markdown)"),
-    ReportFormat("pdf", BUILTIN_FILES["pdf"], _pdf, reproducible=False, needs=("html",),
-                 description="the HTML report printed by headless Chromium"),
+    ReportFormat(
+        "json",
+        BUILTIN_FILES["json"],
+        _json,
+        reproducible=True,
+        default=True,
+        description="the bundle itself: every fact the report states, with its digest",
+    ),
+    ReportFormat(
+        "html",
+        BUILTIN_FILES["html"],
+        _templated("html"),
+        reproducible=True,
+        default=True,
+        description="the release report for people",
+    ),
+    ReportFormat(
+        "md",
+        BUILTIN_FILES["md"],
+        _templated("md"),
+        reproducible=True,
+        default=True,
+        description="the release report as Markdown",
+    ),
+    ReportFormat(
+        "junit",
+        BUILTIN_FILES["junit"],
+        _junit,
+        reproducible=True,
+        default=True,
+        description="the gate's rules as JUnit XML for CI",
+    ),
+    ReportFormat(
+        "card",
+        BUILTIN_FILES["card"],
+        _templated("card"),
+        reproducible=True,
+        default=True,
+        description="a model card (Markdown)",
+    ),
+    ReportFormat(
+        "pdf",
+        BUILTIN_FILES["pdf"],
+        _pdf,
+        reproducible=False,
+        needs=("html",),
+        description="the HTML report printed by headless Chromium",
+    ),
 )

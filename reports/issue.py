@@ -9,8 +9,8 @@ from typing import Any
 
 from lineage.canonical import file_digest
 from lineage.clock import utc_text
-from lineage.kinds import EntryKind, Payload
 from lineage.errors import Unavailable
+from lineage.kinds import EntryKind, Payload
 from lineage.store import Store
 from reports.bundle import collect
 from reports.errors import BundleError, BundleNotFoundError
@@ -43,8 +43,7 @@ class Issued:
     outcome: str | None = None
 
 
-def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
-          templates: Path | None = None) -> Issued:
+def issue(store: Store, model: str, out: Path, formats: list[str], actor: str, templates: Path | None = None) -> Issued:
     """Render the bundle in ``formats`` (and the bundle itself) into ``out`` and record the issuance.
 
     Formats that need no other file render before anything is written: a template that fails leaves
@@ -53,8 +52,9 @@ def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
     """
     order = _in_order(["json", *formats])
     bundle = collect(store, model)
-    result = Issued(model=bundle["model"]["id"], digest=bundle["digest"], out=out,
-                    outcome=(bundle["gate"] or {}).get("outcome"))
+    result = Issued(
+        model=bundle["model"]["id"], digest=bundle["digest"], out=out, outcome=(bundle["gate"] or {}).get("outcome")
+    )
     ctx = RenderContext(templates=templates, folder=out)
     rendered = {fmt.filename: fmt.render(bundle, ctx) for fmt in order if not fmt.needs}
     out.mkdir(parents=True, exist_ok=True)
@@ -65,8 +65,13 @@ def issue(store: Store, model: str, out: Path, formats: list[str], actor: str,
             result.files[fmt.filename] = _write(out / fmt.filename, fmt.render(bundle, ctx))
         except Unavailable as e:
             result.warnings.append(str(e))
-    payload = {"model": result.model, "bundle_digest": result.digest, "ledger_head": bundle["ledger_head"],
-               "files": result.files, "at": utc_text()}
+    payload = {
+        "model": result.model,
+        "bundle_digest": result.digest,
+        "ledger_head": bundle["ledger_head"],
+        "files": result.files,
+        "at": utc_text(),
+    }
     result.seq = store.append(ISSUED_KIND.pending(payload, actor)).seq
     return result
 

@@ -45,8 +45,16 @@ from reports.errors import FormatError, RenderError, ReportError
 TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2", "card": "model_card.md.j2"}
 BUILTIN = Path(__file__).parent / "templates"
 # What a broken bundle or template raises while rendering (a sandbox violation is a TemplateError).
-RENDER_ERRORS = (TemplateError, ValueError, TypeError, LookupError, AttributeError, ArithmeticError, RecursionError,
-                 MemoryError)
+RENDER_ERRORS = (
+    TemplateError,
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+    MemoryError,
+)
 # What a template may make (see BoundedSandbox) and what a user's template may spend.
 MAX_OUTPUT = 16 << 20  # characters in one rendering, and in one string or list a template builds
 MAX_INT_BITS = 1 << 16  # an integer a template computes
@@ -87,6 +95,7 @@ def markdown(value: Any, code: bool = False, cell: bool = False) -> str:
 
 
 # --- the environment ----------------------------------------------------------
+
 
 class ConfinedLoader(FileSystemLoader):
     """A user's templates folder; a template that is a link to a file outside it is refused, not read."""
@@ -131,8 +140,11 @@ def _bounded_filter(name: str, f):
 
     def bounded(*args, **kwargs):
         value, rest = args[skip - 1], (*args[skip:], *kwargs.values())
-        if any(abs(len(a) if isinstance(a, str) and name == "indent" else a) > MAX_WIDTH
-               for a in rest if isinstance(a, int) or (isinstance(a, str) and name == "indent")):
+        if any(
+            abs(len(a) if isinstance(a, str) and name == "indent" else a) > MAX_WIDTH
+            for a in rest
+            if isinstance(a, int) or (isinstance(a, str) and name == "indent")
+        ):
             raise _too_big(f"|{name} with a width or count over {MAX_WIDTH}")
         if name == "format" and isinstance(value, str):
             _check_widths(value, rest)
@@ -172,10 +184,19 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             for seq, times in ((left, right), (right, left)):
                 if _sized(seq) is not None and isinstance(times, int) and _sized(seq) * times > MAX_OUTPUT:
                     raise _too_big(f"a string or list of more than {MAX_OUTPUT} items")
-            if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and left.bit_length() + right.bit_length() > MAX_INT_BITS
+            ):
                 raise _too_big(f"an integer of more than {MAX_INT_BITS} bits")
         elif operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right * left.bit_length() > MAX_INT_BITS:
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and abs(left) > 1
+                and right * left.bit_length() > MAX_INT_BITS
+            ):
                 raise _too_big(f"an integer of more than {MAX_INT_BITS} bits")
         elif operator == "+":
             if _sized(left) is not None and _sized(right) is not None and _sized(left) + _sized(right) > MAX_OUTPUT:
@@ -192,21 +213,38 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 def environment(user_templates: Path | None = None) -> BoundedSandbox:
-    loaders = ([ConfinedLoader(str(user_templates))] if user_templates else []) + [PackageLoader("reports", "templates")]
-    env = BoundedSandbox(loader=ChoiceLoader(loaders), autoescape=_autoescape, undefined=StrictUndefined,
-                         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update({
-        "pct": lambda v: "–" if v is None else f"{v * 100:.1f}%",
-        "num": _bounded_filter("num", lambda v, d=3: "–" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))),
-        "compact": lambda v: v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False),
-        "status_label": lambda s: {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "not_evaluated": "NOT EVALUATED",
-                                   "not_applicable": "NOT APPLICABLE"}.get(s, s),
-        "lineage_svg": svg.lineage_graph,
-        "importance_svg": svg.importance_chart,
-        "fairness_svg": svg.fairness_chart,
-        "md": markdown,
-        "md_cell": markdown,  # the old name, so a user's template written for it stays safe
-    })
+    loaders = ([ConfinedLoader(str(user_templates))] if user_templates else []) + [
+        PackageLoader("reports", "templates")
+    ]
+    env = BoundedSandbox(
+        loader=ChoiceLoader(loaders),
+        autoescape=_autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        {
+            "pct": lambda v: "–" if v is None else f"{v * 100:.1f}%",
+            "num": _bounded_filter(
+                "num", lambda v, d=3: "–" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))
+            ),
+            "compact": lambda v: v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False),
+            "status_label": lambda s: {
+                "pass": "PASS",
+                "fail": "FAIL",
+                "warn": "WARN",
+                "not_evaluated": "NOT EVALUATED",
+                "not_applicable": "NOT APPLICABLE",
+            }.get(s, s),
+            "lineage_svg": svg.lineage_graph,
+            "importance_svg": svg.importance_chart,
+            "fairness_svg": svg.fairness_chart,
+            "md": markdown,
+            "md_cell": markdown,  # the old name, so a user's template written for it stays safe
+        }
+    )
     return env
 
 
@@ -215,8 +253,11 @@ def _where(error: BaseException, user_templates: Path | None) -> str:
     if isinstance(error, TemplateError) and getattr(error, "lineno", None):
         return f" ({getattr(error, 'filename', None) or error.name}, line {error.lineno})"
     roots = [BUILTIN.resolve(), *([user_templates.resolve()] if user_templates else [])]
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if any(Path(f.filename).resolve().is_relative_to(root) for root in roots)]
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if any(Path(f.filename).resolve().is_relative_to(root) for root in roots)
+    ]
     return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
 
@@ -266,11 +307,15 @@ def _render_apart(bundle: dict[str, Any], fmt: str, user_templates: Path) -> str
     send.close()
     try:
         if not receive.poll(seconds):
-            raise RenderError(f"template {TEMPLATES[fmt]} ran longer than {seconds:g} s "
-                              "(AUDITGRAPH_TEMPLATE_SECONDS); nothing was written")
+            raise RenderError(
+                f"template {TEMPLATES[fmt]} ran longer than {seconds:g} s "
+                "(AUDITGRAPH_TEMPLATE_SECONDS); nothing was written"
+            )
         ok, text = receive.recv()
     except EOFError:
-        raise RenderError(f"template {TEMPLATES[fmt]} stopped the renderer (out of memory?); nothing was written") from None
+        raise RenderError(
+            f"template {TEMPLATES[fmt]} stopped the renderer (out of memory?); nothing was written"
+        ) from None
     finally:
         child.kill()
         child.join()

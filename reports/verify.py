@@ -17,8 +17,8 @@ from pathlib import Path
 
 from lineage.store import Store
 from reports.bundle import bundle_digest
-from reports.issue import ISSUED_KIND, load_bundle
 from reports.formats import RenderContext, formats
+from reports.issue import ISSUED_KIND, load_bundle
 
 
 @dataclass
@@ -56,14 +56,19 @@ def _renderings(bundle: dict, folder: Path, templates: Path | None, verdict: Ver
             continue
         again = fmt.render(bundle, ctx)
         if path.read_bytes() != (again.encode("utf-8") if isinstance(again, str) else again):
-            verdict.fail(f"{path.name} differs from a fresh rendering of the bundle: it was altered "
-                         "(or rendered with other templates: pass --templates)")
+            verdict.fail(
+                f"{path.name} differs from a fresh rendering of the bundle: it was altered "
+                "(or rendered with other templates: pass --templates)"
+            )
         else:
             verdict.checked.append(f"{path.name} re-renders byte for byte")
 
 
 def _store(store: Store, bundle: dict, verdict: Verdict) -> None:
-    wanted = {bundle["ledger_head"]["seq"]: bundle["ledger_head"]["hash"], **{c["seq"]: c["hash"] for c in bundle["cited"]}}
+    wanted = {
+        bundle["ledger_head"]["seq"]: bundle["ledger_head"]["hash"],
+        **{c["seq"]: c["hash"] for c in bundle["cited"]},
+    }
     for seq, expected in sorted(wanted.items()):
         if seq == 0:
             continue
@@ -71,14 +76,20 @@ def _store(store: Store, bundle: dict, verdict: Verdict) -> None:
         if entry is None or entry.seq != seq:
             verdict.fail(f"ledger entry {seq}, cited by the report, is not in the store")
         elif entry.hash != expected:
-            verdict.fail(f"ledger entry {seq} differs from the one the report cites (hash {entry.hash}, cited {expected})")
+            verdict.fail(
+                f"ledger entry {seq} differs from the one the report cites (hash {entry.hash}, cited {expected})"
+            )
     if verdict.ok:
-        verdict.checked.append(f"ledger head {bundle['ledger_head']['seq']} and {len(bundle['cited'])} cited entries match the store")
+        verdict.checked.append(
+            f"ledger head {bundle['ledger_head']['seq']} and {len(bundle['cited'])} cited entries match the store"
+        )
     chain = store.verify()
     if not chain.ok:
         verdict.fail(f"the store's ledger is broken: {chain.first_break}")
     else:
-        verdict.checked.append(f"ledger chain verifies ({chain.entries} entries, {chain.signatures_checked} approval signatures)")
+        verdict.checked.append(
+            f"ledger chain verifies ({chain.entries} entries, {chain.signatures_checked} approval signatures)"
+        )
     issued = [r.value for r in ISSUED_KIND.valid(store, bundle["model"]["id"])]
     if not any(i.bundle_digest == bundle["digest"] for i in issued):
         verdict.fail("no issuance of this bundle is recorded in the store")

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from lineage.graph import Graph
 from lineage.ingest import Document, ingest, read_documents
-from lineage.store import backends as registered_backends, open_store
+from lineage.store import backends as registered_backends
+from lineage.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AUDITGRAPH_SHARED", ROOT.parent / "shared"))
@@ -64,9 +69,11 @@ def make_store(scheme: str, tmp_path: Path):
     """A fresh, empty store of the backend registered for ``scheme``."""
     if scheme not in TEST_STORES:
         registered = registered_backends().get(scheme)
-        pytest.fail(f"the {scheme}:// store backend ({registered.value if registered else 'not registered'}) has no "
-                    "way to make a test store: add one to TEST_STORES in tests/conftest.py, so that the contract "
-                    "suite runs on it")
+        pytest.fail(
+            f"the {scheme}:// store backend ({registered.value if registered else 'not registered'}) has no "
+            "way to make a test store: add one to TEST_STORES in tests/conftest.py, so that the contract "
+            "suite runs on it"
+        )
     return TEST_STORES[scheme](tmp_path)
 
 
@@ -108,19 +115,31 @@ def ingest_events(store, events: list[dict], actor: str = "test"):
     return ingest(store, (Document(f"event[{i}]", value=e) for i, e in enumerate(events)), actor)
 
 
-def run_event(job: str, run: str | None = None, *, event_type: str | None = "COMPLETE",
-              time: str = "2024-05-01T10:00:00Z", inputs=(), outputs=(), namespace: str = "test",
-              run_facets: dict | None = None, job_facets: dict | None = None) -> dict:
+def run_event(
+    job: str,
+    run: str | None = None,
+    *,
+    event_type: str | None = "COMPLETE",
+    time: str = "2024-05-01T10:00:00Z",
+    inputs=(),
+    outputs=(),
+    namespace: str = "test",
+    run_facets: dict | None = None,
+    job_facets: dict | None = None,
+) -> dict:
     """A minimal, spec-valid RunEvent; datasets are (namespace, name) or full dicts."""
+
     def ds(item):
         return item if isinstance(item, dict) else {"namespace": item[0], "name": item[1]}
 
     event = {
-        "eventTime": time, "producer": "https://example.com/auditgraph-tests",
+        "eventTime": time,
+        "producer": "https://example.com/auditgraph-tests",
         "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
         "run": {"runId": run or str(uuid.uuid4()), "facets": run_facets or {}},
         "job": {"namespace": namespace, "name": job, "facets": job_facets or {}},
-        "inputs": [ds(i) for i in inputs], "outputs": [ds(o) for o in outputs],
+        "inputs": [ds(i) for i in inputs],
+        "outputs": [ds(o) for o in outputs],
     }
     if event_type is not None:
         event["eventType"] = event_type
@@ -144,11 +163,6 @@ def load(path: Path):
 
 
 # --- a real HTTP server on loopback --------------------------------------------
-
-import socket
-import threading
-import time
-from contextlib import contextmanager
 
 
 def free_port() -> int:
@@ -196,9 +210,23 @@ def wait_until(predicate, timeout: float = 15, what: str = "the condition"):
 
 # --- a real model trained on Adult (without sex and race), recorded through the SDK ---------
 
-ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
-                 "relationship", "race", "sex", "capital-gain", "capital-loss", "hours-per-week", "native-country",
-                 "income"]
+ADULT_COLUMNS = [
+    "age",
+    "workclass",
+    "fnlwgt",
+    "education",
+    "education-num",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "capital-gain",
+    "capital-loss",
+    "hours-per-week",
+    "native-country",
+    "income",
+]
 
 
 @pytest.fixture(scope="session")
@@ -220,11 +248,19 @@ def adult(tmp_path_factory):
     d.to_csv(csv, index=False)
     X = d.drop(columns=["income", "sex", "race"])
     categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    model = Pipeline([
-        ("encode", ColumnTransformer([("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categorical)],
-                                     remainder="passthrough", verbose_feature_names_out=False)),
-        ("gbm", GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0)),
-    ]).fit(X, (d.income == ">50K").astype(int))
+    model = Pipeline(
+        [
+            (
+                "encode",
+                ColumnTransformer(
+                    [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categorical)],
+                    remainder="passthrough",
+                    verbose_feature_names_out=False,
+                ),
+            ),
+            ("gbm", GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0)),
+        ]
+    ).fit(X, (d.income == ">50K").astype(int))
     path = base / "income.skops"
     dump(model, path)
     log = base / "events.jsonl"

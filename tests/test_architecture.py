@@ -6,7 +6,6 @@ import ast
 import functools
 
 import pytest
-
 from conftest import ROOT
 
 FORBIDDEN = {"lineage": ("governance", "reports"), "governance": ("reports",)}
@@ -29,8 +28,12 @@ def imports(package: str):
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_a_package_never_imports_the_ones_above_it(package):
-    bad = [(str(p.relative_to(ROOT)), m) for p, names in imports(package) for m in names
-           if m.split(".")[0] in FORBIDDEN[package]]
+    bad = [
+        (str(p.relative_to(ROOT)), m)
+        for p, names in imports(package)
+        for m in names
+        if m.split(".")[0] in FORBIDDEN[package]
+    ]
     assert bad == []
 
 
@@ -64,8 +67,11 @@ def test_no_module_outside_the_read_models_parses_a_ledger_payload():
             if relative in READ_MODELS or relative in PASS_THROUGH:
                 continue
             for node in ast.walk(parsed(path)):
-                if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("loads", "model_validate_json") \
-                        and any(isinstance(a, ast.Attribute) and a.attr == "payload" for a in node.args):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "attr", "") in ("loads", "model_validate_json")
+                    and any(isinstance(a, ast.Attribute) and a.attr == "payload" for a in node.args)
+                ):
                     offenders.append((relative, node.lineno))
     assert offenders == []
 
@@ -79,8 +85,12 @@ def test_every_kind_written_by_our_own_code_is_a_declared_entry_kind():
             if path == ROOT / "lineage" / "kinds.py":  # EntryKind.pending itself
                 continue
             for node in ast.walk(parsed(path)):
-                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Pending" and node.args \
-                        and not (isinstance(node.args[0], ast.Name) and node.args[0].id == "OPENLINEAGE_KIND"):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", "") == "Pending"
+                    and node.args
+                    and not (isinstance(node.args[0], ast.Name) and node.args[0].id == "OPENLINEAGE_KIND")
+                ):
                     offenders.append((str(path.relative_to(ROOT)), node.lineno))
     assert offenders == []
 
@@ -88,9 +98,25 @@ def test_every_kind_written_by_our_own_code_is_a_declared_entry_kind():
 # Names only an OpenLineage event (or one of its facets) gives meaning to: the event's own fields, its
 # datasets' facet groups and the facets the projection interprets. (run/job/namespace/name are left out:
 # a backend's rows have columns of those names.)
-OPENLINEAGE_FIELDS = frozenset({"eventType", "eventTime", "runId", "inputs", "outputs", "inputFacets", "outputFacets",
-                                "producer", "schemaURL", "lifecycleStateChange", "datasetVersion", "columnLineage",
-                                "symlinks", "dataQualityAssertions", "jobType"})
+OPENLINEAGE_FIELDS = frozenset(
+    {
+        "eventType",
+        "eventTime",
+        "runId",
+        "inputs",
+        "outputs",
+        "inputFacets",
+        "outputFacets",
+        "producer",
+        "schemaURL",
+        "lifecycleStateChange",
+        "datasetVersion",
+        "columnLineage",
+        "symlinks",
+        "dataQualityAssertions",
+        "jobType",
+    }
+)
 
 
 def test_no_store_module_imports_or_parses_openlineage():
@@ -103,15 +129,21 @@ def test_no_store_module_imports_or_parses_openlineage():
     offenders = []
     for path in sorted((ROOT / "lineage" / "store").rglob("*.py")):
         relative, tree = str(path.relative_to(ROOT)), ast.parse(path.read_text())
-        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                      and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Import) and any(a.name.startswith("lineage.openlineage") for a in node.names):
                 offenders.append((relative, node.lineno, "import lineage.openlineage"))
             elif isinstance(node, ast.ImportFrom) and (
-                    (node.module or "").startswith("lineage.openlineage")
-                    or (node.module == "lineage" and any(a.name == "openlineage" for a in node.names))):
+                (node.module or "").startswith("lineage.openlineage")
+                or (node.module == "lineage" and any(a.name == "openlineage" for a in node.names))
+            ):
                 offenders.append((relative, node.lineno, f"from {node.module} import ..."))
             elif isinstance(node, ast.Constant) and node.value in OPENLINEAGE_FIELDS and id(node) not in docstrings:
                 offenders.append((relative, node.lineno, repr(node.value)))
@@ -121,9 +153,14 @@ def test_no_store_module_imports_or_parses_openlineage():
 def test_the_query_service_reads_the_store_through_its_public_interface_only():
     """lineage.graph answers on any backend: it calls no ``_``-named attribute of its store."""
     tree = ast.parse((ROOT / "lineage" / "graph.py").read_text())
-    offenders = [(node.lineno, node.attr) for node in ast.walk(tree)
-                 if isinstance(node, ast.Attribute) and node.attr.startswith("_")
-                 and isinstance(node.value, ast.Attribute) and node.value.attr == "store"]
+    offenders = [
+        (node.lineno, node.attr)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "store"
+    ]
     assert offenders == []
 
 
@@ -137,8 +174,12 @@ def modules():
 
 
 # (module or attribute, function) calls that read the clock or hash bytes, and the one module allowed each
-ONE_PLACE = {("datetime", "now"): "lineage/clock.py", ("datetime", "utcnow"): "lineage/clock.py",
-             ("hashlib", "sha256"): "lineage/canonical.py", ("hashlib", "file_digest"): "lineage/canonical.py"}
+ONE_PLACE = {
+    ("datetime", "now"): "lineage/clock.py",
+    ("datetime", "utcnow"): "lineage/clock.py",
+    ("hashlib", "sha256"): "lineage/canonical.py",
+    ("hashlib", "file_digest"): "lineage/canonical.py",
+}
 
 
 def test_the_time_and_the_digests_are_made_in_one_place_each():
@@ -157,6 +198,10 @@ def test_the_time_and_the_digests_are_made_in_one_place_each():
 
 def test_no_assert_statement_guards_anything_at_run_time():
     """`python -O` strips asserts: a check that must hold raises a typed error instead."""
-    offenders = [(relative, node.lineno) for relative, tree in modules() for node in ast.walk(tree)
-                 if isinstance(node, ast.Assert)]
+    offenders = [
+        (relative, node.lineno)
+        for relative, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assert)
+    ]
     assert offenders == []

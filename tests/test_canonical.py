@@ -13,9 +13,10 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from conftest import run_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from lineage.canonical import canonical_bytes, is_plain, plain_canonical_bytes, stored_json
 from lineage.ingest import ingest, read_documents
 from lineage.openlineage import MAX_DEPTH, parse_event
@@ -23,11 +24,13 @@ from lineage.openlineage import MAX_DEPTH, parse_event
 # Every code point but lone surrogates (which no encoder can write as UTF-8), keys included.
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 plain_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | text
-plain_values = st.recursive(plain_scalars, lambda inner: st.lists(inner, max_size=5)
-                            | st.dictionaries(text, inner, max_size=5), max_leaves=40)
+plain_values = st.recursive(
+    plain_scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(text, inner, max_size=5), max_leaves=40
+)
 any_scalars = plain_scalars | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-any_values = st.recursive(any_scalars, lambda inner: st.lists(inner, max_size=5)
-                          | st.dictionaries(text, inner, max_size=5), max_leaves=40)
+any_values = st.recursive(
+    any_scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(text, inner, max_size=5), max_leaves=40
+)
 
 
 @settings(max_examples=500, deadline=None)
@@ -122,7 +125,7 @@ def test_a_jsonl_line_with_big_integers_and_floats_is_recorded_as_the_standard_d
 
 def test_a_fast_decoded_line_is_recorded_with_the_reference_bytes(sqlite_store):
     event = run_event("f2")
-    event["job"]["facets"] = {"doc": {"_producer": "p", "_schemaURL": "s", "text": "é \u2028 \x01 \"q\" \\ 😀"}}
+    event["job"]["facets"] = {"doc": {"_producer": "p", "_schemaURL": "s", "text": 'é \u2028 \x01 "q" \\ 😀'}}
     line = json.dumps(event, ensure_ascii=False).encode()
     ingest(sqlite_store, read_documents(io.BytesIO(line + b"\n"), "x.jsonl"), "tester")
     entry = next(sqlite_store.entries(kind="openlineage.event"))

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import CORPUS, scenario_files
+
 from lineage.cli import cli
 
 
@@ -60,8 +60,10 @@ def test_ingest_of_a_missing_file_is_a_rejection_not_a_crash(url, tmp_path):
 def test_a_store_url_with_an_unknown_scheme_lists_the_valid_ones(tmp_path):
     result = run("store", "stats", "--store", "mysql://x")
     assert result.exit_code == 2
-    assert result.stderr == ("Error: unknown store URL 'mysql://x'; expected one of: bolt://..., bolt+s://..., "
-                             "bolt+ssc://..., neo4j://..., neo4j+s://..., neo4j+ssc://..., sqlite://...\n")
+    assert result.stderr == (
+        "Error: unknown store URL 'mysql://x'; expected one of: bolt://..., bolt+s://..., "
+        "bolt+ssc://..., neo4j://..., neo4j+s://..., neo4j+ssc://..., sqlite://...\n"
+    )
 
 
 def test_demo_shows_the_models_upstream_and_is_idempotent(url):
@@ -78,21 +80,28 @@ def test_upstream_json_is_the_traversal(url):
     result = run("lineage", "upstream", "model:demo/churn-classifier", "--kind", "dataset", "--json", "--store", url)
     walk = json.loads(result.stdout)
     assert {n["id"].split("@")[0] for n in walk["nodes"]} == {
-        "dataset:s3://demo-lake/features/churn.parquet", "dataset:s3://demo-lake/raw/customers.csv",
-        "dataset:s3://demo-lake/raw/usage_events.parquet", "dataset:postgres://crm-db:5432/crm.public.customers"}
+        "dataset:s3://demo-lake/features/churn.parquet",
+        "dataset:s3://demo-lake/raw/customers.csv",
+        "dataset:s3://demo-lake/raw/usage_events.parquet",
+        "dataset:postgres://crm-db:5432/crm.public.customers",
+    }
     assert walk["truncated"] is False
 
 
 def test_downstream_as_dot_is_a_digraph(url):
     run("demo", "--store", url)
-    out = run("lineage", "downstream", "dataset:s3://demo-lake/raw/customers.csv", "--format", "dot", "--store", url).stdout
+    out = run(
+        "lineage", "downstream", "dataset:s3://demo-lake/raw/customers.csv", "--format", "dot", "--store", url
+    ).stdout
     assert out.startswith("digraph lineage {\n  rankdir=LR;")
     assert '-> "model:demo/churn-classifier@3" [label="WROTE"];' in out
 
 
 def test_mermaid_output_labels_every_node(url):
     run("demo", "--store", url)
-    out = run("lineage", "upstream", "model:demo/churn-classifier@3", "--depth", "1", "--format", "mermaid", "--store", url).stdout
+    out = run(
+        "lineage", "upstream", "model:demo/churn-classifier@3", "--depth", "1", "--format", "mermaid", "--store", url
+    ).stdout
     assert out.splitlines()[0] == "flowchart LR"
     assert '["model:demo/churn-classifier@3"]' in out and "-->|WROTE|" in out
 
@@ -105,9 +114,14 @@ def test_impact_table_lists_what_breaks(url):
 
 def test_columns_takes_dataset_colon_field(url):
     run("demo", "--store", url)
-    out = run("lineage", "columns", "dataset:s3://demo-lake/features/churn.parquet:monthly_minutes", "--json", "--store", url).stdout
+    out = run(
+        "lineage", "columns", "dataset:s3://demo-lake/features/churn.parquet:monthly_minutes", "--json", "--store", url
+    ).stdout
     hops = json.loads(out)["edges"]
-    assert {(h["src_field"], h["dst_field"]) for h in hops} == {("minutes", "monthly_minutes"), ("customer_id", "monthly_minutes")}
+    assert {(h["src_field"], h["dst_field"]) for h in hops} == {
+        ("minutes", "monthly_minutes"),
+        ("customer_id", "monthly_minutes"),
+    }
 
 
 def test_an_unknown_id_exits_four_with_a_one_line_reason(url):
@@ -150,7 +164,9 @@ def test_audit_verify_expect_head_catches_a_cut_ledger(url, tmp_path):
 
 def test_audit_log_filters_by_subject(url):
     run("demo", "--store", url)
-    out = run("audit", "log", "--subject", "run:0c7e5a52-3c2e-4e0a-9a51-2f9f4b1a0004", "--json", "--payload", "--store", url).stdout
+    out = run(
+        "audit", "log", "--subject", "run:0c7e5a52-3c2e-4e0a-9a51-2f9f4b1a0004", "--json", "--payload", "--store", url
+    ).stdout
     entries = json.loads(out)
     assert [e["seq"] for e in entries] == [6, 7]
     assert [e["payload"]["eventType"] for e in entries] == ["START", "COMPLETE"]
@@ -161,8 +177,11 @@ def test_store_rebuild_and_stats(url):
     before = json.loads(run("store", "stats", "--json", "--store", url).stdout)
     assert run("store", "rebuild", "--store", url).stdout.startswith("replayed 8 entries; head ")
     after = json.loads(run("store", "stats", "--json", "--store", url).stdout)
-    assert before["nodes"] == after["nodes"] == {"CodeVersion": 1, "Dataset": 4, "DatasetVersion": 4, "Job": 4,
-                                                 "Model": 1, "ModelVersion": 1, "Run": 4}
+    assert (
+        before["nodes"]
+        == after["nodes"]
+        == {"CodeVersion": 1, "Dataset": 4, "DatasetVersion": 4, "Job": 4, "Model": 1, "ModelVersion": 1, "Run": 4}
+    )
 
 
 def test_the_store_defaults_to_the_environment_variable(tmp_path, monkeypatch):
@@ -174,13 +193,17 @@ def test_the_store_defaults_to_the_environment_variable(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_the_installed_console_script_runs_the_demo(tmp_path):
     env = {"AUDITGRAPH_STORE": f"sqlite:///{tmp_path}/script.db", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "lineage", "demo"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lineage", "demo"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ledger head: entry 8, " in proc.stdout
 
 
 def test_keys_create_list_and_revoke(url):
-    created = json.loads(run("keys", "create", "ci", "--scope", "ingest", "--scope", "read", "--json", "--store", url).stdout)
+    created = json.loads(
+        run("keys", "create", "ci", "--scope", "ingest", "--scope", "read", "--json", "--store", url).stdout
+    )
     assert created["token"].startswith(f"agk_{created['key_id']}_") and created["scopes"] == ["ingest", "read"]
     listed = json.loads(run("keys", "list", "--json", "--store", url).stdout)
     assert [(k["key_id"], k["revoked"]) for k in listed] == [(created["key_id"], False)]

@@ -17,7 +17,6 @@ import time
 import httpx
 import pytest
 import yaml
-
 from conftest import ROOT, free_port
 
 
@@ -79,12 +78,18 @@ def test_the_dockerfile_steps_install_and_run_in_a_fresh_virtualenv(tmp_path):
     bin_dir = venv / "bin"
     for kind, args in dockerfile():
         if kind == "RUN" and args.startswith("pip "):
-            subprocess.run([str(bin_dir / "pip"), *shlex.split(args)[1:]], cwd=app, check=True,
-                           capture_output=True, timeout=900)
+            subprocess.run(
+                [str(bin_dir / "pip"), *shlex.split(args)[1:]], cwd=app, check=True, capture_output=True, timeout=900
+            )
     port = free_port()
     env = {**os.environ, "AUDITGRAPH_STORE": f"sqlite:///{tmp_path}/docker.db", "PATH": f"{bin_dir}:/usr/bin:/bin"}
-    server = subprocess.Popen([str(bin_dir / "auditgraph"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(bin_dir / "auditgraph"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -15,11 +15,11 @@ import sqlite3
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT, live_server, run_event
 
 import governance
 import lineage
 import reports
-from conftest import ROOT, live_server, run_event
 from lineage.cli import cli
 from lineage.errors import EXIT_CODES, Conflict, Forbidden, Invalid, LineageError, NotFound, Unauthorized, Unavailable
 from lineage.server import auth
@@ -89,10 +89,13 @@ OWN_MODULES = ("lineage.errors", "lineage.server.auth", "governance.errors", "re
 def readme_table() -> dict[str, tuple[int | None, int]]:
     """The README's exit code table: {kind (or the exit code, for a row without one): (HTTP status, exit code)}."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Exit codes"):]
-    section = section[:section.index("\n## ", 1)]
-    rows = [[cell.strip(" `") for cell in line.split("|")[1:4]] for line in section.splitlines()
-            if re.match(r"\| \d+ \|", line)]
+    section = text[text.index("## Exit codes") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = [
+        [cell.strip(" `") for cell in line.split("|")[1:4]]
+        for line in section.splitlines()
+        if re.match(r"\| \d+ \|", line)
+    ]
     assert rows, "the README has no exit code table"
     return {kind or code: (int(status) if status.isdigit() else None, int(code)) for code, status, kind in rows}
 
@@ -126,7 +129,9 @@ def test_every_error_class_is_one_kind_and_answers_as_the_readme_says():
 def test_the_readme_and_the_help_list_the_exit_codes_the_code_uses():
     readme = readme_table()
     assert {code for _, code in readme.values()} == set(EXIT_CODES)
-    assert {kind: readme[kind.__name__] for kind in KINDS} == {kind: (kind.http_status, kind.exit_code) for kind in KINDS}
+    assert {kind: readme[kind.__name__] for kind in KINDS} == {
+        kind: (kind.http_status, kind.exit_code) for kind in KINDS
+    }
     assert (LineageError.http_status, LineageError.exit_code) == readme["70"]
     help_text = " ".join(CliRunner().invoke(cli, ["--help"]).output.split())
     assert all(f"{code} {meaning}" in help_text for code, meaning in EXIT_CODES.items())
@@ -134,18 +139,26 @@ def test_the_readme_and_the_help_list_the_exit_codes_the_code_uses():
 
 # --- over HTTP ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def demo(tmp_path, monkeypatch):
     """A store with the demo pipeline, API keys, a signing key, and an approval that was revoked."""
-    from governance import approvals as appr, readmodels
+    from governance import approvals as appr
+    from governance import readmodels
 
     url = f"sqlite:///{tmp_path}/errors.db"
     assert CliRunner().invoke(cli, ["demo", "--store", url]).exit_code == 0
     with open_store(url) as store:
         tokens = {scope: auth.create_key(store, scope, [scope], "test")[1] for scope in ("ingest", "read", "approve")}
         appr.generate_key(store, "Rita Risk", ["model-risk"], tmp_path / "rita.pem", "test")
-        payload = appr.signed_payload(MODEL, readmodels.artifact_digest(store, MODEL), "model-risk",
-                                      appr.load_signer(tmp_path / "rita.pem"), "sha256:" + "0" * 64, store.head().hash)
+        payload = appr.signed_payload(
+            MODEL,
+            readmodels.artifact_digest(store, MODEL),
+            "model-risk",
+            appr.load_signer(tmp_path / "rita.pem"),
+            "sha256:" + "0" * 64,
+            store.head().hash,
+        )
         appr.revoke_approval(store, appr.record_signed(store, payload, "test").seq, "signed the wrong version", "test")
     return {"url": url, "file": tmp_path / "errors.db", "tokens": tokens, "revoked": payload}
 
@@ -157,6 +170,7 @@ def bearer(token: str) -> dict:
 def test_each_kind_of_error_gets_its_status_from_a_real_server(demo):
     tokens, api = demo["tokens"], "/api/v1"
     with live_server(ServerConfig(store_url=demo["url"], webhooks=False)) as server:
+
         def get(path, token="read", **params):
             return httpx.get(server + api + path, params=params, headers=bearer(tokens[token]))
 
@@ -172,14 +186,20 @@ def test_each_kind_of_error_gets_its_status_from_a_real_server(demo):
             "revoked approval again": post("/governance/approvals", demo["revoked"], bearer(tokens["approve"])),
         }
     assert {what: a.status_code for what, a in answers.items()} == {
-        "unknown node": 404, "bad id": 422, "bad event": 422, "no key": 401, "read key writing": 403,
-        "revoked approval again": 409}
+        "unknown node": 404,
+        "bad id": 422,
+        "bad event": 422,
+        "no key": 401,
+        "read key writing": 403,
+        "revoked approval again": 409,
+    }
     details = {what: a.json()["detail"] for what, a in answers.items()}
     assert details["read key writing"] == "the API key lacks the 'ingest' scope"
     assert details["revoked approval again"].startswith("this signed statement was revoked (ledger:")
 
 
 # --- through the command line --------------------------------------------------------------------------
+
 
 def test_each_kind_of_error_exits_with_its_code_and_one_line(demo, tmp_path):
     in_a_file = tmp_path / "a-file"
@@ -191,20 +211,35 @@ def test_each_kind_of_error_exits_with_its_code_and_one_line(demo, tmp_path):
         "unreachable Neo4j": ["lineage", "show", FEATURES, "--store", "neo4j://neo4j:secret@127.0.0.1:1"],
         "SQLite file that cannot be created": ["store", "stats", "--store", f"sqlite:///{in_a_file}/store.db"],
         "gate on an unknown model": ["governance", "gate", "model:demo/nothing@1", "--policy", "baseline", *url],
-        "key file that exists": ["governance", "keygen", "Rita Risk", "--role", "model-risk",
-                                 "--out", str(in_a_file), *url],
+        "key file that exists": [
+            "governance",
+            "keygen",
+            "Rita Risk",
+            "--role",
+            "model-risk",
+            "--out",
+            str(in_a_file),
+            *url,
+        ],
     }
     done = {what: CliRunner().invoke(cli, args) for what, args in runs.items()}
     assert {what: r.exit_code for what, r in done.items()} == {
-        "unknown node": 4, "bad id": 2, "unreachable Neo4j": 3, "SQLite file that cannot be created": 3,
-        "gate on an unknown model": 4, "key file that exists": 5}
+        "unknown node": 4,
+        "bad id": 2,
+        "unreachable Neo4j": 3,
+        "SQLite file that cannot be created": 3,
+        "gate on an unknown model": 4,
+        "key file that exists": 5,
+    }
     for what, r in done.items():
         assert r.stderr.startswith("Error: ") and r.stderr.count("\n") == 1, (what, r.stderr)
-    assert done["unknown node"].stderr == ("Error: no node 'dataset:nowhere/nothing' in the store "
-                                           "(try 'auditgraph lineage search')\n")
+    assert done["unknown node"].stderr == (
+        "Error: no node 'dataset:nowhere/nothing' in the store (try 'auditgraph lineage search')\n"
+    )
 
 
 # --- a SQLite store that cannot be read -------------------------------------------------------------------
+
 
 def break_facets(db_file) -> None:
     """Leave the store's facets table in a shape no read expects (opening the store again does not repair it)."""

@@ -6,7 +6,8 @@ import io
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from governance.errors import RuleFileError
 from governance.rules import load_rule_file
@@ -17,21 +18,38 @@ from lineage.openlineage import parse_event
 pytestmark = pytest.mark.slow  # hypothesis runs hundreds of generated inputs through each parser
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                           max_leaves=25)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=25,
+)
 names = st.text(min_size=1, max_size=12)
-dataset = st.fixed_dictionaries({"namespace": names, "name": names}, optional={"facets": st.dictionaries(names, json_values, max_size=3)})
+dataset = st.fixed_dictionaries(
+    {"namespace": names, "name": names}, optional={"facets": st.dictionaries(names, json_values, max_size=3)}
+)
 events = st.fixed_dictionaries(
-    {"eventTime": st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T00:00:00", "yesterday", "2024-13-01T00:00:00Z"]) | json_scalars},
+    {
+        "eventTime": st.sampled_from(
+            ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00", "yesterday", "2024-13-01T00:00:00Z"]
+        )
+        | json_scalars
+    },
     optional={
         "eventType": st.sampled_from(["START", "COMPLETE", "FAIL", "ABORT", "OTHER", "RUNNING", "DONE"]) | json_scalars,
-        "run": st.fixed_dictionaries({}, optional={"runId": st.uuids().map(str) | json_scalars,
-                                                   "facets": st.dictionaries(names, json_values, max_size=3) | json_values}),
+        "run": st.fixed_dictionaries(
+            {},
+            optional={
+                "runId": st.uuids().map(str) | json_scalars,
+                "facets": st.dictionaries(names, json_values, max_size=3) | json_values,
+            },
+        ),
         "job": st.fixed_dictionaries({"namespace": names | json_scalars, "name": names | json_scalars}) | json_values,
         "inputs": st.lists(dataset | json_values, max_size=3) | json_values,
         "outputs": st.lists(dataset | json_values, max_size=3) | json_values,
-        "producer": st.text(max_size=10), "schemaURL": st.text(max_size=10),
-    })
+        "producer": st.text(max_size=10),
+        "schemaURL": st.text(max_size=10),
+    },
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -54,12 +72,18 @@ def test_the_reader_never_crashes_on_arbitrary_bytes(data):
         pass
 
 
-rule_keys = st.sampled_from(["id", "title", "rationale", "severity", "check", "params", "evidences", "applies_to", "typo"])
+rule_keys = st.sampled_from(
+    ["id", "title", "rationale", "severity", "check", "params", "evidences", "applies_to", "typo"]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(max_size=400) | st.lists(st.dictionaries(rule_keys, json_values | st.text(max_size=10), max_size=6), max_size=3).map(
-    lambda rules: __import__("yaml").safe_dump({"rules": rules})))
+@given(
+    st.text(max_size=400)
+    | st.lists(st.dictionaries(rule_keys, json_values | st.text(max_size=10), max_size=6), max_size=3).map(
+        lambda rules: __import__("yaml").safe_dump({"rules": rules})
+    )
+)
 def test_the_rule_loader_accepts_or_refuses_with_a_rule_file_error(tmp_path_factory, text):
     path = Path(tmp_path_factory.mktemp("rules")) / "r.yaml"
     path.write_text(text)

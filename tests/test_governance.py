@@ -5,18 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
 
-from governance import approvals as appr, gate as gates, readmodels, records
+from governance import approvals as appr
+from governance import gate as gates
+from governance import readmodels, records
 from governance.errors import AuthorityError, RuleFileError, SignatureError
 from governance.evidence import evidence_digest, evidence_view
 from governance.rules import load_policy
-from lineage.clock import utc_text
 from lineage.cli import cli
+from lineage.clock import utc_text
 
 MODEL = "model:demo/churn-classifier@3"
 CRM = "dataset:postgres://crm-db:5432/crm.public.customers"
@@ -42,8 +43,6 @@ rules:
     check: documentation
     params: {require: [owners]}
 """
-
-
 
 
 @pytest.fixture
@@ -81,11 +80,12 @@ def run(*args):
 
 def sign(store, key_path, role="privacy-officer", decision="approve"):
     signer = appr.load_signer(key_path)
-    return appr.approve(store, MODEL, role, signer, evidence_digest(evidence_view(store, MODEL)),
-                        "test", decision).seq
+    return appr.approve(store, MODEL, role, signer, evidence_digest(evidence_view(store, MODEL)), "test", decision).seq
 
 
-def test_a_model_trained_on_pii_without_the_privacy_approval_is_blocked_naming_dataset_and_rule(url, store, policy_file):
+def test_a_model_trained_on_pii_without_the_privacy_approval_is_blocked_naming_dataset_and_rule(
+    url, store, policy_file
+):
     records.tag(store, CRM, ["pii"], "test")
     records.record_evaluation(store, MODEL, {"auc": 0.91}, "test")
     result = run("governance", "gate", MODEL, "--policy", policy_file, "--store", url)
@@ -130,15 +130,25 @@ def test_a_forged_approval_in_the_ledger_does_not_count_and_fails_verify(url, st
     """An approval whose envelope was signed by another key, appended as if genuine."""
     from securesystemslib.dsse import Envelope
     from securesystemslib.signer import CryptoSigner
+
     from lineage.ledger import Pending
 
     records.tag(store, CRM, ["pii"], "test")
     genuine_key = appr.registered_keys(store)
     key_id = next(iter(genuine_key))
     forger = CryptoSigner.generate_ed25519()
-    statement = appr.statement(MODEL, readmodels.artifact_digest(store, MODEL), {
-        "keyId": key_id, "role": "privacy-officer", "decision": "approve", "time": utc_text(),
-        "evidenceDigest": "sha256:" + "0" * 64, "ledgerHead": store.head().hash})
+    statement = appr.statement(
+        MODEL,
+        readmodels.artifact_digest(store, MODEL),
+        {
+            "keyId": key_id,
+            "role": "privacy-officer",
+            "decision": "approve",
+            "time": utc_text(),
+            "evidenceDigest": "sha256:" + "0" * 64,
+            "ledgerHead": store.head().hash,
+        },
+    )
     envelope = Envelope(json.dumps(statement).encode(), appr.PAYLOAD_TYPE, {})
     envelope.sign(forger)
     forged = envelope.to_dict()
@@ -159,7 +169,10 @@ def test_an_altered_approval_is_caught(url, store, policy_file, privacy_key, tmp
         statement = appr.envelope_payload(payload)
         statement["predicate"]["role"] = "model-risk"
         payload["envelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
-        db.execute("UPDATE ledger SET payload = ? WHERE seq = ?", (json.dumps(payload, sort_keys=True, separators=(",", ":")), seq))
+        db.execute(
+            "UPDATE ledger SET payload = ? WHERE seq = ?",
+            (json.dumps(payload, sort_keys=True, separators=(",", ":")), seq),
+        )
     assert not store.verify().ok
     [approval] = appr.approvals_of(store, MODEL)
     assert not approval.valid and approval.problem == "signature does not verify (VerificationError)"
@@ -201,8 +214,11 @@ def test_a_missing_evaluation_blocks_as_not_evaluated(store, policy_file):
 
 def test_a_rule_file_with_a_typo_gets_a_line_numbered_error_and_evaluates_nothing(url, store, tmp_path):
     bad = tmp_path / "typo.yaml"
-    bad.write_text(PRIVACY_RULES.replace("check: metric_threshold", "check: metric_treshold")
-                   .replace("severity: warn", "severtiy: warn"))
+    bad.write_text(
+        PRIVACY_RULES.replace("check: metric_threshold", "check: metric_treshold").replace(
+            "severity: warn", "severtiy: warn"
+        )
+    )
     head = store.head()
     result = run("governance", "gate", MODEL, "--policy", bad, "--store", url)
     assert result.exit_code == 2
@@ -214,17 +230,32 @@ def test_a_rule_file_with_a_typo_gets_a_line_numbered_error_and_evaluates_nothin
 def test_an_unknown_check_is_named_with_a_suggestion(tmp_path):
     bad = tmp_path / "typo.yaml"
     bad.write_text(PRIVACY_RULES.replace("check: metric_threshold", "check: metric_treshold"))
-    with pytest.raises(RuleFileError, match=rf"{bad}:13: rules\[1\].check: no check named 'metric_treshold' \(did you mean 'metric_threshold'\?\)"):
+    with pytest.raises(
+        RuleFileError,
+        match=rf"{bad}:13: rules\[1\].check: no check named 'metric_treshold' \(did you mean 'metric_threshold'\?\)",
+    ):
         load_policy([str(bad)])
 
 
-@pytest.mark.parametrize("change, message", [
-    (("min: 0.8", "min: high"), ":14: rules[1].params.min: Input should be a valid number"),
-    (("severity: block\n    check: data_tags", "severity: fatal\n    check: data_tags"), ":5: rules[0].severity: Input should be 'block' or 'warn'"),
-    (("[MEASURE 2.10]", "[MEASURE 2.100]"), ":8: rules[0].evidences: nist-ai-rmf has no item 'MEASURE 2.100' (did you mean 'MEASURE 2.10'?)"),
-    (("tags: [pii]", "tags: []"), ":7: rules[0].params.tags: List should have at least 1 item"),
-    (("rules:\n", "rules:\n  - !!python/object/apply:os.system ['echo pwned']\n"), ":2: not valid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply:os.system'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("min: 0.8", "min: high"), ":14: rules[1].params.min: Input should be a valid number"),
+        (
+            ("severity: block\n    check: data_tags", "severity: fatal\n    check: data_tags"),
+            ":5: rules[0].severity: Input should be 'block' or 'warn'",
+        ),
+        (
+            ("[MEASURE 2.10]", "[MEASURE 2.100]"),
+            ":8: rules[0].evidences: nist-ai-rmf has no item 'MEASURE 2.100' (did you mean 'MEASURE 2.10'?)",
+        ),
+        (("tags: [pii]", "tags: []"), ":7: rules[0].params.tags: List should have at least 1 item"),
+        (
+            ("rules:\n", "rules:\n  - !!python/object/apply:os.system ['echo pwned']\n"),
+            ":2: not valid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply:os.system'",
+        ),
+    ],
+)
 def test_bad_rule_files_say_file_line_and_field(tmp_path, change, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text(PRIVACY_RULES.replace(*change))
@@ -240,10 +271,14 @@ def test_duplicate_rule_ids_across_files_are_an_error(policy_file):
 
 def test_a_policy_that_applies_to_nothing_is_a_configuration_error(url, tmp_path):
     other = tmp_path / "other.yaml"
-    other.write_text(PRIVACY_RULES.replace("    severity: block\n    check: data_tags",
-                                           "    severity: block\n    applies_to: {models: ['model:other/*']}\n    check: data_tags")
-                     .replace("  - id: auc-floor", "  - id: auc-floor\n    applies_to: {models: ['model:other/*']}")
-                     .replace("  - id: documented", "  - id: documented\n    applies_to: {models: ['model:other/*']}"))
+    other.write_text(
+        PRIVACY_RULES.replace(
+            "    severity: block\n    check: data_tags",
+            "    severity: block\n    applies_to: {models: ['model:other/*']}\n    check: data_tags",
+        )
+        .replace("  - id: auc-floor", "  - id: auc-floor\n    applies_to: {models: ['model:other/*']}")
+        .replace("  - id: documented", "  - id: documented\n    applies_to: {models: ['model:other/*']}")
+    )
     result = run("governance", "gate", MODEL, "--policy", other, "--store", url)
     assert result.exit_code == 2 and "a gate with nothing to check does not pass" in result.stderr
 
@@ -262,8 +297,11 @@ def test_the_gate_writes_junit_with_a_failure_per_blocking_rule(url, store, poli
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "2")
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed == ["auc-floor"]
-    skipped = {c.get("name"): c.find("skipped").get("message").split(":")[0] for c in suite.iter("testcase")
-               if c.find("skipped") is not None}
+    skipped = {
+        c.get("name"): c.find("skipped").get("message").split(":")[0]
+        for c in suite.iter("testcase")
+        if c.find("skipped") is not None
+    }
     assert skipped == {"pii-needs-privacy-approval": "not applicable", "documented": "warning"}
 
 
@@ -273,7 +311,10 @@ def test_every_gate_run_is_a_ledger_entry_with_passed_rules_too(url, store, poli
     [entry] = list(store.entries(kind=gates.GATE))
     recorded = json.loads(entry.payload)
     assert {r["rule"]: r["status"] for r in recorded["results"]} == {
-        "pii-needs-privacy-approval": "not_applicable", "auc-floor": "pass", "documented": "warn"}  # no pii upstream
+        "pii-needs-privacy-approval": "not_applicable",
+        "auc-floor": "pass",
+        "documented": "warn",
+    }  # no pii upstream
     assert entry.subject == MODEL
 
 
@@ -324,16 +365,34 @@ def test_tags_owners_and_intended_use_are_ledger_entries(url, store):
     run("governance", "tag", CRM, "restricted", "--remove", "--store", url)
     assert set(records.tags_of(store, CRM)) == {"pii"}
     run("governance", "owners", "model:demo/churn-classifier", "alice@example.com", "--store", url)
-    run("governance", "intended-use", "model:demo/churn-classifier", "--use", "retention calls", "--limitation", "not pricing", "--store", url)
+    run(
+        "governance",
+        "intended-use",
+        "model:demo/churn-classifier",
+        "--use",
+        "retention calls",
+        "--limitation",
+        "not pricing",
+        "--store",
+        url,
+    )
     assert records.owners_of(store, MODEL).value == ["alice@example.com"]
     assert records.intended_use_of(store, MODEL).value["limitations"] == ["not pricing"]
     kinds = [e.kind for e in store.entries(after_seq=8)]
-    assert kinds == ["governance.tag", "governance.tag", "governance.tag", "governance.owners", "governance.intended_use"]
+    assert kinds == [
+        "governance.tag",
+        "governance.tag",
+        "governance.tag",
+        "governance.owners",
+        "governance.intended_use",
+    ]
 
 
 def test_bad_metadata_input_is_refused(url):
     assert run("governance", "evaluate", MODEL, "--metric", "auc", "--store", url).exit_code == 2
-    assert run("governance", "evaluate", "model:demo/churn-classifier", "--metric", "auc=1", "--store", url).exit_code == 2
+    assert (
+        run("governance", "evaluate", "model:demo/churn-classifier", "--metric", "auc=1", "--store", url).exit_code == 2
+    )
     assert run("governance", "tag", CRM, "has space", "--store", url).exit_code == 2
 
 

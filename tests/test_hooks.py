@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ingest_events, live_server, run_event, wait_until
+
 from lineage import hooks
 from lineage.server import auth
 from lineage.server.app import ServerConfig
@@ -84,10 +84,21 @@ def setup(tmp_path):
 def train_and_release(server: str, headers: dict, store_url: str) -> None:
     events = [
         run_event("features", time="2024-01-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")]),
-        run_event("train", time="2024-01-02T00:00:00Z", inputs=[("s3://lake", "features")], outputs=[
-            {"namespace": "ml", "name": "churn", "facets": {
-                "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
-                "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}]),
+        run_event(
+            "train",
+            time="2024-01-02T00:00:00Z",
+            inputs=[("s3://lake", "features")],
+            outputs=[
+                {
+                    "namespace": "ml",
+                    "name": "churn",
+                    "facets": {
+                        "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
+                        "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"},
+                    },
+                }
+            ],
+        ),
     ]
     assert httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=headers).status_code == 201
     with open_store(store_url) as store:
@@ -95,7 +106,9 @@ def train_and_release(server: str, headers: dict, store_url: str) -> None:
 
 
 def new_features_version(server: str, headers: dict) -> dict:
-    event = run_event("features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")])
+    event = run_event(
+        "features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")]
+    )
     assert httpx.post(f"{server}/api/v1/lineage", json=event, headers=headers).status_code == 201
     return event
 
@@ -119,7 +132,10 @@ def test_a_new_upstream_version_fires_a_signed_retraining_webhook_naming_the_mod
         assert payload["event"] == head["X-Auditgraph-Event"] == "lineage.upstream_version"
         assert payload["data"]["model"] == "model:ml/churn@1"
         assert payload["data"]["new_version"] == f"dataset:s3://lake/features@{event['run']['runId']}"
-        assert payload["data"]["path"][0] == "dataset:s3://lake/features" and payload["data"]["path"][-1] == "model:ml/churn@1"
+        assert (
+            payload["data"]["path"][0] == "dataset:s3://lake/features"
+            and payload["data"]["path"][-1] == "model:ml/churn@1"
+        )
         with open_store(store_url) as store:
             wait_until(lambda: hooks.deliveries(store, hook_id))
             [log] = hooks.deliveries(store, hook_id)
@@ -150,7 +166,9 @@ def test_a_receiver_that_never_succeeds_is_logged_as_failed(setup):
     receiver = Receiver(fail_first=99)
     with open_store(store_url) as store:
         hook_id, _ = hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test", allow_private=True)
-    with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, hook_attempts=3, allow_private_targets=True)) as server:
+    with live_server(
+        ServerConfig(store_url=store_url, hook_backoff=0.01, hook_attempts=3, allow_private_targets=True)
+    ) as server:
         train_and_release(server, headers, store_url)
         new_features_version(server, headers)
         with open_store(store_url) as store:
@@ -183,7 +201,9 @@ def test_subscriptions_are_ledger_entries_and_can_be_removed(setup):
     with open_store(store_url) as store:
         hook_id, secret = hooks.subscribe(store, "https://ci.example.com/x", ["governance.check_failed"], "alice")
         assert [h["hook_id"] for h in hooks.subscriptions(store)] == [hook_id]
-        assert secret == hooks.secret_for(hook_id) and secret not in json.dumps(list(store.entries(kind=hooks.SUBSCRIBED))[0].model_dump())
+        assert secret == hooks.secret_for(hook_id) and secret not in json.dumps(
+            list(store.entries(kind=hooks.SUBSCRIBED))[0].model_dump()
+        )
         hooks.unsubscribe(store, hook_id, "alice")
         assert hooks.subscriptions(store) == []
         with pytest.raises(Exception, match="events must be some of"):
@@ -215,23 +235,51 @@ def test_a_model_whose_only_approval_is_a_rejection_is_not_watched(setup, tmp_pa
     from governance import approvals, readmodels
 
     store_url, headers = setup
-    events = [run_event("train", time="2024-01-02T00:00:00Z", inputs=[("s3://lake", "features")], outputs=[
-        {"namespace": "ml", "name": "churn", "facets": {
-            "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
-            "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}])]
-    newer = run_event("features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")])
+    events = [
+        run_event(
+            "train",
+            time="2024-01-02T00:00:00Z",
+            inputs=[("s3://lake", "features")],
+            outputs=[
+                {
+                    "namespace": "ml",
+                    "name": "churn",
+                    "facets": {
+                        "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
+                        "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"},
+                    },
+                }
+            ],
+        )
+    ]
+    newer = run_event(
+        "features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")]
+    )
     with open_store(store_url) as store:
         ingest_events(store, events)
         approvals.generate_key(store, "Rita Risk", ["model-risk"], tmp_path / "rita.pem", "admin")
-        approvals.approve(store, "model:ml/churn@1", "model-risk", approvals.load_signer(tmp_path / "rita.pem"),
-                          "sha256:" + "0" * 64, "test", decision="reject")
+        approvals.approve(
+            store,
+            "model:ml/churn@1",
+            "model-risk",
+            approvals.load_signer(tmp_path / "rita.pem"),
+            "sha256:" + "0" * 64,
+            "test",
+            decision="reject",
+        )
         assert [a.decision for a in readmodels.approvals(store, "model:ml/churn@1") if a.valid] == ["reject"]
         ingest_events(store, [newer])
         assert hooks.retraining_triggers(store, [f"run:{newer['run']['runId']}"]) == []
         approvals.generate_key(store, "Omar Officer", ["model-risk"], tmp_path / "omar.pem", "admin")
         # an approval alone does not outweigh the rejection: still not approved
-        approvals.approve(store, "model:ml/churn@1", "model-risk", approvals.load_signer(tmp_path / "omar.pem"),
-                          "sha256:" + "0" * 64, "test")
+        approvals.approve(
+            store,
+            "model:ml/churn@1",
+            "model-risk",
+            approvals.load_signer(tmp_path / "omar.pem"),
+            "sha256:" + "0" * 64,
+            "test",
+        )
         assert hooks.retraining_triggers(store, [f"run:{newer['run']['runId']}"]) == []
         release(store, "model:ml/churn@1", tmp_path)
         [trigger] = hooks.retraining_triggers(store, [f"run:{newer['run']['runId']}"])
@@ -243,11 +291,24 @@ def test_an_entry_written_as_soon_as_the_dispatcher_has_started_raises_its_event
     """start() returns once the dispatcher has read the head it tails from, however slowly its store opens."""
     store_url, _ = setup
     receiver = Receiver()
-    trained = run_event("train", time="2024-01-02T00:00:00Z", inputs=[("s3://lake", "features")], outputs=[
-        {"namespace": "ml", "name": "churn", "facets": {
-            "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
-            "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}])
-    newer = run_event("features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")])
+    trained = run_event(
+        "train",
+        time="2024-01-02T00:00:00Z",
+        inputs=[("s3://lake", "features")],
+        outputs=[
+            {
+                "namespace": "ml",
+                "name": "churn",
+                "facets": {
+                    "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
+                    "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"},
+                },
+            }
+        ],
+    )
+    newer = run_event(
+        "features", time="2024-02-01T00:00:00Z", inputs=[("db", "raw")], outputs=[("s3://lake", "features")]
+    )
     with open_store(store_url) as store:
         hooks.subscribe(store, receiver.url, ["lineage.upstream_version"], "test", allow_private=True)
         ingest_events(store, [trained])

@@ -10,8 +10,8 @@ import json
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from conftest import live_server
+
 from lineage import hooks
 from lineage.cli import cli
 from lineage.ids import MAX_ID_BYTES
@@ -37,17 +37,31 @@ def server(tmp_path_factory):
     with open_store(url) as store:
         keys = {scope: auth.create_key(store, scope, [scope], "test")[1] for scope in ("ingest", "read")}
     with live_server(ServerConfig(store_url=url, webhooks=False)) as base:
-        yield {"base": base, "url": url, "ingest": {"Authorization": f"Bearer {keys['ingest']}"},
-               "read": {"Authorization": f"Bearer {keys['read']}"}}
+        yield {
+            "base": base,
+            "url": url,
+            "ingest": {"Authorization": f"Bearer {keys['ingest']}"},
+            "read": {"Authorization": f"Bearer {keys['read']}"},
+        }
 
 
-def event(job: str, outputs: list | None = None, run_facets: dict | None = None, job_facets: dict | None = None,
-          time: str = "2024-01-01T00:00:00Z") -> tuple[str, dict]:
+def event(
+    job: str,
+    outputs: list | None = None,
+    run_facets: dict | None = None,
+    job_facets: dict | None = None,
+    time: str = "2024-01-01T00:00:00Z",
+) -> tuple[str, dict]:
     rid = f"00000000-0000-4000-8000-{next(_runs):012d}"
-    return rid, {"eventType": "COMPLETE", "eventTime": time, "producer": "p", "schemaURL": "s",
-                 "run": {"runId": rid, **({"facets": run_facets} if run_facets else {})},
-                 "job": {"namespace": "att", "name": job, **({"facets": job_facets} if job_facets else {})},
-                 "outputs": outputs or [{"namespace": "att", "name": f"{job}-out"}]}
+    return rid, {
+        "eventType": "COMPLETE",
+        "eventTime": time,
+        "producer": "p",
+        "schemaURL": "s",
+        "run": {"runId": rid, **({"facets": run_facets} if run_facets else {})},
+        "job": {"namespace": "att", "name": job, **({"facets": job_facets} if job_facets else {})},
+        "outputs": outputs or [{"namespace": "att", "name": f"{job}-out"}],
+    }
 
 
 def post(server, body: dict) -> httpx.Response:
@@ -66,24 +80,32 @@ def email_into(output: str, **spec) -> dict:
 
 # --- column lineage: a facet that breaks its spec is kept, flagged, and not used -----------
 
+
 @pytest.mark.parametrize("description", [{"a": 1}, ["masked"], 5])
 @pytest.mark.slow
 def test_a_column_description_that_is_not_text_is_flagged_and_column_lineage_still_answers(server, description):
     output = f"described-{type(description).__name__}"
-    _, hostile = event(f"j-{output}", [email_into(output, transformationType="IDENTITY",
-                                                   transformationDescription=description)])
+    _, hostile = event(
+        f"j-{output}", [email_into(output, transformationType="IDENTITY", transformationDescription=description)]
+    )
     answer = post(server, hostile)
     assert answer.status_code == 201
     assert answer.json()["warnings"] == [
-        "outputs[0].facets.columnLineage: fields.c.transformationDescription must be a string; facet kept but not used"]
+        "outputs[0].facets.columnLineage: fields.c.transformationDescription must be a string; facet kept but not used"
+    ]
     # a later, well-formed statement of the same column edge is still recorded and read back
-    _, honest = event(f"j2-{output}", [email_into(output, transformationType="IDENTITY",
-                                                  transformationDescription="copied")], time="2024-01-02T00:00:00Z")
+    _, honest = event(
+        f"j2-{output}",
+        [email_into(output, transformationType="IDENTITY", transformationDescription="copied")],
+        time="2024-01-02T00:00:00Z",
+    )
     assert post(server, honest).status_code == 201
     columns = get(server, "columns", dataset=f"dataset:att/{output}")
     assert columns.status_code == 200
-    assert [(e["src"], e["src_field"], e["dst_field"], [t["description"] for t in e["transformations"]])
-            for e in columns.json()["edges"]] == [(CUSTOMERS_ID, "email", "c", ["copied"])]
+    assert [
+        (e["src"], e["src_field"], e["dst_field"], [t["description"] for t in e["transformations"]])
+        for e in columns.json()["edges"]
+    ] == [(CUSTOMERS_ID, "email", "c", ["copied"])]
     assert get(server, "columns", dataset=CUSTOMERS_ID).status_code == 200
     for dataset in (CUSTOMERS_ID, f"dataset:att/{output}"):
         shown = run("lineage", "columns", dataset, "--store", server["url"])
@@ -96,23 +118,35 @@ LONG = "x" * (MAX_ID_BYTES + 1)
 FLAGGED = {
     "a parent run id over 4 KiB": (
         {"run_facets": {"parent": {"run": {"runId": LONG}, "job": {"namespace": "att", "name": "parent"}}}},
-        "run.facets.parent: run.runId: the id would be longer than 4096 bytes; facet kept but not used"),
+        "run.facets.parent: run.runId: the id would be longer than 4096 bytes; facet kept but not used",
+    ),
     "a parent run id with white space": (
         {"run_facets": {"parent": {"run": {"runId": "a b\nc"}, "job": {"namespace": "att", "name": "parent"}}}},
-        "run.facets.parent: run.runId 'a b\\nc' has white space; facet kept but not used"),
+        "run.facets.parent: run.runId 'a b\\nc' has white space; facet kept but not used",
+    ),
     "a parent run id of multi-byte characters over 4 KiB": (
         {"run_facets": {"parent": {"run": {"runId": "€" * 1400}, "job": {"namespace": "att", "name": "parent"}}}},
-        "run.facets.parent: run.runId: the id would be longer than 4096 bytes; facet kept but not used"),
+        "run.facets.parent: run.runId: the id would be longer than 4096 bytes; facet kept but not used",
+    ),
     "a parent job name over 4 KiB": (
-        {"run_facets": {"parent": {"run": {"runId": "00000000-0000-4000-8000-ffffffffffff"},
-                                   "job": {"namespace": "att", "name": LONG}}}},
-        "run.facets.parent: job: the id would be longer than 4096 bytes; facet kept but not used"),
+        {
+            "run_facets": {
+                "parent": {
+                    "run": {"runId": "00000000-0000-4000-8000-ffffffffffff"},
+                    "job": {"namespace": "att", "name": LONG},
+                }
+            }
+        },
+        "run.facets.parent: job: the id would be longer than 4096 bytes; facet kept but not used",
+    ),
     "a dataset version over 4 KiB": (
         {"outputs": [{"namespace": "att", "name": "versioned", "facets": {"version": {"datasetVersion": "v" * 4090}}}]},
-        "outputs[0].facets.version: datasetVersion: the id would be longer than 4096 bytes; facet kept but not used"),
+        "outputs[0].facets.version: datasetVersion: the id would be longer than 4096 bytes; facet kept but not used",
+    ),
     "a code revision over 4 KiB": (
         {"job_facets": {"sourceCodeLocation": {"type": "git", "url": "https://git.example/repo", "version": LONG}}},
-        "job.facets.sourceCodeLocation: version: the id would be longer than 4096 bytes; facet kept but not used"),
+        "job.facets.sourceCodeLocation: version: the id would be longer than 4096 bytes; facet kept but not used",
+    ),
 }
 
 
@@ -133,8 +167,9 @@ def test_a_facet_naming_an_id_no_query_could_name_is_flagged_and_every_stored_no
 
 
 def test_a_model_version_over_4_kib_rejects_the_event_naming_the_field_and_stores_nothing(server):
-    rid, body = event("j-model", [{"namespace": "att", "name": "model-x",
-                                    "facets": {"auditgraph_model": {"version": "v" * 4090}}}])
+    rid, body = event(
+        "j-model", [{"namespace": "att", "name": "model-x", "facets": {"auditgraph_model": {"version": "v" * 4090}}}]
+    )
     with open_store(server["url"]) as store:
         before = store.head().seq
     answer = post(server, body)
@@ -145,13 +180,18 @@ def test_a_model_version_over_4_kib_rejects_the_event_naming_the_field_and_store
         assert store.head().seq == before
 
 
-def test_ingest_from_a_file_rejects_an_unnameable_model_version_with_file_and_line_and_records_the_rest(server, tmp_path):
+def test_ingest_from_a_file_rejects_an_unnameable_model_version_with_file_and_line_and_records_the_rest(
+    server, tmp_path
+):
     _, good = event("j-file-good")
-    _, bad = event("j-file-bad", [{"namespace": "att", "name": "model-y", "facets": {"auditgraph_model": {"version": "€" * 1400}}}])
+    _, bad = event(
+        "j-file-bad", [{"namespace": "att", "name": "model-y", "facets": {"auditgraph_model": {"version": "€" * 1400}}}]
+    )
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
     result = run("ingest", path, "--store", server["url"])
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         f"rejected: {path}:2: outputs[0].facets.auditgraph_model.version: the id would be longer than 4096 bytes",
-        "accepted 1, duplicate 0, rejected 1"]
+        "accepted 1, duplicate 0, rejected 1",
+    ]

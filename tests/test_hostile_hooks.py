@@ -15,12 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import live_server, wait_until
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from test_hooks import Receiver, new_features_version, train_and_release
 
-from conftest import live_server, wait_until
 from lineage import hooks
 from lineage.cli import cli
 from lineage.errors import HookTargetError
@@ -28,7 +29,6 @@ from lineage.ledger import Pending
 from lineage.server import auth
 from lineage.server.app import ServerConfig
 from lineage.store import open_store
-from test_hooks import Receiver, new_features_version, train_and_release
 
 EVENT = "lineage.upstream_version"
 PUBLIC = "93.184.216.34"
@@ -92,7 +92,9 @@ def test_a_webhook_url_on_a_private_address_is_refused_and_nothing_is_recorded(s
         with pytest.raises(HookTargetError) as refused:
             hooks.subscribe(store, url, [EVENT], "mallory")
         assert reason in str(refused.value) and url in str(refused.value)
-        assert str(refused.value).endswith("pass --allow-private-targets (allow_private=True) to send to private networks")
+        assert str(refused.value).endswith(
+            "pass --allow-private-targets (allow_private=True) to send to private networks"
+        )
         assert store.head().seq == before and hooks.subscriptions(store) == []
 
 
@@ -106,9 +108,20 @@ def test_a_host_name_that_resolves_to_a_private_address_is_refused_when_subscrib
         assert hooks.subscriptions(store) == []
 
 
-@pytest.mark.parametrize("url", ["ftp://ci.example.com/x", "file:///etc/passwd", "gopher://ci.example.com/x",
-                                 "javascript:alert(1)", "http:///x", "http://h:0/x", "http://h/a\nb",
-                                 "http://%31%32%37.0.0.1/", "https://" + "a" * 3000 + ".example/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://ci.example.com/x",
+        "file:///etc/passwd",
+        "gopher://ci.example.com/x",
+        "javascript:alert(1)",
+        "http:///x",
+        "http://h:0/x",
+        "http://h/a\nb",
+        "http://%31%32%37.0.0.1/",
+        "https://" + "a" * 3000 + ".example/",
+    ],
+)
 def test_a_webhook_url_that_is_not_plain_http_or_https_is_refused(store_url, url):
     with open_store(store_url) as store:
         with pytest.raises(HookTargetError, match="^webhook url "):
@@ -119,13 +132,17 @@ def test_a_webhook_url_that_is_not_plain_http_or_https_is_refused(store_url, url
 def test_the_cli_refuses_a_private_webhook_url_in_one_line_and_accepts_it_with_the_flag(store_url):
     refused = cli_run("hooks", "add", "http://2130706433/hook", "--event", EVENT, "--store", store_url)
     assert (refused.exit_code, refused.stdout) == (2, "")
-    assert refused.stderr == ("Error: webhook url 'http://2130706433/hook': 2130706433 resolves to 127.0.0.1, a loopback "
-                              "address; pass --allow-private-targets (allow_private=True) to send to private networks\n")
-    allowed = cli_run("hooks", "add", "http://2130706433/hook", "--event", EVENT, "--allow-private-targets",
-                      "--store", store_url)
+    assert refused.stderr == (
+        "Error: webhook url 'http://2130706433/hook': 2130706433 resolves to 127.0.0.1, a loopback "
+        "address; pass --allow-private-targets (allow_private=True) to send to private networks\n"
+    )
+    allowed = cli_run(
+        "hooks", "add", "http://2130706433/hook", "--event", EVENT, "--allow-private-targets", "--store", store_url
+    )
     assert allowed.exit_code == 0 and len(allowed.stdout.split()) == 2
     assert [h["url"] for h in json.loads(cli_run("hooks", "list", "--json", "--store", store_url).stdout)] == [
-        "http://2130706433/hook"]
+        "http://2130706433/hook"
+    ]
 
 
 def test_serve_and_hooks_add_document_allow_private_targets_with_an_example():
@@ -133,11 +150,21 @@ def test_serve_and_hooks_add_document_allow_private_targets_with_an_example():
     add_help = " ".join(cli_run("hooks", "add", "--help").stdout.split())
     assert "--allow-private-targets" in serve_help and "auditgraph serve --allow-private-targets" in serve_help
     assert "--allow-private-targets" in add_help and "credentials" in add_help
-    assert "auditgraph hooks add http://10.0.0.5:8080/hook --event governance.check_failed --allow-private-targets" in add_help
+    assert (
+        "auditgraph hooks add http://10.0.0.5:8080/hook --event governance.check_failed --allow-private-targets"
+        in add_help
+    )
 
 
-@pytest.mark.parametrize("url", ["https://alice:s3cr3t-pw@hooks.example.com/x", "https://s3cr3t-pw@hooks.example.com/x",
-                                 "https://alice:s3cr/3t-pw@hooks.example.com/x", "http://alice:s3cr3t-pw@10.0.0.1/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://alice:s3cr3t-pw@hooks.example.com/x",
+        "https://s3cr3t-pw@hooks.example.com/x",
+        "https://alice:s3cr/3t-pw@hooks.example.com/x",
+        "http://alice:s3cr3t-pw@10.0.0.1/x",
+    ],
+)
 def test_credentials_in_a_webhook_url_are_refused_and_never_stored_or_printed(store_url, url, caplog):
     caplog.set_level(logging.DEBUG)
     result = cli_run("hooks", "add", url, "--event", EVENT, "--allow-private-targets", "--store", store_url)
@@ -159,10 +186,24 @@ def test_a_hook_recorded_with_credentials_is_listed_masked_and_never_sent_them(s
     receiver = Receiver()
     legacy = receiver.url.replace("http://", "http://alice:s3cr3t-pw@")
     with open_store(store_url) as store:
-        store.append(Pending(hooks.SUBSCRIBED, {"hook_id": "00legacy00hook00", "url": legacy, "events": [EVENT],
-                                                "description": "", "at": "2024-01-01T00:00:00.000000Z"},
-                             "old", subject="hook:00legacy00hook00"))
-    listed = cli_run("hooks", "list", "--store", store_url).stdout + cli_run("hooks", "list", "--json", "--store", store_url).stdout
+        store.append(
+            Pending(
+                hooks.SUBSCRIBED,
+                {
+                    "hook_id": "00legacy00hook00",
+                    "url": legacy,
+                    "events": [EVENT],
+                    "description": "",
+                    "at": "2024-01-01T00:00:00.000000Z",
+                },
+                "old",
+                subject="hook:00legacy00hook00",
+            )
+        )
+    listed = (
+        cli_run("hooks", "list", "--store", store_url).stdout
+        + cli_run("hooks", "list", "--json", "--store", store_url).stdout
+    )
     assert "http://***@127.0.0.1:" in listed and "s3cr3t" not in listed
     headers = {"Authorization": f"Bearer {token}"}
     with live_server(ServerConfig(store_url=store_url, hook_backoff=0.01, allow_private_targets=True)) as server:
@@ -172,7 +213,10 @@ def test_a_hook_recorded_with_credentials_is_listed_masked_and_never_sent_them(s
             wait_until(lambda: hooks.deliveries(store, "00legacy00hook00"))
             [record] = hooks.deliveries(store, "00legacy00hook00")
     assert (record["status"], record["attempts"], receiver.requests) == ("failed", 0, [])
-    assert record["error"].startswith("refused: webhook url 'http://***@127.0.0.1:") and "carries credentials" in record["error"]
+    assert (
+        record["error"].startswith("refused: webhook url 'http://***@127.0.0.1:")
+        and "carries credentials" in record["error"]
+    )
     shown = cli_run("hooks", "deliveries", "--json", "--store", store_url).stdout
     assert "s3cr3t" not in json.dumps(record) + shown + caplog.text
     receiver.close()
@@ -208,9 +252,11 @@ def test_a_host_that_rebinds_to_loopback_after_subscribing_is_not_sent_to(store_
     finally:
         dispatcher.stop()
     assert (record["status"], record["attempts"], record["http_status"], receiver.requests) == ("failed", 0, None, [])
-    assert record["error"] == (f"refused: webhook url 'http://rebind.example:{port}/hook': rebind.example resolves to "
-                               "127.0.0.1, a loopback address; pass --allow-private-targets (allow_private=True) to send "
-                               "to private networks")
+    assert record["error"] == (
+        f"refused: webhook url 'http://rebind.example:{port}/hook': rebind.example resolves to "
+        "127.0.0.1, a loopback address; pass --allow-private-targets (allow_private=True) to send "
+        "to private networks"
+    )
     receiver.close()
 
 
@@ -221,8 +267,9 @@ def test_a_delivery_connects_to_the_address_that_was_checked_and_names_the_host(
     port = receiver.server.server_address[1]
     dns = resolver("127.0.0.1")
     with open_store(store_url) as store:
-        hook_id, secret = hooks.subscribe(store, f"http://receiver.test:{port}/hook", [EVENT], "ops",
-                                          allow_private=True, resolve=dns)
+        hook_id, secret = hooks.subscribe(
+            store, f"http://receiver.test:{port}/hook", [EVENT], "ops", allow_private=True, resolve=dns
+        )
     dispatcher = start_dispatcher(store_url, resolve=dns, allow_private=True)
     try:
         ingest_a_trigger(store_url)
@@ -233,7 +280,9 @@ def test_a_delivery_connects_to_the_address_that_was_checked_and_names_the_host(
         dispatcher.stop()
     assert (record["status"], record["attempts"], record["http_status"]) == ("delivered", 1, 204)
     [(head, body)] = receiver.requests
-    assert head["Host"] == f"receiver.test:{port}" and hooks.verify_signature(secret, head["X-Auditgraph-Signature"], body)
+    assert head["Host"] == f"receiver.test:{port}" and hooks.verify_signature(
+        secret, head["X-Auditgraph-Signature"], body
+    )
     assert dns.calls == ["receiver.test", "receiver.test"]  # once when subscribing, once for the one attempt
     receiver.close()
 
@@ -245,11 +294,27 @@ NOW = 1_700_000_000
 
 
 def test_a_signature_is_valid_only_from_tolerance_seconds_ago_to_skew_seconds_ahead():
-    offsets = [0, -299, -301, -3600,  # the past: up to the tolerance (300 s)
-               25, 31, 120, 86_400 * 365]  # the future: only the clock skew (30 s)
+    offsets = [
+        0,
+        -299,
+        -301,
+        -3600,  # the past: up to the tolerance (300 s)
+        25,
+        31,
+        120,
+        86_400 * 365,
+    ]  # the future: only the clock skew (30 s)
     valid = [hooks.verify_signature("s", hooks.sign("s", NOW + offset, BODY), BODY, now=NOW) for offset in offsets]
-    assert dict(zip(offsets, valid)) == {0: True, -299: True, -301: False, -3600: False,
-                                         25: True, 31: False, 120: False, 86_400 * 365: False}
+    assert dict(zip(offsets, valid)) == {
+        0: True,
+        -299: True,
+        -301: False,
+        -3600: False,
+        25: True,
+        31: False,
+        120: False,
+        86_400 * 365: False,
+    }
 
 
 def test_tolerance_and_skew_can_be_set_by_the_receiver():
@@ -260,9 +325,18 @@ def test_tolerance_and_skew_can_be_set_by_the_receiver():
 
 
 def test_a_malformed_signature_header_is_false_never_an_exception():
-    headers = [None, b"t=1700000000,v1=00", "", "t=1700000000", "v1=" + "0" * 64, "t=1700000000,v1=é",
-               "t=١٧٠٠٠٠٠٠٠٠,v1=" + "0" * 64, "t=1700000000,v1=" + "0" * 64 + ",t=1",
-               "t=" + "9" * 5000 + ",v1=" + "0" * 64, "t= 1700000000,v1=" + "0" * 64]
+    headers = [
+        None,
+        b"t=1700000000,v1=00",
+        "",
+        "t=1700000000",
+        "v1=" + "0" * 64,
+        "t=1700000000,v1=é",
+        "t=١٧٠٠٠٠٠٠٠٠,v1=" + "0" * 64,
+        "t=1700000000,v1=" + "0" * 64 + ",t=1",
+        "t=" + "9" * 5000 + ",v1=" + "0" * 64,
+        "t= 1700000000,v1=" + "0" * 64,
+    ]
     assert [hooks.verify_signature("s", header, BODY, now=NOW) for header in headers] == [False] * len(headers)
 
 
@@ -317,17 +391,24 @@ def test_the_replay_guard_forgets_ids_after_its_window():
     assert hooks.ReplayGuard().window == hooks.TOLERANCE + hooks.MAX_SKEW
 
 
-
 def self_signed(tmp_path, name: str) -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     return context
@@ -354,8 +435,9 @@ def test_an_https_delivery_to_the_pinned_address_still_names_the_host_in_tls(sto
     threading.Thread(target=handshakes, daemon=True).start()
     dns = resolver("127.0.0.1")
     with open_store(store_url) as store:
-        hook_id, _ = hooks.subscribe(store, f"https://receiver.test:{port}/hook", [EVENT], "ops",
-                                     allow_private=True, resolve=dns)
+        hook_id, _ = hooks.subscribe(
+            store, f"https://receiver.test:{port}/hook", [EVENT], "ops", allow_private=True, resolve=dns
+        )
     dispatcher = start_dispatcher(store_url, resolve=dns, allow_private=True)
     try:
         ingest_a_trigger(store_url)
@@ -366,7 +448,11 @@ def test_an_https_delivery_to_the_pinned_address_still_names_the_host_in_tls(sto
         dispatcher.stop()
         listener.close()
     assert seen == ["receiver.test", "receiver.test"]  # both attempts
-    assert (record["status"], record["attempts"], record["error"]) == ("failed", 2, "ConnectError")  # self-signed: refused
+    assert (record["status"], record["attempts"], record["error"]) == (
+        "failed",
+        2,
+        "ConnectError",
+    )  # self-signed: refused
 
 
 def test_a_failure_inside_a_delivery_worker_is_logged_not_lost(caplog):
@@ -377,5 +463,7 @@ def test_a_failure_inside_a_delivery_worker_is_logged_not_lost(caplog):
     hook = {"hook_id": "h1", "url": "http://127.0.0.1:9/hook", "events": ["lineage.upstream_version"]}
     with caplog.at_level("ERROR", logger="lineage.hooks"):
         dispatcher._deliver_logged(hook, "lineage.upstream_version", {})
-    assert "webhook h1: delivery of lineage.upstream_version failed inside auditgraph: RuntimeError: the disk is gone" \
+    assert (
+        "webhook h1: delivery of lineage.upstream_version failed inside auditgraph: RuntimeError: the disk is gone"
         in caplog.text
+    )

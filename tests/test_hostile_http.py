@@ -20,9 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import free_port, live_server, run_event, wait_until
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from governance import approvals as appr
 from lineage.cli import cli
 from lineage.server import auth
@@ -38,6 +39,7 @@ def bearer(token: str) -> dict:
 
 
 # --- `auditgraph serve` in its own process, with short deadlines ------------------------
+
 
 @dataclass
 class Served:
@@ -60,9 +62,27 @@ def served(tmp_path_factory):
         tokens = {s: auth.create_key(store, s, [s], "test")[1] for s in ("ingest", "read")}
     port, log = free_port(), home / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", url, "--port", str(port),
-                                 "--no-webhooks", "--header-timeout", "1", "--body-timeout", "1",
-                                 "--limit-concurrency", "8"], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lineage",
+                "serve",
+                "--store",
+                url,
+                "--port",
+                str(port),
+                "--no-webhooks",
+                "--header-timeout",
+                "1",
+                "--body-timeout",
+                "1",
+                "--limit-concurrency",
+                "8",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -96,8 +116,14 @@ def read_until_closed(sock: socket.socket) -> bytes:
 
 
 def post_head(served: Served, path: str, length: int, extra: bytes = b"") -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
-            f"Authorization: Bearer {served.tokens['ingest']}\r\n").encode() + extra + b"\r\n"
+    return (
+        (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
+            f"Authorization: Bearer {served.tokens['ingest']}\r\n"
+        ).encode()
+        + extra
+        + b"\r\n"
+    )
 
 
 @pytest.mark.slow
@@ -181,13 +207,16 @@ def test_a_client_that_disconnects_mid_body_costs_one_log_line_not_a_traceback(s
 
     lines = wait_until(disconnected, timeout=5, what="both disconnections in the server's log")
     log = served.log.read_text()
-    assert lines == [f"INFO:     POST {path}: the client disconnected after 20 of its body's bytes"
-                     for path in ("/api/v1/lineage", "/api/v1/lineage/batch")]
+    assert lines == [
+        f"INFO:     POST {path}: the client disconnected after 20 of its body's bytes"
+        for path in ("/api/v1/lineage", "/api/v1/lineage/batch")
+    ]
     assert "Traceback" not in log and "Exception in ASGI application" not in log
     assert served.entries() == before
 
 
 # --- the app on a live server in this process ---------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def governed(tmp_path_factory):
@@ -208,11 +237,14 @@ def head_of(url: str):
 
 
 EVENT = json.dumps(run_event("encoded", run="0b7f7a4e-6f8e-4c43-9a55-1f6bd4a0c1d2", outputs=[("db", "t")]))
-BODIES = {"/api/v1/lineage": EVENT, "/api/v1/lineage/batch": f"[{EVENT}]",
-          "/api/v1/governance/tags": json.dumps({"node": "dataset:db/t", "tags": ["pii"]}),
-          "/api/v1/governance/evaluations": json.dumps({"model": MODEL, "metrics": {"auc": 0.9}}),
-          "/api/v1/governance/gate": json.dumps({"model": MODEL, "policy": ["baseline"]}),
-          "/api/v1/governance/approvals": json.dumps({"model": MODEL, "envelope": {}})}
+BODIES = {
+    "/api/v1/lineage": EVENT,
+    "/api/v1/lineage/batch": f"[{EVENT}]",
+    "/api/v1/governance/tags": json.dumps({"node": "dataset:db/t", "tags": ["pii"]}),
+    "/api/v1/governance/evaluations": json.dumps({"model": MODEL, "metrics": {"auc": 0.9}}),
+    "/api/v1/governance/gate": json.dumps({"model": MODEL, "policy": ["baseline"]}),
+    "/api/v1/governance/approvals": json.dumps({"model": MODEL, "envelope": {}}),
+}
 ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"]
 
 
@@ -222,8 +254,11 @@ ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-s
 def test_a_body_not_in_utf_8_gets_400_on_every_json_route_and_changes_nothing(governed, path, encoding):
     server, tokens, url, _ = governed
     before = head_of(url)
-    response = httpx.post(f"{server}{path}", content=BODIES[path].encode(encoding),
-                          headers={**bearer(tokens["admin"]), "Content-Type": "application/json"})
+    response = httpx.post(
+        f"{server}{path}",
+        content=BODIES[path].encode(encoding),
+        headers={**bearer(tokens["admin"]), "Content-Type": "application/json"},
+    )
     assert response.status_code == 400, response.text
     assert response.json()["detail"].startswith(f"{NOT_JSON}: ")
     assert head_of(url) == before
@@ -235,9 +270,12 @@ def test_a_latin_1_body_and_a_gzipped_utf_16_body_get_400_too(governed, path):
     before = head_of(url)
     latin = BODIES[path].replace('"t"', '"caf\u00e9"').replace('"pii"', '"caf\u00e9"').encode("latin-1")
     for body, headers in ((latin, {}), (gzip.compress(BODIES[path].encode("utf-16")), {"Content-Encoding": "gzip"})):
-        response = httpx.post(f"{server}{path}", content=body,
-                              headers={**headers, **bearer(tokens["admin"]), "Content-Type": "application/json"})
-        assert (response.status_code, response.json()["detail"][:len(NOT_JSON)]) == (400, NOT_JSON)
+        response = httpx.post(
+            f"{server}{path}",
+            content=body,
+            headers={**headers, **bearer(tokens["admin"]), "Content-Type": "application/json"},
+        )
+        assert (response.status_code, response.json()["detail"][: len(NOT_JSON)]) == (400, NOT_JSON)
     assert head_of(url) == before
 
 
@@ -259,9 +297,12 @@ def test_a_key_revoked_from_the_cli_is_refused_on_the_very_next_request(governed
     query = {"params": {"id": "dataset:db/t"}, "headers": bearer(token)}
     assert httpx.get(f"{server}/api/v1/health", headers=bearer(token)).json()["store"] == url
     assert httpx.get(f"{server}/api/v1/search", params={"q": "t"}, headers=bearer(token)).status_code == 200
-    done = subprocess.run([sys.executable, "-m", "lineage", "keys", "revoke", key_id, "--store", url],
-                          capture_output=True, text=True,
-                          env={**os.environ, "AUDITGRAPH_API_KEY": tokens["admin"]})  # the store has admin keys
+    done = subprocess.run(
+        [sys.executable, "-m", "lineage", "keys", "revoke", key_id, "--store", url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AUDITGRAPH_API_KEY": tokens["admin"]},
+    )  # the store has admin keys
     assert done.returncode == 0, done.stderr
     refused = httpx.get(f"{server}/api/v1/nodes", **query)
     assert (refused.status_code, refused.json()["detail"]) == (401, "the API key has been revoked")
@@ -269,10 +310,15 @@ def test_a_key_revoked_from_the_cli_is_refused_on_the_very_next_request(governed
 
 
 @pytest.mark.parametrize("value", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
-@pytest.mark.parametrize("route, params", [
-    ("upstream", {"id": MODEL}), ("downstream", {"id": MODEL}), ("impact", {"id": MODEL}),
-    ("path", {"from": MODEL, "to": MODEL}),
-])
+@pytest.mark.parametrize(
+    "route, params",
+    [
+        ("upstream", {"id": MODEL}),
+        ("downstream", {"id": MODEL}),
+        ("impact", {"id": MODEL}),
+        ("path", {"from": MODEL, "to": MODEL}),
+    ],
+)
 def test_an_as_of_time_past_what_datetime_holds_gets_422_on_every_route(governed, route, params, value):
     server, tokens, _, _ = governed
     response = httpx.get(f"{server}/api/v1/{route}", params={**params, "as_of": value}, headers=bearer(tokens["read"]))
@@ -285,21 +331,30 @@ def test_an_event_time_past_what_datetime_holds_gets_422_naming_the_field_and_is
     before = head_of(url)
     event = run_event("overflow", time="9999-12-31T23:59:59-23:59")
     single = httpx.post(f"{server}/api/v1/lineage", json=event, headers=bearer(tokens["ingest"]))
-    batch = httpx.post(f"{server}/api/v1/lineage/batch", json=[run_event("fine"), event], headers=bearer(tokens["ingest"]))
+    batch = httpx.post(
+        f"{server}/api/v1/lineage/batch", json=[run_event("fine"), event], headers=bearer(tokens["ingest"])
+    )
     assert (single.status_code, batch.status_code) == (422, 422)
-    assert single.json()["detail"].startswith("eventTime: ") and batch.json()["detail"].startswith("events[1]: eventTime: ")
+    assert single.json()["detail"].startswith("eventTime: ") and batch.json()["detail"].startswith(
+        "events[1]: eventTime: "
+    )
     assert head_of(url) == before
 
 
 # --- type confusion on the governance routes ------------------------------------------------
 
+
 def valid_bodies(signer, server, tokens) -> dict[str, dict]:
-    evidence = httpx.get(f"{server}/api/v1/governance/evidence", params={"model": MODEL}, headers=bearer(tokens["read"]))
+    evidence = httpx.get(
+        f"{server}/api/v1/governance/evidence", params={"model": MODEL}, headers=bearer(tokens["read"])
+    )
     signed = appr.signed_payload(MODEL, "0" * 64, "model-risk", signer, evidence.json()["digest"], "0" * 64)
-    return {"tags": {"node": "dataset:db/t", "tags": ["pii"], "remove": False},
-            "evaluations": {"model": MODEL, "metrics": {"auc": 0.91}, "dataset": None},
-            "gate": {"model": MODEL, "policy": ["baseline"]},
-            "approvals": signed}
+    return {
+        "tags": {"node": "dataset:db/t", "tags": ["pii"], "remove": False},
+        "evaluations": {"model": MODEL, "metrics": {"auc": 0.91}, "dataset": None},
+        "gate": {"model": MODEL, "policy": ["baseline"]},
+        "approvals": signed,
+    }
 
 
 # Where each route's fields are, as paths into its body; every one of them is a string, a list,
@@ -308,23 +363,36 @@ FIELDS = {
     "tags": {("node",): str, ("tags",): list, ("tags", 0): str, ("remove",): bool},
     "evaluations": {("model",): str, ("metrics",): dict, ("metrics", "auc"): float, ("dataset",): str},
     "gate": {("model",): str, ("policy",): list, ("policy", 0): str},
-    "approvals": {("model",): str, ("envelope",): dict, ("envelope", "payload"): str,
-                  ("envelope", "payloadType"): str, ("envelope", "signatures"): list,
-                  ("envelope", "signatures", 0): dict, ("envelope", "signatures", 0, "keyid"): str,
-                  ("envelope", "signatures", 0, "sig"): str},
+    "approvals": {
+        ("model",): str,
+        ("envelope",): dict,
+        ("envelope", "payload"): str,
+        ("envelope", "payloadType"): str,
+        ("envelope", "signatures"): list,
+        ("envelope", "signatures", 0): dict,
+        ("envelope", "signatures", 0, "keyid"): str,
+        ("envelope", "signatures", 0, "sig"): str,
+    },
 }
-scalars = st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.none() | st.text(max_size=8)
-nested = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                          max_size=3), max_leaves=6)
+scalars = (
+    st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.none() | st.text(max_size=8)
+)
+nested = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def wrong_for(kind: type):
     not_none = nested.filter(lambda v: v is not None)
-    return {str: nested.filter(lambda v: not isinstance(v, str) and v is not None),
-            list: not_none.filter(lambda v: not isinstance(v, list)),
-            dict: not_none.filter(lambda v: not isinstance(v, dict)),
-            bool: not_none.filter(lambda v: not isinstance(v, bool)),
-            float: nested.filter(lambda v: isinstance(v, bool) or not isinstance(v, (int, float)))}[kind]
+    return {
+        str: nested.filter(lambda v: not isinstance(v, str) and v is not None),
+        list: not_none.filter(lambda v: not isinstance(v, list)),
+        dict: not_none.filter(lambda v: not isinstance(v, dict)),
+        bool: not_none.filter(lambda v: not isinstance(v, bool)),
+        float: nested.filter(lambda v: isinstance(v, bool) or not isinstance(v, (int, float))),
+    }[kind]
 
 
 confusions = st.sampled_from([(route, path, kind) for route, fields in FIELDS.items() for path, kind in fields.items()])
@@ -348,8 +416,9 @@ def test_a_wrong_typed_value_in_any_governance_field_gets_422_and_is_never_store
     body = bodies[route]
     value = data.draw(wrong_for(kind), label="value")
     before = head_of(url)
-    response = httpx.post(f"{server}/api/v1/governance/{route}", json=replaced(body, path, value),
-                          headers=bearer(tokens["admin"]))
+    response = httpx.post(
+        f"{server}/api/v1/governance/{route}", json=replaced(body, path, value), headers=bearer(tokens["admin"])
+    )
     assert response.status_code == 422, (route, path, value, response.text)
     assert head_of(url) == before
 
@@ -363,11 +432,11 @@ def test_an_unknown_field_in_any_governance_body_gets_422_and_is_never_stored(go
     if name in body:
         return
     before = head_of(url)
-    response = httpx.post(f"{server}/api/v1/governance/{route}", json={**body, name: value},
-                          headers=bearer(tokens["admin"]))
+    response = httpx.post(
+        f"{server}/api/v1/governance/{route}", json={**body, name: value}, headers=bearer(tokens["admin"])
+    )
     assert response.status_code == 422, (route, name, response.text)
     assert head_of(url) == before
-
 
 
 def test_the_server_config_never_shows_the_store_password_in_its_repr():

@@ -15,9 +15,10 @@ import tracemalloc
 import httpx
 import pytest
 from click.testing import CliRunner
-from hypothesis import example, given, strategies as st
-
 from conftest import free_port, ingest_events, live_server, run_event
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from lineage.cli import cli
 from lineage.errors import EventError, IdError, IdTooLongError, StoreError, StoreUrlError, TimeRangeError
 from lineage.graph import Graph
@@ -52,6 +53,7 @@ def lookups_of(store, monkeypatch) -> list[int]:
 
 # --- 1. resolving an id is bounded work -------------------------------------------------
 
+
 @pytest.mark.parametrize("shape", sorted(HOSTILE_IDS))
 def test_a_hostile_id_is_refused_after_a_bounded_number_of_lookups_and_little_memory(sqlite_store, monkeypatch, shape):
     text = HOSTILE_IDS[shape]
@@ -67,7 +69,9 @@ def test_a_hostile_id_is_refused_after_a_bounded_number_of_lookups_and_little_me
         tracemalloc.stop()
     assert sizes == [1]  # the printed reading only: the other readings were counted, not looked up
     assert peak < 2 << 20, f"resolving took {peak} bytes"
-    row = Graph(sqlite_store).resolve("dataset:file:///tmp/a/b/x@1/y")  # an unescaped paste with few readings still works
+    row = Graph(sqlite_store).resolve(
+        "dataset:file:///tmp/a/b/x@1/y"
+    )  # an unescaped paste with few readings still works
     assert (row.namespace, row.name) == ("file:///tmp/a/b", "x@1/y") and len(sizes) == 3
 
 
@@ -99,8 +103,9 @@ def test_hostile_ids_over_http_get_a_clear_4xx_with_a_read_key(tmp_path):
         for text in HOSTILE_IDS.values():
             answer = httpx.get(f"{server}/api/v1/nodes", params={"id": text}, headers=headers, timeout=10)
             assert 400 <= answer.status_code < 500 and f"more than {MAX_READINGS}" in answer.json()["detail"]
-        too_long = httpx.get(f"{server}/api/v1/upstream", params={"id": "dataset:a/" + "b" * 5000},
-                             headers=headers, timeout=10)
+        too_long = httpx.get(
+            f"{server}/api/v1/upstream", params={"id": "dataset:a/" + "b" * 5000}, headers=headers, timeout=10
+        )
         assert 400 <= too_long.status_code < 500
         assert f"an id is at most {MAX_ID_BYTES} bytes" in too_long.json()["detail"]
 
@@ -119,10 +124,12 @@ def test_code_ids_of_revisions_holding_an_at_sign_are_distinct():
 
 def node_ids():
     versioned = st.tuples(st.sampled_from(["dataset", "model"]), HOSTILE_TEXT, HOSTILE_TEXT, st.none() | HOSTILE_TEXT)
-    return (versioned
-            | st.tuples(st.just("job"), HOSTILE_TEXT, HOSTILE_TEXT, st.none())
-            | st.tuples(st.just("run"), st.just(""), HOSTILE_TEXT, st.none())
-            | st.tuples(st.just("code"), HOSTILE_TEXT, st.just(""), HOSTILE_TEXT))
+    return (
+        versioned
+        | st.tuples(st.just("job"), HOSTILE_TEXT, HOSTILE_TEXT, st.none())
+        | st.tuples(st.just("run"), st.just(""), HOSTILE_TEXT, st.none())
+        | st.tuples(st.just("code"), HOSTILE_TEXT, st.just(""), HOSTILE_TEXT)
+    )
 
 
 def printed(node: tuple) -> str:
@@ -168,7 +175,9 @@ def test_ingest_rejects_an_overflowing_event_time_with_its_place_and_records_the
     events = [run_event("before"), run_event("bad", time=OVERFLOWING[0]), run_event("after")]
     report = ingest(sqlite_store, (Document(f"events.jsonl:{i + 1}", value=e) for i, e in enumerate(events)), "t")
     assert report.accepted == 2
-    assert report.rejected == [("events.jsonl:2", f"eventTime: {OVERFLOWING[0]!r} is outside years 1-9999 once read in UTC")]
+    assert report.rejected == [
+        ("events.jsonl:2", f"eventTime: {OVERFLOWING[0]!r} is outside years 1-9999 once read in UTC")
+    ]
     assert {r.name for r in Graph(sqlite_store).search("job:", kinds=["job"])} == {"before", "after"}
 
 
@@ -186,17 +195,24 @@ def test_the_cli_ingest_lists_the_overflowing_event_exits_1_and_keeps_the_others
     result = CliRunner().invoke(cli, ["ingest", str(source), "--store", store], catch_exceptions=False)
     assert result.exit_code == 1
     assert result.stdout == "accepted 2, duplicate 0, rejected 1\n"
-    assert (f"rejected: {source}:2: eventTime: {OVERFLOWING[1]!r} is outside years 1-9999 once read in UTC"
-            in result.stderr)
+    assert (
+        f"rejected: {source}:2: eventTime: {OVERFLOWING[1]!r} is outside years 1-9999 once read in UTC" in result.stderr
+    )
     with open_store(store) as s:
         assert s.stats()["ledger"]["entries"] == 2
 
 
-@pytest.mark.parametrize("command", [
-    ["lineage", "upstream", "job:n/j", "--as-of"], ["lineage", "downstream", "job:n/j", "--as-of"],
-    ["lineage", "impact", "job:n/j", "--as-of"], ["lineage", "path", "job:n/j", "job:n/k", "--as-of"],
-    ["audit", "log", "--since"], ["audit", "log", "--until"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["lineage", "upstream", "job:n/j", "--as-of"],
+        ["lineage", "downstream", "job:n/j", "--as-of"],
+        ["lineage", "impact", "job:n/j", "--as-of"],
+        ["lineage", "path", "job:n/j", "job:n/k", "--as-of"],
+        ["audit", "log", "--since"],
+        ["audit", "log", "--until"],
+    ],
+)
 @pytest.mark.parametrize("text", OVERFLOWING[:2])
 def test_every_time_option_beyond_datetime_is_a_usage_error_with_the_reason(tmp_path, command, text):
     result = CliRunner().invoke(cli, [*command, text, "--store", f"sqlite:///{tmp_path}/s.db"])
@@ -212,9 +228,13 @@ PASSWORDS = ["hun/ter2", "p#ss", "pa?ss", "p@ss@w", "p:a:ss", "p%40ss%2F", "päs
 
 def neo4j_urls(password: str) -> list[str]:
     port = free_port()  # nothing listens there
-    return [f"neo4j://neo4j:{password}@127.0.0.1:{port}", f"bolt://neo4j:{password}@127.0.0.1:{port}?database=x",
-            f"neo4j://neo4j:{password}@127.0.0.1:notaport", f"sqlite://u:{password}@host/x.db",
-            f"neo4j:u:{password}@127.0.0.1"]
+    return [
+        f"neo4j://neo4j:{password}@127.0.0.1:{port}",
+        f"bolt://neo4j:{password}@127.0.0.1:{port}?database=x",
+        f"neo4j://neo4j:{password}@127.0.0.1:notaport",
+        f"sqlite://u:{password}@host/x.db",
+        f"neo4j:u:{password}@127.0.0.1",
+    ]
 
 
 @pytest.mark.slow
@@ -243,8 +263,9 @@ def test_the_installed_command_prints_neither_the_password_nor_a_traceback(tmp_p
     password = "a/b#c?d@e:f%gé"
     env = {**os.environ, "AUDITGRAPH_STORE": f"neo4j://neo4j:{password}@127.0.0.1:{free_port()}"}
     for args in (["store", "stats", "--json"], ["lineage", "search", "x"]):
-        done = subprocess.run([sys.executable, "-m", "lineage", *args], env=env, capture_output=True,
-                              text=True, timeout=60, cwd=tmp_path)
+        done = subprocess.run(
+            [sys.executable, "-m", "lineage", *args], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
         assert done.returncode == 3
         assert password not in done.stdout + done.stderr and "Traceback" not in done.stderr
         assert "Error: cannot open Neo4j store at neo4j://neo4j:***@127.0.0.1:" in done.stderr

@@ -43,14 +43,33 @@ def released(tmp_path_factory):
 
 def assessment(groups: list[dict]) -> dict:
     """A fairness assessment as a bundle holds it (what reports.bundle.collect writes)."""
-    return {"seq": 7, "protected": ["sex"], "rows": 100, "min_group_size": 1, "excluded_groups": [],
-            "groups": groups, "metrics": {"demographic_parity_ratio": {"value": 0.5, "ci": [0.4, 0.6]}},
-            "overall": {}, "bootstrap": {"resamples": 10}, "versions": {}}
+    return {
+        "seq": 7,
+        "protected": ["sex"],
+        "rows": 100,
+        "min_group_size": 1,
+        "excluded_groups": [],
+        "groups": groups,
+        "metrics": {"demographic_parity_ratio": {"value": 0.5, "ci": [0.4, 0.6]}},
+        "overall": {},
+        "bootstrap": {"resamples": 10},
+        "versions": {},
+    }
 
 
 def group(name="a", n=50, rate=0.5, **extra) -> dict:
-    return {"group": name, "n": n, "too_small": False, "selection_rate": rate, "tpr": None, "fpr": None,
-            "fnr": None, "accuracy": None, "ci": {"selection_rate": [0.4, 0.6]}, **extra}
+    return {
+        "group": name,
+        "n": n,
+        "too_small": False,
+        "selection_rate": rate,
+        "tpr": None,
+        "fpr": None,
+        "fnr": None,
+        "accuracy": None,
+        "ci": {"selection_rate": [0.4, 0.6]},
+        **extra,
+    }
 
 
 def write_bundle(path: Path, bundle: dict, groups: list[dict]) -> Path:
@@ -95,17 +114,24 @@ def test_a_hostile_group_size_in_a_bundle_renders_as_text_in_the_fairness_chart(
     html = Markup((tmp_path / "out" / "report.html").read_text(encoding="utf-8"))
     assert "script" not in html.tags and "img" not in html.tags
     assert [name for name, _ in html.attrs if name.startswith("on")] == []
-    assert [v for name, v in html.attrs if name in ("href", "src", "xlink:href") and not (v or "").startswith("#")] == []
+    assert [
+        v for name, v in html.attrs if name in ("href", "src", "xlink:href") and not (v or "").startswith("#")
+    ] == []
     assert f"a (n={n})" in "".join(html.text)  # the chart label, shown as typed
     assert html.tags.count("svg") == 2  # lineage and fairness: the chart still draws
 
 
-@pytest.mark.parametrize("field, value", [
-    ("selection_rate", "0.5"),
-    ("selection_rate", float("nan")),
-    ("ci", {"selection_rate": ["<script>", 0.6]}),
-])
-def test_text_where_a_fairness_chart_needs_a_number_is_a_one_line_error_naming_the_field(released, tmp_path, field, value):
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("selection_rate", "0.5"),
+        ("selection_rate", float("nan")),
+        ("ci", {"selection_rate": ["<script>", 0.6]}),
+    ],
+)
+def test_text_where_a_fairness_chart_needs_a_number_is_a_one_line_error_naming_the_field(
+    released, tmp_path, field, value
+):
     bundle = write_bundle(tmp_path / "bundle.json", released["bundle"], [group("a", 50, **{field: value})])
     result = run("reports", "render", bundle, "--out", tmp_path / "out", "--format", "html")
     assert result.exit_code == 2
@@ -115,10 +141,20 @@ def test_text_where_a_fairness_chart_needs_a_number_is_a_one_line_error_naming_t
 
 
 def test_text_where_the_importance_chart_needs_a_number_is_a_one_line_error_naming_the_feature(released, tmp_path):
-    explanation = {"explainer": "tree", "output": "probability", "estimator": "x", "rows_explained": 1,
-                   "rows_available": 1, "seed": 0, "background_rows": 1, "additivity": {"max": 0.0, "p99": 0.0},
-                   "seq": 3, "proxies": {}, "versions": {},
-                   "importance": [{"feature": "age", "share": 0.7}, {"feature": "tenure", "share": SCRIPT}]}
+    explanation = {
+        "explainer": "tree",
+        "output": "probability",
+        "estimator": "x",
+        "rows_explained": 1,
+        "rows_available": 1,
+        "seed": 0,
+        "background_rows": 1,
+        "additivity": {"max": 0.0, "p99": 0.0},
+        "seq": 3,
+        "proxies": {},
+        "versions": {},
+        "importance": [{"feature": "age", "share": 0.7}, {"feature": "tenure", "share": SCRIPT}],
+    }
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps({**released["bundle"], "explanation": explanation}), encoding="utf-8")
     result = run("reports", "render", path, "--out", tmp_path / "out", "--format", "html")
@@ -136,7 +172,10 @@ HUNGRY_TEMPLATES = {
     "a 10 TB string": ("{{ ('x' * 10**13)|length }}", "refused by the sandbox"),
     "a list of a billion": ("{{ ([0] * 10**9)|length }}", "refused by the sandbox"),
     "a huge integer power": ("{{ (2 ** 100000000) % 7 }}", "refused by the sandbox"),
-    "a huge integer product": ("{% set a = 7 ** 9000 %}{{ (a * a * a * a * a * a * a * a) % 7 }}", "refused by the sandbox"),
+    "a huge integer product": (
+        "{% set a = 7 ** 9000 %}{{ (a * a * a * a * a * a * a * a) % 7 }}",
+        "refused by the sandbox",
+    ),
     "a huge % width": ("{{ '%0999999999d' % 1 }}", "refused by the sandbox"),
     "a % width from an argument": ("{{ '%*d' % (999999999, 1) }}", "refused by the sandbox"),
     "a huge format width": ("{{ '{:>999999999}'.format(1) }}", "refused by the sandbox"),
@@ -148,25 +187,48 @@ HUNGRY_TEMPLATES = {
     "a range of a billion": ("{% for i in range(10**9) %}{% endfor %}", "refused by the sandbox"),
     "100 MB of output": ("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "refused by the sandbox"),
     "~ doubling past the memory budget": (DOUBLE, "ran out of memory"),
-    "nested loops of 10^10 steps": ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-                                    "ran longer than 3 s"),
+    "nested loops of 10^10 steps": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "ran longer than 3 s",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", HUNGRY_TEMPLATES)
 @pytest.mark.slow
-def test_a_user_template_that_would_exhaust_memory_or_time_is_a_one_line_error_and_nothing_is_written(released, tmp_path, name):
+def test_a_user_template_that_would_exhaust_memory_or_time_is_a_one_line_error_and_nothing_is_written(
+    released, tmp_path, name
+):
     source, reason = HUNGRY_TEMPLATES[name]
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "model_card.md.j2").write_text(source, encoding="utf-8")
     bundle = write_bundle(tmp_path / "bundle.json", released["bundle"], [group()])
     env = {**os.environ, "AUDITGRAPH_TEMPLATE_SECONDS": "3" if "3 s" in reason else "60"}
-    done = subprocess.run([sys.executable, "-m", "lineage", "reports", "render", str(bundle), "--out", str(tmp_path / "out"),
-                           "--format", "card", "--templates", str(tmp_path / "t")],
-                          capture_output=True, text=True, env=env, timeout=90)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lineage",
+            "reports",
+            "render",
+            str(bundle),
+            "--out",
+            str(tmp_path / "out"),
+            "--format",
+            "card",
+            "--templates",
+            str(tmp_path / "t"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stdout == ""
-    assert done.stderr.startswith("Error: template model_card.md.j2") and done.stderr.count("\n") == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("Error: template model_card.md.j2") and done.stderr.count("\n") == 1, done.stderr[
+        -2000:
+    ]
     assert reason in done.stderr
     assert not (tmp_path / "out").exists()
 
@@ -176,8 +238,19 @@ def test_a_release_with_a_hungry_template_writes_nothing_and_records_no_issuance
     (tmp_path / "t" / "report.md.j2").write_text("{{ 'x'|center(10**9) }}", encoding="utf-8")
     with open_store(released["url"]) as store:
         before = store.head().seq
-    result = run("reports", "release", MODEL, "--out", tmp_path / "out", "--format", "md", "--templates", tmp_path / "t",
-                 "--store", released["url"])
+    result = run(
+        "reports",
+        "release",
+        MODEL,
+        "--out",
+        tmp_path / "out",
+        "--format",
+        "md",
+        "--templates",
+        tmp_path / "t",
+        "--store",
+        released["url"],
+    )
     assert result.exit_code == 2
     assert result.output.startswith("Error: template report.md.j2") and result.output.count("\n") == 1
     assert not (tmp_path / "out").exists()
@@ -190,8 +263,18 @@ def test_a_template_time_budget_that_is_not_a_positive_number_is_a_one_line_erro
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "model_card.md.j2").write_text("ok\n", encoding="utf-8")
     bundle = write_bundle(tmp_path / "bundle.json", released["bundle"], [group()])
-    result = run("reports", "render", bundle, "--out", tmp_path / "out", "--format", "card", "--templates", tmp_path / "t",
-                 env={"AUDITGRAPH_TEMPLATE_SECONDS": value})
+    result = run(
+        "reports",
+        "render",
+        bundle,
+        "--out",
+        tmp_path / "out",
+        "--format",
+        "card",
+        "--templates",
+        tmp_path / "t",
+        env={"AUDITGRAPH_TEMPLATE_SECONDS": value},
+    )
     assert result.exit_code == 2
     assert result.output.startswith("Error: AUDITGRAPH_TEMPLATE_SECONDS: expected") and result.output.count("\n") == 1
     assert not (tmp_path / "out").exists()

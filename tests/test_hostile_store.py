@@ -7,18 +7,19 @@ import itertools
 import uuid
 
 import pytest
+from conftest import ingest_events, run_event, snapshot
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import ingest_events, run_event, snapshot
 from lineage.graph import Graph
 from lineage.ids import dataset_id, job_id
 from lineage.projection import facet_name
 from lineage.store import open_store
 
 RUN = "44444444-4444-4444-8444-444444444444"
-TRICKY = st.lists(st.sampled_from(["\x00", "/", "@", "%", ":", "\n", "a", "b", "é", "猫", "_", "~", "input:"]),
-                  min_size=1, max_size=6).map("".join)
+TRICKY = st.lists(
+    st.sampled_from(["\x00", "/", "@", "%", ":", "\n", "a", "b", "é", "猫", "_", "~", "input:"]), min_size=1, max_size=6
+).map("".join)
 
 
 def facet(**values) -> dict:
@@ -35,12 +36,16 @@ def fresh(store, tmp_path, label: str):
 
 # --- keys ---------------------------------------------------------------------
 
+
 def test_a_facet_name_holding_nul_does_not_overwrite_the_facet_of_a_node_whose_name_holds_nul(store):
     # joined with NUL, (job:t/x, "a\0b") and (job:t/x\0a, "b") were the same key
-    ingest_events(store, [
-        run_event("x", job_facets={"a\x00b": facet(who="first")}),
-        run_event("x\x00a", job_facets={"b": facet(who="second")}),
-    ])
+    ingest_events(
+        store,
+        [
+            run_event("x", job_facets={"a\x00b": facet(who="first")}),
+            run_event("x\x00a", job_facets={"b": facet(who="second")}),
+        ],
+    )
     assert store.facets(job_id("test", "x")) == {"a\x00b": facet(who="first")}
     assert store.facets(job_id("test", "x\x00a")) == {"b": facet(who="second")}
 
@@ -48,30 +53,56 @@ def test_a_facet_name_holding_nul_does_not_overwrite_the_facet_of_a_node_whose_n
 def test_column_edges_whose_field_names_hold_nul_are_kept_apart(store):
     # joined with NUL, (src, "a", t/x, "t/y\0c") and (src, "a\0t/x", t/y, "c") were the same key
     def lineage(field: str, source: str) -> dict:
-        return {"columnLineage": facet(fields={field: {"inputFields": [
-            {"namespace": "t", "name": "src", "field": source}]}})}
+        return {
+            "columnLineage": facet(
+                fields={field: {"inputFields": [{"namespace": "t", "name": "src", "field": source}]}}
+            )
+        }
 
     x, y = dataset_id("t", "x"), dataset_id("t", "y")
-    ingest_events(store, [
-        run_event("j1", inputs=[("t", "src")], outputs=[{"namespace": "t", "name": "x", "facets": lineage(f"{y}\x00c", "a")}]),
-        run_event("j2", outputs=[{"namespace": "t", "name": "y", "facets": lineage("c", f"a\x00{x}")}]),
-    ])
+    ingest_events(
+        store,
+        [
+            run_event(
+                "j1",
+                inputs=[("t", "src")],
+                outputs=[{"namespace": "t", "name": "x", "facets": lineage(f"{y}\x00c", "a")}],
+            ),
+            run_event("j2", outputs=[{"namespace": "t", "name": "y", "facets": lineage("c", f"a\x00{x}")}]),
+        ],
+    )
     edges = Graph(store).columns(dataset_id("t", "src")).edges
     assert sorted((e.src_field, e.dst, e.dst_field) for e in edges) == [("a", x, f"{y}\x00c"), (f"a\x00{x}", y, "c")]
 
 
 def test_an_event_cannot_forge_the_run_state_with_a_facet_named_state(store):
-    ingest_events(store, [run_event("j", RUN, event_type="START",
-                                    run_facets={"_state": {"eventType": "COMPLETE", "eventTime": "2999-01-01"}})])
+    ingest_events(
+        store,
+        [
+            run_event(
+                "j",
+                RUN,
+                event_type="START",
+                run_facets={"_state": {"eventType": "COMPLETE", "eventTime": "2999-01-01"}},
+            )
+        ],
+    )
     facets = store.facets(f"run:{RUN}")
     assert facets["_state"]["eventType"] == "START"
     assert facets["~_state"] == {"eventType": "COMPLETE", "eventTime": "2999-01-01"}
 
 
 def test_an_event_cannot_forge_a_release_or_approval_facet_on_a_model(store):
-    model = {"namespace": "ml", "name": "m", "facets": {
-        "datasetType": facet(datasetType="MODEL"), "version": facet(datasetVersion="1"),
-        "auditgraph.release": {"decision": "released"}, "auditgraph.approval": {"decision": "approve"}}}
+    model = {
+        "namespace": "ml",
+        "name": "m",
+        "facets": {
+            "datasetType": facet(datasetType="MODEL"),
+            "version": facet(datasetVersion="1"),
+            "auditgraph.release": {"decision": "released"},
+            "auditgraph.approval": {"decision": "approve"},
+        },
+    }
     ingest_events(store, [run_event("train", outputs=[model])])
     facets = store.facets("model:ml/m@1")
     assert "auditgraph.release" not in facets and "auditgraph.approval" not in facets
@@ -79,8 +110,12 @@ def test_an_event_cannot_forge_a_release_or_approval_facet_on_a_model(store):
 
 
 def test_a_dataset_facet_named_like_an_output_facet_does_not_overwrite_it(store):
-    out = {"namespace": "t", "name": "d", "facets": {"output:stats": {"rows": 1}},
-           "outputFacets": {"stats": {"rows": 2}}}
+    out = {
+        "namespace": "t",
+        "name": "d",
+        "facets": {"output:stats": {"rows": 1}},
+        "outputFacets": {"stats": {"rows": 2}},
+    }
     ingest_events(store, [run_event("j", RUN, outputs=[out])])
     assert store.facets(dataset_id("t", "d", RUN)) == {"~output:stats": {"rows": 1}, "output:stats": {"rows": 2}}
 
@@ -108,15 +143,21 @@ def test_distinct_namespaces_names_and_facet_keys_never_share_a_key(store, tripl
 
 # --- one run's events disagreeing about an output's type ----------------------
 
+
 def _run_events(variant: str) -> list[dict]:
-    marked = {"datasetType": {"datasetType": facet(datasetType="MODEL")},
-              "auditgraph_model": {"auditgraph_model": {"framework": "sklearn"}}}
+    marked = {
+        "datasetType": {"datasetType": facet(datasetType="MODEL")},
+        "auditgraph_model": {"auditgraph_model": {"framework": "sklearn"}},
+    }
     times = ["2024-05-01T10:00:00Z", "2024-05-01T10:01:00Z", "2024-05-01T10:02:00Z"]
     events = []
     for i, (kind, time) in enumerate(zip(("START", "RUNNING", "COMPLETE"), times)):
         facets = {"schema": facet(fields=[{"name": f"c{i}"}])}
-        if (variant == "complete-marks" and kind == "COMPLETE") or (variant == "start-marks" and kind == "START") \
-                or (variant == "running-marks-with-auditgraph-facet" and kind == "RUNNING"):
+        if (
+            (variant == "complete-marks" and kind == "COMPLETE")
+            or (variant == "start-marks" and kind == "START")
+            or (variant == "running-marks-with-auditgraph-facet" and kind == "RUNNING")
+        ):
             facets.update(marked["auditgraph_model" if "auditgraph" in variant else "datasetType"])
         out = {"namespace": "ml", "name": "m", "facets": facets}
         events.append(run_event("train", RUN, event_type=kind, time=time, inputs=[("s3://b", "f")], outputs=[out]))

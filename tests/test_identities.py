@@ -14,8 +14,8 @@ import re
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from conftest import CORPUS, ingest_events, live_server, run_event, snapshot
+
 from lineage.cli import cli
 from lineage.errors import IdError, NotFoundError
 from lineage.graph import Graph
@@ -48,6 +48,7 @@ def one_by_one(store, events: list[dict]) -> None:
 
 # --- symlinks: one dataset, whatever the arrival order ------------------------------------------
 
+
 @pytest.mark.parametrize("symlink_first", [True, False], ids=["symlink-first", "symlink-after-the-read"])
 def test_a_read_by_the_hive_name_reaches_the_spark_writer_upstream_and_by_path(store, symlink_first):
     one_by_one(store, [spark_write(), hive_read()] if symlink_first else [hive_read(), spark_write()])
@@ -71,8 +72,9 @@ def test_symlinked_identities_give_one_graph_in_every_arrival_order_and_after_a_
     first = graphs[0]
     assert all(g == first for g in graphs[1:])
     assert first[CANONICAL]["aliases"] == [ALIAS]
-    assert sorted(i for i in first if i.startswith("dataset:") and "@" in i) == sorted([
-        f"{CANONICAL}@{WRITER}", f"dataset:warehouse/mart.daily@{READER}", f"dataset:warehouse/mart.weekly@{LATER}"])
+    assert sorted(i for i in first if i.startswith("dataset:") and "@" in i) == sorted(
+        [f"{CANONICAL}@{WRITER}", f"dataset:warehouse/mart.daily@{READER}", f"dataset:warehouse/mart.weekly@{LATER}"]
+    )
 
 
 def _forget_ledger(store) -> None:
@@ -97,10 +99,18 @@ def test_show_lists_the_aliases_and_every_command_accepts_one(store):
 
 
 def test_the_smallest_declaring_dataset_is_canonical_and_the_declarers_are_one_dataset(store):
-    other = {"namespace": "s3a://archive", "name": "raw/orders",
-             "facets": {"symlinks": {"identifiers": [{**HIVE, "type": "TABLE"}]}}}
-    archive = run_event("archive", "aaaaaaaa-0000-4000-8000-000000000009", namespace="spark",
-                        time="2024-05-01T09:00:00Z", outputs=[other])
+    other = {
+        "namespace": "s3a://archive",
+        "name": "raw/orders",
+        "facets": {"symlinks": {"identifiers": [{**HIVE, "type": "TABLE"}]}},
+    }
+    archive = run_event(
+        "archive",
+        "aaaaaaaa-0000-4000-8000-000000000009",
+        namespace="spark",
+        time="2024-05-01T09:00:00Z",
+        outputs=[other],
+    )
     one_by_one(store, [hive_read(), spark_write(), archive])  # s3a://archive... < s3a://lake...
     assert Graph(store).resolve(ALIAS).id == "dataset:s3a://archive/raw/orders"
     upstream = {n.id for n in Graph(store).traverse("dataset:warehouse/mart.daily", "upstream").nodes}
@@ -118,20 +128,31 @@ def test_a_symlinks_facet_that_breaks_its_spec_is_kept_with_a_warning_and_makes_
 
 # --- job types: tests and checks apart, filters -------------------------------------------------
 
+
 def dbt(name: str, job_type: str, **kw) -> dict:
     facets = {"jobType": {"processingType": "BATCH", "integration": "DBT", "jobType": job_type}}
     return run_event(name, namespace="dbt", job_facets=facets, **kw)
 
 
 def dbt_project() -> list[dict]:
-    asserted = {"namespace": "duckdb", "name": "stg_orders", "inputFacets": {"dataQualityAssertions": {
-        "assertions": [{"assertion": "not_null", "success": True, "column": "id"}]}}}
+    asserted = {
+        "namespace": "duckdb",
+        "name": "stg_orders",
+        "inputFacets": {
+            "dataQualityAssertions": {"assertions": [{"assertion": "not_null", "success": True, "column": "id"}]}
+        },
+    }
     return [
         dbt("stg_orders", "MODEL", inputs=[("duckdb", "raw_orders")], outputs=[("duckdb", "stg_orders")]),
         dbt("not_null_stg_orders_id", "TEST", inputs=[("duckdb", "stg_orders")]),
         run_event("expectations_suite", namespace="ge", inputs=[asserted]),
-        run_event("export", namespace="airflow", inputs=[("duckdb", "stg_orders")], outputs=[("s3://out", "orders")],
-                  job_facets={"jobType": {"processingType": "BATCH", "integration": "AIRFLOW", "jobType": "TASK"}}),
+        run_event(
+            "export",
+            namespace="airflow",
+            inputs=[("duckdb", "stg_orders")],
+            outputs=[("s3://out", "orders")],
+            job_facets={"jobType": {"processingType": "BATCH", "integration": "AIRFLOW", "jobType": "TASK"}},
+        ),
     ]
 
 
@@ -143,14 +164,19 @@ def test_impact_lists_tests_and_quality_checks_apart_from_the_jobs_they_check(st
         (2, ["job:airflow/export"], ["job:dbt/not_null_stg_orders_id", "job:ge/expectations_suite"]),
     ]
     assert Graph(store).node("job:dbt/stg_orders")["facets"]["_jobType"] == {
-        "jobType": "MODEL", "integration": "DBT", "processingType": "BATCH"}
+        "jobType": "MODEL",
+        "integration": "DBT",
+        "processingType": "BATCH",
+    }
 
 
 def test_job_type_filters_impact_and_downstream_by_type_or_integration(store):
     ingest_events(store, dbt_project())
     impact = Graph(store).impact("dataset:duckdb/raw_orders", job_types=["model", "TASK"])
     assert [(lv["jobs"], lv["checks"]) for lv in impact["levels"]] == [
-        (["job:dbt/stg_orders"], []), (["job:airflow/export"], [])]
+        (["job:dbt/stg_orders"], []),
+        (["job:airflow/export"], []),
+    ]
     walk = Graph(store).traverse("dataset:duckdb/raw_orders", "downstream", job_types=["DBT"], kinds=["job"])
     assert [n.id for n in walk.nodes] == ["job:dbt/stg_orders", "job:dbt/not_null_stg_orders_id"]
     runs = Graph(store).traverse("dataset:duckdb/raw_orders", "downstream", job_types=["TEST"], kinds=["run"]).nodes
@@ -165,11 +191,20 @@ def test_job_type_is_a_query_parameter_of_impact_and_downstream_over_http(store)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
             impact = client.get("/api/v1/impact", params={"id": "dataset:duckdb/raw_orders", "job_type": "TEST"})
             walk = client.get("/api/v1/downstream", params=[("id", "file:///nowhere.csv")])
-            down = client.get("/api/v1/downstream", params=[("id", "dataset:duckdb/raw_orders"), ("kind", "job"),
-                                                           ("job_type", "model"), ("job_type", "task")])
+            down = client.get(
+                "/api/v1/downstream",
+                params=[
+                    ("id", "dataset:duckdb/raw_orders"),
+                    ("kind", "job"),
+                    ("job_type", "model"),
+                    ("job_type", "task"),
+                ],
+            )
     assert impact.status_code == 200
     assert [(lv["jobs"], lv["checks"]) for lv in impact.json()["levels"]] == [
-        ([], []), ([], ["job:dbt/not_null_stg_orders_id"])]
+        ([], []),
+        ([], ["job:dbt/not_null_stg_orders_id"]),
+    ]
     assert walk.status_code == 404
     assert [n["id"] for n in down.json()["nodes"]] == ["job:dbt/stg_orders", "job:airflow/export"]
 
@@ -178,8 +213,9 @@ def test_the_cli_prints_checks_apart_and_the_aliases_of_a_dataset(sqlite_store, 
     store = sqlite_store  # the CLI reads the same Store API, tested on both backends above
     ingest_events(store, dbt_project() + [hive_read(), spark_write()])
     url = store.url
-    impact = CliRunner().invoke(cli, ["lineage", "impact", "dataset:duckdb/raw_orders", "--store", url,
-                                      "--job-type", "TEST", "--json"])
+    impact = CliRunner().invoke(
+        cli, ["lineage", "impact", "dataset:duckdb/raw_orders", "--store", url, "--job-type", "TEST", "--json"]
+    )
     assert impact.exit_code == 0, impact.output
     assert json.loads(impact.stdout)["levels"][1]["checks"] == ["job:dbt/not_null_stg_orders_id"]
     show = CliRunner().invoke(cli, ["lineage", "show", ALIAS, "--store", url])
@@ -202,7 +238,9 @@ def task_event(root: dict | None) -> dict:
 
 
 def test_a_task_run_links_to_its_dag_run_through_the_root_when_the_parent_sends_nothing(store):
-    report = ingest_events(store, [task_event({"run": {"runId": DAG_RUN}, "job": {"namespace": "airflow", "name": "etl"}})])
+    report = ingest_events(
+        store, [task_event({"run": {"runId": DAG_RUN}, "job": {"namespace": "airflow", "name": "etl"}})]
+    )
     assert report.warnings == []
     out = {(e["type"], e["dst"]) for e in Graph(store).node(f"run:{TASK_RUN}")["out"]}
     assert {("CHILD_OF", f"run:{GROUP_RUN}"), ("DESCENDANT_OF", f"run:{DAG_RUN}")} <= out
@@ -220,13 +258,17 @@ def test_a_malformed_root_is_a_warning_and_the_parent_still_links(store):
 
 # --- pasted URIs ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("namespace, name, pasted", [
-    ("file", "/tmp/spark/out.csv", "dataset:file:///tmp/spark/out.csv"),
-    ("file", "/tmp/spark/out.csv", "file:///tmp/spark/out.csv"),
-    ("s3://bucket", "key/part-0.parquet", "s3://bucket/key/part-0.parquet"),
-    ("hdfs://nn:8020", "/warehouse/t", "hdfs://nn:8020/warehouse/t"),
-    ("hdfs://nn:8020", "/warehouse/t", "dataset:hdfs://nn:8020/warehouse/t"),
-])
+
+@pytest.mark.parametrize(
+    "namespace, name, pasted",
+    [
+        ("file", "/tmp/spark/out.csv", "dataset:file:///tmp/spark/out.csv"),
+        ("file", "/tmp/spark/out.csv", "file:///tmp/spark/out.csv"),
+        ("s3://bucket", "key/part-0.parquet", "s3://bucket/key/part-0.parquet"),
+        ("hdfs://nn:8020", "/warehouse/t", "hdfs://nn:8020/warehouse/t"),
+        ("hdfs://nn:8020", "/warehouse/t", "dataset:hdfs://nn:8020/warehouse/t"),
+    ],
+)
 def test_a_pasted_uri_names_the_dataset_written_at_that_location(store, namespace, name, pasted):
     ingest_events(store, [run_event("writer", WRITER, outputs=[(namespace, name)])])
     assert Graph(store).resolve(pasted).id == dataset_id(namespace, name)
@@ -235,11 +277,19 @@ def test_a_pasted_uri_names_the_dataset_written_at_that_location(store, namespac
 
 
 def test_a_pasted_uri_that_names_two_datasets_is_ambiguous_and_one_that_names_none_is_not_found(store):
-    ingest_events(store, [run_event("w", outputs=[("file", "/tmp/a"), ("file:///tmp", "a"),
-                                                  ("hdfs://nn:8020", "/t"), ("hdfs://nn:8020", "t")])])
+    ingest_events(
+        store,
+        [
+            run_event(
+                "w",
+                outputs=[("file", "/tmp/a"), ("file:///tmp", "a"), ("hdfs://nn:8020", "/t"), ("hdfs://nn:8020", "t")],
+            )
+        ],
+    )
     for pasted in ("file:///tmp/a", "dataset:file:///tmp/a"):
-        with pytest.raises(IdError, match=re.escape("ambiguous; it could be any of: dataset:file//tmp/a, "
-                                                    "dataset:file://%2Ftmp/a")):
+        with pytest.raises(
+            IdError, match=re.escape("ambiguous; it could be any of: dataset:file//tmp/a, dataset:file://%2Ftmp/a")
+        ):
             Graph(store).resolve(pasted)
     assert Graph(store).resolve("hdfs://nn:8020/t").id == "dataset:hdfs://nn:8020/t"  # the canonical reading wins
     with pytest.raises(NotFoundError, match="no node 'file:///missing.csv'"):
@@ -248,30 +298,48 @@ def test_a_pasted_uri_that_names_two_datasets_is_ambiguous_and_one_that_names_no
 
 # --- lenient reading warns ------------------------------------------------------------------------
 
+
 def test_a_date_only_nominal_time_from_the_spec_serde_example_is_accepted_with_a_warning_naming_the_field(store):
     event = json.loads((CORPUS / "valid/OpenLineage/client/python/tests/serde_example_run_event.json").read_text())
     report = ingest_events(store, [event])
     assert report.accepted == 1
     warnings = [w for _, w in report.warnings]
-    assert "run.facets.nominalTime.nominalStartTime: '2020-01-01' is a date without a time; " \
-           "read as 2020-01-01T00:00:00.000000Z" in warnings
-    assert "run.facets.nominalTime.nominalEndTime: '2020-01-02' is a date without a time; " \
-           "read as 2020-01-02T00:00:00.000000Z" in warnings
+    assert (
+        "run.facets.nominalTime.nominalStartTime: '2020-01-01' is a date without a time; "
+        "read as 2020-01-01T00:00:00.000000Z" in warnings
+    )
+    assert (
+        "run.facets.nominalTime.nominalEndTime: '2020-01-02' is a date without a time; "
+        "read as 2020-01-02T00:00:00.000000Z" in warnings
+    )
 
 
-@pytest.mark.parametrize("patch, warning", [
-    ({"eventTime": "20240501T100000Z"},
-     "eventTime: '20240501T100000Z' is not an RFC 3339 date-time; read as 2024-05-01T10:00:00.000000Z"),
-    ({"eventTime": "2024-05-01T10:00Z"},
-     "eventTime: '2024-05-01T10:00Z' is not an RFC 3339 date-time; read as 2024-05-01T10:00:00.000000Z"),
-    ({"nominalTime": {"nominalStartTime": "2024-05-01T10:00:00"}},
-     "run.facets.nominalTime.nominalStartTime: '2024-05-01T10:00:00' has no time zone; read as UTC"),
-    ({"nominalTime": {"nominalStartTime": "2024-05-01T10:00:00Z", "nominalEndTime": "2024-05-02"}},
-     "run.facets.nominalTime.nominalEndTime: '2024-05-02' is a date without a time; read as 2024-05-02T00:00:00.000000Z"),
-    ({"nominalTime": {"nominalStartTime": "tomorrow"}},
-     "run.facets.nominalTime: nominalStartTime: expected an ISO 8601 date-time such as 2024-01-31T12:00:00Z, "
-     "got 'tomorrow'; facet kept but not used"),
-])
+@pytest.mark.parametrize(
+    "patch, warning",
+    [
+        (
+            {"eventTime": "20240501T100000Z"},
+            "eventTime: '20240501T100000Z' is not an RFC 3339 date-time; read as 2024-05-01T10:00:00.000000Z",
+        ),
+        (
+            {"eventTime": "2024-05-01T10:00Z"},
+            "eventTime: '2024-05-01T10:00Z' is not an RFC 3339 date-time; read as 2024-05-01T10:00:00.000000Z",
+        ),
+        (
+            {"nominalTime": {"nominalStartTime": "2024-05-01T10:00:00"}},
+            "run.facets.nominalTime.nominalStartTime: '2024-05-01T10:00:00' has no time zone; read as UTC",
+        ),
+        (
+            {"nominalTime": {"nominalStartTime": "2024-05-01T10:00:00Z", "nominalEndTime": "2024-05-02"}},
+            "run.facets.nominalTime.nominalEndTime: '2024-05-02' is a date without a time; read as 2024-05-02T00:00:00.000000Z",
+        ),
+        (
+            {"nominalTime": {"nominalStartTime": "tomorrow"}},
+            "run.facets.nominalTime: nominalStartTime: expected an ISO 8601 date-time such as 2024-01-31T12:00:00Z, "
+            "got 'tomorrow'; facet kept but not used",
+        ),
+    ],
+)
 def test_every_time_read_leniently_is_a_warning_naming_its_field(patch, warning):
     event = run_event("j")
     if "nominalTime" in patch:
@@ -282,17 +350,29 @@ def test_every_time_read_leniently_is_a_warning_naming_its_field(patch, warning)
 
 
 def _declaring_write(run: str, namespace: str, time: str) -> dict:
-    out = {"namespace": namespace, "name": "raw/orders", "facets": {"symlinks": {"identifiers": [{**HIVE, "type": "TABLE"}]}}}
-    return run_event("write_" + namespace.split(":")[0], run, namespace="spark", time=time,
-                     inputs=[("file", "/in/orders.csv")], outputs=[out])
+    out = {
+        "namespace": namespace,
+        "name": "raw/orders",
+        "facets": {"symlinks": {"identifiers": [{**HIVE, "type": "TABLE"}]}},
+    }
+    return run_event(
+        "write_" + namespace.split(":")[0],
+        run,
+        namespace="spark",
+        time=time,
+        inputs=[("file", "/in/orders.csv")],
+        outputs=[out],
+    )
 
 
 def test_two_datasets_declaring_one_symlink_are_one_dataset_and_no_read_loses_its_writer(store):
     """A review found the second declarer (s3:// after s3a://) moved earlier reads to a version nobody wrote."""
-    events = [_declaring_write("aaaaaaaa-0000-4000-8000-000000000020", "s3a://lake", "2026-03-01T00:00:00Z"),
-              hive_read("aaaaaaaa-0000-4000-8000-000000000021", "2026-03-01T01:00:00Z", "mart.report"),
-              _declaring_write("aaaaaaaa-0000-4000-8000-000000000022", "s3://lake", "2026-03-02T00:00:00Z"),
-              hive_read("aaaaaaaa-0000-4000-8000-000000000023", "2026-03-02T01:00:00Z", "mart.report2")]
+    events = [
+        _declaring_write("aaaaaaaa-0000-4000-8000-000000000020", "s3a://lake", "2026-03-01T00:00:00Z"),
+        hive_read("aaaaaaaa-0000-4000-8000-000000000021", "2026-03-01T01:00:00Z", "mart.report"),
+        _declaring_write("aaaaaaaa-0000-4000-8000-000000000022", "s3://lake", "2026-03-02T00:00:00Z"),
+        hive_read("aaaaaaaa-0000-4000-8000-000000000023", "2026-03-02T01:00:00Z", "mart.report2"),
+    ]
     graphs = []
     for order in ((0, 1, 2, 3), (3, 2, 1, 0), (1, 2, 0, 3), (2, 0, 3, 1)):
         one_by_one(store, [events[i] for i in order])

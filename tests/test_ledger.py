@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from conftest import ingest_events, run_event
+
 from lineage.canonical import canonical_json, digest, sha256_hex
 from lineage.ledger import GENESIS, Pending
 
@@ -61,8 +61,9 @@ def test_a_modified_payload_is_named(filled):
 def test_a_modified_payload_with_a_recomputed_digest_is_still_caught(filled):
     with raw(filled) as db:
         payload = db.execute("SELECT payload FROM ledger WHERE seq = 3").fetchone()[0].replace("job2", "jobX")
-        db.execute("UPDATE ledger SET payload = ?, payload_digest = ? WHERE seq = 3",
-                   (payload, sha256_hex(payload.encode())))
+        db.execute(
+            "UPDATE ledger SET payload = ?, payload_digest = ? WHERE seq = 3", (payload, sha256_hex(payload.encode()))
+        )
     result = filled.verify()
     assert result.first_break.seq == 3 and result.first_break.reason == "entry hash does not match its contents"
 
@@ -134,14 +135,25 @@ def test_a_failure_while_applying_an_event_leaves_no_trace(sqlite_store, monkeyp
 # --- the same tampering, directly in Neo4j ----------------------------------------
 
 NEO4J_TAMPER = {
-    "altered": ("MATCH (e:LedgerEntry {seq: 3}) SET e.payload = replace(e.payload, 'job2', 'jobX')",
-                3, "payload does not match its digest"),
+    "altered": (
+        "MATCH (e:LedgerEntry {seq: 3}) SET e.payload = replace(e.payload, 'job2', 'jobX')",
+        3,
+        "payload does not match its digest",
+    ),
     "deleted": ("MATCH (e:LedgerEntry {seq: 2}) DETACH DELETE e", 2, "entry 2 is missing (next stored entry is 3)"),
-    "reordered": ("MATCH (a:LedgerEntry {seq: 2}), (b:LedgerEntry {seq: 3}) SET a.seq = -1 WITH a, b SET b.seq = 2 "
-                  "WITH a SET a.seq = 3", 2, "prev_hash does not link to the previous entry"),
-    "inserted": ("MATCH (e:LedgerEntry {seq: 5}) SET e.seq = 6 WITH e CREATE (f:LedgerEntry) "
-                 "SET f = e {.recorded_at, .kind, .actor, .subject, .event_time, .payload_digest, .prev_hash, .hash}, "
-                 "f.seq = 5, f.idem = 'forged', f.payload = replace(e.payload, 'job4', 'forged')", 5, None),
+    "reordered": (
+        "MATCH (a:LedgerEntry {seq: 2}), (b:LedgerEntry {seq: 3}) SET a.seq = -1 WITH a, b SET b.seq = 2 "
+        "WITH a SET a.seq = 3",
+        2,
+        "prev_hash does not link to the previous entry",
+    ),
+    "inserted": (
+        "MATCH (e:LedgerEntry {seq: 5}) SET e.seq = 6 WITH e CREATE (f:LedgerEntry) "
+        "SET f = e {.recorded_at, .kind, .actor, .subject, .event_time, .payload_digest, .prev_hash, .hash}, "
+        "f.seq = 5, f.idem = 'forged', f.payload = replace(e.payload, 'job4', 'forged')",
+        5,
+        None,
+    ),
 }
 
 
@@ -167,6 +179,8 @@ def test_the_duplicate_lookup_searches_the_index_instead_of_scanning_the_ledger(
     from lineage.store.sqlite import FIND_SQL
 
     with raw(filled) as db:
-        plan = db.execute("EXPLAIN QUERY PLAN " + FIND_SQL.format(marks="?,?"), ["openlineage.event", "a", "b"]).fetchall()
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN " + FIND_SQL.format(marks="?,?"), ["openlineage.event", "a", "b"]
+        ).fetchall()
     assert "USING INDEX ledger_idempotency" in " ".join(str(step) for step in plan)
     assert "SCAN ledger" not in " ".join(str(step) for step in plan)

@@ -6,14 +6,14 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import corpus_files, ingest_events, ingest_files, run_event, snapshot
+
 from lineage.cli import cli
 from lineage.errors import LedgerError
 from lineage.graph import Graph
 from lineage.projection import projector_for
-from lineage.store.batch import Batch
 from lineage.store import open_store
+from lineage.store.batch import Batch
 
 
 @pytest.fixture

@@ -54,7 +54,9 @@ def test_a_store_with_another_password_gets_no_share_of_an_open_driver(url):
     bare, user, password = split_credentials(url)
     scheme, _, rest = bare.partition("://")
     with open_store(url) as store:
-        with pytest.raises(StoreError, match="cannot open Neo4j store at .*:\\*\\*\\*@.*(auth|Unauthorized|credentials)"):
+        with pytest.raises(
+            StoreError, match="cannot open Neo4j store at .*:\\*\\*\\*@.*(auth|Unauthorized|credentials)"
+        ):
             open_store(f"{scheme}://{user}:{password}-wrong@{rest}")
         assert store.head().seq == 0
 

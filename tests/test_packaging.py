@@ -23,16 +23,21 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT, SCENARIOS, free_port
+
 from lineage.cli import cli
 from lineage.extras import MODULES
 
 PACKAGES = ("lineage", "governance", "reports")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # Modules that are the explain extra's own: only the commands that need it import them, after require().
-EXPLAIN_MODULES = {"governance.explain", "governance.fairness", "governance.modelcheck", "governance.modelfiles",
-                   "governance.sdk"}
+EXPLAIN_MODULES = {
+    "governance.explain",
+    "governance.fairness",
+    "governance.modelcheck",
+    "governance.modelfiles",
+    "governance.sdk",
+}
 BLOCKED = sorted(m for modules in MODULES.values() for m in modules)
 
 
@@ -93,8 +98,10 @@ def test_every_package_the_code_imports_is_declared_in_pyproject():
                 undeclared.append(f"{path.relative_to(ROOT)}:{line}: {top} (no installed distribution provides it)")
             elif not any(canonical(d) in allowed for d in names):
                 undeclared.append(f"{path.relative_to(ROOT)}:{line}: {top} (from {', '.join(names)})")
-    assert not undeclared, "imported but not declared in pyproject.toml [project] dependencies or an extra:\n" + \
-        "\n".join(sorted(set(undeclared)))
+    assert not undeclared, (
+        "imported but not declared in pyproject.toml [project] dependencies or an extra:\n"
+        + "\n".join(sorted(set(undeclared)))
+    )
 
 
 def test_each_extra_in_lineage_extras_is_declared_with_the_distributions_of_its_modules():
@@ -103,7 +110,9 @@ def test_each_extra_in_lineage_extras_is_declared_with_the_distributions_of_its_
     for extra, modules in MODULES.items():
         for module in modules:
             names = {canonical(d) for d in distributions.get(module.split(".")[0], [])}
-            assert names & declared(extras[extra]), f"{module} is in extra {extra!r} but none of {names} is declared there"
+            assert names & declared(extras[extra]), (
+                f"{module} is in extra {extra!r} but none of {names} is declared there"
+            )
             assert not names & declared(PYPROJECT["dependencies"]), f"{module} is in the core and in extra {extra!r}"
     (everything,) = extras["all"]
     assert set(re.fullmatch(r"auditgraph\[(.*)\]", everything).group(1).split(",")) == set(extras) - {"all", "test"}
@@ -118,8 +127,9 @@ def test_no_core_module_imports_an_extra_at_module_level():
         for line, name in imports(ast.parse(path.read_text(), str(path)), module_level_only=True):
             if any(name == m or name.startswith(m + ".") for m in [*BLOCKED, *EXPLAIN_MODULES]):
                 offending.append(f"{path.relative_to(ROOT)}:{line}: {name}")
-    assert not offending, "import these inside the function that needs them, after lineage.extras.require():\n" + \
-        "\n".join(offending)
+    assert not offending, (
+        "import these inside the function that needs them, after lineage.extras.require():\n" + "\n".join(offending)
+    )
 
 
 # --- the core, run with every extra's modules refused ------------------------------------------
@@ -154,28 +164,39 @@ def core(tmp_path):
     (blocker / "sitecustomize.py").write_text(SITECUSTOMIZE)
     store = f"sqlite:///{tmp_path}/store.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITGRAPH_")}
-    env |= {"AUDITGRAPH_STORE": store,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))}
+    env |= {
+        "AUDITGRAPH_STORE": store,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")])),
+    }
 
     def run(*args: str, extras: bool = False) -> subprocess.CompletedProcess:
         if extras:
             unset = {k: None for k in os.environ if k.startswith("AUDITGRAPH_")}
             done = CliRunner().invoke(cli, list(args), env={**unset, "AUDITGRAPH_STORE": store}, catch_exceptions=False)
             return subprocess.CompletedProcess(args, done.exit_code, done.stdout, done.stderr)
-        return subprocess.run([sys.executable, "-m", "lineage", *args], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "lineage", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
 
     run.env = env
     return run
 
 
 def test_the_blocker_refuses_every_extra_module_and_nothing_else(core):
-    probe = "import importlib, sys\nfor m in sys.argv[1:]:\n    try:\n        importlib.import_module(m)\n" \
-            "        print(m, 'imported')\n    except ImportError:\n        print(m, 'refused')"
-    done = subprocess.run([sys.executable, "-c", probe, *BLOCKED, "click", "fastapi", "jinja2", "pluggy"],
-                          env=core.env, capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines() == [f"{m} refused" for m in BLOCKED] + \
-        [f"{m} imported" for m in ("click", "fastapi", "jinja2", "pluggy")]
+    probe = (
+        "import importlib, sys\nfor m in sys.argv[1:]:\n    try:\n        importlib.import_module(m)\n"
+        "        print(m, 'imported')\n    except ImportError:\n        print(m, 'refused')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *BLOCKED, "click", "fastapi", "jinja2", "pluggy"],
+        env=core.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [f"{m} refused" for m in BLOCKED] + [
+        f"{m} imported" for m in ("click", "fastapi", "jinja2", "pluggy")
+    ]
 
 
 def test_the_core_cli_lists_every_command_group_without_a_warning(core):
@@ -201,8 +222,11 @@ def test_demo_ingest_lineage_and_audit_verify_run_without_any_extra(core):
     upstream = core("lineage", "upstream", "dataset:file//tmp/cll_test/tbl1", "--json")
     assert upstream.returncode == 0, upstream.stderr
     sources = {n["id"].split("@")[0] for n in json.loads(upstream.stdout)["nodes"] if n["kind"] == "DatasetVersion"}
-    assert sources == {"dataset:file//tmp/cll_test/tbl1", "dataset:file//tmp/cll_test/cll_source1",
-                       "dataset:file//tmp/cll_test/cll_source2"}
+    assert sources == {
+        "dataset:file//tmp/cll_test/tbl1",
+        "dataset:file//tmp/cll_test/cll_source1",
+        "dataset:file//tmp/cll_test/cll_source2",
+    }
 
     verified = core("audit", "verify", "--json")
     assert verified.returncode == 0, verified.stderr
@@ -212,8 +236,13 @@ def test_demo_ingest_lineage_and_audit_verify_run_without_any_extra(core):
 def test_serve_answers_health_without_any_extra(core, tmp_path):
     port, log = free_port(), tmp_path / "serve.log"
     with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--port", str(port), "--no-webhooks"],
-                                  env=core.env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "lineage", "serve", "--port", str(port), "--no-webhooks"],
+            env=core.env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -234,18 +263,27 @@ def test_serve_answers_health_without_any_extra(core, tmp_path):
 def test_a_command_that_needs_the_explain_extra_exits_3_and_names_the_pip_install(core, tmp_path):
     (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n")
     (tmp_path / "model.skops").write_bytes(b"")
-    done = core("governance", "explain", "model:demo/churn-classifier@3", "--model-file", "model.skops",
-                "--data", "data.csv", "--target", "y")
+    done = core(
+        "governance",
+        "explain",
+        "model:demo/churn-classifier@3",
+        "--model-file",
+        "model.skops",
+        "--data",
+        "data.csv",
+        "--target",
+        "y",
+    )
     assert done.returncode == 3, done.stderr
-    assert done.stderr.startswith('Error: this needs the \'explain\' extra: pip install "auditgraph[explain]" '
-                                  "(No module named 'numpy')"), done.stderr
+    assert done.stderr.startswith(
+        "Error: this needs the 'explain' extra: pip install \"auditgraph[explain]\" (No module named 'numpy')"
+    ), done.stderr
 
 
 def test_a_neo4j_store_without_the_driver_says_to_install_the_neo4j_extra(core):
     done = core("lineage", "show", "model:demo/churn-classifier@3", "--store", "neo4j://127.0.0.1:7687")
     assert done.returncode == 3, done.stderr
-    assert done.stderr.startswith('Error: this needs the \'neo4j\' extra: pip install "auditgraph[neo4j]"'), \
-        done.stderr
+    assert done.stderr.startswith("Error: this needs the 'neo4j' extra: pip install \"auditgraph[neo4j]\""), done.stderr
 
 
 def test_without_the_signing_extra_an_approval_rule_is_not_evaluated_and_audit_verify_does_not_pass(core, tmp_path):
@@ -253,8 +291,9 @@ def test_without_the_signing_extra_an_approval_rule_is_not_evaluated_and_audit_v
     key = str(tmp_path / "rita.pem")
     keygen = core("governance", "keygen", "Rita Risk", "--role", "model-risk", "--out", key, extras=True)
     assert keygen.returncode == 0, keygen.stderr
-    approve = core("governance", "approve", "model:demo/churn-classifier@3", "--role", "model-risk", "--key", key,
-                   extras=True)
+    approve = core(
+        "governance", "approve", "model:demo/churn-classifier@3", "--role", "model-risk", "--key", key, extras=True
+    )
     assert approve.returncode == 0, approve.stderr
 
     def approval_rule(**kw) -> dict:
@@ -265,7 +304,7 @@ def test_without_the_signing_extra_an_approval_rule_is_not_evaluated_and_audit_v
     assert approval_rule(extras=True)["status"] == "pass"
     rule = approval_rule()
     assert (rule["status"], rule["blocking"]) == ("not_evaluated", True)
-    assert 'this needs the \'signing\' extra: pip install "auditgraph[signing]"' in rule["reason"]
+    assert "this needs the 'signing' extra: pip install \"auditgraph[signing]\"" in rule["reason"]
 
     assert core("audit", "verify", extras=True).returncode == 0
     verified = core("audit", "verify")
@@ -274,6 +313,7 @@ def test_without_the_signing_extra_an_approval_rule_is_not_evaluated_and_audit_v
 
 
 # --- the real thing ----------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_the_wheel_installs_without_numpy_in_a_fresh_virtualenv_and_runs_the_demo(tmp_path):
@@ -284,30 +324,76 @@ def test_the_wheel_installs_without_numpy_in_a_fresh_virtualenv_and_runs_the_dem
         shutil.copy(ROOT / name, src / name)
     for package in PACKAGES:
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path / "dist"),
-                    str(src)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path / "dist"), str(src)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     (wheel,) = (tmp_path / "dist").glob("auditgraph-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    subprocess.run([*pip, "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(wheel)], check=True,
-                   capture_output=True, timeout=900)
-    installed = {canonical(p["name"]) for p in json.loads(subprocess.run(
-        [*pip, "list", "--format=json"], check=True, capture_output=True, text=True).stdout)}
-    extras_only = {"numpy", "pandas", "scipy", "scikit-learn", "shap", "fairlearn", "skops", "joblib", "neo4j",
-                   "cryptography", "securesystemslib", "in-toto-attestation", "protobuf"}
+    subprocess.run(
+        [*pip, "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    installed = {
+        canonical(p["name"])
+        for p in json.loads(
+            subprocess.run([*pip, "list", "--format=json"], check=True, capture_output=True, text=True).stdout
+        )
+    }
+    extras_only = {
+        "numpy",
+        "pandas",
+        "scipy",
+        "scikit-learn",
+        "shap",
+        "fairlearn",
+        "skops",
+        "joblib",
+        "neo4j",
+        "cryptography",
+        "securesystemslib",
+        "in-toto-attestation",
+        "protobuf",
+    }
     assert not installed & extras_only, installed & extras_only
     assert {"auditgraph", "click", "fastapi", "jinja2", "pluggy"} <= installed
     subprocess.run([*pip, "check"], check=True, capture_output=True)
 
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "AUDITGRAPH_STORE": f"sqlite:///{tmp_path}/s.db"}
-    demo = subprocess.run([str(venv / "bin" / "auditgraph"), "demo"], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AUDITGRAPH_STORE": f"sqlite:///{tmp_path}/s.db",
+    }
+    demo = subprocess.run(
+        [str(venv / "bin" / "auditgraph"), "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert demo.returncode == 0, demo.stderr
     assert "sample: accepted 8, duplicate 0, rejected 0" in demo.stdout and demo.stderr == ""
     (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n")
-    explain = subprocess.run([str(venv / "bin" / "auditgraph"), "governance", "explain", "model:demo/churn-classifier@3",
-                              "--model-file", "data.csv", "--data", "data.csv", "--target", "y"],
-                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    explain = subprocess.run(
+        [
+            str(venv / "bin" / "auditgraph"),
+            "governance",
+            "explain",
+            "model:demo/churn-classifier@3",
+            "--model-file",
+            "data.csv",
+            "--data",
+            "data.csv",
+            "--target",
+            "y",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert explain.returncode == 3
     assert 'pip install "auditgraph[explain]"' in explain.stderr

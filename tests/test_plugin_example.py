@@ -11,11 +11,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT
 from producers.serving import serving
 
@@ -57,13 +55,16 @@ def installed(tmp_path_factory) -> dict:
     url = f"example://{tmp_path / 'store'}"
     done = _cli(env, "demo", "--store", url)
     assert done.returncode == 0, done.stderr
-    history = json.loads(_cli(env, "lineage", "history", "model:demo/churn-classifier", "--json", "--store", url).stdout)
+    history = json.loads(
+        _cli(env, "lineage", "history", "model:demo/churn-classifier", "--json", "--store", url).stdout
+    )
     return {"env": env, "url": url, "tmp": tmp_path, "model": history["versions"][-1]["id"]}
 
 
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lineage", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "lineage", *map(str, args)], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_without_the_plugin_none_of_its_parts_exist(tmp_path):
@@ -85,11 +86,15 @@ def test_the_plugins_check_decides_a_gate(installed):
     env, url, tmp = installed["env"], installed["url"], installed["tmp"]
     (tmp / "loose.yaml").write_text(RULES.format(max=50))
     (tmp / "strict.yaml").write_text(RULES.format(max=0))
-    passed = _cli(env, "governance", "gate", installed["model"], "--policy", tmp / "loose.yaml", "--json", "--store", url)
+    passed = _cli(
+        env, "governance", "gate", installed["model"], "--policy", tmp / "loose.yaml", "--json", "--store", url
+    )
     assert passed.returncode == 0, passed.stdout + passed.stderr
     [rule] = json.loads(passed.stdout)["results"]
     assert (rule["check"], rule["status"]) == ("max_upstream_datasets", "pass") and rule["observed"] >= 1
-    blocked = _cli(env, "governance", "gate", installed["model"], "--policy", tmp / "strict.yaml", "--json", "--store", url)
+    blocked = _cli(
+        env, "governance", "gate", installed["model"], "--policy", tmp / "strict.yaml", "--json", "--store", url
+    )
     assert blocked.returncode == 1
     assert json.loads(blocked.stdout)["results"][0]["status"] == "fail"
 
@@ -97,9 +102,14 @@ def test_the_plugins_check_decides_a_gate(installed):
 def test_the_plugins_report_format_is_written_recorded_and_verified(installed):
     env, url, tmp = installed["env"], installed["url"], installed["tmp"]
     (tmp / "loose.yaml").write_text(RULES.format(max=50))
-    assert _cli(env, "governance", "gate", installed["model"], "--policy", tmp / "loose.yaml", "--store", url).returncode == 0
+    assert (
+        _cli(env, "governance", "gate", installed["model"], "--policy", tmp / "loose.yaml", "--store", url).returncode
+        == 0
+    )
     out = tmp / "report"
-    issued = _cli(env, "reports", "release", installed["model"], "--out", out, "--format", "csv", "--json", "--store", url)
+    issued = _cli(
+        env, "reports", "release", installed["model"], "--out", out, "--format", "csv", "--json", "--store", url
+    )
     assert issued.returncode == 0, issued.stderr
     assert set(json.loads(issued.stdout)["files"]) == {"bundle.json", "rules.csv"}
     assert (out / "rules.csv").read_text() == "rule,check,status\nfew-inputs,max_upstream_datasets,pass\n"

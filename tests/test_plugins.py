@@ -9,12 +9,13 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from governance.checks import Check, Decision, registry as checks
+from governance.checks import Check, Decision
+from governance.checks import registry as checks
+from lineage.errors import EntryError
 from lineage.hookspecs import hookimpl
 from lineage.kinds import EntryKind, Payload, check, declared
 from lineage.ledger import Pending
 from lineage.plugins import PluginError, manager, register_plugin, registry, unregister_plugin
-from lineage.errors import EntryError
 
 
 class Tagged(Check):
@@ -61,8 +62,9 @@ def test_the_built_in_parts_come_through_the_hooks():
     assert {"lineage.builtins", "governance", "reports"} <= names
     reg = registry()
     assert {"openlineage.event"} <= set(reg.projectors)
-    assert {"auth.key.created", "hook.subscribed", "governance.gate", "governance.approval", "reports.issued"} \
-        <= set(reg.kinds)
+    assert {"auth.key.created", "hook.subscribed", "governance.gate", "governance.approval", "reports.issued"} <= set(
+        reg.kinds
+    )
     assert list(reg.report_formats) == ["json", "html", "md", "junit", "card", "pdf"]
     assert {"lineage_complete", "approvals", "four_fifths"} <= set(reg.checks)
     assert reg.entry_checks and reg.watchers and "governance.gate" in reg.sources
@@ -82,8 +84,9 @@ def test_two_plugins_with_one_check_name_are_refused_naming_both(plugged):
 
     plugged(Plugin(checks=[Tagged]), "first-plugin")
     plugged(Plugin(checks=[Other]), "second-plugin")
-    with pytest.raises(PluginError, match="check 'example_always_passes' is declared by both first-plugin and "
-                                          "second-plugin"):
+    with pytest.raises(
+        PluginError, match="check 'example_always_passes' is declared by both first-plugin and second-plugin"
+    ):
         registry()
 
 

@@ -60,6 +60,7 @@ def test_a_number_at_a_chunk_boundary_is_not_cut(monkeypatch):
 
 def test_reading_is_incremental():
     """The reader yields the first event before the stream is exhausted."""
+
     class Endless(io.RawIOBase):
         def readable(self):
             return True

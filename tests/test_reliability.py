@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import signal
 import sqlite3
@@ -14,8 +12,8 @@ import time
 
 import httpx
 import pytest
+from conftest import NEO4J_URL, ROOT, free_port, make_store, snapshot, wait_until
 
-from conftest import NEO4J_URL, IN_CI, ROOT, free_port, make_store, snapshot, wait_until
 from lineage.server import auth
 from lineage.store import open_store
 
@@ -53,8 +51,13 @@ print("DONE", flush=True)
 
 
 def start_writer(url: str, seed: int, count: int, shared: int = 0) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WRITER, url, str(seed), str(count), str(shared)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, url, str(seed), str(count), str(shared)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def read_acks(proc: subprocess.Popen, seconds: float) -> list[str]:
@@ -115,8 +118,12 @@ def test_a_killed_server_under_http_load_loses_nothing_it_acknowledged(tmp_path)
         with open_store(url) as store:
             _, token = auth.create_key(store, "load", ["ingest"], "test")
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--port", str(port), "--store", url,
-                                   "--no-webhooks"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "lineage", "serve", "--port", str(port), "--store", url, "--no-webhooks"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: up(base, server), timeout=30, what="the server to answer")
         acked: list[str] = []
@@ -128,9 +135,17 @@ def test_a_killed_server_under_http_load_loses_nothing_it_acknowledged(tmp_path)
                 i = 0
                 while not stop.is_set():
                     n = rng.choice([1, 1, 5, 20])
-                    events = [{"eventTime": "2024-01-01T00:00:00Z", "eventType": "COMPLETE", "producer": "p",
-                               "run": {"runId": f"{worker}-{trial}-{i + k}"}, "job": {"namespace": "load", "name": f"w{worker}"},
-                               "outputs": [{"namespace": "db", "name": f"t{(i + k) % 5}"}]} for k in range(n)]
+                    events = [
+                        {
+                            "eventTime": "2024-01-01T00:00:00Z",
+                            "eventType": "COMPLETE",
+                            "producer": "p",
+                            "run": {"runId": f"{worker}-{trial}-{i + k}"},
+                            "job": {"namespace": "load", "name": f"w{worker}"},
+                            "outputs": [{"namespace": "db", "name": f"t{(i + k) % 5}"}],
+                        }
+                        for k in range(n)
+                    ]
                     i += n
                     try:
                         if n == 1:
@@ -157,6 +172,7 @@ def test_a_killed_server_under_http_load_loses_nothing_it_acknowledged(tmp_path)
 
 # --- concurrency ------------------------------------------------------------------
 
+
 def half_applied_sqlite(path) -> int:
     """In one read transaction: ledger entries whose run node is missing."""
     db = sqlite3.connect(path, isolation_level=None)
@@ -171,8 +187,10 @@ def half_applied_sqlite(path) -> int:
 
 
 def half_applied_neo4j(store) -> int:
-    rows = store._read("MATCH (e:LedgerEntry {kind: 'openlineage.event'}) "
-                       "WHERE NOT EXISTS { MATCH (n:Node {id: e.subject}) } RETURN count(e) AS c")
+    rows = store._read(
+        "MATCH (e:LedgerEntry {kind: 'openlineage.event'}) "
+        "WHERE NOT EXISTS { MATCH (n:Node {id: e.subject}) } RETURN count(e) AS c"
+    )
     return rows[0]["c"]
 
 
@@ -184,7 +202,9 @@ def test_concurrent_writers_keep_one_unbroken_chain_and_readers_never_see_half_a
     procs = [start_writer(url, seed=100 + w, count=each, shared=shared) for w in range(writers)]
     seen_half = []
     while any(p.poll() is None for p in procs):
-        seen_half.append(half_applied_sqlite(tmp_path / "store.db") if backend == "sqlite" else half_applied_neo4j(store))
+        seen_half.append(
+            half_applied_sqlite(tmp_path / "store.db") if backend == "sqlite" else half_applied_neo4j(store)
+        )
         time.sleep(0.05)
     for p in procs:
         out, err = p.communicate()

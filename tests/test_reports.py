@@ -8,16 +8,19 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import IN_CI, ROOT
-from governance import approvals as appr, records
+
+from governance import approvals as appr
+from governance import records
 from governance.evidence import evidence_digest, evidence_view
 from lineage.cli import cli
 from lineage.store import open_store
 from reports.bundle import bundle_digest
 from reports.pdf import find_chromium
 
-pytestmark = pytest.mark.slow  # every test reads a report built from the Adult model with real SHAP and fairness evidence
+pytestmark = (
+    pytest.mark.slow
+)  # every test reads a report built from the Adult model with real SHAP and fairness evidence
 
 MODEL = "model:ml/income@1"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -70,15 +73,33 @@ def reported(adult, tmp_path_factory):
     shutil.copy(adult["base"] / "adult.db", base / "store.db")
     url = f"sqlite:///{base}/store.db"
     common = ["--model-file", adult["model_file"], "--data", adult["csv"], "--target", "income", "--store", url]
-    assert run("governance", "explain", MODEL, "--protected", "sex", "--protected", "race", "--max-rows", "300", *common).exit_code == 0
-    assert run("governance", "fairness", MODEL, "--positive", ">50K", "--protected", "sex", "--bootstrap", "50", *common).exit_code == 0
+    assert (
+        run(
+            "governance", "explain", MODEL, "--protected", "sex", "--protected", "race", "--max-rows", "300", *common
+        ).exit_code
+        == 0
+    )
+    assert (
+        run(
+            "governance", "fairness", MODEL, "--positive", ">50K", "--protected", "sex", "--bootstrap", "50", *common
+        ).exit_code
+        == 0
+    )
     with open_store(url) as store:
         records.record_evaluation(store, MODEL, {"accuracy": 0.86, "auc": 0.91}, "test")
         records.set_owners(store, "model:ml/income", ["ml-platform@example.com"], "test")
-        records.set_intended_use(store, "model:ml/income", "research on income prediction", ["not for credit decisions"], "test")
+        records.set_intended_use(
+            store, "model:ml/income", "research on income prediction", ["not for credit decisions"], "test"
+        )
         appr.generate_key(store, "Rita Risk", ["model-risk"], base / "rita.pem", "test")
-        appr.approve(store, MODEL, "model-risk", appr.load_signer(base / "rita.pem"),
-                     evidence_digest(evidence_view(store, MODEL)), "test")
+        appr.approve(
+            store,
+            MODEL,
+            "model-risk",
+            appr.load_signer(base / "rita.pem"),
+            evidence_digest(evidence_view(store, MODEL)),
+            "test",
+        )
     (base / "policy.yaml").write_text(POLICY)
     assert run("governance", "gate", MODEL, "--policy", base / "policy.yaml", "--store", url).exit_code == 1
     formats = [x for f in ("html", "md", "json", "junit", "card") for x in ("--format", f)]
@@ -95,8 +116,11 @@ def test_the_bundle_holds_every_section_with_real_evidence(reported):
     b = bundle(reported)
     assert b["schema"] == "auditgraph.report/1" and b["digest"] == bundle_digest(b)
     assert b["model"]["artifact_digest"].startswith("sha256:") and b["model"]["framework"] == "sklearn"
-    assert b["documentation"] == {"owners": ["ml-platform@example.com"], "intended_use": "research on income prediction",
-                                  "limitations": ["not for credit decisions"]}
+    assert b["documentation"] == {
+        "owners": ["ml-platform@example.com"],
+        "intended_use": "research on income prediction",
+        "limitations": ["not for credit decisions"],
+    }
     assert b["lineage"]["training_runs"][0]["job"] == "job:ml/train_income"
     assert b["lineage"]["inputs"][0]["id"].startswith("dataset:file//")
     assert b["explanation"]["explainer"] == "tree" and b["explanation"]["importance"][0]["feature"] == "relationship"
@@ -104,12 +128,21 @@ def test_the_bundle_holds_every_section_with_real_evidence(reported):
     [sex] = b["fairness"]
     assert sex["protected"] == ["sex"] and sex["metrics"]["demographic_parity_ratio"]["ci"] is not None
     assert {r["rule"]: r["status"] for r in b["gate"]["rules"]} == {
-        "four-fifths-sex": "fail", "no-proxy": "fail", "additive": "pass", "accurate": "pass", "approved": "pass"}
+        "four-fifths-sex": "fail",
+        "no-proxy": "fail",
+        "additive": "pass",
+        "accurate": "pass",
+        "approved": "pass",
+    }
     assert [(a["approver"], a["signature"]) for a in b["approvals"]] == [("Rita Risk", "valid")]
     assert b["not_evaluated"] == []
     nist = next(f for f in b["frameworks"] if f["framework"] == "nist-ai-rmf")
     states = {i["item"]: i["state"] for i in nist["items"]}
-    assert (states["MEASURE 2.11"], states["MEASURE 2.9"], states["GOVERN 1.1"]) == ("evidenced, failing", "evidenced", "not evidenced")
+    assert (states["MEASURE 2.11"], states["MEASURE 2.9"], states["GOVERN 1.1"]) == (
+        "evidenced, failing",
+        "evidenced",
+        "not evidenced",
+    )
     with open_store(reported["url"]) as store:
         assert store.head().seq > b["ledger_head"]["seq"]  # the issuance came after the bundle was drawn
 
@@ -140,11 +173,28 @@ def test_the_html_is_self_contained(reported):
 
 def test_rendering_the_same_bundle_twice_is_byte_identical(reported, tmp_path):
     for target in ("a", "b"):
-        result = run("reports", "render", reported["dir"] / "bundle.json", "--out", tmp_path / target,
-                     "--format", "html", "--format", "md", "--format", "card", "--format", "junit")
+        result = run(
+            "reports",
+            "render",
+            reported["dir"] / "bundle.json",
+            "--out",
+            tmp_path / target,
+            "--format",
+            "html",
+            "--format",
+            "md",
+            "--format",
+            "card",
+            "--format",
+            "junit",
+        )
         assert result.exit_code == 0
     for name in ("report.html", "report.md", "model_card.md", "gate.junit.xml"):
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes() == (reported["dir"] / name).read_bytes()
+        assert (
+            (tmp_path / "a" / name).read_bytes()
+            == (tmp_path / "b" / name).read_bytes()
+            == (reported["dir"] / name).read_bytes()
+        )
 
 
 def test_verify_passes_on_an_untouched_report(reported):
@@ -201,13 +251,34 @@ def test_user_templates_override_the_defaults_by_name(reported, tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "model_card.md.j2").write_text("# {{ b.model.id }} card\nDigest {{ b.digest }}\n")
-    result = run("reports", "render", reported["dir"] / "bundle.json", "--out", tmp_path / "out", "--format", "card",
-                 "--templates", templates)
+    result = run(
+        "reports",
+        "render",
+        reported["dir"] / "bundle.json",
+        "--out",
+        tmp_path / "out",
+        "--format",
+        "card",
+        "--templates",
+        templates,
+    )
     assert result.exit_code == 0
     assert (tmp_path / "out" / "model_card.md").read_text() == f"# {MODEL} card\nDigest {bundle(reported)['digest']}\n"
     (templates / "model_card.md.j2").write_text("{{ b.no_such_field }}")
-    broken = CliRunner().invoke(cli, ["reports", "render", str(reported["dir"] / "bundle.json"), "--out", str(tmp_path / "x"),
-                                      "--format", "card", "--templates", str(templates)])
+    broken = CliRunner().invoke(
+        cli,
+        [
+            "reports",
+            "render",
+            str(reported["dir"] / "bundle.json"),
+            "--out",
+            str(tmp_path / "x"),
+            "--format",
+            "card",
+            "--templates",
+            str(templates),
+        ],
+    )
     assert broken.exit_code != 0  # StrictUndefined: a template naming a missing field fails, not renders blank
 
 
@@ -219,6 +290,7 @@ def test_issuing_a_report_is_a_ledger_entry(reported):
 
 
 # --- a real browser ---------------------------------------------------------------------
+
 
 def chromium_or_skip() -> str:
     path = find_chromium()
@@ -236,8 +308,16 @@ def test_the_html_renders_in_headless_chromium_without_errors_and_a_screenshot_i
     ARTIFACTS.mkdir(exist_ok=True)
     errors, requests = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu",
-                                    "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -267,5 +347,8 @@ def test_without_chromium_the_pdf_is_skipped_with_a_clear_message(reported, tmp_
     (folder / "report.pdf").unlink(missing_ok=True)
     result = run("reports", "release", MODEL, "--out", folder, "--format", "pdf", "--store", url)
     assert result.exit_code == 0
-    assert "warning: PDF needs headless Chromium, and none was found: install it (Debian: apt-get install chromium)" in result.stderr
+    assert (
+        "warning: PDF needs headless Chromium, and none was found: install it (Debian: apt-get install chromium)"
+        in result.stderr
+    )
     assert not (folder / "report.pdf").exists() and (folder / "report.html").exists()

@@ -9,8 +9,8 @@ import sys
 
 import httpx
 import pytest
-
 from conftest import ingest_events, live_server, run_event
+
 from lineage.errors import StoreError
 from lineage.graph import Graph
 from lineage.ids import dataset_id, job_id
@@ -21,7 +21,7 @@ from lineage.store import open_store
 HOSTILE_NAMES = [
     "x'); DROP TABLE ledger; --",
     "`}) MATCH (n) DETACH DELETE n //",
-    "\" OR 1=1 --",
+    '" OR 1=1 --',
     "$id} RETURN 1 UNION MATCH (n) RETURN n //",
     "name with\nnewline and \u0000 nul",
     "ünïcødé/路径@v1%2F",
@@ -31,8 +31,13 @@ HOSTILE_NAMES = [
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_injection_shaped_names_and_facets_are_stored_verbatim_and_change_nothing_else(store, name):
     ingest_events(store, [run_event("before", outputs=[("db", "kept")])])
-    event = run_event(name, namespace=name, inputs=[(name, name)], outputs=[("db", name)],
-                      run_facets={"evil": {"_producer": name, "_schemaURL": name, "q": name}})
+    event = run_event(
+        name,
+        namespace=name,
+        inputs=[(name, name)],
+        outputs=[("db", name)],
+        run_facets={"evil": {"_producer": name, "_schemaURL": name, "q": name}},
+    )
     report = ingest_events(store, [event])
     assert report.accepted == 1, report.rejected
     assert Graph(store).resolve(job_id(name, name)).name == name
@@ -55,7 +60,12 @@ def secured(tmp_path):
 def test_every_write_route_refuses_no_key_and_a_read_key(secured):
     server, tokens, url = secured
     paths = sorted(p for p, ops in httpx.get(f"{server}/openapi.json").json()["paths"].items() if "post" in ops)
-    assert {"/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/governance/approvals", "/api/v1/governance/gate"} <= set(paths)
+    assert {
+        "/api/v1/lineage",
+        "/api/v1/lineage/batch",
+        "/api/v1/governance/approvals",
+        "/api/v1/governance/gate",
+    } <= set(paths)
     for path in paths:
         assert httpx.post(f"{server}{path}", json={}).status_code == 401, path
         refused = httpx.post(f"{server}{path}", json={}, headers={"Authorization": f"Bearer {tokens['read']}"})
@@ -85,8 +95,10 @@ def test_no_secret_appears_in_errors_or_logs(secured, caplog):
     caplog.set_level(logging.DEBUG)
     secret = tokens["ingest"]
     wrong = secret[:-4] + "zzzz"
-    responses = [httpx.post(f"{server}/api/v1/lineage", json={"bad": 1}, headers={"Authorization": f"Bearer {t}"})
-                 for t in (wrong, "Basic " + secret, secret)]
+    responses = [
+        httpx.post(f"{server}/api/v1/lineage", json={"bad": 1}, headers={"Authorization": f"Bearer {t}"})
+        for t in (wrong, "Basic " + secret, secret)
+    ]
     text = " ".join(r.text for r in responses) + caplog.text
     for needle in (secret.split("_")[2], wrong.split("_")[2]):
         assert needle not in text
@@ -97,26 +109,50 @@ def test_no_secret_appears_in_errors_or_logs(secured, caplog):
 
 @pytest.mark.slow
 def test_the_cli_never_prints_a_store_password(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "lineage", "store", "stats", "--store", "neo4j://neo4j:hunter2-secret@127.0.0.1:9"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "lineage", "store", "stats", "--store", "neo4j://neo4j:hunter2-secret@127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 3 and "hunter2" not in done.stdout + done.stderr  # unreachable: unavailable
 
 
-@pytest.mark.parametrize("body, headers, status", [
-    (b"[" * 200_000 + b"]" * 200_000, {}, 400),                                  # nested beyond the parser
-    (json.dumps({"eventTime": "2024-01-01T00:00:00Z", "run": {"runId": "r", "facets": {"x": json.loads("[" * 80 + "]" * 80)}},
-                 "job": {"namespace": "a", "name": "b"}}).encode(), {}, 422),   # nested beyond the limit
-    (b'{"eventTime": "2024-01-01T00:00:00Z", "run": {"runId": "\xff\xfe"}}', {}, 400),  # invalid UTF-8
-    (json.dumps({"eventTime": 5, "run": [], "job": "x", "inputs": {}}).encode(), {}, 422),  # wrong types
-    (json.dumps({"eventTime": "2024-01-01T00:00:00Z", "run": {"runId": 123}, "job": {"namespace": "a", "name": "b"}}).encode(), {}, 422),
-    (b"\x1f\x8b\x08\x00garbage", {"Content-Encoding": "gzip"}, 400),           # not gzip at all
-    (b"{}", {"Content-Encoding": "br"}, 415),
-])
+@pytest.mark.parametrize(
+    "body, headers, status",
+    [
+        (b"[" * 200_000 + b"]" * 200_000, {}, 400),  # nested beyond the parser
+        (
+            json.dumps(
+                {
+                    "eventTime": "2024-01-01T00:00:00Z",
+                    "run": {"runId": "r", "facets": {"x": json.loads("[" * 80 + "]" * 80)}},
+                    "job": {"namespace": "a", "name": "b"},
+                }
+            ).encode(),
+            {},
+            422,
+        ),  # nested beyond the limit
+        (b'{"eventTime": "2024-01-01T00:00:00Z", "run": {"runId": "\xff\xfe"}}', {}, 400),  # invalid UTF-8
+        (json.dumps({"eventTime": 5, "run": [], "job": "x", "inputs": {}}).encode(), {}, 422),  # wrong types
+        (
+            json.dumps(
+                {"eventTime": "2024-01-01T00:00:00Z", "run": {"runId": 123}, "job": {"namespace": "a", "name": "b"}}
+            ).encode(),
+            {},
+            422,
+        ),
+        (b"\x1f\x8b\x08\x00garbage", {"Content-Encoding": "gzip"}, 400),  # not gzip at all
+        (b"{}", {"Content-Encoding": "br"}, 415),
+    ],
+)
 @pytest.mark.slow
 def test_hostile_payloads_get_a_clear_4xx_and_change_nothing(secured, body, headers, status):
     server, tokens, url = secured
-    response = httpx.post(f"{server}/api/v1/lineage", content=body,
-                          headers={**headers, "Authorization": f"Bearer {tokens['ingest']}", "Content-Type": "application/json"})
+    response = httpx.post(
+        f"{server}/api/v1/lineage",
+        content=body,
+        headers={**headers, "Authorization": f"Bearer {tokens['ingest']}", "Content-Type": "application/json"},
+    )
     assert response.status_code == status, response.text[:300]
     assert response.json()["detail"]
     with open_store(url) as store:
@@ -127,8 +163,9 @@ def test_hostile_payloads_get_a_clear_4xx_and_change_nothing(secured, body, head
 def test_a_huge_array_within_the_size_limit_is_handled_without_harm(secured):
     server, tokens, url = secured
     event = run_event("wide", inputs=[("db", f"t{i}") for i in range(20_000)])
-    response = httpx.post(f"{server}/api/v1/lineage", json=event, headers={"Authorization": f"Bearer {tokens['ingest']}"},
-                          timeout=60)
+    response = httpx.post(
+        f"{server}/api/v1/lineage", json=event, headers={"Authorization": f"Bearer {tokens['ingest']}"}, timeout=60
+    )
     assert response.status_code == 201
     with open_store(url) as store:
         assert len(Graph(store).node(f"run:{event['run']['runId']}")["in"]) == 20_000
@@ -139,17 +176,42 @@ def test_a_huge_array_within_the_size_limit_is_handled_without_harm(secured):
 def test_schemathesis_finds_no_server_error_in_the_openapi_document(secured, tmp_path):
     server, tokens, _ = secured
     done = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{server}/openapi.json", "-H", f"Authorization: Bearer {tokens['admin']}",
-         "--checks", "not_a_server_error", "--max-examples", "15", "--seed", "7", "--mode", "all"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{server}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {tokens['admin']}",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "15",
+            "--seed",
+            "7",
+            "--mode",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     summary = done.stdout[-1500:]
     assert done.returncode == 0, summary
     assert (tmp_path / ".schemathesis").is_dir()  # its cache is written here, never into the checkout
     assert " passed" in summary and "failed" not in summary.split("Test cases:")[-1]
 
 
-@pytest.mark.parametrize("name, allowed", [("READ_BY]->(m) DETACH DELETE m //", "EDGE_TYPES"),
-                                           ("Node) DETACH DELETE n //", "LABELS"), ("read_by", "EDGE_TYPES")])
+@pytest.mark.parametrize(
+    "name, allowed",
+    [
+        ("READ_BY]->(m) DETACH DELETE m //", "EDGE_TYPES"),
+        ("Node) DETACH DELETE n //", "LABELS"),
+        ("read_by", "EDGE_TYPES"),
+    ],
+)
 def test_a_label_or_type_outside_the_fixed_sets_never_reaches_a_neo4j_query(name, allowed):
     """Cypher has no parameters for labels and relationship types: the backend writes them into the query
     text only after checking them against its fixed sets, and the check survives ``python -O``."""

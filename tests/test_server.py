@@ -8,10 +8,10 @@ import uuid
 
 import httpx
 import pytest
+from conftest import live_server, run_event, scenario_files
 from openlineage.client import OpenLineageClient
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpCompression, HttpConfig, HttpTransport
 
-from conftest import live_server, run_event, scenario_files
 from lineage.graph import Graph
 from lineage.server import auth
 from lineage.server.app import ServerConfig
@@ -26,8 +26,10 @@ def store_url(tmp_path):
 @pytest.fixture
 def tokens(store_url):
     with open_store(store_url) as store:
-        return {scope: auth.create_key(store, f"{scope}-key", [scope], "test")[1]
-                for scope in ("ingest", "read", "approve", "admin")}
+        return {
+            scope: auth.create_key(store, f"{scope}-key", [scope], "test")[1]
+            for scope in ("ingest", "read", "approve", "admin")
+        }
 
 
 @pytest.fixture
@@ -37,8 +39,9 @@ def server(store_url, tokens):
 
 
 def ol_client(url: str, token: str, gzip_on: bool = False) -> OpenLineageClient:
-    config = HttpConfig(url=url, auth=ApiKeyTokenProvider({"apiKey": token}),
-                        compression=HttpCompression.GZIP if gzip_on else None)
+    config = HttpConfig(
+        url=url, auth=ApiKeyTokenProvider({"apiKey": token}), compression=HttpCompression.GZIP if gzip_on else None
+    )
     return OpenLineageClient(transport=HttpTransport(config))
 
 
@@ -49,10 +52,15 @@ def bearer(token: str) -> dict:
 def client_event(job: str, state, inputs=(), outputs=(), run_id: str | None = None):
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent
 
-    return RunEvent(eventType=state, eventTime="2024-05-01T10:00:00Z", run=Run(runId=run_id or str(uuid.uuid4())),
-                    job=Job(namespace="pipeline", name=job), producer="https://example.com/test",
-                    inputs=[InputDataset(namespace="s3://lake", name=n) for n in inputs],
-                    outputs=[OutputDataset(namespace="s3://lake", name=n) for n in outputs])
+    return RunEvent(
+        eventType=state,
+        eventTime="2024-05-01T10:00:00Z",
+        run=Run(runId=run_id or str(uuid.uuid4())),
+        job=Job(namespace="pipeline", name=job),
+        producer="https://example.com/test",
+        inputs=[InputDataset(namespace="s3://lake", name=n) for n in inputs],
+        outputs=[OutputDataset(namespace="s3://lake", name=n) for n in outputs],
+    )
 
 
 @pytest.mark.slow
@@ -60,7 +68,11 @@ def test_the_openlineage_client_records_a_pipeline_over_http_with_its_defaults(s
     from openlineage.client.event_v2 import RunState
 
     client = ol_client(server, tokens["ingest"])
-    for job, inputs, outputs in (("extract", [], ["raw"]), ("clean", ["raw"], ["clean"]), ("train", ["clean"], ["model"])):
+    for job, inputs, outputs in (
+        ("extract", [], ["raw"]),
+        ("clean", ["raw"], ["clean"]),
+        ("train", ["clean"], ["model"]),
+    ):
         run_id = str(uuid.uuid4())
         client.emit(client_event(job, RunState.START, inputs, outputs, run_id))
         client.emit(client_event(job, RunState.COMPLETE, inputs, outputs, run_id))
@@ -110,7 +122,11 @@ def test_a_repeated_event_is_acknowledged_as_a_duplicate(server, tokens):
     first = httpx.post(f"{server}/api/v1/lineage", json=event, headers=bearer(tokens["ingest"]))
     second = httpx.post(f"{server}/api/v1/lineage", json=event, headers=bearer(tokens["ingest"]))
     assert (first.status_code, first.json()["status"]) == (201, "accepted")
-    assert (second.status_code, second.json()["status"], second.json()["seq"]) == (201, "duplicate", first.json()["seq"])
+    assert (second.status_code, second.json()["status"], second.json()["seq"]) == (
+        201,
+        "duplicate",
+        first.json()["seq"],
+    )
 
 
 @pytest.mark.slow
@@ -144,17 +160,27 @@ def test_a_batch_with_one_bad_event_stores_nothing_and_names_it(server, tokens, 
     events = [run_event("a"), run_event("b"), {**run_event("c"), "eventType": "BOGUS"}]
     response = httpx.post(f"{server}/api/v1/lineage/batch", json=events, headers=bearer(tokens["ingest"]))
     assert response.status_code == 422
-    assert response.json() == {"detail": "events[2]: eventType: 'BOGUS' is not one of START, RUNNING, COMPLETE, ABORT, FAIL, OTHER"}
+    assert response.json() == {
+        "detail": "events[2]: eventType: 'BOGUS' is not one of START, RUNNING, COMPLETE, ABORT, FAIL, OTHER"
+    }
     with open_store(store_url) as store:
         assert store.head().seq == 4  # only the four key entries
 
 
-@pytest.mark.parametrize("body, status, detail", [
-    (b"{not json", 400, "the body is not JSON"),
-    (json.dumps({"eventTime": "2024-01-01T00:00:00Z", "run": {}, "job": {"namespace": "a", "name": "b"}}).encode(),
-     422, "run.runId is missing"),
-    (json.dumps([1, 2]).encode(), 422, "an event must be a JSON object, got list"),
-])
+@pytest.mark.parametrize(
+    "body, status, detail",
+    [
+        (b"{not json", 400, "the body is not JSON"),
+        (
+            json.dumps(
+                {"eventTime": "2024-01-01T00:00:00Z", "run": {}, "job": {"namespace": "a", "name": "b"}}
+            ).encode(),
+            422,
+            "run.runId is missing",
+        ),
+        (json.dumps([1, 2]).encode(), 422, "an event must be a JSON object, got list"),
+    ],
+)
 @pytest.mark.slow
 def test_a_bad_event_gets_a_4xx_naming_the_field_and_changes_nothing(server, tokens, store_url, body, status, detail):
     response = httpx.post(f"{server}/api/v1/lineage", content=body, headers=bearer(tokens["ingest"]))
@@ -174,8 +200,9 @@ def test_an_oversized_body_gets_413(server, tokens):
 def test_a_gzip_bomb_gets_413_before_it_is_inflated(server, tokens):
     bomb = gzip.compress(b"{" + b" " * 5_000_000 + b"}")
     assert len(bomb) < 1 << 20
-    response = httpx.post(f"{server}/api/v1/lineage", content=bomb,
-                          headers={**bearer(tokens["ingest"]), "Content-Encoding": "gzip"})
+    response = httpx.post(
+        f"{server}/api/v1/lineage", content=bomb, headers={**bearer(tokens["ingest"]), "Content-Encoding": "gzip"}
+    )
     assert response.status_code == 413
     assert "decompressed body is over the limit" in response.json()["detail"]
 
@@ -184,7 +211,12 @@ def test_a_gzip_bomb_gets_413_before_it_is_inflated(server, tokens):
 def test_writes_without_a_key_or_with_a_read_key_are_refused(server, tokens, store_url):
     event = run_event("j")
     assert httpx.post(f"{server}/api/v1/lineage", json=event).status_code == 401
-    assert httpx.post(f"{server}/api/v1/lineage", json=event, headers=bearer("agk_0000000000000000_" + "x" * 43)).status_code == 401
+    assert (
+        httpx.post(
+            f"{server}/api/v1/lineage", json=event, headers=bearer("agk_0000000000000000_" + "x" * 43)
+        ).status_code
+        == 401
+    )
     refused = httpx.post(f"{server}/api/v1/lineage", json=event, headers=bearer(tokens["read"]))
     assert (refused.status_code, refused.json()["detail"]) == (403, "the API key lacks the 'ingest' scope")
     assert httpx.post(f"{server}/api/v1/lineage", json=event, headers=bearer(tokens["admin"])).status_code == 201
@@ -193,7 +225,9 @@ def test_writes_without_a_key_or_with_a_read_key_are_refused(server, tokens, sto
 def test_a_revoked_key_stops_working_on_the_very_next_request(server, tokens, store_url):
     """The verifier caches a key's creation record, never its revocation."""
     key_id = tokens["ingest"].split("_")[1]
-    assert httpx.post(f"{server}/api/v1/lineage", json=run_event("j"), headers=bearer(tokens["ingest"])).status_code == 201
+    assert (
+        httpx.post(f"{server}/api/v1/lineage", json=run_event("j"), headers=bearer(tokens["ingest"])).status_code == 201
+    )
     with open_store(store_url) as store:
         auth.revoke_key(store, key_id, "test", "rotated")
     response = httpx.post(f"{server}/api/v1/lineage", json=run_event("j"), headers=bearer(tokens["ingest"]))
@@ -209,24 +243,49 @@ def test_errors_never_echo_the_token(server, tokens):
 @pytest.mark.slow
 def test_queries_mirror_the_cli_json(server, tokens, store_url):
     from click.testing import CliRunner
+
     from lineage.cli import cli
 
     CliRunner().invoke(cli, ["demo", "--store", store_url])
     headers = bearer(tokens["read"])
     model = "model:demo/churn-classifier"
     api = httpx.get(f"{server}/api/v1/upstream", params={"id": model, "kind": ["dataset"]}, headers=headers).json()
-    cli_json = json.loads(CliRunner().invoke(cli, ["lineage", "upstream", model, "--kind", "dataset", "--json",
-                                                   "--store", store_url]).stdout)
+    cli_json = json.loads(
+        CliRunner()
+        .invoke(cli, ["lineage", "upstream", model, "--kind", "dataset", "--json", "--store", store_url])
+        .stdout
+    )
     assert api == cli_json
-    impact = httpx.get(f"{server}/api/v1/impact", params={"id": "dataset:s3://demo-lake/raw/customers.csv"}, headers=headers)
+    impact = httpx.get(
+        f"{server}/api/v1/impact", params={"id": "dataset:s3://demo-lake/raw/customers.csv"}, headers=headers
+    )
     assert impact.json()["levels"][-1]["models"] == [model]
-    path = httpx.get(f"{server}/api/v1/path", params={"from": "dataset:s3://demo-lake/raw/customers.csv", "to": model}, headers=headers)
+    path = httpx.get(
+        f"{server}/api/v1/path",
+        params={"from": "dataset:s3://demo-lake/raw/customers.csv", "to": model},
+        headers=headers,
+    )
     assert path.json()["found"] is True
-    assert httpx.get(f"{server}/api/v1/search", params={"q": "churn", "kind": "model"}, headers=headers).json()[0]["id"] == model
-    cols = httpx.get(f"{server}/api/v1/columns", params={"dataset": "dataset:s3://demo-lake/features/churn.parquet", "field": "plan"}, headers=headers)
+    assert (
+        httpx.get(f"{server}/api/v1/search", params={"q": "churn", "kind": "model"}, headers=headers).json()[0]["id"]
+        == model
+    )
+    cols = httpx.get(
+        f"{server}/api/v1/columns",
+        params={"dataset": "dataset:s3://demo-lake/features/churn.parquet", "field": "plan"},
+        headers=headers,
+    )
     assert cols.json()["edges"][0]["src_field"] == "plan"
-    assert httpx.get(f"{server}/api/v1/history", params={"id": "job:demo/train_churn_model"}, headers=headers).json()["runs"][0]["state"] == "COMPLETE"
-    assert httpx.get(f"{server}/api/v1/nodes", params={"id": model + "@3"}, headers=headers).json()["kind"] == "ModelVersion"
+    assert (
+        httpx.get(f"{server}/api/v1/history", params={"id": "job:demo/train_churn_model"}, headers=headers).json()[
+            "runs"
+        ][0]["state"]
+        == "COMPLETE"
+    )
+    assert (
+        httpx.get(f"{server}/api/v1/nodes", params={"id": model + "@3"}, headers=headers).json()["kind"]
+        == "ModelVersion"
+    )
 
 
 @pytest.mark.slow

@@ -5,10 +5,16 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from conftest import (
-    corpus_files, ingest_events, ingest_files, load, run_event, scenario_files, snapshot,
+    corpus_files,
+    ingest_events,
+    ingest_files,
+    load,
+    run_event,
+    scenario_files,
+    snapshot,
 )
+
 from lineage.errors import LineageError, NotFoundError
 from lineage.graph import Graph
 from lineage.ids import dataset_id
@@ -27,6 +33,7 @@ def entities(walk, prefix: str) -> set[str]:
 
 
 # --- the corpus -------------------------------------------------------------
+
 
 def test_every_valid_and_lenient_corpus_event_is_accepted(store):
     report = ingest_files(store, corpus_files("valid") + corpus_files("lenient"))
@@ -54,8 +61,11 @@ def test_invalid_corpus_events_are_rejected_or_have_their_bad_facet_flagged(stor
     ]
     flagged = {w.rsplit("/", 1)[-1].split(":")[0] for w, m in report.warnings if "facet kept but not used" in m}
     assert flagged == {
-        "event_invalid_dataset_facet.json", "event_invalid_input_dataset_facet.json",
-        "event_invalid_job_facet.json", "event_invalid_output_dataset_facet.json", "event_invalid_run_facet.json",
+        "event_invalid_dataset_facet.json",
+        "event_invalid_input_dataset_facet.json",
+        "event_invalid_job_facet.json",
+        "event_invalid_output_dataset_facet.json",
+        "event_invalid_run_facet.json",
     }
     assert report.accepted == 5
 
@@ -72,12 +82,16 @@ def test_a_flagged_parent_facet_is_kept_but_makes_no_edge(store):
 
 # --- answers that match the events ------------------------------------------
 
+
 def test_airflow_upstream_of_the_final_output_is_the_whole_bigquery_chain(store):
     ingest_files(store, scenario_files("airflow"))
     walk = Graph(store).traverse(dataset_id(GS, "result.csv"), "upstream")
     assert entities(walk, "dataset:") == {
-        dataset_id(GS, "result.csv"), dataset_id(BQ, "mock-project.test.upload_cp"),
-        dataset_id(BQ, "mock-project.test.upload"), dataset_id(GS, "copied.csv"), dataset_id(GS, "test.csv"),
+        dataset_id(GS, "result.csv"),
+        dataset_id(BQ, "mock-project.test.upload_cp"),
+        dataset_id(BQ, "mock-project.test.upload"),
+        dataset_id(GS, "copied.csv"),
+        dataset_id(GS, "test.csv"),
     }
     assert ids(walk, "job:") == {"job:airflow/BQ.download", "job:airflow/BQ.copy", "job:airflow/BQ.upload"}
     assert walk.truncated is False
@@ -87,11 +101,14 @@ def test_airflow_downstream_of_an_uploaded_file_follows_every_gcs_task(store):
     ingest_files(store, scenario_files("airflow"))
     walk = Graph(store).traverse(dataset_id(GS, "uploaded_file.txt"), "downstream")
     assert entities(walk, "dataset:") == {
-        dataset_id(GS, "uploaded_file.txt"), dataset_id(GS, "copy_of_uploaded_file.txt"),
-        dataset_id(GS, "compose_result.txt"), dataset_id("file", "/files/temp/downloaded_file.txt"),
+        dataset_id(GS, "uploaded_file.txt"),
+        dataset_id(GS, "copy_of_uploaded_file.txt"),
+        dataset_id(GS, "compose_result.txt"),
+        dataset_id("file", "/files/temp/downloaded_file.txt"),
     }
     assert ids(walk, "job:") == {
-        "job:airflow/gcs_hook.rewrite_task", "job:airflow/gcs_hook.download_to_file",
+        "job:airflow/gcs_hook.rewrite_task",
+        "job:airflow/gcs_hook.download_to_file",
         "job:airflow/gcs_hook.compose_task",
     }
 
@@ -110,7 +127,10 @@ def test_spark_insert_reads_t1_and_writes_t2(store):
     ingest_files(store, scenario_files("spark_dataproc_simple_producer_test_complete"))
     ns = "hdfs://dataproc-producer-test-m"
     up = Graph(store).traverse(dataset_id(ns, "/user/hive/warehouse/t2"), "upstream")
-    assert entities(up, "dataset:") == {dataset_id(ns, "/user/hive/warehouse/t2"), dataset_id(ns, "/user/hive/warehouse/t1")}
+    assert entities(up, "dataset:") == {
+        dataset_id(ns, "/user/hive/warehouse/t2"),
+        dataset_id(ns, "/user/hive/warehouse/t1"),
+    }
     down = Graph(store).traverse(dataset_id(ns, "/user/hive/warehouse/t1"), "downstream", kinds=["job"])
     assert ids(down) == {"job:default/cl_i_test_application.execute_insert_into_hive_table.warehouse_t2"}
 
@@ -154,39 +174,69 @@ def test_column_lineage_of_the_cll_scenario_both_ways(store):
 
 # --- models, code, versions ---------------------------------------------------
 
+
 def test_an_output_marked_as_model_becomes_a_model_version_with_its_code(store):
-    model = {"namespace": "ml", "name": "churn", "facets": {
-        "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
-        "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "7"}}}
-    code = {"sourceCodeLocation": {"_producer": "x", "_schemaURL": "y", "type": "git",
-                                   "url": "git@github.com:org/repo.git", "version": "abc123"}}
+    model = {
+        "namespace": "ml",
+        "name": "churn",
+        "facets": {
+            "datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"},
+            "version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "7"},
+        },
+    }
+    code = {
+        "sourceCodeLocation": {
+            "_producer": "x",
+            "_schemaURL": "y",
+            "type": "git",
+            "url": "git@github.com:org/repo.git",
+            "version": "abc123",
+        }
+    }
     ingest_events(store, [run_event("train", inputs=[("s3://b", "features")], outputs=[model], job_facets=code)])
     walk = Graph(store).traverse("model:ml/churn@7", "upstream")
-    assert ids(walk) >= {"model:ml/churn@7", "code:git@github.com:org/repo.git@abc123", "dataset:s3://b/features@unversioned"}
+    assert ids(walk) >= {
+        "model:ml/churn@7",
+        "code:git@github.com:org/repo.git@abc123",
+        "dataset:s3://b/features@unversioned",
+    }
     assert Graph(store).resolve("model:ml/churn").kind == "Model"
 
 
 def test_a_dataset_written_without_a_version_gets_one_per_run_and_readers_see_the_latest(store):
-    r1, r2, r3 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333"
-    ingest_events(store, [
-        run_event("write", r1, time="2024-01-01T00:00:00Z", outputs=[("db", "t")]),
-        run_event("write", r2, time="2024-01-02T00:00:00Z", outputs=[("db", "t")]),
-        run_event("read", r3, time="2024-01-03T00:00:00Z", inputs=[("db", "t")], outputs=[("db", "u")]),
-    ])
+    r1, r2, r3 = (
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+        "33333333-3333-4333-8333-333333333333",
+    )
+    ingest_events(
+        store,
+        [
+            run_event("write", r1, time="2024-01-01T00:00:00Z", outputs=[("db", "t")]),
+            run_event("write", r2, time="2024-01-02T00:00:00Z", outputs=[("db", "t")]),
+            run_event("read", r3, time="2024-01-03T00:00:00Z", inputs=[("db", "t")], outputs=[("db", "u")]),
+        ],
+    )
     history = Graph(store).history("dataset:db/t")
     assert [v["version"] for v in history["versions"]] == [r1, r2]
     assert [v["written_by"] for v in history["versions"]] == [f"run:{r1}", f"run:{r2}"]
     assert [e["src"] for e in Graph(store).node(f"run:{r3}")["in"] if e["type"] == "READ_BY"] == [f"dataset:db/t@{r2}"]
     # r2 appended (no lifecycleStateChange facet), so its version continues r1's
     assert ids(Graph(store).traverse(f"dataset:db/u@{r3}", "upstream", kinds=["dataset"])) == {
-        f"dataset:db/u@{r3}", f"dataset:db/t@{r2}", f"dataset:db/t@{r1}"}
+        f"dataset:db/u@{r3}",
+        f"dataset:db/t@{r2}",
+        f"dataset:db/t@{r1}",
+    }
 
 
 def test_as_of_leaves_out_edges_that_became_true_later(store):
-    ingest_events(store, [
-        run_event("a", time="2024-01-01T00:00:00Z", inputs=[("db", "src")], outputs=[("db", "mid")]),
-        run_event("b", time="2024-03-01T00:00:00Z", inputs=[("db", "mid")], outputs=[("db", "late")]),
-    ])
+    ingest_events(
+        store,
+        [
+            run_event("a", time="2024-01-01T00:00:00Z", inputs=[("db", "src")], outputs=[("db", "mid")]),
+            run_event("b", time="2024-03-01T00:00:00Z", inputs=[("db", "mid")], outputs=[("db", "late")]),
+        ],
+    )
     now = Graph(store).traverse("dataset:db/src", "downstream", kinds=["job"])
     then = Graph(store).traverse("dataset:db/src", "downstream", kinds=["job"], as_of="2024-02-01T00:00:00.000000Z")
     assert ids(now) == {"job:test/a", "job:test/b"}
@@ -216,7 +266,9 @@ def test_custom_facets_are_kept_whole(store):
 
 def test_dataset_and_job_events_record_their_nodes(store):
     client = corpus_files("valid", "OpenLineage", "client")
-    dataset_event, job_event = (load(p) for p in client if p.name in ("serde_example_dataset_event.json", "serde_example_job_event.json"))
+    dataset_event, job_event = (
+        load(p) for p in client if p.name in ("serde_example_dataset_event.json", "serde_example_job_event.json")
+    )
     assert ingest_events(store, [dataset_event, job_event]).accepted == 2
     d, j = dataset_event["dataset"], job_event["job"]
     assert Graph(store).resolve(dataset_id(d["namespace"], d["name"])).kind == "Dataset"
@@ -225,9 +277,14 @@ def test_dataset_and_job_events_record_their_nodes(store):
 
 # --- traversal limits ---------------------------------------------------------
 
+
 def chain(n: int) -> list[dict]:
-    return [run_event(f"step{i}", time=f"2024-01-01T00:{i:02d}:00Z", inputs=[("db", f"t{i}")],
-                      outputs=[("db", f"t{i + 1}")]) for i in range(n)]
+    return [
+        run_event(
+            f"step{i}", time=f"2024-01-01T00:{i:02d}:00Z", inputs=[("db", f"t{i}")], outputs=[("db", f"t{i + 1}")]
+        )
+        for i in range(n)
+    ]
 
 
 def test_depth_zero_returns_only_the_start_and_says_it_was_truncated(store):
@@ -258,11 +315,41 @@ def test_the_node_cap_stops_the_walk_and_says_so(store):
 
 
 def test_a_cycle_ends(store):
-    ingest_events(store, [
-        run_event("ab", time="2024-01-01T00:00:00Z", inputs=[("db", "a")], outputs=[{"namespace": "db", "name": "b", "facets": {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}]),
-        run_event("ba", time="2024-01-02T00:00:00Z", inputs=[{"namespace": "db", "name": "b", "facets": {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}}}],
-                  outputs=[{"namespace": "db", "name": "a", "facets": {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "unversioned"}}}]),
-    ])
+    ingest_events(
+        store,
+        [
+            run_event(
+                "ab",
+                time="2024-01-01T00:00:00Z",
+                inputs=[("db", "a")],
+                outputs=[
+                    {
+                        "namespace": "db",
+                        "name": "b",
+                        "facets": {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}},
+                    }
+                ],
+            ),
+            run_event(
+                "ba",
+                time="2024-01-02T00:00:00Z",
+                inputs=[
+                    {
+                        "namespace": "db",
+                        "name": "b",
+                        "facets": {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "1"}},
+                    }
+                ],
+                outputs=[
+                    {
+                        "namespace": "db",
+                        "name": "a",
+                        "facets": {"version": {"_producer": "x", "_schemaURL": "y", "datasetVersion": "unversioned"}},
+                    }
+                ],
+            ),
+        ],
+    )
     walk = Graph(store).traverse("dataset:db/a", "downstream")
     assert {"dataset:db/b@1", "dataset:db/a@unversioned"} <= ids(walk)
     assert not walk.truncated
@@ -307,6 +394,7 @@ def test_search_treats_like_wildcards_literally(store):
 
 # --- ids against the store ------------------------------------------------------
 
+
 def test_an_unescaped_pasted_id_resolves_when_only_one_reading_exists(store):
     ingest_events(store, [run_event("j", outputs=[("file:///tmp", "x.csv")])])
     assert Graph(store).resolve("dataset:file:///tmp/x.csv").id == dataset_id("file:///tmp", "x.csv")
@@ -325,6 +413,7 @@ def test_bad_limits_are_refused(store):
 
 # --- the ledger --------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_rebuild_gives_the_same_graph(store):
     ingest_files(store, corpus_files("valid") + corpus_files("lenient"))
@@ -339,7 +428,9 @@ def test_a_rejected_event_in_a_batch_changes_nothing_and_the_rest_land(store):
     bad["eventType"] = "EXPLODED"
     report = ingest_events(store, [good, bad, run_event("k")])
     assert report.accepted == 2
-    assert report.rejected == [("event[1]", "eventType: 'EXPLODED' is not one of START, RUNNING, COMPLETE, ABORT, FAIL, OTHER")]
+    assert report.rejected == [
+        ("event[1]", "eventType: 'EXPLODED' is not one of START, RUNNING, COMPLETE, ABORT, FAIL, OTHER")
+    ]
     assert store.head().seq == 2 and store.verify().ok
 
 
@@ -357,12 +448,17 @@ def test_a_read_in_a_batch_picks_the_truly_newest_version_even_if_an_older_one_w
     """Run x STARTs (writing t) in one batch; in the next, run y writes t later, x COMPLETEs, then t is read."""
     from lineage.ingest import Document, ingest
 
-    x, y, r = ("aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002",
-               "aaaaaaaa-0000-4000-8000-000000000003")
+    x, y, r = (
+        "aaaaaaaa-0000-4000-8000-000000000001",
+        "aaaaaaaa-0000-4000-8000-000000000002",
+        "aaaaaaaa-0000-4000-8000-000000000003",
+    )
     first = [run_event("w", x, event_type="START", time="2024-01-01T10:00:00Z", outputs=[("db", "t")])]
-    second = [run_event("w", y, time="2024-01-01T10:04:00Z", outputs=[("db", "t")]),
-              run_event("w", x, time="2024-01-01T10:05:00Z", outputs=[("db", "t")]),
-              run_event("r", r, time="2024-01-01T10:06:00Z", inputs=[("db", "t")])]
+    second = [
+        run_event("w", y, time="2024-01-01T10:04:00Z", outputs=[("db", "t")]),
+        run_event("w", x, time="2024-01-01T10:05:00Z", outputs=[("db", "t")]),
+        run_event("r", r, time="2024-01-01T10:06:00Z", inputs=[("db", "t")]),
+    ]
     for events in (first, second):
         ingest(store, (Document(f"e{i}", value=e) for i, e in enumerate(events)), "test", batch=len(events))
     read = [e["src"] for e in Graph(store).node(f"run:{r}")["in"] if e["type"] == "READ_BY"]

@@ -17,7 +17,7 @@ from lineage.errors import StoreError, StoreUrlError
 from lineage.store import backends, open_store
 from lineage.store.sqlite import SQLiteStore
 
-BACKEND = '''
+BACKEND = """
 from pathlib import Path
 
 from lineage.store.sqlite import SQLiteStore
@@ -29,7 +29,7 @@ class FileStore(SQLiteStore):
 
 def build(url):
     return FileStore(url, Path(url.removeprefix("file-store://")))
-'''
+"""
 
 
 def install(site, entry_points: str, modules: dict[str, str] | None = None, name: str = "thirdparty") -> None:
@@ -45,6 +45,7 @@ def install(site, entry_points: str, modules: dict[str, str] | None = None, name
 def registered(tmp_path, monkeypatch):
     """Install a distribution on this process's path: ``registered(entry_points, modules)``; the
     cached registry is read again after each install and forgotten at the end."""
+
     def add(entry_points: str, modules: dict[str, str] | None = None, name: str = "thirdparty") -> None:
         site = tmp_path / f"site-{name}"
         install(site, entry_points, modules, name)
@@ -57,9 +58,12 @@ def registered(tmp_path, monkeypatch):
 
 def test_the_built_in_backends_are_registered_like_a_third_partys():
     assert {scheme: ep.value for scheme, ep in backends().items()} == {
-        "bolt": "lineage.store.neo4j:build", "bolt+s": "lineage.store.neo4j:build",
-        "bolt+ssc": "lineage.store.neo4j:build", "neo4j": "lineage.store.neo4j:build",
-        "neo4j+s": "lineage.store.neo4j:build", "neo4j+ssc": "lineage.store.neo4j:build",
+        "bolt": "lineage.store.neo4j:build",
+        "bolt+s": "lineage.store.neo4j:build",
+        "bolt+ssc": "lineage.store.neo4j:build",
+        "neo4j": "lineage.store.neo4j:build",
+        "neo4j+s": "lineage.store.neo4j:build",
+        "neo4j+ssc": "lineage.store.neo4j:build",
         "sqlite": "lineage.store.sqlite:build",
     }
     assert all(ep.dist.name == "auditgraph" for ep in backends().values())
@@ -86,16 +90,22 @@ def test_the_registry_is_read_once_per_process(tmp_path):
 
 def test_a_scheme_registered_twice_with_two_builders_is_an_error_naming_both(registered):
     registered("[auditgraph.stores]\nsqlite = other_sqlite:build\n", name="othersqlite")
-    with pytest.raises(StoreError, match="store scheme 'sqlite' is registered twice .*: "
-                                         "(lineage.store.sqlite:build and other_sqlite:build|other_sqlite:build and "
-                                         "lineage.store.sqlite:build)"):
+    with pytest.raises(
+        StoreError,
+        match="store scheme 'sqlite' is registered twice .*: "
+        "(lineage.store.sqlite:build and other_sqlite:build|other_sqlite:build and "
+        "lineage.store.sqlite:build)",
+    ):
         open_store("sqlite:///x.db")
 
 
 def test_a_backend_that_does_not_import_is_a_store_error_naming_it(registered, tmp_path):
     registered("[auditgraph.stores]\nbroken = broken_store:build\n", {"broken_store": "import no_such_driver\n"})
-    with pytest.raises(StoreError, match=r"the broken:// store backend \(broken_store:build\) cannot be loaded: "
-                                         "ModuleNotFoundError: No module named 'no_such_driver'"):
+    with pytest.raises(
+        StoreError,
+        match=r"the broken:// store backend \(broken_store:build\) cannot be loaded: "
+        "ModuleNotFoundError: No module named 'no_such_driver'",
+    ):
         open_store(f"broken://{tmp_path}")
 
 
@@ -105,8 +115,15 @@ def test_the_contract_suite_fails_on_a_registered_backend_it_cannot_make_a_store
     install(tmp_path / "site", "[auditgraph.stores]\nmemory = memory_store:build\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])}
     test = "tests/test_store_contract.py::test_an_unknown_id_says_it_is_not_in_the_store"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test], check=False,
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stdout
     failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
     assert [line.split(" - ")[0] for line in failed] == [f"ERROR {test}[memory]"], done.stdout  # its fixture failed
@@ -125,4 +142,3 @@ def test_neo4j_and_bolt_urls_open_the_same_server(scheme, tmp_path):
     url = scheme + "://" + NEO4J_URL.partition("://")[2]
     with open_store(NEO4J_URL) as reference, open_store(url) as store:
         assert type(store).__name__ == "Neo4jStore" and store.head() == reference.head()
-

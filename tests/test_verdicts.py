@@ -6,23 +6,22 @@ API; each runs on every backend (the ``store`` fixture).
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 
-from governance import approvals as appr, binding, gate as gates, kinds, readmodels, records
+from governance import approvals as appr
+from governance import binding, kinds, readmodels, records
+from governance import gate as gates
 from governance.errors import AuthorityError, GovernanceError, RevokedError, SignatureError
 from governance.rules import load_policy
 from lineage.cli import cli
 from lineage.errors import EntryError
-from lineage.ingest import read_documents, ingest
+from lineage.ingest import ingest, read_documents
 from lineage.ledger import Pending
-
-from conftest import ROOT
 
 MODEL = "model:demo/churn-classifier@3"
 EVIDENCE = "sha256:" + "0" * 64
@@ -51,8 +50,9 @@ def key(store, tmp_path, name, roles=("model-risk",), file=None):
 
 
 def signed(store, signer, role="model-risk", decision="approve", model=MODEL):
-    return appr.signed_payload(model, readmodels.artifact_digest(store, model), role, signer, EVIDENCE,
-                               store.head().hash, decision)
+    return appr.signed_payload(
+        model, readmodels.artifact_digest(store, model), role, signer, EVIDENCE, store.head().hash, decision
+    )
 
 
 def quorum_policy(tmp_path):
@@ -62,6 +62,7 @@ def quorum_policy(tmp_path):
 
 
 # --- approvals mean one person, once --------------------------------------------------
+
 
 def test_one_key_signing_twice_does_not_meet_a_quorum_of_two(gov, tmp_path):
     rita = key(gov, tmp_path, "Rita Risk")
@@ -90,8 +91,20 @@ def test_the_approver_is_the_keys_registered_person_and_the_cli_takes_no_free_te
     appr.approve(gov, MODEL, "model-risk", rita, EVIDENCE, "cli:mallory")
     [a] = readmodels.approvals(gov, MODEL)
     assert (a.approver, a.recorded_by, a.valid) == ("Rita Risk", "cli:mallory", True)
-    result = CliRunner().invoke(cli, ["governance", "approve", MODEL, "--role", "model-risk", "--key",
-                                      str(tmp_path / "rita.pem"), "--approver", "Someone Else"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "governance",
+            "approve",
+            MODEL,
+            "--role",
+            "model-risk",
+            "--key",
+            str(tmp_path / "rita.pem"),
+            "--approver",
+            "Someone Else",
+        ],
+    )
     assert result.exit_code == 2 and "No such option '--approver'" in result.output
 
 
@@ -109,10 +122,11 @@ def test_a_revoked_approval_cannot_be_brought_back_by_altering_what_the_signatur
     appr.revoke_approval(gov, seq, "signed the wrong version", "api")
     with pytest.raises(RevokedError, match="was revoked"):
         appr.record_signed(gov, payload, "api")
-    for altered in ({**payload, "approver": "Someone Else"},
-                    {**payload, "envelope": {**payload["envelope"], "extra": "x"}},
-                    {**payload, "envelope": {**payload["envelope"],
-                                             "signatures": payload["envelope"]["signatures"] * 2}}):
+    for altered in (
+        {**payload, "approver": "Someone Else"},
+        {**payload, "envelope": {**payload["envelope"], "extra": "x"}},
+        {**payload, "envelope": {**payload["envelope"], "signatures": payload["envelope"]["signatures"] * 2}},
+    ):
         head = gov.head()
         with pytest.raises(EntryError):
             appr.record_signed(gov, altered, "api")
@@ -130,12 +144,15 @@ def _resign(store, signer, statement: dict) -> dict:
     return {"model": MODEL, "envelope": envelope.to_dict()}
 
 
-@pytest.mark.parametrize("field, value", [
-    ("_type", "https://in-toto.io/Statement/v0.1"),
-    ("predicateType", "https://slsa.dev/provenance/v1"),
-    ("predicate.decision", "maybe"),
-    ("predicate.role", ["model-risk"]),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("_type", "https://in-toto.io/Statement/v0.1"),
+        ("predicateType", "https://slsa.dev/provenance/v1"),
+        ("predicate.decision", "maybe"),
+        ("predicate.role", ["model-risk"]),
+    ],
+)
 def test_a_signed_statement_of_the_wrong_type_or_shape_is_refused(gov, tmp_path, field, value):
     rita = key(gov, tmp_path, "Rita Risk")
     statement = appr.envelope_payload(signed(gov, rita))
@@ -157,13 +174,22 @@ def test_a_wrong_dsse_payload_type_is_refused(gov, tmp_path):
         appr.record_signed(gov, payload, "api")
 
 
-@pytest.mark.parametrize("body", [
-    {"model": [MODEL], "envelope": {}},
-    {"model": MODEL, "envelope": "x"},
-    {"model": MODEL, "envelope": {"payload": 1, "payloadType": appr.PAYLOAD_TYPE, "signatures": []}},
-    {"model": MODEL, "envelope": {"payload": "e30=", "payloadType": appr.PAYLOAD_TYPE,
-                                  "signatures": [{"keyid": {"a": 1}, "sig": "AA=="}]}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": [MODEL], "envelope": {}},
+        {"model": MODEL, "envelope": "x"},
+        {"model": MODEL, "envelope": {"payload": 1, "payloadType": appr.PAYLOAD_TYPE, "signatures": []}},
+        {
+            "model": MODEL,
+            "envelope": {
+                "payload": "e30=",
+                "payloadType": appr.PAYLOAD_TYPE,
+                "signatures": [{"keyid": {"a": 1}, "sig": "AA=="}],
+            },
+        },
+    ],
+)
 def test_a_malformed_approval_never_reaches_the_store_and_later_gates_still_run(gov, tmp_path, body):
     head = gov.head()
     with pytest.raises(EntryError):
@@ -177,10 +203,20 @@ def test_a_malformed_approval_never_reaches_the_store_and_later_gates_still_run(
 def _trained(digest: str, time: str, run: str = "8d3a3f2e-0000-4000-8000-000000000001") -> dict:
     from conftest import run_event
 
-    facet = {"_producer": "https://example.com/sdk", "_schemaURL": "https://example.com/model.json",
-             "version": "1", "artifactDigest": digest, "framework": "sklearn"}
-    return run_event("train", run, time=time, namespace="ml",
-                     outputs=[{"namespace": "ml", "name": "scorer", "facets": {"auditgraph_model": facet}}])
+    facet = {
+        "_producer": "https://example.com/sdk",
+        "_schemaURL": "https://example.com/model.json",
+        "version": "1",
+        "artifactDigest": digest,
+        "framework": "sklearn",
+    }
+    return run_event(
+        "train",
+        run,
+        time=time,
+        namespace="ml",
+        outputs=[{"namespace": "ml", "name": "scorer", "facets": {"auditgraph_model": facet}}],
+    )
 
 
 def test_an_approval_whose_artifact_changed_since_signing_stops_counting(store, tmp_path):
@@ -192,8 +228,10 @@ def test_an_approval_whose_artifact_changed_since_signing_stops_counting(store, 
     assert readmodels.is_approved(store, model)
     assert ingest_events(store, [_trained("sha256:" + "b" * 64, "2024-05-01T11:00:00Z")]).accepted == 1
     [a] = readmodels.approvals(store, model)
-    assert not a.valid and a.problem.startswith("the artifact recorded for this version changed: ledger:1 "
-                                                f"recorded sha256:{'a' * 64}, ledger:4 sha256:{'b' * 64}"), a.problem
+    assert not a.valid and a.problem.startswith(
+        "the artifact recorded for this version changed: ledger:1 "
+        f"recorded sha256:{'a' * 64}, ledger:4 sha256:{'b' * 64}"
+    ), a.problem
     assert not readmodels.is_approved(store, model)
     assert readmodels.artifact_digest(store, model) == "a" * 64  # fixed by the first record
     path = tmp_path / "integrity.yaml"
@@ -219,7 +257,9 @@ def test_separation_of_duties_refuses_the_signer_who_recorded_the_training_run_w
     for submitted_by in ("trainer", "cli:someone-else", "apikey:0123456789abcdef:approver"):
         appr.approve(gov, MODEL, "model-risk", appr.load_signer(mallory), EVIDENCE, submitted_by)
         result = gates.evaluate(gov, MODEL, policy)
-        assert result.outcome == "blocked" and "Mallory Insider also recorded the training run" in result.results[0].reason
+        assert (
+            result.outcome == "blocked" and "Mallory Insider also recorded the training run" in result.results[0].reason
+        )
     appr.approve(gov, MODEL, "model-risk", key(gov, tmp_path, "Rita Risk"), EVIDENCE, "t")  # no identity registered
     result = gates.evaluate(gov, MODEL, policy)
     assert result.outcome == "blocked" and "names no identity" in result.results[0].reason  # unknown: fails closed
@@ -230,6 +270,7 @@ def test_separation_of_duties_refuses_the_signer_who_recorded_the_training_run_w
 
 
 # --- policy binding ----------------------------------------------------------------------
+
 
 def _approve_quorum(gov, tmp_path):
     for name in ("Rita Risk", "Omar Officer"):
@@ -302,19 +343,31 @@ def rule(tmp_path, check, params, severity="block", id="r"):
     return load_policy([str(path)])
 
 
-def test_a_truncated_upstream_walk_is_not_evaluated_and_blocks_instead_of_hiding_tagged_data(gov, tmp_path, monkeypatch):
+def test_a_truncated_upstream_walk_is_not_evaluated_and_blocks_instead_of_hiding_tagged_data(
+    gov, tmp_path, monkeypatch
+):
     from conftest import ingest_events, run_event
+
     from governance import subject as subject_module
 
     records.tag(gov, "dataset:postgres://crm-db:5432/crm.public.customers", ["pii"], "t")
     runs = [e for e in gov.edges([MODEL], "upstream", ["WROTE"])]
     padding = [("pad", f"input-{i}") for i in range(30)]
     [training] = [e.src.removeprefix("run:") for e in runs]
-    assert ingest_events(gov, [run_event("train_churn_model", training, namespace="demo", inputs=padding,
-                                         time="2030-01-01T00:00:00Z")]).accepted == 1
+    assert (
+        ingest_events(
+            gov,
+            [run_event("train_churn_model", training, namespace="demo", inputs=padding, time="2030-01-01T00:00:00Z")],
+        ).accepted
+        == 1
+    )
     monkeypatch.setattr(subject_module, "MAX_UPSTREAM", 20)  # the cap a padded run pushes past
-    for check, params in (("data_tags", "{tags: [pii]}"), ("upstream_not_deprecated", "{}"),
-                          ("data_licence", "{allowed: [cc-by-4.0]}"), ("lineage_complete", "{}")):
+    for check, params in (
+        ("data_tags", "{tags: [pii]}"),
+        ("upstream_not_deprecated", "{}"),
+        ("data_licence", "{allowed: [cc-by-4.0]}"),
+        ("lineage_complete", "{}"),
+    ):
         result = gates.evaluate(gov, MODEL, rule(tmp_path, check, params))
         [r] = result.results
         assert (r.status, r.blocking, result.outcome) == ("not_evaluated", True, "blocked"), check
@@ -325,8 +378,11 @@ def test_a_truncated_upstream_walk_is_not_evaluated_and_blocks_instead_of_hiding
 
 
 def test_a_rule_with_nothing_to_check_is_not_applicable_and_never_evidence(gov, tmp_path):
-    for check, params in (("data_tags", "{tags: [pii]}"), ("upstream_not_deprecated", "{}"),
-                          ("data_licence", "{allowed: [mit], require_known: false}")):
+    for check, params in (
+        ("data_tags", "{tags: [pii]}"),
+        ("upstream_not_deprecated", "{}"),
+        ("data_licence", "{allowed: [mit], require_known: false}"),
+    ):
         result = gates.evaluate(gov, MODEL, rule(tmp_path, check, params))
         [r] = result.results
         assert (r.status, r.blocking, result.outcome) == ("not_applicable", False, "pass"), check
@@ -340,13 +396,21 @@ SCORER, SCORER_DIGEST = "model:ml/scorer@1", "sha256:" + "a" * 64
 
 
 def _assessment(protected, ratio, odds):
-    groups = [{"group": "a", "n": 500, "too_small": False, "selection_rate": 0.5},
-              {"group": "b", "n": 500, "too_small": False, "selection_rate": 0.5 * ratio}]
+    groups = [
+        {"group": "a", "n": 500, "too_small": False, "selection_rate": 0.5},
+        {"group": "b", "n": 500, "too_small": False, "selection_rate": 0.5 * ratio},
+    ]
     metrics = {name: {"value": 0.0, "ci": None} for name in kinds.DISPARITY_NAMES}
     metrics["demographic_parity_ratio"] = {"value": ratio, "ci": None}
     metrics["equalized_odds_difference"] = {"value": odds, "ci": None}
-    return {"protected": protected, "rows": 1000, "min_group_size": 30, "excluded_groups": [], "groups": groups,
-            "metrics": metrics}
+    return {
+        "protected": protected,
+        "rows": 1000,
+        "min_group_size": 30,
+        "excluded_groups": [],
+        "groups": groups,
+        "metrics": metrics,
+    }
 
 
 @pytest.fixture
@@ -361,8 +425,15 @@ def scored(gov):
 def fair(store, protected, ratio, odds, dataset=None, model_digest=SCORER_DIGEST, recorded=True):
     from governance.findings import record_fairness
 
-    return record_fairness(store, SCORER, _assessment(protected, ratio, odds), "t", dataset=dataset,
-                           model_digest=model_digest, artifact_recorded=recorded)
+    return record_fairness(
+        store,
+        SCORER,
+        _assessment(protected, ratio, odds),
+        "t",
+        dataset=dataset,
+        model_digest=model_digest,
+        artifact_recorded=recorded,
+    )
 
 
 def test_a_narrower_later_fairness_record_never_hides_a_failing_one(scored, tmp_path):
@@ -377,7 +448,10 @@ def test_a_narrower_later_fairness_record_never_hides_a_failing_one(scored, tmp_
         assert r.status == "fail"
     last = fair(scored, ["race", "sex"], 0.9, 0.05)  # the same grouping on the same data, "re-assessed" better
     [r] = gates.evaluate(scored, SCORER, rule(tmp_path, "four_fifths", "{}")).results
-    assert r.status == "fail" and sorted(r.observed)[:2] == ["race x sex (ledger:%d)" % first, "race x sex (ledger:%d)" % last]
+    assert r.status == "fail" and sorted(r.observed)[:2] == [
+        f"race x sex (ledger:{first})",
+        f"race x sex (ledger:{last})",
+    ]
 
 
 def test_a_later_record_on_the_same_data_label_with_other_rows_never_replaces_a_failing_one(scored, tmp_path):
@@ -413,18 +487,49 @@ def test_fairness_evidence_about_another_file_or_no_model_does_not_count(scored,
     empty = rule(tmp_path, "four_fifths", "{}", id="fresh")
     from conftest import ingest_events
 
-    ingest_events(scored, [_trained("sha256:" + "c" * 64, "2024-05-01T10:00:00Z", run="8d3a3f2e-0000-4000-8000-000000000002")
-                           | {"outputs": [{"namespace": "ml", "name": "other", "facets": {"auditgraph_model": {
-                               "_producer": "x", "_schemaURL": "y", "version": "1", "artifactDigest": "sha256:" + "c" * 64}}}]}])
+    ingest_events(
+        scored,
+        [
+            _trained("sha256:" + "c" * 64, "2024-05-01T10:00:00Z", run="8d3a3f2e-0000-4000-8000-000000000002")
+            | {
+                "outputs": [
+                    {
+                        "namespace": "ml",
+                        "name": "other",
+                        "facets": {
+                            "auditgraph_model": {
+                                "_producer": "x",
+                                "_schemaURL": "y",
+                                "version": "1",
+                                "artifactDigest": "sha256:" + "c" * 64,
+                            }
+                        },
+                    }
+                ]
+            }
+        ],
+    )
     from governance.findings import record_fairness
 
-    record_fairness(scored, "model:ml/other@1", _assessment(["sex"], 1.0, 0.0), "t", model_digest=SCORER_DIGEST,
-                    artifact_recorded=False)
+    record_fairness(
+        scored,
+        "model:ml/other@1",
+        _assessment(["sex"], 1.0, 0.0),
+        "t",
+        model_digest=SCORER_DIGEST,
+        artifact_recorded=False,
+    )
     [r] = gates.evaluate(scored, "model:ml/other@1", empty).results
-    assert r.status == "not_evaluated" and "1 record(s) set aside" in r.reason and "not on the recorded artifact" in r.reason
+    assert (
+        r.status == "not_evaluated"
+        and "1 record(s) set aside" in r.reason
+        and "not on the recorded artifact" in r.reason
+    )
 
 
-def test_a_malformed_fairness_or_explanation_record_is_refused_and_a_broken_check_never_crashes_the_gate(scored, tmp_path):
+def test_a_malformed_fairness_or_explanation_record_is_refused_and_a_broken_check_never_crashes_the_gate(
+    scored, tmp_path
+):
     from governance.findings import record_explanation, record_fairness
 
     head = scored.head()
@@ -433,8 +538,14 @@ def test_a_malformed_fairness_or_explanation_record_is_refused_and_a_broken_chec
     with pytest.raises(EntryError, match="demographic_parity_ratio"):
         record_fairness(scored, SCORER, bad, "t", model_digest=SCORER_DIGEST, artifact_recorded=True)
     with pytest.raises(EntryError):
-        record_explanation(scored, SCORER, {"explainer": "tree", "features": ["a"], "importance": [{"feature": "a"}],
-                                            "additivity": "ok"}, "t", model_digest=SCORER_DIGEST, artifact_recorded=True)
+        record_explanation(
+            scored,
+            SCORER,
+            {"explainer": "tree", "features": ["a"], "importance": [{"feature": "a"}], "additivity": "ok"},
+            "t",
+            model_digest=SCORER_DIGEST,
+            artifact_recorded=True,
+        )
     assert scored.head() == head
     from governance.checks import Check
     from lineage.hookspecs import hookimpl
@@ -463,20 +574,27 @@ def test_a_malformed_fairness_or_explanation_record_is_refused_and_a_broken_chec
 def test_metric_threshold_names_its_dataset_exactly_and_a_cherry_picked_number_does_not_count(gov, tmp_path):
     from conftest import ingest_events, run_event
 
-    ingest_events(gov, [run_event("split", outputs=[("s3://demo-lake", "holdout"), ("s3://demo-lake", "holdout-cherry-picked")])])
+    ingest_events(
+        gov, [run_event("split", outputs=[("s3://demo-lake", "holdout"), ("s3://demo-lake", "holdout-cherry-picked")])]
+    )
     official, cherry = "dataset:s3://demo-lake/holdout", "dataset:s3://demo-lake/holdout-cherry-picked"
     records.record_evaluation(gov, MODEL, {"auc": 0.70}, "t", dataset=official)
     records.record_evaluation(gov, MODEL, {"auc": 0.97}, "t", dataset=cherry)  # later and better, other data
-    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "metric_threshold", f"{{metric: auc, min: 0.8, dataset: '{official}'}}")).results
+    [r] = gates.evaluate(
+        gov, MODEL, rule(tmp_path, "metric_threshold", f"{{metric: auc, min: 0.8, dataset: '{official}'}}")
+    ).results
     assert (r.status, r.observed) == ("fail", 0.70)  # prefix matching took the cherry-picked 0.97
     [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "metric_threshold", "{metric: auc, min: 0.8}")).results
     assert r.status == "fail" and r.observed == {official: 0.70, cherry: 0.97}  # with no dataset named, every one
     prefix = official.removesuffix("out")
-    [r] = gates.evaluate(gov, MODEL, rule(tmp_path, "metric_threshold", f"{{metric: auc, min: 0.8, dataset: '{prefix}'}}")).results
+    [r] = gates.evaluate(
+        gov, MODEL, rule(tmp_path, "metric_threshold", f"{{metric: auc, min: 0.8, dataset: '{prefix}'}}")
+    ).results
     assert r.status == "not_evaluated"  # a prefix names nothing
 
 
 # --- identity ------------------------------------------------------------------------------
+
 
 def test_cli_entries_name_the_operator_from_actor_or_the_environment(tmp_path, monkeypatch):
     import getpass
@@ -509,7 +627,8 @@ def test_the_report_names_the_decisive_policy_and_every_gate_run_on_the_version(
     bundle = collect(gov, MODEL)
     assert [(g["policy"], g["outcome"], g["actor"], g["release"]) for g in bundle["gate_history"]] == [
         ([str(tmp_path / "quorum.yaml")], "blocked", "cli:alice", False),
-        ([str(tmp_path / "weak.yaml")], "pass", "cli:bob", True)]
+        ([str(tmp_path / "weak.yaml")], "pass", "cli:bob", True),
+    ]
     assert bundle["gate"]["decisive"] == "the gate run its release cites" and bundle["bound_policies"] == []
     md = render(bundle, "md")
     assert "Decided under policy" in md and "weak.yaml" in md and "quorum.yaml" in md and "No policy is bound" in md
@@ -518,6 +637,7 @@ def test_the_report_names_the_decisive_policy_and_every_gate_run_on_the_version(
 
 
 # --- evidence bound to the artifact ----------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_explain_and_fairness_record_the_model_files_digest_and_refuse_a_file_lineage_does_not_record(adult, tmp_path):
@@ -537,7 +657,18 @@ def test_explain_and_fairness_record_the_model_files_digest_and_refuse_a_file_li
     model = "model:ml/income@1"
     common = ["--data", str(adult["csv"]), "--target", "income", "--store", url]
     explain = ["governance", "explain", model, "--max-rows", "40", "--background-rows", "10", *common]
-    fairness = ["governance", "fairness", model, "--positive", ">50K", "--protected", "sex", "--bootstrap", "0", *common]
+    fairness = [
+        "governance",
+        "fairness",
+        model,
+        "--positive",
+        ">50K",
+        "--protected",
+        "sex",
+        "--bootstrap",
+        "0",
+        *common,
+    ]
     run = CliRunner().invoke
     for command in (explain, fairness):
         refused = run(cli, [*command, "--model-file", str(swapped)])
@@ -562,25 +693,40 @@ def test_a_gate_run_under_a_policy_set_the_binding_does_not_cover_decides_nothin
     weak = rule(tmp_path, "documentation", "{require: [owners]}", severity="warn", id="weak")
     binding.bind(gov, "model:demo/*", strict, "admin")
     assert gates.record(gov, gates.evaluate(gov, MODEL, strict), "cli:alice").outcome == "blocked"
-    assert gates.record(gov, gates.evaluate(gov, MODEL, weak), "apikey:x:approver").outcome == "pass"  # as POST /gate can
+    assert (
+        gates.record(gov, gates.evaluate(gov, MODEL, weak), "apikey:x:approver").outcome == "pass"
+    )  # as POST /gate can
     bundle = collect(gov, MODEL)
-    assert (bundle["gate"]["outcome"], bundle["gate"]["decisive"]) == ("blocked", "the latest gate run under every bound policy")
+    assert (bundle["gate"]["outcome"], bundle["gate"]["decisive"]) == (
+        "blocked",
+        "the latest gate run under every bound policy",
+    )
     assert "**BLOCKED**" in render(bundle, "md") and "PASSED" not in render(bundle, "md").split("## Identity")[0]
     fresh = tmp_path / "unbound"
     fresh.mkdir()
-    binding.bind(gov, "model:demo/*", load_policy([str(rule(fresh, "lineage_complete", "{}", id="other").sources[0])]),
-                 "admin", replace=True)  # the binding changed: no run covers it yet
+    binding.bind(
+        gov,
+        "model:demo/*",
+        load_policy([str(rule(fresh, "lineage_complete", "{}", id="other").sources[0])]),
+        "admin",
+        replace=True,
+    )  # the binding changed: no run covers it yet
     assert collect(gov, MODEL)["gate"] is None
 
 
 def test_a_later_run_cannot_choose_the_artifact_of_a_version_another_run_wrote(gov, tmp_path):
     from conftest import ingest_events, run_event
+
     from governance.findings import check_model_file
 
     assert readmodels.artifact(gov, MODEL).digest is None  # the demo model records no artifact
     facet = {"_producer": "x", "_schemaURL": "y", "version": "3", "artifactDigest": "sha256:" + "e" * 64}
-    retag = run_event("retag", namespace="demo", time="2030-01-01T00:00:00Z", outputs=[
-        {"namespace": "demo", "name": "churn-classifier", "facets": {"auditgraph_model": facet}}])
+    retag = run_event(
+        "retag",
+        namespace="demo",
+        time="2030-01-01T00:00:00Z",
+        outputs=[{"namespace": "demo", "name": "churn-classifier", "facets": {"auditgraph_model": facet}}],
+    )
     assert ingest_events(gov, [retag]).accepted == 1  # any ingest key could send this
     recorded = readmodels.artifact(gov, MODEL)
     assert recorded.digest is None and "not adopted" in recorded.foreign_note  # reported, never adopted
@@ -630,6 +776,7 @@ def test_a_signed_veto_blocks_under_separation_of_duties_whoever_signed_it(gov, 
 
 # --- authority from the CLI ---------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_once_the_store_has_an_admin_key_administration_from_the_cli_needs_one_and_names_it(tmp_path, monkeypatch):
     from lineage.server import auth
@@ -647,8 +794,17 @@ def test_once_the_store_has_an_admin_key_administration_from_the_cli_needs_one_a
     weaker = ["governance", "require", "model:demo/*", "--policy", "iso-42001", "--replace", "--store", url]
     refused = run(cli, weaker)
     assert refused.exit_code == 6 and "needs an admin API key once the store has one" in refused.output
-    keygen = ["governance", "keygen", "Mallory  lnsider", "--role", "model-risk", "--out", str(tmp_path / "m2.pem"),
-              "--store", url]
+    keygen = [
+        "governance",
+        "keygen",
+        "Mallory  lnsider",
+        "--role",
+        "model-risk",
+        "--out",
+        str(tmp_path / "m2.pem"),
+        "--store",
+        url,
+    ]
     assert run(cli, keygen).exit_code == 6 and not (tmp_path / "m2.pem").exists()
     monkeypatch.setenv("AUDITGRAPH_API_KEY", made["token"])
     assert run(cli, [*weaker, "--actor", "cli:chief-risk-officer"]).exit_code == 7  # the key decides who it was
@@ -672,7 +828,9 @@ def test_dropping_a_bound_policy_needs_replace_and_every_binding_is_reported(gov
     seq = binding.bind(gov, "model:demo/*", load_policy(["baseline"]), "cli:mallory", "hotfix", replace=True)
     history = collect(gov, MODEL)["binding_history"]
     assert [(h["actor"], h["policies"], h["replaces"]) for h in history] == [
-        ("cli:cro", ["pack:baseline", "pack:nist-ai-rmf"], None), ("cli:mallory", ["pack:baseline"], seq - 1)]
+        ("cli:cro", ["pack:baseline", "pack:nist-ai-rmf"], None),
+        ("cli:mallory", ["pack:baseline"], seq - 1),
+    ]
 
 
 def test_only_its_signer_or_an_administrator_can_revoke_an_approval(gov, tmp_path):
@@ -683,8 +841,18 @@ def test_only_its_signer_or_an_administrator_can_revoke_an_approval(gov, tmp_pat
     forged = appr.revoke_approval  # a signed revocation naming Priya's key but signed by Rita does not count
     statement, _ = readmodels.statement_of(gov, seq)
     signature = rita.sign(kinds.revocation_bytes(statement, MODEL)).signature
-    gov.append(kinds.APPROVAL_REVOKED.pending({"statement": statement, "model": MODEL, "by_key": priya.public_key.keyid,
-                                              "signature": signature, "at": "2030-01-01T00:00:00Z"}, "cli:rita"))
+    gov.append(
+        kinds.APPROVAL_REVOKED.pending(
+            {
+                "statement": statement,
+                "model": MODEL,
+                "by_key": priya.public_key.keyid,
+                "signature": signature,
+                "at": "2030-01-01T00:00:00Z",
+            },
+            "cli:rita",
+        )
+    )
     assert [a.valid for a in readmodels.approvals(gov, MODEL)] == [True] and forged
     appr.revoke_approval(gov, seq, "signed in error", "cli:priya", signer=priya)
     assert [a.valid for a in readmodels.approvals(gov, MODEL)] == [False]
@@ -694,8 +862,9 @@ def test_the_report_states_who_signed_in_which_role_and_leaves_the_verdict_to_th
     from reports.bundle import collect
     from reports.render import render
 
-    appr.approve(gov, MODEL, "privacy-officer", key(gov, tmp_path, "Priya Shah", roles=("privacy-officer",)),
-                 EVIDENCE, "t")
+    appr.approve(
+        gov, MODEL, "privacy-officer", key(gov, tmp_path, "Priya Shah", roles=("privacy-officer",)), EVIDENCE, "t"
+    )
     bundle = collect(gov, MODEL)
     assert "approved" not in bundle["model"]  # a boolean here disagreed with the gate's approvals rule
     assert bundle["model"]["signed_by_role"] == {"privacy-officer": {"approve": ["Priya Shah"], "reject": []}}
@@ -711,7 +880,7 @@ def test_the_markdown_lists_each_binding_on_its_own_line_and_the_card_names_a_re
     binding.bind(gov, "model:demo/*", load_policy(["baseline", "nist-ai-rmf"]), "cli:cro", "MRM-1")
     binding.bind(gov, "model:demo/*", load_policy(["baseline"]), "cli:mallory", "hotfix", replace=True)
     bundle = collect(gov, MODEL)
-    lines = [l for l in render(bundle, "md").splitlines() if l.startswith("- Binding ledger")]
+    lines = [line for line in render(bundle, "md").splitlines() if line.startswith("- Binding ledger")]
     assert len(lines) == 2 and "replaced ledger" in lines[1] and "hotfix" in lines[1]
     assert "A policy binding of this model was replaced" in render(bundle, "card")
 
@@ -743,11 +912,11 @@ def test_the_sdk_computes_evidence_bound_to_the_artifact_from_the_artifact_itsel
     """Attack pass 2, N2: artifact= used to vouch for any in-memory model or any predictions."""
     import numpy as np
     import pandas as pd
+    from conftest import ingest_events
     from sklearn.linear_model import LogisticRegression
     from skops.io import dump
 
     from governance.sdk import assess_fairness
-    from conftest import ingest_events
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})

@@ -12,8 +12,8 @@ import itertools
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from conftest import ingest_events, live_server, run_event, snapshot
+
 from lineage.cli import cli
 from lineage.graph import Graph
 from lineage.ingest import Document, ingest
@@ -72,14 +72,18 @@ def test_a_read_that_arrives_before_the_write_is_rebound_on_both_backends_and_af
 
 def test_a_run_reads_one_version_bound_at_its_earliest_read_even_if_its_start_comes_last(store):
     events = pipeline()
-    late_write = run_event("write", W2, time="2024-01-01T13:03:00Z", outputs=[("db", "t")])  # between r2's START and COMPLETE
+    late_write = run_event(
+        "write", W2, time="2024-01-01T13:03:00Z", outputs=[("db", "t")]
+    )  # between r2's START and COMPLETE
     one_by_one(store, [events[0], events[1], late_write, events[5], events[4]])  # r2: COMPLETE, then START
     assert reads(store, R2) == [f"dataset:db/t@{W1}"]
 
 
 def test_a_failed_run_makes_no_version_that_later_reads_bind_to_in_either_order(store, tmp_path):
-    fail = [run_event("build", F, event_type="START", time="2024-01-01T12:30:00Z", outputs=[("db", "t")]),
-            run_event("build", F, event_type="FAIL", time="2024-01-01T12:31:00Z")]
+    fail = [
+        run_event("build", F, event_type="START", time="2024-01-01T12:30:00Z", outputs=[("db", "t")]),
+        run_event("build", F, event_type="FAIL", time="2024-01-01T12:31:00Z"),
+    ]
     events = pipeline() + fail
     one_by_one(store, events)
     assert reads(store, R2) == [f"dataset:db/t@{W2}"]
@@ -91,13 +95,24 @@ def test_a_failed_run_makes_no_version_that_later_reads_bind_to_in_either_order(
 
 
 def test_a_model_that_only_ever_failed_is_not_impacted_unless_asked(store):
-    model = {"namespace": "ml", "name": "churn", "facets": {"datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"}}}
-    ingest_events(store, [
-        run_event("train", F, event_type="START", time="2024-01-02T00:00:00Z", inputs=[("db", "t")], outputs=[model]),
-        run_event("train", F, event_type="FAIL", time="2024-01-02T00:01:00Z"),
-    ])
+    model = {
+        "namespace": "ml",
+        "name": "churn",
+        "facets": {"datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"}},
+    }
+    ingest_events(
+        store,
+        [
+            run_event(
+                "train", F, event_type="START", time="2024-01-02T00:00:00Z", inputs=[("db", "t")], outputs=[model]
+            ),
+            run_event("train", F, event_type="FAIL", time="2024-01-02T00:01:00Z"),
+        ],
+    )
     default = Graph(store).impact("dataset:db/t")
-    assert default["levels"] == [{"distance": 1, "jobs": ["job:test/train"], "checks": [], "datasets": [], "models": []}]
+    assert default["levels"] == [
+        {"distance": 1, "jobs": ["job:test/train"], "checks": [], "datasets": [], "models": []}
+    ]
     included = Graph(store).impact("dataset:db/t", include_failed=True)
     assert included["levels"][0]["models"] == ["model:ml/churn"]
     down = Graph(store).traverse("dataset:db/t", "downstream")
@@ -107,17 +122,31 @@ def test_a_model_that_only_ever_failed_is_not_impacted_unless_asked(store):
 @pytest.mark.slow
 def test_include_failed_on_the_cli_and_over_http(tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
-    model = {"namespace": "ml", "name": "m", "facets": {"datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"}}}
+    model = {
+        "namespace": "ml",
+        "name": "m",
+        "facets": {"datasetType": {"_producer": "x", "_schemaURL": "y", "datasetType": "MODEL"}},
+    }
     with open_store(url) as s:
-        ingest_events(s, [run_event("train", F, event_type="FAIL", time="2024-01-02T00:01:00Z", inputs=[("db", "t")], outputs=[model])])
+        ingest_events(
+            s,
+            [
+                run_event(
+                    "train", F, event_type="FAIL", time="2024-01-02T00:01:00Z", inputs=[("db", "t")], outputs=[model]
+                )
+            ],
+        )
     runner = CliRunner()
     plain = runner.invoke(cli, ["lineage", "impact", "dataset:db/t", "--store", url, "--json"])
     wide = runner.invoke(cli, ["lineage", "impact", "dataset:db/t", "--store", url, "--json", "--include-failed"])
     assert plain.exit_code == 0 and '"model:ml/m"' not in plain.output
     assert wide.exit_code == 0 and '"model:ml/m"' in wide.output
-    down = runner.invoke(cli, ["lineage", "downstream", "dataset:db/t", "--store", url, "--include-failed", "--kind", "model"])
+    down = runner.invoke(
+        cli, ["lineage", "downstream", "dataset:db/t", "--store", url, "--include-failed", "--kind", "model"]
+    )
     assert down.exit_code == 0 and f"model:ml/m@{F}" in down.output
     from lineage.server.app import ServerConfig
+
     with live_server(ServerConfig(store_url=url, public_reads=True)) as base:
         off = httpx.get(f"{base}/api/v1/impact", params={"id": "dataset:db/t"}).json()
         on = httpx.get(f"{base}/api/v1/impact", params={"id": "dataset:db/t", "include_failed": "true"}).json()
@@ -128,19 +157,28 @@ def test_include_failed_on_the_cli_and_over_http(tmp_path):
 
 
 def test_an_append_continues_the_previous_version_and_an_overwrite_does_not(store):
-    ingest_events(store, [
-        run_event("create", W1, time="2024-01-01T00:00:00Z", inputs=[("db", "src")], outputs=[("db", "t")]),
-        run_event("append", W2, time="2024-01-02T00:00:00Z", outputs=[("db", "t")]),
-        run_event("read", R1, time="2024-01-03T00:00:00Z", inputs=[("db", "t")]),
-        run_event("overwrite", F, time="2024-01-04T00:00:00Z",
-                  outputs=[{"namespace": "db", "name": "t", "facets": lifecycle("OVERWRITE")}]),
-        run_event("read", R2, time="2024-01-05T00:00:00Z", inputs=[("db", "t")]),
-    ])
+    ingest_events(
+        store,
+        [
+            run_event("create", W1, time="2024-01-01T00:00:00Z", inputs=[("db", "src")], outputs=[("db", "t")]),
+            run_event("append", W2, time="2024-01-02T00:00:00Z", outputs=[("db", "t")]),
+            run_event("read", R1, time="2024-01-03T00:00:00Z", inputs=[("db", "t")]),
+            run_event(
+                "overwrite",
+                F,
+                time="2024-01-04T00:00:00Z",
+                outputs=[{"namespace": "db", "name": "t", "facets": lifecycle("OVERWRITE")}],
+            ),
+            run_event("read", R2, time="2024-01-05T00:00:00Z", inputs=[("db", "t")]),
+        ],
+    )
     appended = {n.id for n in Graph(store).traverse(f"run:{R1}", "upstream", kinds=["job"]).nodes}
     assert appended == {"job:test/read", "job:test/append", "job:test/create"}
     overwritten = {n.id for n in Graph(store).traverse(f"run:{R2}", "upstream", kinds=["job"]).nodes}
     assert overwritten == {"job:test/read", "job:test/overwrite"}
-    assert [e["src"] for e in Graph(store).node(f"dataset:db/t@{W2}")["in"] if e["type"] == "CONTINUED_BY"] == [f"dataset:db/t@{W1}"]
+    assert [e["src"] for e in Graph(store).node(f"dataset:db/t@{W2}")["in"] if e["type"] == "CONTINUED_BY"] == [
+        f"dataset:db/t@{W1}"
+    ]
     assert Graph(store).impact("dataset:db/src")["levels"][1]["jobs"] == ["job:test/read"]
 
 
@@ -158,10 +196,16 @@ def test_a_known_at_copy_answers_with_what_was_known_before_a_late_write_rebound
     """--as-of asks what was true at an event time (with later corrections); a --known-at copy of the
     ledger answers what the store knew when, before a late write re-bound the read."""
     url = f"sqlite:///{tmp_path}/full.db"
-    writer = run_event("write", "00000000-0000-4000-8000-0000000000a1", time="2024-05-01T10:00:00Z",
-                       outputs=[("lake", "orders")])
-    reader = run_event("read", "00000000-0000-4000-8000-0000000000a2", time="2024-05-01T11:00:00Z",
-                       inputs=[("lake", "orders")], outputs=[("mart", "report")])
+    writer = run_event(
+        "write", "00000000-0000-4000-8000-0000000000a1", time="2024-05-01T10:00:00Z", outputs=[("lake", "orders")]
+    )
+    reader = run_event(
+        "read",
+        "00000000-0000-4000-8000-0000000000a2",
+        time="2024-05-01T11:00:00Z",
+        inputs=[("lake", "orders")],
+        outputs=[("mart", "report")],
+    )
     with open_store(url) as store:
         ingest_events(store, [reader])  # the async transport delivered the reader first
         [*_, known] = store.entries(limit=None)
@@ -170,7 +214,10 @@ def test_a_known_at_copy_answers_with_what_was_known_before_a_late_write_rebound
     then = f"sqlite:///{tmp_path}/then.db"
     done = CliRunner().invoke(cli, ["store", "migrate", "--from", url, "--to", then, "--known-at", cut])
     assert done.exit_code == 0, done.output
-    up = lambda u: {n.id for n in Graph(open_store(u)).traverse("dataset:mart/report", "upstream").nodes}
+
+    def up(u):
+        return {n.id for n in Graph(open_store(u)).traverse("dataset:mart/report", "upstream").nodes}
+
     assert "dataset:lake/orders@unversioned" in up(then) and "run:00000000-0000-4000-8000-0000000000a1" not in up(then)
     assert "run:00000000-0000-4000-8000-0000000000a1" in up(url)  # re-bound by event time once the write arrived
 

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict
 
 from governance.kinds import RuleStatus
 
-
 Status = RuleStatus
 """``not_evaluated``: the check could not look at everything it must (missing evidence, a truncated
 walk); a block rule that is not evaluated blocks. ``not_applicable``: there was nothing for the rule
@@ -46,7 +45,7 @@ class Check(ABC):
     Params: ClassVar[type[BaseModel]] = Params
 
     @abstractmethod
-    def evaluate(self, subject: "Subject", params: BaseModel) -> Decision: ...  # noqa: F821
+    def evaluate(self, subject: Subject, params: BaseModel) -> Decision: ...  # noqa: F821
 
 
 def registry() -> dict[str, type[Check]]:

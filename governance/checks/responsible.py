@@ -7,21 +7,28 @@ from pydantic import Field
 
 from governance.checks import Check, Decision, Params
 from governance.findings import Evidence, Grouping, explanations, fairness, grouping, latest_explanation
+from governance.subject import Subject
 from lineage.extras import require
 from lineage.ids import parse_id
-from governance.subject import Subject
 
 
 def _no_explanation(subject: Subject, found: Evidence) -> Decision:
-    return Decision(status="not_evaluated", reason=f"no explanation computed on the recorded artifact of {subject.id}"
-                    + found.note(), evidence=[f"ledger:{seq}" for seq, _ in found.ignored])
+    return Decision(
+        status="not_evaluated",
+        reason=f"no explanation computed on the recorded artifact of {subject.id}" + found.note(),
+        evidence=[f"ledger:{seq}" for seq, _ in found.ignored],
+    )
 
 
 class FairnessParams(Params):
-    protected: list[str] | None = Field(default=None, min_length=1, description=(
-        "one grouping: the intersection of these protected columns"))
-    groupings: list[list[str]] | None = Field(default=None, min_length=1, description=(
-        "several groupings, each evaluated (for example [[sex], [race], [sex, race]])"))
+    protected: list[str] | None = Field(
+        default=None, min_length=1, description=("one grouping: the intersection of these protected columns")
+    )
+    groupings: list[list[str]] | None = Field(
+        default=None,
+        min_length=1,
+        description=("several groupings, each evaluated (for example [[sex], [race], [sex, race]])"),
+    )
     dataset: str | None = Field(default=None, description="only assessments on this dataset (id, or id@version)")
 
     def wanted(self) -> list[Grouping]:
@@ -42,17 +49,22 @@ def _assessments(subject: Subject, params: FairnessParams) -> tuple[dict[tuple, 
     wanted = params.wanted() or sorted({g for _, g in found.latest})
     on = f" on {params.dataset}" if params.dataset else ""
     if not wanted:
-        return {}, Decision(status="not_evaluated", reason=f"no fairness assessment{on} computed on the recorded "
-                            f"artifact of {subject.id}" + found.note(),
-                            evidence=[f"ledger:{seq}" for seq, _ in found.ignored])
+        return {}, Decision(
+            status="not_evaluated",
+            reason=f"no fairness assessment{on} computed on the recorded artifact of {subject.id}" + found.note(),
+            evidence=[f"ledger:{seq}" for seq, _ in found.ignored],
+        )
     covered = {g for _, g in found.latest}
     missing = [g for g in wanted if g not in covered]
     if missing:
         listing = "; ".join(" x ".join(g) for g in missing)
-        return {}, Decision(status="not_evaluated", threshold={"groupings": [list(g) for g in wanted]},
-                            reason=f"no fairness assessment{on} over {listing} computed on the recorded artifact "
-                                   f"of {subject.id}" + found.note(),
-                            evidence=[f"ledger:{seq}" for seq, _ in found.latest.values()])
+        return {}, Decision(
+            status="not_evaluated",
+            threshold={"groupings": [list(g) for g in wanted]},
+            reason=f"no fairness assessment{on} over {listing} computed on the recorded artifact "
+            f"of {subject.id}" + found.note(),
+            evidence=[f"ledger:{seq}" for seq, _ in found.latest.values()],
+        )
     return {(key, seq): (seq, p) for key, seq, p in found.records() if key[1] in wanted}, None
 
 
@@ -65,13 +77,21 @@ def _judge(subject: Subject, params: FairnessParams, metric: str, passes, descri
     for ((dataset, g), _), (seq, a) in assessments.items():
         m = a["metrics"][metric]
         ok = m["value"] is not None and passes(m["value"])
-        label = " x ".join(g) + (f" on {dataset}" if dataset else "") + (f" (ledger:{seq})" if (dataset, g) in repeated else "")
+        label = (
+            " x ".join(g)
+            + (f" on {dataset}" if dataset else "")
+            + (f" (ledger:{seq})" if (dataset, g) in repeated else "")
+        )
         observed[label] = {"value": m["value"], "ci": m["ci"], "ledger": seq}
         reasons.append(describe(m["value"], label, ok))
         if not ok:
             failing.append(label)
-    return Decision(status="fail" if failing else "pass", observed=observed, reason="; ".join(reasons),
-                    evidence=[f"ledger:{seq}" for seq, _ in assessments.values()])
+    return Decision(
+        status="fail" if failing else "pass",
+        observed=observed,
+        reason="; ".join(reasons),
+        evidence=[f"ledger:{seq}" for seq, _ in assessments.values()],
+    )
 
 
 class FourFifthsParams(FairnessParams):
@@ -90,10 +110,21 @@ class FourFifths(Check):
     Params = FourFifthsParams
 
     def evaluate(self, subject: Subject, params: FourFifthsParams) -> Decision:
-        decision = _judge(subject, params, "demographic_parity_ratio", lambda v: v >= params.threshold,
-                          lambda v, g, ok: f"demographic parity ratio {v} over {g} {'>=' if ok else '<'} {params.threshold}")
-        return decision.model_copy(update={"threshold": {"min_ratio": params.threshold,
-                                                         "groupings": [list(g) for g in params.wanted()] or "all recorded"}})
+        decision = _judge(
+            subject,
+            params,
+            "demographic_parity_ratio",
+            lambda v: v >= params.threshold,
+            lambda v, g, ok: f"demographic parity ratio {v} over {g} {'>=' if ok else '<'} {params.threshold}",
+        )
+        return decision.model_copy(
+            update={
+                "threshold": {
+                    "min_ratio": params.threshold,
+                    "groupings": [list(g) for g in params.wanted()] or "all recorded",
+                }
+            }
+        )
 
 
 class EqualizedOdds(Check):
@@ -104,11 +135,21 @@ class EqualizedOdds(Check):
     Params = OddsParams
 
     def evaluate(self, subject: Subject, params: OddsParams) -> Decision:
-        decision = _judge(subject, params, "equalized_odds_difference", lambda v: v <= params.max_difference,
-                          lambda v, g, ok: f"equalized odds difference {v} over {g} "
-                                           f"{'<=' if ok else '>'} {params.max_difference}")
-        return decision.model_copy(update={"threshold": {"max_difference": params.max_difference,
-                                                         "groupings": [list(g) for g in params.wanted()] or "all recorded"}})
+        decision = _judge(
+            subject,
+            params,
+            "equalized_odds_difference",
+            lambda v: v <= params.max_difference,
+            lambda v, g, ok: f"equalized odds difference {v} over {g} {'<=' if ok else '>'} {params.max_difference}",
+        )
+        return decision.model_copy(
+            update={
+                "threshold": {
+                    "max_difference": params.max_difference,
+                    "groupings": [list(g) for g in params.wanted()] or "all recorded",
+                }
+            }
+        )
 
 
 def _each_explanation(subject: Subject, judge, keep=lambda e: True) -> Decision:
@@ -121,8 +162,13 @@ def _each_explanation(subject: Subject, judge, keep=lambda e: True) -> Decision:
     chosen = failing or [d for _, d in decisions]
     status = "fail" if any(d.status == "fail" for d in failing) else failing[0].status if failing else "pass"
     observed = chosen[0].observed if len(decisions) == 1 else {f"ledger:{seq}": d.observed for seq, d in decisions}
-    return Decision(status=status, observed=observed, threshold=chosen[0].threshold,
-                    reason="; ".join(d.reason for d in chosen), evidence=[f"ledger:{seq}" for seq, _ in decisions])
+    return Decision(
+        status=status,
+        observed=observed,
+        threshold=chosen[0].threshold,
+        reason="; ".join(d.reason for d in chosen),
+        evidence=[f"ledger:{seq}" for seq, _ in decisions],
+    )
 
 
 class RelianceParams(Params):
@@ -148,11 +194,16 @@ class ProtectedReliance(Check):
         top = [i["feature"] for i in e["importance"][: params.top_k]]
         in_top = [f for f in used if f in top]
         ok = total < params.max_share and not in_top
-        reason = (f"protected features {', '.join(used) or '(none in the model)'} carry {total:.1%} of |SHAP|"
-                  + (f"; in the top {params.top_k}: {', '.join(in_top)}" if in_top else ""))
-        return Decision(status="pass" if ok else "fail", observed={"share": total, "in_top_k": in_top, "top_k": top},
-                        threshold={"max_share": params.max_share, "top_k": params.top_k}, reason=reason,
-                        evidence=[f"ledger:{seq}"])
+        reason = f"protected features {', '.join(used) or '(none in the model)'} carry {total:.1%} of |SHAP|" + (
+            f"; in the top {params.top_k}: {', '.join(in_top)}" if in_top else ""
+        )
+        return Decision(
+            status="pass" if ok else "fail",
+            observed={"share": total, "in_top_k": in_top, "top_k": top},
+            threshold={"max_share": params.max_share, "top_k": params.top_k},
+            reason=reason,
+            evidence=[f"ledger:{seq}"],
+        )
 
 
 class ProxyParams(Params):
@@ -173,25 +224,43 @@ class ProxyFeatures(Check):
         found = explanations(subject.store, subject.id)
         if found.latest and not any(e.get("proxies") for _, e in found.latest.values()):
             seq = max(s for s, _ in found.latest.values())
-            return Decision(status="not_evaluated", reason="the explanation was made without protected columns "
-                            "(governance explain --protected ...)", evidence=[f"ledger:{seq}"])
+            return Decision(
+                status="not_evaluated",
+                reason="the explanation was made without protected columns (governance explain --protected ...)",
+                evidence=[f"ledger:{seq}"],
+            )
         return _each_explanation(subject, lambda seq, e: self._judge(seq, e, params), keep=lambda e: e.get("proxies"))
 
     @staticmethod
     def _judge(seq: int, e: dict, params: ProxyParams) -> Decision:
         if not e.get("proxies"):
-            return Decision(status="not_evaluated", reason="the explanation was made without protected columns "
-                            "(governance explain --protected ...)", evidence=[f"ledger:{seq}"])
+            return Decision(
+                status="not_evaluated",
+                reason="the explanation was made without protected columns (governance explain --protected ...)",
+                evidence=[f"ledger:{seq}"],
+            )
         share = {i["feature"]: i["share"] for i in e["importance"]}
-        proxies = [{"feature": f, "protected": p, "auc": auc, "share": share.get(f, 0.0)}
-                   for p, scores in e["proxies"].items() for f, auc in scores.items()
-                   if auc >= params.auc_threshold and share.get(f, 0.0) >= params.min_share]
+        proxies = [
+            {"feature": f, "protected": p, "auc": auc, "share": share.get(f, 0.0)}
+            for p, scores in e["proxies"].items()
+            for f, auc in scores.items()
+            if auc >= params.auc_threshold and share.get(f, 0.0) >= params.min_share
+        ]
         proxies.sort(key=lambda x: (-x["share"], x["feature"]))
-        reason = "; ".join(f"{x['feature']} stands in for {x['protected']} (AUC {x['auc']:.2f}, "
-                           f"{x['share']:.0%} of |SHAP|)" for x in proxies) or "no proxy for a protected attribute"
-        return Decision(status="fail" if proxies else "pass", observed=proxies,
-                        threshold={"auc": params.auc_threshold, "share": params.min_share}, reason=reason,
-                        evidence=[f"ledger:{seq}"])
+        reason = (
+            "; ".join(
+                f"{x['feature']} stands in for {x['protected']} (AUC {x['auc']:.2f}, {x['share']:.0%} of |SHAP|)"
+                for x in proxies
+            )
+            or "no proxy for a protected attribute"
+        )
+        return Decision(
+            status="fail" if proxies else "pass",
+            observed=proxies,
+            threshold={"auc": params.auc_threshold, "share": params.min_share},
+            reason=reason,
+            evidence=[f"ledger:{seq}"],
+        )
 
 
 class AdditivityParams(Params):
@@ -213,10 +282,13 @@ class Additivity(Check):
             return Decision(status="not_evaluated", reason=f"ledger:{seq} records no additivity residual")
         residual = e["additivity"]["max"]
         ok = residual <= params.max_residual
-        return Decision(status="pass" if ok else "fail", observed=e["additivity"],
-                        threshold={"max_residual": params.max_residual},
-                        reason=f"largest additivity residual {residual:.3g} ({e['explainer']} explainer)",
-                        evidence=[f"ledger:{seq}"])
+        return Decision(
+            status="pass" if ok else "fail",
+            observed=e["additivity"],
+            threshold={"max_residual": params.max_residual},
+            reason=f"largest additivity residual {residual:.3g} ({e['explainer']} explainer)",
+            evidence=[f"ledger:{seq}"],
+        )
 
 
 class StabilityParams(Params):
@@ -239,8 +311,11 @@ class ExplanationStability(Check):
         previous = _previous_released(subject)
         before = latest_explanation(subject.store, previous) if previous else None
         if not before:
-            return Decision(status="not_evaluated", reason="no earlier released version with an explanation computed "
-                            "on its recorded artifact", evidence=[f"ledger:{seq}"])
+            return Decision(
+                status="not_evaluated",
+                reason="no earlier released version with an explanation computed on its recorded artifact",
+                evidence=[f"ledger:{seq}"],
+            )
         pseq, p = before
         now_rank = [i["feature"] for i in e["importance"]]
         old_rank = [i["feature"] for i in p["importance"]]
@@ -248,16 +323,24 @@ class ExplanationStability(Check):
         from scipy.stats import spearmanr
 
         common = [f for f in now_rank if f in old_rank]
-        rho = float(spearmanr([now_rank.index(f) for f in common], [old_rank.index(f) for f in common]).statistic) \
-            if len(common) > 2 else 1.0
+        rho = (
+            float(spearmanr([now_rank.index(f) for f in common], [old_rank.index(f) for f in common]).statistic)
+            if len(common) > 2
+            else 1.0
+        )
         overlap = len(set(now_rank[: params.top_k]) & set(old_rank[: params.top_k])) / params.top_k
         ok = rho >= params.min_rank_correlation and overlap >= params.min_top_k_overlap
-        return Decision(status="pass" if ok else "fail",
-                        observed={"rank_correlation": round(rho, 4), "top_k_overlap": overlap, "compared_with": previous},
-                        threshold={"min_rank_correlation": params.min_rank_correlation,
-                                   "min_top_k_overlap": params.min_top_k_overlap, "top_k": params.top_k},
-                        reason=f"rank correlation {rho:.2f} and top-{params.top_k} overlap {overlap:.0%} with {previous}",
-                        evidence=[f"ledger:{seq}", f"ledger:{pseq}", previous])
+        return Decision(
+            status="pass" if ok else "fail",
+            observed={"rank_correlation": round(rho, 4), "top_k_overlap": overlap, "compared_with": previous},
+            threshold={
+                "min_rank_correlation": params.min_rank_correlation,
+                "min_top_k_overlap": params.min_top_k_overlap,
+                "top_k": params.top_k,
+            },
+            reason=f"rank correlation {rho:.2f} and top-{params.top_k} overlap {overlap:.0%} with {previous}",
+            evidence=[f"ledger:{seq}", f"ledger:{pseq}", previous],
+        )
 
 
 def _previous_released(subject: Subject) -> str | None:
@@ -271,4 +354,11 @@ def _previous_released(subject: Subject) -> str | None:
 
 
 # Registered through governance.plugin's register_checks hook.
-CHECKS = (FourFifths, EqualizedOdds, ProtectedReliance, ProxyFeatures, Additivity, ExplanationStability,)
+CHECKS = (
+    FourFifths,
+    EqualizedOdds,
+    ProtectedReliance,
+    ProxyFeatures,
+    Additivity,
+    ExplanationStability,
+)

@@ -9,19 +9,36 @@ import click
 from governance import approvals as appr
 from governance.evidence import evidence_digest, evidence_view
 from lineage.cli import render
-from lineage.cli.options import (actor_option, connect, default_actor, domain_errors, emit_json, json_option, operator,
-                                  store_option)
+from lineage.cli.options import (
+    actor_option,
+    connect,
+    default_actor,
+    domain_errors,
+    emit_json,
+    json_option,
+    operator,
+    store_option,
+)
 from lineage.graph import Graph
 
 
 @click.command()
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True, help="A role this key may sign for (repeatable).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the private key (created with mode 0600; never overwritten).")
-@click.option("--identity", "identities", multiple=True, metavar="ACTOR",
-              help="A ledger identity this person records entries as (cli:<login>, an API key's name); "
-                   "separation-of-duties rules need them (repeatable).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the private key (created with mode 0600; never overwritten).",
+)
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="ACTOR",
+    help="A ledger identity this person records entries as (cli:<login>, an API key's name); "
+    "separation-of-duties rules need them (repeatable).",
+)
 @store_option
 @actor_option
 @domain_errors
@@ -37,8 +54,9 @@ def keygen(name, roles, out, identities, store_url, actor):
         auditgraph governance keygen "Priya Shah" --role privacy-officer --identity cli:priya --out ~/.auditgraph/priya.pem
     """
     with connect(store_url) as store:
-        key_id = appr.generate_key(store, name, list(roles), out, operator(store, actor, "registering a signing key"),
-                                   list(identities))
+        key_id = appr.generate_key(
+            store, name, list(roles), out, operator(store, actor, "registering a signing key"), list(identities)
+        )
     click.echo(key_id)
     render.note(f"private key written to {out}; keep it to yourself")
 
@@ -60,8 +78,11 @@ def list_keys(store_url, as_json):
     if as_json:
         emit_json(rows)
     else:
-        render.table(None, ["key id", "name", "roles", "revoked"],
-                     ((r["key_id"], r["name"], ",".join(r["roles"]), r["revoked"]) for r in rows))
+        render.table(
+            None,
+            ["key id", "name", "roles", "revoked"],
+            ((r["key_id"], r["name"], ",".join(r["roles"]), r["revoked"]) for r in rows),
+        )
 
 
 @click.command("revoke-key")
@@ -100,7 +121,9 @@ def evidence(model, store_url, as_json):
         emit_json({"digest": evidence_digest(view), "evidence": view})
         return
     click.echo(f"evidence digest {evidence_digest(view)}")
-    click.echo(f"model {view['model']}; {len(view['upstream'])} upstream nodes; inputs: {', '.join(view['inputs']) or '-'}")
+    click.echo(
+        f"model {view['model']}; {len(view['upstream'])} upstream nodes; inputs: {', '.join(view['inputs']) or '-'}"
+    )
     gate = view["gate"]
     click.echo(f"latest gate: ledger {gate['seq']}" if gate else "latest gate: none recorded")
 
@@ -108,8 +131,13 @@ def evidence(model, store_url, as_json):
 @click.command()
 @click.argument("model", metavar="MODEL@VERSION")
 @click.option("--role", required=True, help="The role you approve as (your key must be registered for it).")
-@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Your private key (PEM). You are recorded as the person the key is registered to.")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your private key (PEM). You are recorded as the person the key is registered to.",
+)
 @click.option("--reject", is_flag=True, help="Record a signed rejection instead.")
 @click.option("--comment", default="", help="A note, signed with the approval.")
 @store_option
@@ -128,10 +156,20 @@ def approve(model, role, key_file, reject, comment, store_url, actor):
     signer = appr.load_signer(key_file)
     with connect(store_url) as store:
         view = evidence_view(store, model)
-        ack = appr.approve(store, model, role, signer, evidence_digest(view), default_actor(actor),
-                           "reject" if reject else "approve", comment)
+        ack = appr.approve(
+            store,
+            model,
+            role,
+            signer,
+            evidence_digest(view),
+            default_actor(actor),
+            "reject" if reject else "approve",
+            comment,
+        )
     what = "rejection" if reject else "approval"
-    click.echo(f"{what} signed over {evidence_digest(view)} (ledger {ack.seq}{', already recorded' if ack.duplicate else ''})")
+    click.echo(
+        f"{what} signed over {evidence_digest(view)} (ledger {ack.seq}{', already recorded' if ack.duplicate else ''})"
+    )
 
 
 @click.command("approvals")
@@ -151,16 +189,23 @@ def list_approvals(model, store_url, as_json):
     if as_json:
         emit_json([a.as_dict() for a in found])
     else:
-        render.table(None, ["ledger", "role", "decision", "approver", "valid", "why not"],
-                     ((a.seq, a.role, a.decision, a.approver, a.valid, a.problem) for a in found))
+        render.table(
+            None,
+            ["ledger", "role", "decision", "approver", "valid", "why not"],
+            ((a.seq, a.role, a.decision, a.approver, a.valid, a.problem) for a in found),
+        )
 
 
 @click.command("revoke-approval")
 @click.argument("seq", type=int)
 @click.option("--reason", required=True)
-@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The approval's own signing key: its signer revokes it (signed). Without it, an administrator "
-                   "does (an admin API key once the store has one).")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The approval's own signing key: its signer revokes it (signed). Without it, an administrator "
+    "does (an admin API key once the store has one).",
+)
 @store_option
 @actor_option
 @domain_errors

@@ -8,21 +8,40 @@ from pathlib import Path
 
 import click
 
-from governance import binding, gate as gates
+from governance import binding
+from governance import gate as gates
 from governance.rules import builtin_packs, load_policy
 from lineage.cli import render
-from lineage.cli.options import (actor_option, connect, default_actor, domain_errors, emit_json, json_option, operator,
-                                  store_option)
+from lineage.cli.options import (
+    actor_option,
+    connect,
+    default_actor,
+    domain_errors,
+    emit_json,
+    json_option,
+    operator,
+    store_option,
+)
 from lineage.graph import Graph
 
-STATUS_STYLE = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "not_evaluated": "NOT EVALUATED",
-                "not_applicable": "N/A"}
+STATUS_STYLE = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "warn": "WARN",
+    "not_evaluated": "NOT EVALUATED",
+    "not_applicable": "N/A",
+}
 
 
 @click.command()
 @click.argument("models", metavar="MODELS")
-@click.option("--policy", "policy_names", multiple=True, required=True,
-              help="A rule file or built-in pack every release must pass (repeatable).")
+@click.option(
+    "--policy",
+    "policy_names",
+    multiple=True,
+    required=True,
+    help="A rule file or built-in pack every release must pass (repeatable).",
+)
 @click.option("--reason", default="", help="Why, recorded with the binding.")
 @click.option("--replace", is_flag=True, help="Allow dropping a policy the glob's current binding holds (recorded).")
 @store_option
@@ -67,7 +86,9 @@ def required(model, store_url, as_json):
     elif not bound:
         click.echo("no policy is bound to this model: any policy may release it")
     else:
-        render.table(None, ["policy", "rules digest", "glob", "ledger"], ((b.name, b.digest, b.glob, b.seq) for b in bound))
+        render.table(
+            None, ["policy", "rules digest", "glob", "ledger"], ((b.name, b.digest, b.glob, b.seq) for b in bound)
+        )
 
 
 def _print_gate(result: gates.GateResult) -> None:
@@ -79,9 +100,22 @@ def _print_gate(result: gates.GateResult) -> None:
             click.echo(f"  {r.rule}: {r.reason}")
     else:
         click.echo(f"{verdict}: {result.model}")
-    render.table(None, ["status", "severity", "rule", "observed", "threshold", "reason", "evidence"], (
-        (STATUS_STYLE[r.status], r.severity, r.rule, _short(r.observed), _short(r.threshold), r.reason,
-         ", ".join(r.evidence[:6]) + (" ..." if len(r.evidence) > 6 else "")) for r in result.results))
+    render.table(
+        None,
+        ["status", "severity", "rule", "observed", "threshold", "reason", "evidence"],
+        (
+            (
+                STATUS_STYLE[r.status],
+                r.severity,
+                r.rule,
+                _short(r.observed),
+                _short(r.threshold),
+                r.reason,
+                ", ".join(r.evidence[:6]) + (" ..." if len(r.evidence) > 6 else ""),
+            )
+            for r in result.results
+        ),
+    )
     if result.seq:
         click.echo(f"recorded as ledger entry {result.seq}")
 
@@ -93,12 +127,30 @@ def _short(value) -> str:
 
 def _run_gate(model, policy_names, store_url, actor, as_json, junit_file, release: bool) -> None:
     if release:
-        _decide(lambda store, policy: gates.release(store, model, policy, default_actor(actor)), policy_names,
-                store_url, as_json, junit_file, "release", "released {model} (ledger {seq})",
-                "not released: the gate blocked it")
+        _decide(
+            lambda store, policy: gates.release(store, model, policy, default_actor(actor)),
+            policy_names,
+            store_url,
+            as_json,
+            junit_file,
+            "release",
+            "released {model} (ledger {seq})",
+            "not released: the gate blocked it",
+        )
     else:
-        _decide(lambda store, policy: (gates.record(store, gates.evaluate(store, model, policy), default_actor(actor)),
-                                       None), policy_names, store_url, as_json, junit_file, "release", None, None)
+        _decide(
+            lambda store, policy: (
+                gates.record(store, gates.evaluate(store, model, policy), default_actor(actor)),
+                None,
+            ),
+            policy_names,
+            store_url,
+            as_json,
+            junit_file,
+            "release",
+            None,
+            None,
+        )
 
 
 def _write_junit(result: gates.GateResult, path: Path) -> None:
@@ -112,8 +164,9 @@ def _write_junit(result: gates.GateResult, path: Path) -> None:
     path.write_text(fmt.render({"model": {"id": result.model}, "gate": gate}, None))
 
 
-def _decide(action, policy_names, store_url, as_json, junit_file, key: str, done: str | None,
-            refused: str | None) -> None:
+def _decide(
+    action, policy_names, store_url, as_json, junit_file, key: str, done: str | None, refused: str | None
+) -> None:
     """Run a gate decision (gate, release, rollback) and report it: exit 0 passed, 1 blocked.
 
     An error that stops it (a bad rule file, an unknown model, an unreachable store) is raised to
@@ -135,8 +188,14 @@ def _decide(action, policy_names, store_url, as_json, junit_file, key: str, done
 
 @click.command()
 @click.argument("model", metavar="MODEL@VERSION")
-@click.option("--policy", "policy_names", multiple=True, required=True, metavar="FILE|PACK",
-              help="A rule file or built-in pack (repeatable).")
+@click.option(
+    "--policy",
+    "policy_names",
+    multiple=True,
+    required=True,
+    metavar="FILE|PACK",
+    help="A rule file or built-in pack (repeatable).",
+)
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Also write JUnit XML here.")
 @store_option
 @actor_option
@@ -177,8 +236,13 @@ def release(model, policy_names, junit_file, store_url, actor, as_json):
 @click.argument("model", metavar="MODEL")
 @click.option("--to", "to_version", required=True, metavar="MODEL@VERSION", help="An earlier released version.")
 @click.option("--reason", required=True)
-@click.option("--policy", "policy_names", multiple=True, required=True,
-              help="Rule file or built-in pack the version must pass again (repeatable; must include bound policies).")
+@click.option(
+    "--policy",
+    "policy_names",
+    multiple=True,
+    required=True,
+    help="Rule file or built-in pack the version must pass again (repeatable; must include bound policies).",
+)
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Also write the gate result as JUnit XML.")
 @store_option
 @actor_option
@@ -196,9 +260,16 @@ def rollback(model, to_version, reason, policy_names, junit_file, store_url, act
     Example:
         auditgraph governance rollback model:demo/churn-classifier --to model:demo/churn-classifier@2 --reason "drift in v3" --policy baseline
     """
-    _decide(lambda store, policy: gates.rollback(store, model, to_version, reason, policy, default_actor(actor)),
-            policy_names, store_url, as_json, junit_file, "rollback", "rolled back to {model} (ledger {seq})",
-            "not rolled back: the gate blocked it")
+    _decide(
+        lambda store, policy: gates.rollback(store, model, to_version, reason, policy, default_actor(actor)),
+        policy_names,
+        store_url,
+        as_json,
+        junit_file,
+        "rollback",
+        "rolled back to {model} (ledger {seq})",
+        "not rolled back: the gate blocked it",
+    )
 
 
 @click.command()
@@ -221,8 +292,11 @@ def releases(model, store_url, as_json):
     if as_json:
         emit_json(history)
     else:
-        render.table(f"releases of {entity}", ["ledger", "decision", "version", "previous", "at"],
-                     ((h["seq"], h["decision"], h["model"], h.get("previous"), h["at"]) for h in history))
+        render.table(
+            f"releases of {entity}",
+            ["ledger", "decision", "version", "previous", "at"],
+            ((h["seq"], h["decision"], h["model"], h.get("previous"), h["at"]) for h in history),
+        )
 
 
 @click.command()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import click
 
 from governance import records
-from lineage.cli.options import (actor_option, connect, default_actor, domain_errors, store_option)
+from lineage.cli.options import actor_option, connect, default_actor, domain_errors, store_option
 
 
 @click.command()

@@ -11,6 +11,7 @@ those (so the built-in commands do not pay for importing the plugins).
 from __future__ import annotations
 
 import logging
+
 import click
 
 from lineage import plugins
@@ -36,9 +37,13 @@ class PluginGroup(click.Group):
         super().add_command(cmd, name)
 
 
-@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             epilog="Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
-                    + " (README: Exit codes).")
+@click.group(
+    cls=PluginGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Exit codes: "
+    + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+    + " (README: Exit codes).",
+)
 @click.version_option(package_name="auditgraph")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def cli(verbose: int) -> None:

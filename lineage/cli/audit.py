@@ -8,7 +8,7 @@ import sys
 import click
 
 from lineage.cli import render
-from lineage.cli.options import time_callback, connect, domain_errors, emit_json, json_option, store_option
+from lineage.cli.options import connect, domain_errors, emit_json, json_option, store_option, time_callback
 
 
 @click.group()
@@ -23,7 +23,9 @@ def audit():
 
 @audit.command()
 @store_option
-@click.option("--expect-head", metavar="HASH", help="Also fail unless the head is this hash (catches a truncated ledger).")
+@click.option(
+    "--expect-head", metavar="HASH", help="Also fail unless the head is this hash (catches a truncated ledger)."
+)
 @json_option
 @domain_errors
 def verify(store_url, expect_head, as_json):
@@ -59,7 +61,9 @@ def verify(store_url, expect_head, as_json):
 @click.option("--subject", metavar="ID", help="Only entries about this node (e.g. run:...).")
 @click.option("--since", metavar="TIME", callback=time_callback, help="Recorded at or after this ISO 8601 time.")
 @click.option("--until", metavar="TIME", callback=time_callback, help="Recorded at or before this ISO 8601 time.")
-@click.option("--after", "after_seq", type=click.IntRange(min=0), default=0, help="Only entries after this sequence number.")
+@click.option(
+    "--after", "after_seq", type=click.IntRange(min=0), default=0, help="Only entries after this sequence number."
+)
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--payload", is_flag=True, help="Include each entry's payload.")
 @json_option
@@ -72,14 +76,22 @@ def log(store_url, kind, subject, since, until, after_seq, limit, payload, as_js
         auditgraph audit log --kind openlineage.event --since 2024-01-01T00:00:00Z --json
     """
     with connect(store_url) as store:
-        entries = list(store.entries(kind=kind, subject=subject, since=since, until=until,
-                                     after_seq=after_seq, limit=limit))
+        entries = list(
+            store.entries(kind=kind, subject=subject, since=since, until=until, after_seq=after_seq, limit=limit)
+        )
     if as_json:
-        emit_json([{**e.model_dump(exclude={"payload"}), **({"payload": json.loads(e.payload)} if payload else {})}
-                   for e in entries])
+        emit_json(
+            [
+                {**e.model_dump(exclude={"payload"}), **({"payload": json.loads(e.payload)} if payload else {})}
+                for e in entries
+            ]
+        )
         return
-    render.table(None, ["seq", "recorded at", "kind", "subject", "actor", "hash"],
-                 ((e.seq, e.recorded_at, e.kind, e.subject, e.actor, e.hash[:16]) for e in entries))
+    render.table(
+        None,
+        ["seq", "recorded at", "kind", "subject", "actor", "hash"],
+        ((e.seq, e.recorded_at, e.kind, e.subject, e.actor, e.hash[:16]) for e in entries),
+    )
     if payload:
         for e in entries:
             click.echo(f"{e.seq}: {e.payload}")

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from importlib.resources import files
-from typing import Iterator
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lineage.cli import render
 from lineage.cli.lineage import print_traversal
-from lineage.cli.options import actor_option, connect, default_actor, domain_errors, emit_json, is_terminal, json_option, store_option
+from lineage.cli.options import (
+    actor_option,
+    connect,
+    default_actor,
+    domain_errors,
+    emit_json,
+    is_terminal,
+    json_option,
+    store_option,
+)
 from lineage.errors import InputError
 from lineage.graph import Graph
-from lineage.ingest import Document, IngestReport, ingest as run_ingest, read_documents
+from lineage.ingest import Document, IngestReport, read_documents
+from lineage.ingest import ingest as run_ingest
 from lineage.store import Store, redact
 
 SAMPLE = "demo-training-pipeline.jsonl"
@@ -26,8 +36,9 @@ SAMPLE = "demo-training-pipeline.jsonl"
 @store_option
 @actor_option
 @json_option
-@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000),
-              help="Events per transaction.")
+@click.option(
+    "--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000), help="Events per transaction."
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on when stderr is a terminal).")
 @domain_errors
 def ingest(sources, store_url, actor, as_json, batch_size, progress):
@@ -43,8 +54,9 @@ def ingest(sources, store_url, actor, as_json, batch_size, progress):
         cat events.jsonl | auditgraph ingest - --json
     """
     with connect(store_url) as store:
-        report = _ingest_sources(store, sources, default_actor(actor), batch_size,
-                                 is_terminal() if progress is None else progress)
+        report = _ingest_sources(
+            store, sources, default_actor(actor), batch_size, is_terminal() if progress is None else progress
+        )
     _print_report(report, as_json)
     if not report.ok:
         sys.exit(1)
@@ -52,8 +64,15 @@ def ingest(sources, store_url, actor, as_json, batch_size, progress):
 
 def _ingest_sources(store: Store, sources, actor: str, batch_size: int, show_progress: bool) -> IngestReport:
     total = sum(os.path.getsize(s) for s in sources if s != "-" and os.path.isfile(s))
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  transient=True, disable=not show_progress, console=render.Console(stderr=True)) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not show_progress,
+        console=render.Console(stderr=True),
+    ) as bar:
         task = bar.add_task("ingesting", total=total or None)
         docs = _documents(sources, lambda n: bar.advance(task, n))
         return run_ingest(store, docs, actor, batch=batch_size)
@@ -110,7 +129,9 @@ def demo(store_url):
     with connect(store_url) as store, sample.open("rb") as stream:
         report = run_ingest(store, read_documents(stream, SAMPLE), "demo")
         click.echo(f"store: {redact(store.url)}")
-        click.echo(f"sample: accepted {report.accepted}, duplicate {report.duplicates}, rejected {len(report.rejected)}")
+        click.echo(
+            f"sample: accepted {report.accepted}, duplicate {report.duplicates}, rejected {len(report.rejected)}"
+        )
         print_traversal(Graph(store).traverse("model:demo/churn-classifier", "upstream"))
         head = store.head()
         click.echo(f"ledger head: entry {head.seq}, {head.hash}")

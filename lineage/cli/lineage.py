@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from lineage.cli import render
-from lineage.cli.options import as_of_option, connect, domain_errors, emit_json, format_option, json_option, store_option, want_json
+from lineage.cli.options import (
+    as_of_option,
+    connect,
+    domain_errors,
+    emit_json,
+    format_option,
+    json_option,
+    store_option,
+    want_json,
+)
 from lineage.errors import IdError, NotFoundError
 from lineage.graph import Graph
 from lineage.query import DEFAULT_MAX_NODES, Traversal
@@ -31,10 +40,19 @@ def lineage():
 
 
 def traversal_options(fn):
-    fn = click.option("--depth", type=click.IntRange(min=0), default=None, help="Stop after this many hops (default: no limit).")(fn)
-    fn = click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS), help="Only list nodes of this kind (repeatable).")(fn)
-    fn = click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES, show_default=True,
-                      help="Stop once this many nodes are reached; the result says it was truncated.")(fn)
+    fn = click.option(
+        "--depth", type=click.IntRange(min=0), default=None, help="Stop after this many hops (default: no limit)."
+    )(fn)
+    fn = click.option(
+        "--kind", "kinds", multiple=True, type=click.Choice(KINDS), help="Only list nodes of this kind (repeatable)."
+    )(fn)
+    fn = click.option(
+        "--max-nodes",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_NODES,
+        show_default=True,
+        help="Stop once this many nodes are reached; the result says it was truncated.",
+    )(fn)
     return as_of_option(fn)
 
 
@@ -45,22 +63,28 @@ def print_traversal(walk: Traversal, fmt: str = "table") -> None:
         click.echo(render.mermaid([n.id for n in walk.nodes], walk.edges))
     else:
         title = f"{walk.direction} of {walk.root}" + (f" as of {walk.as_of}" if walk.as_of else "")
-        render.table(title, ["distance", "kind", "id", "job"],
-                     ((n.distance, n.kind, n.id, n.job) for n in walk.nodes))
+        render.table(title, ["distance", "kind", "id", "job"], ((n.distance, n.kind, n.id, n.job) for n in walk.nodes))
     if walk.truncated:
         render.note(f"truncated: {walk.truncated_reason}")
 
 
 def job_type_option(fn):
-    return click.option("--job-type", "job_types", multiple=True, metavar="TYPE",
-                        help="Only list jobs (and their runs) whose jobType facet names TYPE as its jobType or "
-                             "integration, e.g. MODEL, TEST, TASK, DAG, SPARK (case-insensitive, repeatable).")(fn)
+    return click.option(
+        "--job-type",
+        "job_types",
+        multiple=True,
+        metavar="TYPE",
+        help="Only list jobs (and their runs) whose jobType facet names TYPE as its jobType or "
+        "integration, e.g. MODEL, TEST, TASK, DAG, SPARK (case-insensitive, repeatable).",
+    )(fn)
 
 
 def include_failed_option(fn):
-    return click.option("--include-failed", is_flag=True,
-                        help="Also list what runs that ended FAIL or ABORT wrote (left out by default: "
-                             "no later read binds to it).")(fn)
+    return click.option(
+        "--include-failed",
+        is_flag=True,
+        help="Also list what runs that ended FAIL or ABORT wrote (left out by default: no later read binds to it).",
+    )(fn)
 
 
 def _walk(direction):
@@ -72,8 +96,16 @@ def _walk(direction):
     @domain_errors
     def command(node_id, store_url, depth, kinds, max_nodes, as_of, job_types, fmt, as_json, include_failed=False):
         with connect(store_url) as store:
-            walk = Graph(store).traverse(node_id, direction, depth=depth, kinds=kinds, as_of=as_of, max_nodes=max_nodes,
-                                  job_types=job_types, include_failed=include_failed)
+            walk = Graph(store).traverse(
+                node_id,
+                direction,
+                depth=depth,
+                kinds=kinds,
+                as_of=as_of,
+                max_nodes=max_nodes,
+                job_types=job_types,
+                include_failed=include_failed,
+            )
         if want_json(fmt, as_json):
             emit_json(walk.model_dump())
         else:
@@ -124,13 +156,21 @@ def show(node_id, store_url, as_json):
     if as_json:
         emit_json(node)
         return
-    render.table(node["id"], ["field", "value"], [
-        ("kind", node["kind"]), ("namespace", node["namespace"]), ("name", node["name"]),
-        ("version", node["version"]), ("first seen", node["first_seen"]), ("last seen", node["last_seen"]),
-        ("facets", ", ".join(node["facets"]) or "-"),
-        *([("aliases", ", ".join(node["aliases"]))] if node["aliases"] else []),
-        *([("fields", ", ".join(node["fields"]) or "-")] if "fields" in node else []),
-    ])
+    render.table(
+        node["id"],
+        ["field", "value"],
+        [
+            ("kind", node["kind"]),
+            ("namespace", node["namespace"]),
+            ("name", node["name"]),
+            ("version", node["version"]),
+            ("first seen", node["first_seen"]),
+            ("last seen", node["last_seen"]),
+            ("facets", ", ".join(node["facets"]) or "-"),
+            *([("aliases", ", ".join(node["aliases"]))] if node["aliases"] else []),
+            *([("fields", ", ".join(node["fields"]) or "-")] if "fields" in node else []),
+        ],
+    )
     edges = [("in", e["type"], e["src"]) for e in node["in"]] + [("out", e["type"], e["dst"]) for e in node["out"]]
     if edges:
         render.table(None, ["direction", "edge", "other end"], edges)
@@ -162,13 +202,18 @@ def impact(node_id, store_url, depth, max_nodes, as_of, job_types, include_faile
         auditgraph lineage impact dataset:s3://demo-lake/raw/customers.csv --include-failed
     """
     with connect(store_url) as store:
-        result = Graph(store).impact(node_id, depth=depth, as_of=as_of, max_nodes=max_nodes, job_types=job_types,
-                              include_failed=include_failed)
+        result = Graph(store).impact(
+            node_id, depth=depth, as_of=as_of, max_nodes=max_nodes, job_types=job_types, include_failed=include_failed
+        )
     if as_json:
         emit_json(result)
         return
-    rows = [(lv["distance"], kind[:-1], item) for lv in result["levels"]
-            for kind in ("jobs", "checks", "datasets", "models") for item in lv[kind]]
+    rows = [
+        (lv["distance"], kind[:-1], item)
+        for lv in result["levels"]
+        for kind in ("jobs", "checks", "datasets", "models")
+        for item in lv[kind]
+    ]
     render.table(f"impact of {result['root']}", ["distance", "kind", "id"], rows)
     if result["truncated"]:
         render.note(f"truncated: {result['truncated_reason']}")
@@ -223,8 +268,11 @@ def search(text, store_url, kinds, limit, as_json):
     if as_json:
         emit_json([r.model_dump() for r in rows])
     else:
-        render.table(f"{len(rows)} match(es) for {text!r}", ["kind", "id", "first seen"],
-                     ((r.kind, r.id, r.first_seen) for r in rows))
+        render.table(
+            f"{len(rows)} match(es) for {text!r}",
+            ["kind", "id", "first seen"],
+            ((r.kind, r.id, r.first_seen) for r in rows),
+        )
 
 
 @lineage.command()
@@ -246,19 +294,28 @@ def history(node_id, store_url, as_json):
         return
     for key in ("versions", "runs"):
         if key in result:
-            render.table(f"{key} of {result['id']}", ["first seen", "id", "state / written by"],
-                         ((i["first_seen"], i["id"], _written(i)) for i in result[key]))
-    render.table(f"ledger entries about {result['id']}", ["seq", "event time", "kind", "actor"],
-                 ((e["seq"], e["event_time"], e["kind"], e["actor"]) for e in result["entries"]))
+            render.table(
+                f"{key} of {result['id']}",
+                ["first seen", "id", "state / written by"],
+                ((i["first_seen"], i["id"], _written(i)) for i in result[key]),
+            )
+    render.table(
+        f"ledger entries about {result['id']}",
+        ["seq", "event time", "kind", "actor"],
+        ((e["seq"], e["event_time"], e["kind"], e["actor"]) for e in result["entries"]),
+    )
 
 
 @lineage.command()
 @click.argument("target", metavar="DATASET[:FIELD]")
 @store_option
 @click.option("--depth", type=click.IntRange(min=0), default=None, help="Stop after this many hops.")
-@click.option("--direct-only", is_flag=True,
-              help="Only DIRECT edges (values derived from the source field); leave out INDIRECT ones "
-                   "(join keys, filters, group-bys, sorts, windows, conditions).")
+@click.option(
+    "--direct-only",
+    is_flag=True,
+    help="Only DIRECT edges (values derived from the source field); leave out INDIRECT ones "
+    "(join keys, filters, group-bys, sorts, windows, conditions).",
+)
 @json_option
 @domain_errors
 def columns(target, store_url, depth, direct_only, as_json):
@@ -281,12 +338,20 @@ def columns(target, store_url, depth, direct_only, as_json):
     if as_json:
         emit_json(result.model_dump())
         return
-    render.table(f"column lineage of {result.dataset}" + (f":{field}" if field else ""),
-                 ["direction", "distance", "from", "to", "transformations"],
-                 ((h.direction, h.distance, f"{h.src}:{h.src_field}",
-                   f"{h.dst}:{h.dst_field}" if h.dst_field is not None else f"{h.dst} (whole dataset)",
-                   ", ".join(map(_transformation, h.transformations)))
-                  for h in result.edges))
+    render.table(
+        f"column lineage of {result.dataset}" + (f":{field}" if field else ""),
+        ["direction", "distance", "from", "to", "transformations"],
+        (
+            (
+                h.direction,
+                h.distance,
+                f"{h.src}:{h.src_field}",
+                f"{h.dst}:{h.dst_field}" if h.dst_field is not None else f"{h.dst} (whole dataset)",
+                ", ".join(map(_transformation, h.transformations)),
+            )
+            for h in result.edges
+        ),
+    )
 
 
 def _transformation(t: dict) -> str:

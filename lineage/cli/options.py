@@ -13,7 +13,8 @@ import getpass
 import json
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -24,9 +25,12 @@ from lineage.store import ENV_VAR, Store, open_store
 
 def store_option(fn: Callable) -> Callable:
     return click.option(
-        "--store", "store_url", envvar=ENV_VAR, metavar="URL",
+        "--store",
+        "store_url",
+        envvar=ENV_VAR,
+        metavar="URL",
         help=f"Store URL (sqlite:///path.db, neo4j://user:password@host:7687; the password runs to the last '@' "
-             f"and is never printed). Default: ${ENV_VAR}, else sqlite under ~/.local/share/auditgraph/store.db.",
+        f"and is never printed). Default: ${ENV_VAR}, else sqlite under ~/.local/share/auditgraph/store.db.",
     )(fn)
 
 
@@ -36,17 +40,27 @@ def json_option(fn: Callable) -> Callable:
 
 def format_option(*choices: str) -> Callable:
     def decorate(fn: Callable) -> Callable:
-        fn = click.option("--format", "fmt", type=click.Choice(["table", "json", *choices]), default="table",
-                          show_default=True, help="Output format (--json is short for --format json).")(fn)
+        fn = click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["table", "json", *choices]),
+            default="table",
+            show_default=True,
+            help="Output format (--json is short for --format json).",
+        )(fn)
         return json_option(fn)
 
     return decorate
 
 
 def actor_option(fn: Callable) -> Callable:
-    return click.option("--actor", default=None, metavar="NAME", envvar="AUDITGRAPH_ACTOR",
-                        help="Who is recording this, as written in the ledger (default: $AUDITGRAPH_ACTOR, "
-                             "else cli:<OS login name>).")(fn)
+    return click.option(
+        "--actor",
+        default=None,
+        metavar="NAME",
+        envvar="AUDITGRAPH_ACTOR",
+        help="Who is recording this, as written in the ledger (default: $AUDITGRAPH_ACTOR, else cli:<OS login name>).",
+    )(fn)
 
 
 def default_actor(actor: str | None) -> str:
@@ -82,16 +96,24 @@ def operator(store, actor: str | None, action: str) -> str:
         raise AuthError(f"{action} needs an admin API key once the store has one: set AUDITGRAPH_API_KEY")
     principal = KeyVerifier().verify(store, f"Bearer {token}")
     if not principal.allows("admin"):
-        raise ScopeError(f"{action} needs an admin API key; AUDITGRAPH_API_KEY ({principal.name}) lacks the admin scope")
+        raise ScopeError(
+            f"{action} needs an admin API key; AUDITGRAPH_API_KEY ({principal.name}) lacks the admin scope"
+        )
     if actor and actor.strip() and actor.strip() != principal.actor:
-        raise ScopeError(f"{action} is recorded as the admin key's holder ({principal.actor}); --actor cannot change it")
+        raise ScopeError(
+            f"{action} is recorded as the admin key's holder ({principal.actor}); --actor cannot change it"
+        )
     return principal.actor
 
 
 def as_of_option(fn: Callable) -> Callable:
-    return click.option("--as-of", "as_of", metavar="TIME", callback=time_callback,
-                        help="Answer as of this ISO 8601 time, years 0001-9999 in UTC (edges that became true later "
-                             "are left out).")(fn)
+    return click.option(
+        "--as-of",
+        "as_of",
+        metavar="TIME",
+        callback=time_callback,
+        help="Answer as of this ISO 8601 time, years 0001-9999 in UTC (edges that became true later are left out).",
+    )(fn)
 
 
 def time_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

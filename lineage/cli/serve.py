@@ -6,8 +6,16 @@ import click
 
 from lineage import hooks as webhooks
 from lineage.cli import render
-from lineage.cli.options import (actor_option, connect, default_actor, domain_errors, emit_json, json_option, operator,
-                                  store_option)
+from lineage.cli.options import (
+    actor_option,
+    connect,
+    default_actor,
+    domain_errors,
+    emit_json,
+    json_option,
+    operator,
+    store_option,
+)
 from lineage.server import auth
 
 
@@ -15,28 +23,77 @@ from lineage.server import auth
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--max-body-bytes", default=10 << 20, show_default=True, type=click.IntRange(1024),
-              help="Larger request bodies (also after gzip decompression) get 413.")
+@click.option(
+    "--max-body-bytes",
+    default=10 << 20,
+    show_default=True,
+    type=click.IntRange(1024),
+    help="Larger request bodies (also after gzip decompression) get 413.",
+)
 @click.option("--public-reads", is_flag=True, help="Let queries through without an API key (writes always need one).")
 @click.option("--no-webhooks", is_flag=True, help="Do not deliver webhooks from this server.")
-@click.option("--allow-private-targets", is_flag=True,
-              help="Deliver webhooks to loopback, private and link-local addresses too (refused by default, "
-                   "checked at each delivery), e.g. 'auditgraph serve --allow-private-targets' for a receiver "
-                   "on this machine.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Server processes. Kept-alive connections are as fast with several as with one.")
-@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), metavar="SECONDS",
-              help="A request head not complete this long after its first byte (or after connecting) gets 408 and "
-                   "the connection is closed.")
-@click.option("--body-timeout", default=60.0, show_default=True, type=click.FloatRange(0.1), metavar="SECONDS",
-              help="A request body not fully received this long after the server starts reading it gets 408.")
-@click.option("--keep-alive-timeout", default=5, show_default=True, type=click.IntRange(1), metavar="SECONDS",
-              help="An idle keep-alive connection is closed after this long.")
-@click.option("--limit-concurrency", default=512, show_default=True, type=click.IntRange(1), metavar="N",
-              help="Past N open connections or requests in progress (per worker), new ones get 503.")
+@click.option(
+    "--allow-private-targets",
+    is_flag=True,
+    help="Deliver webhooks to loopback, private and link-local addresses too (refused by default, "
+    "checked at each delivery), e.g. 'auditgraph serve --allow-private-targets' for a receiver "
+    "on this machine.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes. Kept-alive connections are as fast with several as with one.",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    metavar="SECONDS",
+    help="A request head not complete this long after its first byte (or after connecting) gets 408 and "
+    "the connection is closed.",
+)
+@click.option(
+    "--body-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    metavar="SECONDS",
+    help="A request body not fully received this long after the server starts reading it gets 408.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    metavar="SECONDS",
+    help="An idle keep-alive connection is closed after this long.",
+)
+@click.option(
+    "--limit-concurrency",
+    default=512,
+    show_default=True,
+    type=click.IntRange(1),
+    metavar="N",
+    help="Past N open connections or requests in progress (per worker), new ones get 503.",
+)
 @domain_errors
-def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, workers, allow_private_targets,
-          header_timeout, body_timeout, keep_alive_timeout, limit_concurrency):
+def serve(
+    store_url,
+    host,
+    port,
+    max_body_bytes,
+    public_reads,
+    no_webhooks,
+    workers,
+    allow_private_targets,
+    header_timeout,
+    body_timeout,
+    keep_alive_timeout,
+    limit_concurrency,
+):
     """Run the HTTP API: OpenLineage ingestion, lineage queries, OpenAPI at /docs.
 
     Point any OpenLineage producer at it with OPENLINEAGE_URL=http://HOST:PORT
@@ -60,11 +117,22 @@ def serve(store_url, host, port, max_body_bytes, public_reads, no_webhooks, work
     from lineage.server.app import ServerConfig, create_app
     from lineage.server.limits import uvicorn_config
 
-    config = ServerConfig(store_url=store_url, max_body_bytes=max_body_bytes, public_reads=public_reads,
-                          webhooks=not no_webhooks, allow_private_targets=allow_private_targets,
-                          body_timeout=body_timeout)
-    options = dict(host=host, port=port, log_level="info", header_timeout=header_timeout,
-                   timeout_keep_alive=keep_alive_timeout, limit_concurrency=limit_concurrency)
+    config = ServerConfig(
+        store_url=store_url,
+        max_body_bytes=max_body_bytes,
+        public_reads=public_reads,
+        webhooks=not no_webhooks,
+        allow_private_targets=allow_private_targets,
+        body_timeout=body_timeout,
+    )
+    options = dict(
+        host=host,
+        port=port,
+        log_level="info",
+        header_timeout=header_timeout,
+        timeout_keep_alive=keep_alive_timeout,
+        limit_concurrency=limit_concurrency,
+    )
     if workers == 1:
         server = uvicorn.Server(uvicorn_config(create_app(config), **options))
         server.run()
@@ -90,8 +158,14 @@ def keys():
 
 @keys.command("create")
 @click.argument("name")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(auth.SCOPES),
-              help="What the key may do (repeatable).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(auth.SCOPES),
+    help="What the key may do (repeatable).",
+)
 @store_option
 @actor_option
 @json_option
@@ -128,8 +202,11 @@ def list_keys(store_url, as_json):
     if as_json:
         emit_json(rows)
     else:
-        render.table(None, ["key id", "name", "scopes", "created", "revoked"],
-                     ((r["key_id"], r["name"], ",".join(r["scopes"]), r["created_at"], r["revoked"]) for r in rows))
+        render.table(
+            None,
+            ["key id", "name", "scopes", "created", "revoked"],
+            ((r["key_id"], r["name"], ",".join(r["scopes"]), r["created_at"], r["revoked"]) for r in rows),
+        )
 
 
 @keys.command("revoke")
@@ -162,11 +239,20 @@ def hooks():
 
 @hooks.command("add")
 @click.argument("url")
-@click.option("--event", "events", multiple=True, required=True, type=click.Choice(webhooks.EVENTS),
-              help="Which events to send (repeatable).")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    required=True,
+    type=click.Choice(webhooks.EVENTS),
+    help="Which events to send (repeatable).",
+)
 @click.option("--description", default="")
-@click.option("--allow-private-targets", is_flag=True,
-              help="Accept a URL on a loopback, private or link-local address (the server must allow them too).")
+@click.option(
+    "--allow-private-targets",
+    is_flag=True,
+    help="Accept a URL on a loopback, private or link-local address (the server must allow them too).",
+)
 @store_option
 @actor_option
 @json_option
@@ -185,8 +271,9 @@ def add_hook(url, events, description, allow_private_targets, store_url, actor, 
         auditgraph hooks add http://10.0.0.5:8080/hook --event governance.check_failed --allow-private-targets
     """
     with connect(store_url) as store:
-        hook_id, secret = webhooks.subscribe(store, url, list(events), default_actor(actor), description,
-                                             allow_private=allow_private_targets)
+        hook_id, secret = webhooks.subscribe(
+            store, url, list(events), default_actor(actor), description, allow_private=allow_private_targets
+        )
     if as_json:
         emit_json({"hook_id": hook_id, "secret": secret})
     else:
@@ -210,7 +297,9 @@ def list_hooks(store_url, as_json):
     if as_json:
         emit_json(rows)
     else:
-        render.table(None, ["hook id", "url", "events"], ((h["hook_id"], h["url"], ",".join(h["events"])) for h in rows))
+        render.table(
+            None, ["hook id", "url", "events"], ((h["hook_id"], h["url"], ",".join(h["events"])) for h in rows)
+        )
 
 
 @hooks.command("remove")
@@ -248,5 +337,8 @@ def list_deliveries(hook_id, limit, store_url, as_json):
     if as_json:
         emit_json(rows)
     else:
-        render.table(None, ["at", "hook", "event", "status", "attempts", "http"],
-                     ((d["at"], d["hook_id"], d["event"], d["status"], d["attempts"], d["http_status"]) for d in rows))
+        render.table(
+            None,
+            ["at", "hook", "event", "status", "attempts", "http"],
+            ((d["at"], d["hook_id"], d["event"], d["status"], d["attempts"], d["http_status"]) for d in rows),
+        )

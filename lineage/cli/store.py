@@ -6,8 +6,8 @@ import click
 from rich.progress import Progress
 
 from lineage.cli import render
-from lineage.errors import StoreError
 from lineage.cli.options import connect, domain_errors, emit_json, is_terminal, json_option, store_option, time_callback
+from lineage.errors import StoreError
 
 
 @click.group()
@@ -36,7 +36,11 @@ def stats(store_url, as_json):
     if as_json:
         emit_json(result)
         return
-    rows = [("store", result["url"]), ("ledger entries", result["ledger"]["entries"]), ("ledger head", result["ledger"]["head"])]
+    rows = [
+        ("store", result["url"]),
+        ("ledger entries", result["ledger"]["entries"]),
+        ("ledger head", result["ledger"]["head"]),
+    ]
     rows += [(f"nodes: {k}", v) for k, v in result.get("nodes", {}).items()]
     rows += [(f"edges: {k}", v) for k, v in result.get("edges", {}).items()]
     rows += [("column edges", result.get("column_edges", 0))]
@@ -66,10 +70,19 @@ def rebuild(store_url):
 
 @store.command()
 @click.option("--from", "source_url", required=True, metavar="URL", help="The store to copy from.")
-@click.option("--to", "target_url", required=True, metavar="URL", help="The store to copy into (empty, or an interrupted copy).")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Entries per transaction.")
-@click.option("--known-at", "known_at", metavar="TIME", callback=time_callback,
-              help="Copy only the entries recorded at or before TIME: the store then answers with what was known then.")
+@click.option(
+    "--to", "target_url", required=True, metavar="URL", help="The store to copy into (empty, or an interrupted copy)."
+)
+@click.option(
+    "--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Entries per transaction."
+)
+@click.option(
+    "--known-at",
+    "known_at",
+    metavar="TIME",
+    callback=time_callback,
+    help="Copy only the entries recorded at or before TIME: the store then answers with what was known then.",
+)
 @domain_errors
 def migrate(source_url, target_url, batch_size, known_at):
     """Copy a store to another backend by replaying its ledger, batched, with progress.
@@ -94,7 +107,9 @@ def migrate(source_url, target_url, batch_size, known_at):
         last = source.head().seq if up_to is None else up_to
         with Progress(disable=not is_terminal(), transient=True, console=render.Console(stderr=True)) as bar:
             task = bar.add_task("migrating", total=max(last - target.head().seq, 0))
-            head = target.copy_ledger_from(source, progress=lambda n: bar.advance(task, n), batch=batch_size, up_to=up_to)
+            head = target.copy_ledger_from(
+                source, progress=lambda n: bar.advance(task, n), batch=batch_size, up_to=up_to
+            )
         if head.seq != last:
             raise StoreError("migration ended before the source's head; run it again")
         click.echo(f"copied to entry {head.seq}; head {head.hash}")

@@ -76,8 +76,12 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     url = redact(probe.url)
     probe.close()
     verifier = KeyVerifier()
-    dispatcher = Dispatcher(stores.open_new, attempts=config.hook_attempts, backoff=config.hook_backoff,
-                            allow_private=config.allow_private_targets)
+    dispatcher = Dispatcher(
+        stores.open_new,
+        attempts=config.hook_attempts,
+        backoff=config.hook_backoff,
+        allow_private=config.allow_private_targets,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -88,9 +92,12 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             dispatcher.stop(wait=False)
         stores.close()
 
-    app = FastAPI(title="auditgraph", version="0.1.0", lifespan=lifespan,
-                  description="Lineage and governance store for machine learning: OpenLineage in, lineage and "
-                              "audit answers out.")
+    app = FastAPI(
+        title="auditgraph",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Lineage and governance store for machine learning: OpenLineage in, lineage and audit answers out.",
+    )
     app.state.config, app.state.stores, app.state.dispatcher = config, stores, dispatcher
     app.add_middleware(BodyGuard, limit=config.max_body_bytes, body_timeout=config.body_timeout)
 

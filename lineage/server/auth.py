@@ -90,8 +90,13 @@ def create_key(store: Store, name: str, scopes: list[str], actor: str) -> tuple[
     if not name.strip():
         raise Invalid("a key needs a name")
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-    payload = {"key_id": key_id, "name": name, "scopes": sorted(set(scopes)), "secret_sha256": _sha256(secret),
-               "created_at": utc_text()}
+    payload = {
+        "key_id": key_id,
+        "name": name,
+        "scopes": sorted(set(scopes)),
+        "secret_sha256": _sha256(secret),
+        "created_at": utc_text(),
+    }
     store.append(KEY_CREATED.pending(payload, actor))
     return key_id, f"agk_{key_id}_{secret}"
 
@@ -105,9 +110,17 @@ def revoke_key(store: Store, key_id: str, actor: str, reason: str = "") -> None:
 def list_keys(store: Store) -> list[dict]:
     """Every key whose creation entry validates; any revocation entry of a key (even a malformed one) revokes it."""
     revoked = {e.subject for e in store.entries(kind=REVOKED, limit=None)}
-    return [{"key_id": r.value.key_id, "name": r.value.name, "scopes": r.value.scopes,
-             "created_at": r.value.created_at, "revoked": r.subject in revoked}
-            for r in KEY_CREATED.valid(store) if r.subject == f"apikey:{r.value.key_id}"]
+    return [
+        {
+            "key_id": r.value.key_id,
+            "name": r.value.name,
+            "scopes": r.value.scopes,
+            "created_at": r.value.created_at,
+            "revoked": r.subject in revoked,
+        }
+        for r in KEY_CREATED.valid(store)
+        if r.subject == f"apikey:{r.value.key_id}"
+    ]
 
 
 def has_admin_key(store: Store) -> bool:

@@ -62,4 +62,3 @@ def require(scope: str) -> Any:
 
     dependency.__name__ = f"require_{scope}"
     return Depends(dependency)
-

@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import io
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -30,12 +31,35 @@ from lineage.store import Store
 
 MAX_BATCH = 10_000
 router = APIRouter(tags=["ingest"])
-EVENT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "description": "An OpenLineage RunEvent, JobEvent or DatasetEvent",
-    "externalDocs": {"url": "https://openlineage.io/spec/2-0-2/OpenLineage.json"}}}}}}
-BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "array", "items": {"type": "object"}, "maxItems": MAX_BATCH,
-    "description": "OpenLineage events (JSON Lines is accepted too)"}}}}}
+EVENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "An OpenLineage RunEvent, JobEvent or DatasetEvent",
+                    "externalDocs": {"url": "https://openlineage.io/spec/2-0-2/OpenLineage.json"},
+                }
+            }
+        },
+    }
+}
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "maxItems": MAX_BATCH,
+                    "description": "OpenLineage events (JSON Lines is accepted too)",
+                }
+            }
+        },
+    }
+}
 
 
 @router.post("/lineage", status_code=201, openapi_extra=EVENT_BODY)
@@ -47,8 +71,9 @@ async def post_event(request: Request, store: CurrentStore, who: Principal = req
     except orjson.JSONDecodeError:
         event = _exact_json(body)
     # store.get() runs on the worker thread: each thread has its own connection
-    return await run_in_threadpool(lambda: record_events(store.get(), [event], who, single=True,
-                                                         exact=lambda: [_exact_json(body)]))
+    return await run_in_threadpool(
+        lambda: record_events(store.get(), [event], who, single=True, exact=lambda: [_exact_json(body)])
+    )
 
 
 @router.post("/lineage/batch", status_code=201, openapi_extra=BATCH_BODY)
@@ -94,8 +119,9 @@ def parse_batch(body: bytes) -> tuple[list[Any], Callable[[], list[Any]]]:
     return [d.value for d in docs], lambda: [d.exact() for d in docs]
 
 
-def record_events(store: Store, events: list[Any], who: Principal, single: bool,
-                  exact: Callable[[], list[Any]] | None = None) -> dict:
+def record_events(
+    store: Store, events: list[Any], who: Principal, single: bool, exact: Callable[[], list[Any]] | None = None
+) -> dict:
     """Validate every event, then record them all in one transaction (all or nothing).
 
     Each event is prepared as the CLI prepares it (``lineage.ingest.prepare``); ``exact`` reads
@@ -109,9 +135,20 @@ def record_events(store: Store, events: list[Any], who: Principal, single: bool,
         except EventError as e:
             raise EventError(str(e) if single else f"events[{i}]: {e}") from None
     acks = store.append_many([p for _, p in prepared], atomic=True)
-    results = [{"status": "duplicate" if a.duplicate else "accepted", "seq": a.seq, "hash": a.hash,
-                "subject": a.subject, "warnings": e.warnings} for a, (e, _) in zip(acks, prepared)]
+    results = [
+        {
+            "status": "duplicate" if a.duplicate else "accepted",
+            "seq": a.seq,
+            "hash": a.hash,
+            "subject": a.subject,
+            "warnings": e.warnings,
+        }
+        for a, (e, _) in zip(acks, prepared)
+    ]
     if single:
         return results[0]
-    return {"accepted": sum(r["status"] == "accepted" for r in results),
-            "duplicates": sum(r["status"] == "duplicate" for r in results), "results": results}
+    return {
+        "accepted": sum(r["status"] == "accepted" for r in results),
+        "duplicates": sum(r["status"] == "duplicate" for r in results),
+        "results": results,
+    }

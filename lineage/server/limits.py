@@ -30,7 +30,8 @@ import codecs
 import logging
 import socket
 import zlib
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import h11
 import uvicorn
@@ -89,14 +90,17 @@ class SlowClientProtocol(H11Protocol):
     def _head_timed_out(self, timeout: float) -> None:
         self._head_timer = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.logger.info("%s:%s - no complete request head within %g s; closed", *(self.client or ("?", "?")),
-                             timeout)
+            self.logger.info(
+                "%s:%s - no complete request head within %g s; closed", *(self.client or ("?", "?")), timeout
+            )
             self._answer_and_close(408, f"the request head did not arrive within {timeout:g} s")
 
     def _answer_and_close(self, status: int, text: str) -> None:
         body = text.encode()
-        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-                             b"content-length: %d\r\n\r\n%s" % (status, _REASONS[status], len(body), body))
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+            b"content-length: %d\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
+        )
         self.transport.close()
 
 
@@ -135,14 +139,20 @@ class BodyGuard:
         if encoding not in ("identity", "gzip"):
             return await _refuse(415, f"Content-Encoding {encoding!r} is not supported; use gzip or none", scope, send)
         if encoding == "gzip":  # the routes see the inflated body, so they must not inflate it again
-            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"]
-                                          if k not in (b"content-encoding", b"content-length")]}
+            scope = {
+                **scope,
+                "headers": [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")],
+            }
         body = _Body(receive, self.limit, self.body_timeout, gzip=encoding == "gzip")
         try:
             await self.app(scope, body.receive, send)
         except ClientDisconnect:
-            log.info("%s %s: the client disconnected after %d of its body's bytes", scope["method"], scope["path"],
-                     body.received)
+            log.info(
+                "%s %s: the client disconnected after %d of its body's bytes",
+                scope["method"],
+                scope["path"],
+                body.received,
+            )
 
 
 def _closing(status: int, detail: str) -> HTTPException:
@@ -181,8 +191,9 @@ class _Body:
             async with asyncio.timeout_at(self._deadline):
                 message = await self._receive()
         except TimeoutError:
-            raise _closing(408, f"the body did not arrive within {self.timeout:g} s "
-                                f"({self.received} bytes received)") from None
+            raise _closing(
+                408, f"the body did not arrive within {self.timeout:g} s ({self.received} bytes received)"
+            ) from None
         if message["type"] != "http.request":
             return message
         self._done = not message.get("more_body", False)

@@ -27,11 +27,30 @@ def node(store: CurrentStore, id: str = Query(..., description="Node id, e.g. da
 
 
 def _walk(direction: str):
-    def handler(store: CurrentStore, id: str, depth: int | None = Query(None, ge=0), kind: list[str] = Query([]),
-                as_of: str | None = None, max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000),
-                job_type: list[str] = Query([], max_length=100), include_failed: bool = False) -> dict:
-        return Graph(store).traverse(id, direction, depth=depth, kinds=kind, as_of=as_of_time(as_of), job_types=job_type,
-                              max_nodes=max_nodes, include_failed=include_failed).model_dump()
+    def handler(
+        store: CurrentStore,
+        id: str,
+        depth: int | None = Query(None, ge=0),
+        kind: list[str] = Query([]),
+        as_of: str | None = None,
+        max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000),
+        job_type: list[str] = Query([], max_length=100),
+        include_failed: bool = False,
+    ) -> dict:
+        return (
+            Graph(store)
+            .traverse(
+                id,
+                direction,
+                depth=depth,
+                kinds=kind,
+                as_of=as_of_time(as_of),
+                job_types=job_type,
+                max_nodes=max_nodes,
+                include_failed=include_failed,
+            )
+            .model_dump()
+        )
 
     handler.__name__ = direction
     handler.__doc__ = f"Everything {direction} of a node (the CLI's `lineage {direction} --json`)."
@@ -43,31 +62,48 @@ router.get("/downstream")(_walk("downstream"))
 
 
 @router.get("/impact")
-def impact(store: CurrentStore, id: str, depth: int | None = Query(None, ge=0), as_of: str | None = None,
-           max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000),
-           job_type: list[str] = Query([], max_length=100), include_failed: bool = False) -> dict:
+def impact(
+    store: CurrentStore,
+    id: str,
+    depth: int | None = Query(None, ge=0),
+    as_of: str | None = None,
+    max_nodes: int = Query(DEFAULT_MAX_NODES, ge=1, le=1_000_000),
+    job_type: list[str] = Query([], max_length=100),
+    include_failed: bool = False,
+) -> dict:
     """What a node feeds, grouped by distance (the CLI's `lineage impact --json`)."""
-    return Graph(store).impact(id, depth=depth, as_of=as_of_time(as_of), max_nodes=max_nodes, job_types=job_type,
-                        include_failed=include_failed)
+    return Graph(store).impact(
+        id, depth=depth, as_of=as_of_time(as_of), max_nodes=max_nodes, job_types=job_type, include_failed=include_failed
+    )
 
 
 @router.get("/path")
-def path(store: CurrentStore, source: str = Query(..., alias="from"), target: str = Query(..., alias="to"),
-         as_of: str | None = None) -> dict:
+def path(
+    store: CurrentStore,
+    source: str = Query(..., alias="from"),
+    target: str = Query(..., alias="to"),
+    as_of: str | None = None,
+) -> dict:
     """A shortest data-flow path between two nodes (the CLI's `lineage path --json`)."""
     return Graph(store).path(source, target, as_of=as_of_time(as_of)).model_dump()
 
 
 @router.get("/search")
-def search(store: CurrentStore, q: str, kind: list[str] = Query([]),
-           limit: int = Query(50, ge=1, le=10_000)) -> list[dict]:
+def search(
+    store: CurrentStore, q: str, kind: list[str] = Query([]), limit: int = Query(50, ge=1, le=10_000)
+) -> list[dict]:
     """Nodes whose id or name contains the text (the CLI's `lineage search --json`)."""
     return [r.model_dump() for r in Graph(store).search(q, kinds=kind, limit=limit)]
 
 
 @router.get("/columns")
-def columns(store: CurrentStore, dataset: str, field: str | None = None, depth: int | None = Query(None, ge=0),
-            direct_only: bool = False) -> dict:
+def columns(
+    store: CurrentStore,
+    dataset: str,
+    field: str | None = None,
+    depth: int | None = Query(None, ge=0),
+    direct_only: bool = False,
+) -> dict:
     """Column-level lineage of a dataset or one field (the CLI's `lineage columns --json`)."""
     return Graph(store).columns(dataset, field, depth=depth, direct_only=direct_only).model_dump()
 

@@ -62,8 +62,10 @@ def backends() -> dict[str, EntryPoint]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         have = found.setdefault(ep.name, ep)
         if have.value != ep.value:
-            raise StoreError(f"store scheme {ep.name!r} is registered twice ({ENTRY_POINT_GROUP} entry points): "
-                             f"{have.value} and {ep.value}")
+            raise StoreError(
+                f"store scheme {ep.name!r} is registered twice ({ENTRY_POINT_GROUP} entry points): "
+                f"{have.value} and {ep.value}"
+            )
     return found
 
 
@@ -79,14 +81,14 @@ def open_store(url: str | None = None) -> Store:
     registered = backends()
     if not sep or scheme not in registered:
         raise StoreUrlError(
-            f"unknown store URL {redact(url)!r}; expected one of: "
-            + ", ".join(f"{s}://..." for s in registered)
+            f"unknown store URL {redact(url)!r}; expected one of: " + ", ".join(f"{s}://..." for s in registered)
         )
     try:
         build = registered[scheme].load()
     except Exception as e:  # a third party's backend that does not import must not look like a bad URL
-        raise StoreError(f"the {scheme}:// store backend ({registered[scheme].value}) cannot be loaded: "
-                         f"{type(e).__name__}: {e}") from e
+        raise StoreError(
+            f"the {scheme}:// store backend ({registered[scheme].value}) cannot be loaded: {type(e).__name__}: {e}"
+        ) from e
     try:
         return build(url)
     except LineageError as e:

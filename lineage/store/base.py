@@ -22,15 +22,16 @@ from __future__ import annotations
 import contextlib
 import json
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ClassVar
 
 from lineage.errors import EntryError, EventError, LedgerError, LineageError, StoreError
 from lineage.kinds import check as check_kind
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, now, seal, verify_chain
 from lineage.projection import ColumnFact, Facts, lookups, projector_for
+from lineage.query import ColumnEdge, Direction, Edge, EdgeRef, NodeRow, bfs, edge_refs
 from lineage.store.batch import Batch
 from lineage.store.urls import redact
-from lineage.query import ColumnEdge, Direction, Edge, EdgeRef, NodeRow, bfs, edge_refs
 
 Progress = Callable[[int], None] | None
 
@@ -125,8 +126,15 @@ class Store(ABC):
         """The newest ledger entry's (seq, hash); (0, GENESIS) for an empty ledger."""
 
     @abstractmethod
-    def iter_entries(self, kind: str | None, subject: str | None, since: str | None,
-                     until: str | None, after_seq: int, limit: int | None) -> Iterator[LedgerEntry]:
+    def iter_entries(
+        self,
+        kind: str | None,
+        subject: str | None,
+        since: str | None,
+        until: str | None,
+        after_seq: int,
+        limit: int | None,
+    ) -> Iterator[LedgerEntry]:
         """Ledger entries with seq > ``after_seq`` in seq order, at most ``limit``; each filter None: any.
         ``since``/``until`` bound ``recorded_at`` (inclusive)."""
 
@@ -141,8 +149,9 @@ class Store(ABC):
         """Every stored facet of a node, by name ({} for an unknown node)."""
 
     @abstractmethod
-    def neighbors(self, ids: Sequence[str], direction: Direction, types: Sequence[str],
-                  as_of: str | None = None) -> list[Edge]:
+    def neighbors(
+        self, ids: Sequence[str], direction: Direction, types: Sequence[str], as_of: str | None = None
+    ) -> list[Edge]:
         """Edges of the given types that end at ``ids`` (upstream) or start at them (downstream),
         with ``time`` at or before ``as_of`` if given. With ``a --WROTE--> b``: upstream of [b] is that edge."""
 
@@ -178,8 +187,15 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def walk(self, starts: list[str], direction: Direction, types: Sequence[str], as_of: str | None,
-             depth: int | None, max_nodes: int) -> tuple[dict[str, int], list[Edge], str | None]:
+    def walk(
+        self,
+        starts: list[str],
+        direction: Direction,
+        types: Sequence[str],
+        as_of: str | None,
+        depth: int | None,
+        max_nodes: int,
+    ) -> tuple[dict[str, int], list[Edge], str | None]:
         """Breadth-first walk from ``starts`` over edges of ``types``: (distance by node, edges walked,
         truncation reason or None). With ``a --READ_BY--> r --WROTE--> b``, upstream of b is r at 1,
         then a at 2; cycles end (a visited set); depth 0 returns the starts alone.
@@ -191,7 +207,7 @@ class Store(ABC):
         distance, edges, reason, _ = bfs(starts, step, direction, depth, max_nodes)
         return distance, edges, reason
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -242,8 +258,9 @@ class Store(ABC):
                         results[i] = Ack(known[key].seq, known[key].hash, True, pending.subject)
                         continue
                     try:
-                        facts = _project(pending.kind, pending.payload, batch,
-                                         {"parsed": pending.hint, "digest": payload_digest})
+                        facts = _project(
+                            pending.kind, pending.payload, batch, {"parsed": pending.hint, "digest": payload_digest}
+                        )
                     except LineageError as e:
                         if atomic:
                             raise
@@ -282,8 +299,9 @@ class Store(ABC):
                 progress(len(chunk))
         return count
 
-    def copy_ledger_from(self, source: "Store", progress: Progress = None, batch: int = 1000,
-                         up_to: int | None = None) -> Head:
+    def copy_ledger_from(
+        self, source: Store, progress: Progress = None, batch: int = 1000, up_to: int | None = None
+    ) -> Head:
         """Replay ``source``'s ledger into this store, entry for entry (same seq, times and hashes).
 
         This store must be empty or hold a prefix of the source's ledger (an
@@ -296,8 +314,9 @@ class Store(ABC):
         if head.seq:
             mine = next(source.entries(after_seq=head.seq - 1, limit=1), None)
             if mine is None or mine.hash != head.hash:
-                raise LedgerError(f"{redact(self.url)} holds a different ledger (entry {head.seq} differs); "
-                                  "copy into an empty store")
+                raise LedgerError(
+                    f"{redact(self.url)} holds a different ledger (entry {head.seq} differs); copy into an empty store"
+                )
         while chunk := [e for e in source.entries(after_seq=head.seq, limit=batch) if up_to is None or e.seq <= up_to]:
             payloads = [json.loads(entry.payload) for entry in chunk]
             with self.begin_write() as tx:
@@ -305,8 +324,9 @@ class Store(ABC):
                 pending.prefetch(*lookups((e.kind, p) for e, p in zip(chunk, payloads)))
                 for entry, payload in zip(chunk, payloads):
                     if entry.seq != head.seq + 1 or entry.prev_hash != head.hash:
-                        raise LedgerError(f"source ledger is broken at entry {head.seq + 1}; "
-                                          "run 'auditgraph audit verify' on it")
+                        raise LedgerError(
+                            f"source ledger is broken at entry {head.seq + 1}; run 'auditgraph audit verify' on it"
+                        )
                     pending.add(entry, _project(entry.kind, payload, pending))
                     head = Head(entry.seq, entry.hash)
                 tx.write(pending)
@@ -316,8 +336,16 @@ class Store(ABC):
 
     # --- ledger reads ------------------------------------------------------
 
-    def entries(self, *, kind: str | None = None, subject: str | None = None, since: str | None = None,
-                until: str | None = None, after_seq: int = 0, limit: int | None = None) -> Iterator[LedgerEntry]:
+    def entries(
+        self,
+        *,
+        kind: str | None = None,
+        subject: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[LedgerEntry]:
         return self.iter_entries(kind, subject, since, until, after_seq, limit)
 
     def verify(self, checks: Iterable[EntryCheck] | None = None, progress: Progress = None) -> Verification:
@@ -329,8 +357,9 @@ class Store(ABC):
 
     # --- graph reads everyone needs ----------------------------------------
 
-    def edges(self, ids: Sequence[str], direction: Direction, types: Sequence[str],
-              as_of: str | None = None) -> list[EdgeRef]:
+    def edges(
+        self, ids: Sequence[str], direction: Direction, types: Sequence[str], as_of: str | None = None
+    ) -> list[EdgeRef]:
         """Edges of ``types`` into ``ids`` (upstream) or out of them (downstream), sorted."""
         return edge_refs(self.neighbors(list(ids), direction, list(types), as_of)) if ids else []
 

@@ -25,9 +25,15 @@ import json
 from lineage import column_lineage
 from lineage.ledger import LedgerEntry
 from lineage.projection import (
-    OPENLINEAGE_KIND, UNVERSIONED, ColumnFact, EdgeFact, FacetFact, Facts, NodeFact, project_openlineage,
+    OPENLINEAGE_KIND,
+    UNVERSIONED,
+    ColumnFact,
+    EdgeFact,
+    FacetFact,
+    Facts,
+    NodeFact,
+    project_openlineage,
 )
-
 from lineage.store.binding import Binder
 
 UNITED = "0001-01-01T00:00:00.000000Z"  # two declarers of one alias were always one dataset
@@ -46,7 +52,7 @@ def follow_aliases(entity: str, targets_of) -> str | None:
             break
         current = min(targets)
         if current in seen:
-            current = min(seen[seen.index(current):])
+            current = min(seen[seen.index(current) :])
             break
         seen.append(current)
     return None if current == entity else current
@@ -123,7 +129,9 @@ class Batch:
         for n in facts.nodes.values():
             have = self.nodes.get(n.id)
             if have is None:
-                have = self.nodes[n.id] = NodeFact(n.id, n.kind, n.namespace, n.name, n.version, n.entity, n.time, n.last)
+                have = self.nodes[n.id] = NodeFact(
+                    n.id, n.kind, n.namespace, n.name, n.version, n.entity, n.time, n.last
+                )
             else:
                 have.time = min(have.time, n.time)
                 have.last = max(have.last, n.last)
@@ -163,7 +171,9 @@ class Batch:
             if {e for e in self._edges_touching({v}) if e != (v, "VERSION_OF", dataset)} == set():
                 self._drop_node(v, dataset)
         digests = {d for d, _ in events}
-        if not self._edges_touching({dataset}) and all(o.rpartition("|")[2] in digests for o in self._facet_orders(dataset)):
+        if not self._edges_touching({dataset}) and all(
+            o.rpartition("|")[2] in digests for o in self._facet_orders(dataset)
+        ):
             self._drop_node(dataset, None)
         for payload_digest, payload in events:
             self.add(None, _about(project_openlineage(payload, self, {"digest": payload_digest}), run, model))
@@ -200,8 +210,9 @@ class Batch:
         for declarer in sorted(self._targets(alias)):
             if canonical is None or declarer == canonical or self.canonical(declarer) == canonical:
                 continue
-            self.add(None, Facts(edges=[EdgeFact(declarer, "ALIAS_OF", canonical, UNITED)],
-                                 aliases=[(declarer, canonical)]))
+            self.add(
+                None, Facts(edges=[EdgeFact(declarer, "ALIAS_OF", canonical, UNITED)], aliases=[(declarer, canonical)])
+            )
 
     def _reproject(self, entities: list[str]) -> None:
         runs: set[str] = set()
@@ -228,13 +239,19 @@ class Batch:
             self.add(None, project_openlineage(payload, self, {"digest": payload_digest}))
 
     def _known_versions(self, entity: str) -> set[str]:
-        stored = (self._stored_versions.get(entity, ()) if entity in self._prefetched
-                  else [(t, i, v) for _, i, v, t in self.tx.versions_of([entity])])
+        stored = (
+            self._stored_versions.get(entity, ())
+            if entity in self._prefetched
+            else [(t, i, v) for _, i, v, t in self.tx.versions_of([entity])]
+        )
         return ({i for _, i, _ in stored} | set(self._versions.get(entity, {}))) - self.dropped_nodes
 
     def _edges_touching(self, ids: set[str]) -> set[Edge]:
-        stored = {e for e in map(tuple, self.tx.edges_touching(sorted(ids)))
-                  if e not in self.dropped_edges and e[0] not in self.dropped_nodes and e[2] not in self.dropped_nodes}
+        stored = {
+            e
+            for e in map(tuple, self.tx.edges_touching(sorted(ids)))
+            if e not in self.dropped_edges and e[0] not in self.dropped_nodes and e[2] not in self.dropped_nodes
+        }
         return stored | {k for k in self.edges if k[0] in ids or k[2] in ids}
 
     def _facet_orders(self, node: str) -> list[str]:
@@ -244,7 +261,9 @@ class Batch:
     def _run_events(self, run: str) -> list[tuple[str, dict]]:
         """(payload digest, payload) of each event of ``run`` recorded so far, this batch's included."""
         found = dict(self.tx.run_events(run))
-        found.update((e.payload_digest, e.payload) for e in self.entries if e.subject == run and e.kind == OPENLINEAGE_KIND)
+        found.update(
+            (e.payload_digest, e.payload) for e in self.entries if e.subject == run and e.kind == OPENLINEAGE_KIND
+        )
         return [(d, json.loads(p)) for d, p in found.items()]
 
     def _drop_edge(self, key: Edge) -> None:
@@ -298,14 +317,25 @@ def merge_column(have: ColumnFact | None, new: ColumnFact) -> ColumnFact:
     if have is None:
         return new
     first = min(have, new, key=lambda c: (c.time, c.run))
-    return ColumnFact(new.src, new.src_field, new.dst, new.dst_field, first.run, first.time,
-                      column_lineage.merge(have.transformations, new.transformations))
+    return ColumnFact(
+        new.src,
+        new.src_field,
+        new.dst,
+        new.dst_field,
+        first.run,
+        first.time,
+        column_lineage.merge(have.transformations, new.transformations),
+    )
 
 
 def _about(facts: Facts, run: str, model: str) -> Facts:
     """Of one event's facts, those about the versions of ``model`` that ``run`` wrote, and the model."""
     versions = {e.dst for e in facts.edges if e.src == run and e.type == "WROTE" and e.dst.startswith(model + "@")}
     keep = versions | {model}
-    return Facts(nodes={k: n for k, n in facts.nodes.items() if k in keep},
-                 facets=[f for f in facts.facets if f.node in keep],
-                 edges=[e for e in facts.edges if (e.src == run and e.dst in versions) or (e.src in versions and e.dst == model)])
+    return Facts(
+        nodes={k: n for k, n in facts.nodes.items() if k in keep},
+        facets=[f for f in facts.facets if f.node in keep],
+        edges=[
+            e for e in facts.edges if (e.src == run and e.dst in versions) or (e.src in versions and e.dst == model)
+        ],
+    )

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 class Binder:
     """The binding pass of one batch (see the module docstring)."""
 
-    def __init__(self, batch: "Batch"):
+    def __init__(self, batch: Batch):
         self.b, self.tx = batch, batch.tx
         self.versions: dict[str, dict[str, str]] = {}  # entity -> {version id: first event time}
         self.writers: dict[str, set[str]] = {}  # version id -> runs that wrote it
@@ -85,8 +85,15 @@ class Binder:
 
     def _load_states(self, runs: set[str]) -> None:
         todo = sorted(r for r in runs if r not in self.states)
-        stored = {node: (value, order) for node, name, value, order in self.tx.facets_like(todo, "_state")
-                  if name == "_state"} if todo else {}
+        stored = (
+            {
+                node: (value, order)
+                for node, name, value, order in self.tx.facets_like(todo, "_state")
+                if name == "_state"
+            }
+            if todo
+            else {}
+        )
         for run in todo:
             mine = self.b.facets.get((run, "_state"))
             have = stored.get(run)
@@ -98,8 +105,15 @@ class Binder:
     def _edges(self, ids: list[str], type_: str, direction: str) -> list[tuple[str, str, str]]:
         """(src, dst, time) of the edges of ``type_`` into (upstream) or out of ``ids``, stored and this batch's."""
         b = self.b
-        found = {(s, d): t for s, d, t in self.tx.typed_edges(ids, type_, direction)
-                 if (s, type_, d) not in b.dropped_edges and s not in b.dropped_nodes and d not in b.dropped_nodes} if ids else {}
+        found = (
+            {
+                (s, d): t
+                for s, d, t in self.tx.typed_edges(ids, type_, direction)
+                if (s, type_, d) not in b.dropped_edges and s not in b.dropped_nodes and d not in b.dropped_nodes
+            }
+            if ids
+            else {}
+        )
         if self._by_type is None:
             self._by_type = {}
             for (s, t_, d), e in b.edges.items():
@@ -182,8 +196,15 @@ class Binder:
         """Runs of this batch whose outcome flipped (failed <-> not): their outputs' bindability moved."""
         b = self.b
         runs = sorted({n for (n, name) in b.facets if name == "_state"})
-        stored = {node: (value, order) for node, name, value, order in self.tx.facets_like(runs, "_state")
-                  if name == "_state"} if runs else {}
+        stored = (
+            {
+                node: (value, order)
+                for node, name, value, order in self.tx.facets_like(runs, "_state")
+                if name == "_state"
+            }
+            if runs
+            else {}
+        )
         flipped = []
         for run in runs:
             mine, have = b.facets[(run, "_state")], stored.get(run)
@@ -214,10 +235,12 @@ class Binder:
             current.setdefault((dst, _entity(src)), {})[src] = t
         named: dict[tuple[str, str], dict[str, str]] = {}  # (run, entity) -> {version it named: time}
         for (r, name), t in times.items():
-            rest = name[len(READ_FACET):] if name.startswith(READ_FACET) else None
+            rest = name[len(READ_FACET) :] if name.startswith(READ_FACET) else None
             if rest is not None and "@" in rest:
                 named.setdefault((r, _entity(rest)), {})[rest] = t
-        self._candidates([(e, (times[(r, READ_FACET + e)], ""), False) for r, e in reads if (r, READ_FACET + e) in times])
+        self._candidates(
+            [(e, (times[(r, READ_FACET + e)], ""), False) for r, e in reads if (r, READ_FACET + e) in times]
+        )
         for run, entity in sorted(reads):
             want = dict(named.get((run, entity), {}))
             floating = times.get((run, READ_FACET + entity))
@@ -245,16 +268,27 @@ class Binder:
         if not ids:
             return
         self._load({_entity(v) for v in ids})
-        stored = {node: (value, order) for node, name, value, order in self.tx.facets_like(ids, LIFECYCLE)
-                  if name == LIFECYCLE}
+        stored = {
+            node: (value, order)
+            for node, name, value, order in self.tx.facets_like(ids, LIFECYCLE)
+            if name == LIFECYCLE
+        }
         lifecycle = {}
         for vid in ids:
             mine, have = b.facets.get((vid, LIFECYCLE)), stored.get(vid)
-            lifecycle[vid] = mine.value if mine is not None and (have is None or mine.order > have[1]) else (
-                have[0] if have else None)
+            lifecycle[vid] = (
+                mine.value
+                if mine is not None and (have is None or mine.order > have[1])
+                else (have[0] if have else None)
+            )
         self._prime(set(ids))
-        self._candidates([(_entity(v), (self.versions[_entity(v)][v], v), True) for v in ids
-                          if v in self.versions.get(_entity(v), {})])
+        self._candidates(
+            [
+                (_entity(v), (self.versions[_entity(v)][v], v), True)
+                for v in ids
+                if v in self.versions.get(_entity(v), {})
+            ]
+        )
         have = {dst: (src, t) for src, dst, t in self._edges(ids, "CONTINUED_BY", "upstream")}
         for vid in ids:
             entity, first = _entity(vid), self.versions.get(_entity(vid), {}).get(vid)

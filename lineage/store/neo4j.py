@@ -39,7 +39,8 @@ import contextlib
 import json
 import os
 import threading
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from lineage.canonical import stored_json
@@ -50,10 +51,12 @@ from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED, ColumnFact
 from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
 from lineage.store.base import Store, WriteTx
-from lineage.store.urls import redact, split_credentials
 from lineage.store.batch import Batch
+from lineage.store.urls import redact, split_credentials
 
-EDGE_TYPES = frozenset({"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF", "DESCENDANT_OF", "ALIAS_OF", "CONTINUED_BY"})
+EDGE_TYPES = frozenset(
+    {"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF", "DESCENDANT_OF", "ALIAS_OF", "CONTINUED_BY"}
+)
 LABELS = frozenset(k.value for k in NodeKind)
 _DELETABLE = frozenset({"LedgerEntry", "Node", "Facet", "ColumnEdge"})
 # (src, type, dst, time) of an edge r between the near node n and the far node m
@@ -75,11 +78,21 @@ _SCHEMA = (
     "CREATE INDEX column_src IF NOT EXISTS FOR (c:ColumnEdge) ON (c.src)",
     "CREATE INDEX column_dst IF NOT EXISTS FOR (c:ColumnEdge) ON (c.dst)",
 )
-_ENTRY_FIELDS = ("seq", "recorded_at", "kind", "actor", "subject", "event_time", "payload",
-                 "payload_digest", "prev_hash", "hash")
+_ENTRY_FIELDS = (
+    "seq",
+    "recorded_at",
+    "kind",
+    "actor",
+    "subject",
+    "event_time",
+    "payload",
+    "payload_digest",
+    "prev_hash",
+    "hash",
+)
 
 
-def build(url: str) -> "Neo4jStore":
+def build(url: str) -> Neo4jStore:
     return Neo4jStore(url)
 
 
@@ -157,8 +170,7 @@ def _migrate(driver, database: str | None) -> None:
     with driver.session(database=database) as s:
         for statement in _SCHEMA:
             s.run(statement).consume()
-        s.run("MERGE (h:LedgerHead {id: 'head'}) ON CREATE SET h.seq = 0, h.hash = $genesis",
-              genesis=GENESIS).consume()
+        s.run("MERGE (h:LedgerHead {id: 'head'}) ON CREATE SET h.seq = 0, h.hash = $genesis", genesis=GENESIS).consume()
 
 
 class Neo4jStore(Store):
@@ -167,7 +179,7 @@ class Neo4jStore(Store):
     def __init__(self, url: str):
         super().__init__(url)
         require("neo4j")
-        from neo4j.exceptions import Neo4jError, DriverError
+        from neo4j.exceptions import DriverError, Neo4jError
 
         self._errors = (Neo4jError, DriverError, OSError)
         address, auth, self.database = _connection(url)
@@ -230,8 +242,12 @@ class Neo4jStore(Store):
 
     def iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
         where = ["e.seq > $after"]
-        for clause, value in (("e.kind = $kind", kind), ("e.subject = $subject", subject),
-                              ("e.recorded_at >= $since", since), ("e.recorded_at <= $until", until)):
+        for clause, value in (
+            ("e.kind = $kind", kind),
+            ("e.subject = $subject", subject),
+            ("e.recorded_at >= $since", since),
+            ("e.recorded_at <= $until", until),
+        ):
             if value is not None:
                 where.append(clause)
         query = f"MATCH (e:LedgerEntry) WHERE {' AND '.join(where)} RETURN e ORDER BY e.seq LIMIT $page"
@@ -254,7 +270,9 @@ class Neo4jStore(Store):
         return {r["n"]["id"]: _row(r["n"]) for r in rows}
 
     def facets(self, node_id: str) -> dict[str, Any]:
-        rows = self._read("MATCH (f:Facet {node: $id}) RETURN f.name AS name, f.value AS value ORDER BY name", id=node_id)
+        rows = self._read(
+            "MATCH (f:Facet {node: $id}) RETURN f.name AS name, f.value AS value ORDER BY name", id=node_id
+        )
         return {r["name"]: json.loads(r["value"]) for r in rows}
 
     def neighbors(self, ids, direction: Direction, types, as_of=None) -> list[Edge]:
@@ -266,7 +284,10 @@ class Neo4jStore(Store):
         rows = self._read(
             f"UNWIND $ids AS id MATCH {pattern} WHERE type(r) IN $types AND ($as_of IS NULL OR r.time <= $as_of) "
             f"RETURN collect([{ends}]) AS edges",
-            ids=list(ids), types=list(types), as_of=as_of)
+            ids=list(ids),
+            types=list(types),
+            as_of=as_of,
+        )
         return list(map(Edge._make, rows[0]["edges"]))
 
     def walk(self, starts, direction: Direction, types, as_of, depth, max_nodes):
@@ -275,7 +296,9 @@ class Neo4jStore(Store):
             return super().walk(starts, direction, types, as_of, depth, max_nodes)
         rels = "|".join(types)  # checked against EDGE_TYPES above: never input
         hops = "*1.." if depth is None else f"*1..{int(depth)}"
-        path, edge = (f"<-[p:{rels}{hops}]-", "<-[r]-") if direction == "upstream" else (f"-[p:{rels}{hops}]->", "-[r]->")
+        path, edge = (
+            (f"<-[p:{rels}{hops}]-", "<-[r]-") if direction == "upstream" else (f"-[p:{rels}{hops}]->", "-[r]->")
+        )
         ends = _EDGE_COLUMNS[direction]
         # A plain predicate (or none) keeps the planner on the pruning BFS; "$as_of IS NULL OR ..." would not.
         when = "WHERE all(x IN p WHERE x.time <= $as_of) " if as_of is not None else ""
@@ -287,7 +310,11 @@ class Neo4jStore(Store):
             f"  WITH DISTINCT n MATCH (n){edge}(m:Node) WHERE type(r) IN $types AND ($as_of IS NULL OR r.time <= $as_of) "
             f"  RETURN collect([{ends}]) AS edges }} "
             f"RETURN size(found) AS reached, edges",
-            starts=list(starts), as_of=as_of, cap=max_nodes, types=list(types))[0]
+            starts=list(starts),
+            as_of=as_of,
+            cap=max_nodes,
+            types=list(types),
+        )[0]
         if row["reached"] > max_nodes:  # the cap decides which nodes are kept: walk level by level
             return super().walk(starts, direction, types, as_of, depth, max_nodes)
         return bfs_over(map(Edge._make, row["edges"]), starts, direction, depth, max_nodes)
@@ -299,14 +326,28 @@ class Neo4jStore(Store):
         rows = self._read(
             f"UNWIND $keys AS k MATCH (c:ColumnEdge) WHERE c.{ds} = k[0] AND (k[1] IS NULL OR c.{field} = k[1]{whole}) "
             "RETURN c ORDER BY c.src, c.src_field, c.dst, c.dst_field",
-            keys=[[d, f] for d, f in keys], upstream=direction == "upstream")
-        return [ColumnEdge(src=c["src"], src_field=c["src_field"], dst=c["dst"], dst_field=c["dst_field"],
-                           run=c["run"], time=c["time"], transformations=json.loads(c["transformations"]))
-                for c in (r["c"] for r in rows)]
+            keys=[[d, f] for d, f in keys],
+            upstream=direction == "upstream",
+        )
+        return [
+            ColumnEdge(
+                src=c["src"],
+                src_field=c["src_field"],
+                dst=c["dst"],
+                dst_field=c["dst_field"],
+                run=c["run"],
+                time=c["time"],
+                transformations=json.loads(c["transformations"]),
+            )
+            for c in (r["c"] for r in rows)
+        ]
 
     def column_fields(self, entity: str) -> set[str]:
-        rows = self._read("MATCH (c:ColumnEdge) WHERE c.src = $e RETURN c.src_field AS f UNION "
-                          "MATCH (c:ColumnEdge) WHERE c.dst = $e AND c.dst_field <> '' RETURN c.dst_field AS f", e=entity)
+        rows = self._read(
+            "MATCH (c:ColumnEdge) WHERE c.src = $e RETURN c.src_field AS f UNION "
+            "MATCH (c:ColumnEdge) WHERE c.dst = $e AND c.dst_field <> '' RETURN c.dst_field AS f",
+            e=entity,
+        )
         return {r["f"] for r in rows}
 
     def search_nodes(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
@@ -314,20 +355,33 @@ class Neo4jStore(Store):
             "MATCH (n:Node) WHERE toLower(n.id) CONTAINS $text "
             "AND (size($kinds) = 0 OR any(k IN $kinds WHERE n.id STARTS WITH k + ':')) "
             "RETURN n ORDER BY size(n.id), n.id LIMIT $limit",
-            text=text.lower(), kinds=list(kinds), limit=limit)
+            text=text.lower(),
+            kinds=list(kinds),
+            limit=limit,
+        )
         return [_row(r["n"]) for r in rows]
 
     def facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
         if not ids:
             return {}
-        rows = self._read("UNWIND $ids AS i MATCH (f:Facet {node: i, name: $name}) RETURN f.node AS node, f.value AS value",
-                          ids=list(ids), name=name)
+        rows = self._read(
+            "UNWIND $ids AS i MATCH (f:Facet {node: i, name: $name}) RETURN f.node AS node, f.value AS value",
+            ids=list(ids),
+            name=name,
+        )
         return {r["node"]: json.loads(r["value"]) for r in rows}
 
     def backend_stats(self) -> dict[str, Any]:
-        nodes = {r["kind"]: r["c"] for r in self._read("MATCH (n:Node) RETURN n.kind AS kind, count(*) AS c ORDER BY kind")}
-        edges = {r["t"]: r["c"] for r in self._read("MATCH (:Node)-[r]->(:Node) RETURN type(r) AS t, count(*) AS c ORDER BY t")}
-        kinds = {r["k"]: r["c"] for r in self._read("MATCH (e:LedgerEntry) RETURN e.kind AS k, count(*) AS c ORDER BY k")}
+        nodes = {
+            r["kind"]: r["c"] for r in self._read("MATCH (n:Node) RETURN n.kind AS kind, count(*) AS c ORDER BY kind")
+        }
+        edges = {
+            r["t"]: r["c"]
+            for r in self._read("MATCH (:Node)-[r]->(:Node) RETURN type(r) AS t, count(*) AS c ORDER BY t")
+        }
+        kinds = {
+            r["k"]: r["c"] for r in self._read("MATCH (e:LedgerEntry) RETURN e.kind AS k, count(*) AS c ORDER BY k")
+        }
         columns = self._read("MATCH (c:ColumnEdge) RETURN count(*) AS c")[0]["c"]
         return {"backend": "neo4j", "nodes": nodes, "edges": edges, "column_edges": columns, "entries_by_kind": kinds}
 
@@ -344,13 +398,22 @@ def _check_name(name: str, allowed: frozenset[str]) -> None:
     auditgraph, not bad input: RuntimeError, answered as an internal error.
     """
     if name not in allowed:
-        raise RuntimeError(f"refusing to write {name!r:.100} into a Cypher query: not one of {', '.join(sorted(allowed))}")
+        raise RuntimeError(
+            f"refusing to write {name!r:.100} into a Cypher query: not one of {', '.join(sorted(allowed))}"
+        )
 
 
 def _row(n) -> NodeRow:
-    return NodeRow(id=n["id"], kind=n["kind"], namespace=n.get("namespace", ""), name=n.get("name", ""),
-                   version=n.get("version"), entity=n.get("entity"), first_seen=n.get("first_seen"),
-                   last_seen=n.get("last_seen"))
+    return NodeRow(
+        id=n["id"],
+        kind=n["kind"],
+        namespace=n.get("namespace", ""),
+        name=n.get("name", ""),
+        version=n.get("version"),
+        entity=n.get("entity"),
+        first_seen=n.get("first_seen"),
+        last_seen=n.get("last_seen"),
+    )
 
 
 def _reason(e: Exception) -> str:
@@ -372,9 +435,11 @@ class _Neo4jTx(WriteTx):
     def find_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Head]:
         if not keys:
             return {}
-        rows = self.tx.run("UNWIND $idems AS i MATCH (e:LedgerEntry {idem: i}) RETURN e.kind AS kind, "
-                           "e.payload_digest AS digest, e.seq AS seq, e.hash AS hash",
-                           idems=[f"{k}:{d}" for k, d in keys])
+        rows = self.tx.run(
+            "UNWIND $idems AS i MATCH (e:LedgerEntry {idem: i}) RETURN e.kind AS kind, "
+            "e.payload_digest AS digest, e.seq AS seq, e.hash AS hash",
+            idems=[f"{k}:{d}" for k, d in keys],
+        )
         return {(r["kind"], r["digest"]): Head(r["seq"], r["hash"]) for r in rows}
 
     def write(self, batch: Batch) -> None:
@@ -385,15 +450,25 @@ class _Neo4jTx(WriteTx):
                 "UNWIND $rows AS r CREATE (e:LedgerEntry) SET e = r "
                 "WITH count(*) AS n MATCH (h:LedgerHead {id: 'head'}) SET h.seq = $seq, h.hash = $hash",
                 rows=[{**e.model_dump(), "idem": f"{e.kind}:{e.payload_digest}"} for e in batch.entries],
-                seq=last.seq, hash=last.hash).consume()
+                seq=last.seq,
+                hash=last.hash,
+            ).consume()
         self.apply(batch)
 
     def apply(self, facts: Batch) -> None:
         self._drop(facts)
         by_label: dict[str, list[dict]] = {}
         for n in facts.nodes.values():
-            props = {"id": n.id, "kind": n.kind.value, "namespace": n.namespace, "name": n.name, "time": n.time,
-                     "last": n.last, "version": n.version, "entity": n.entity}
+            props = {
+                "id": n.id,
+                "kind": n.kind.value,
+                "namespace": n.namespace,
+                "name": n.name,
+                "time": n.time,
+                "last": n.last,
+                "version": n.version,
+                "entity": n.entity,
+            }
             by_label.setdefault(n.kind.value, []).append(props)
         for label, rows in by_label.items():
             _check_name(label, LABELS)
@@ -403,15 +478,19 @@ class _Neo4jTx(WriteTx):
                 "n.version = r.version, n.entity = r.entity, n.first_seen = r.time, n.last_seen = r.last "
                 "ON MATCH SET n.first_seen = CASE WHEN r.time < n.first_seen THEN r.time ELSE n.first_seen END, "
                 "n.last_seen = CASE WHEN r.last > n.last_seen THEN r.last ELSE n.last_seen END",
-                rows=rows).consume()
+                rows=rows,
+            ).consume()
         if facts.facets:
             self.tx.run(
                 "UNWIND $rows AS r MERGE (f:Facet {node: r.node, name: r.name}) "
                 "ON CREATE SET f.value = r.value, f.ord = r.ord "
                 "ON MATCH SET f.value = CASE WHEN r.ord > f.ord THEN r.value ELSE f.value END, "
                 "f.ord = CASE WHEN r.ord > f.ord THEN r.ord ELSE f.ord END",
-                rows=[{"node": f.node, "name": f.name, "ord": f.order,
-                       "value": stored_json(f.value)} for f in facts.facets.values()]).consume()
+                rows=[
+                    {"node": f.node, "name": f.name, "ord": f.order, "value": stored_json(f.value)}
+                    for f in facts.facets.values()
+                ],
+            ).consume()
         by_type: dict[str, list[dict]] = {}
         for e in facts.edges.values():
             by_type.setdefault(e.type, []).append({"src": e.src, "dst": e.dst, "time": e.time})
@@ -421,25 +500,40 @@ class _Neo4jTx(WriteTx):
                 f"UNWIND $rows AS r MATCH (a:Node {{id: r.src}}), (b:Node {{id: r.dst}}) "
                 f"MERGE (a)-[e:{rel}]->(b) ON CREATE SET e.time = r.time "
                 "ON MATCH SET e.time = CASE WHEN r.time < e.time THEN r.time ELSE e.time END",
-                rows=rows).consume()
+                rows=rows,
+            ).consume()
         if facts.columns:
             self.tx.run(  # column_rows already merged each edge with its stored one
                 "UNWIND $rows AS r MERGE (c:ColumnEdge {src: r.src, src_field: r.src_field, dst: r.dst, dst_field: r.dst_field}) "
                 "SET c.run = r.run, c.time = r.time, c.transformations = r.transformations",
-                rows=[{"src": c.src, "src_field": c.src_field, "dst": c.dst, "dst_field": c.dst_field,
-                       "run": c.run, "time": c.time, "transformations": stored_json(c.transformations)}
-                      for c in facts.column_rows()]).consume()
+                rows=[
+                    {
+                        "src": c.src,
+                        "src_field": c.src_field,
+                        "dst": c.dst,
+                        "dst_field": c.dst_field,
+                        "run": c.run,
+                        "time": c.time,
+                        "transformations": stored_json(c.transformations),
+                    }
+                    for c in facts.column_rows()
+                ],
+            ).consume()
 
     def _drop(self, batch: Batch) -> None:
         """What a run's merged view took back (Batch.settle), deleted before the batch is written."""
         if batch.dropped_edges:
             for rel in {t for _, t, _ in batch.dropped_edges}:
                 _check_name(rel, EDGE_TYPES)
-                self.tx.run(f"UNWIND $rows AS r MATCH (:Node {{id: r[0]}})-[e:{rel}]->(:Node {{id: r[1]}}) DELETE e",
-                            rows=[[s, d] for s, t, d in sorted(batch.dropped_edges) if t == rel]).consume()
+                self.tx.run(
+                    f"UNWIND $rows AS r MATCH (:Node {{id: r[0]}})-[e:{rel}]->(:Node {{id: r[1]}}) DELETE e",
+                    rows=[[s, d] for s, t, d in sorted(batch.dropped_edges) if t == rel],
+                ).consume()
         if batch.dropped_facets:
-            self.tx.run("UNWIND $rows AS r MATCH (f:Facet {node: r[0], name: r[1]}) DELETE f",
-                        rows=[list(k) for k in sorted(batch.dropped_facets)]).consume()
+            self.tx.run(
+                "UNWIND $rows AS r MATCH (f:Facet {node: r[0], name: r[1]}) DELETE f",
+                rows=[list(k) for k in sorted(batch.dropped_facets)],
+            ).consume()
         if batch.dropped_nodes:
             ids = sorted(batch.dropped_nodes)
             self.tx.run("UNWIND $ids AS i MATCH (f:Facet {node: i}) DELETE f", ids=ids).consume()
@@ -448,15 +542,20 @@ class _Neo4jTx(WriteTx):
     def edges_touching(self, node_ids):
         if not node_ids:
             return []
-        rows = self.tx.run("UNWIND $ids AS i MATCH (n:Node {id: i})-[r]-(m:Node) "
-                           "RETURN DISTINCT startNode(r).id AS s, type(r) AS t, endNode(r).id AS d", ids=list(node_ids))
+        rows = self.tx.run(
+            "UNWIND $ids AS i MATCH (n:Node {id: i})-[r]-(m:Node) "
+            "RETURN DISTINCT startNode(r).id AS s, type(r) AS t, endNode(r).id AS d",
+            ids=list(node_ids),
+        )
         return [(r["s"], r["t"], r["d"]) for r in rows]
 
     def typed_edges(self, node_ids, type_, direction):
         if not node_ids:
             return []
         _check_name(type_, EDGE_TYPES)
-        pattern = "(n:Node {id: i})<-[r:%s]-(m:Node)" if direction == "upstream" else "(n:Node {id: i})-[r:%s]->(m:Node)"
+        pattern = (
+            "(n:Node {id: i})<-[r:%s]-(m:Node)" if direction == "upstream" else "(n:Node {id: i})-[r:%s]->(m:Node)"
+        )
         ends = "m.id AS s, n.id AS d" if direction == "upstream" else "n.id AS s, m.id AS d"
         rows = self.tx.run(f"UNWIND $ids AS i MATCH {pattern % type_} RETURN {ends}, r.time AS t", ids=list(node_ids))
         return [(r["s"], r["d"], r["t"]) for r in rows]
@@ -464,8 +563,12 @@ class _Neo4jTx(WriteTx):
     def facets_like(self, node_ids, prefix):
         if not node_ids:
             return []
-        rows = self.tx.run("UNWIND $ids AS i MATCH (f:Facet {node: i}) WHERE f.name STARTS WITH $p "
-                           "RETURN f.node AS n, f.name AS name, f.value AS v, f.ord AS o", ids=list(node_ids), p=prefix)
+        rows = self.tx.run(
+            "UNWIND $ids AS i MATCH (f:Facet {node: i}) WHERE f.name STARTS WITH $p "
+            "RETURN f.node AS n, f.name AS name, f.value AS v, f.ord AS o",
+            ids=list(node_ids),
+            p=prefix,
+        )
         return [(r["n"], r["name"], json.loads(r["v"]), r["o"]) for r in rows]
 
     def facet_orders(self, node_id):
@@ -474,27 +577,43 @@ class _Neo4jTx(WriteTx):
     def alias_edges(self, entities):
         if not entities:
             return []
-        rows = self.tx.run("UNWIND $ids AS i MATCH (a:Node {id: i})-[:ALIAS_OF]->(c:Node) RETURN a.id AS a, c.id AS c",
-                           ids=list(entities))
+        rows = self.tx.run(
+            "UNWIND $ids AS i MATCH (a:Node {id: i})-[:ALIAS_OF]->(c:Node) RETURN a.id AS a, c.id AS c",
+            ids=list(entities),
+        )
         return [(r["a"], r["c"]) for r in rows]
 
     def run_events(self, subject):
-        rows = self.tx.run("MATCH (e:LedgerEntry {subject: $s}) WHERE e.kind = $kind "
-                           "RETURN e.payload_digest AS d, e.payload AS p ORDER BY e.seq", s=subject, kind=OPENLINEAGE_KIND)
+        rows = self.tx.run(
+            "MATCH (e:LedgerEntry {subject: $s}) WHERE e.kind = $kind "
+            "RETURN e.payload_digest AS d, e.payload AS p ORDER BY e.seq",
+            s=subject,
+            kind=OPENLINEAGE_KIND,
+        )
         return [(r["d"], r["p"]) for r in rows]
 
     def stored_columns(self, keys):
-        rows = self.tx.run("UNWIND $keys AS k MATCH (c:ColumnEdge {src: k[0], src_field: k[1], dst: k[2], dst_field: k[3]}) "
-                           "RETURN c.src AS s, c.src_field AS sf, c.dst AS d, c.dst_field AS df, c.run AS run, "
-                           "c.time AS time, c.transformations AS t", keys=[list(k) for k in keys])
-        return {(r["s"], r["sf"], r["d"], r["df"]): ColumnFact(r["s"], r["sf"], r["d"], r["df"], r["run"], r["time"],
-                                                              json.loads(r["t"])) for r in rows}
+        rows = self.tx.run(
+            "UNWIND $keys AS k MATCH (c:ColumnEdge {src: k[0], src_field: k[1], dst: k[2], dst_field: k[3]}) "
+            "RETURN c.src AS s, c.src_field AS sf, c.dst AS d, c.dst_field AS df, c.run AS run, "
+            "c.time AS time, c.transformations AS t",
+            keys=[list(k) for k in keys],
+        )
+        return {
+            (r["s"], r["sf"], r["d"], r["df"]): ColumnFact(
+                r["s"], r["sf"], r["d"], r["df"], r["run"], r["time"], json.loads(r["t"])
+            )
+            for r in rows
+        }
 
     def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
         row = self.tx.run(
             "MATCH (v:Node {entity: $entity}) WHERE v.first_seen <= $as_of AND v.version <> $unversioned "
             "RETURN v.first_seen AS t, v.id AS id, v.version AS version ORDER BY v.first_seen DESC, v.id DESC LIMIT 1",
-            entity=entity, as_of=as_of, unversioned=UNVERSIONED).single()
+            entity=entity,
+            as_of=as_of,
+            unversioned=UNVERSIONED,
+        ).single()
         return (row["t"], row["id"], row["version"]) if row else None
 
     def exists(self, node_id: str) -> bool:
@@ -507,8 +626,11 @@ class _Neo4jTx(WriteTx):
     def versions_of(self, entities):
         if not entities:
             return []
-        rows = self.tx.run("UNWIND $entities AS e MATCH (v:Node {entity: e}) "
-                           "RETURN v.entity AS e, v.id AS id, v.version AS version, v.first_seen AS t", entities=list(entities))
+        rows = self.tx.run(
+            "UNWIND $entities AS e MATCH (v:Node {entity: e}) "
+            "RETURN v.entity AS e, v.id AS id, v.version AS version, v.first_seen AS t",
+            entities=list(entities),
+        )
         return [(r["e"], r["id"], r["version"], r["t"]) for r in rows]
 
     def existing(self, node_ids):

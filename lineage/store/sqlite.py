@@ -14,8 +14,9 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from lineage.canonical import stored_json
 from lineage.errors import StoreError, StoreUrlError
@@ -60,7 +61,7 @@ _CACHE_KIB = 65536  # page cache per connection (SQLite defaults to 2 MiB, which
 _SHALLOW = 8  # walks this deep or less go level by level; deeper ones take the whole closure at once
 
 
-def build(url: str) -> "SQLiteStore":
+def build(url: str) -> SQLiteStore:
     rest = url.removeprefix("sqlite://")
     path = rest[1:] if rest.startswith("/") else ""
     if not path:
@@ -127,8 +128,12 @@ class SQLiteStore(Store):
     def iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
         sql = f"SELECT {_ENTRY_COLUMNS} FROM ledger WHERE seq > ?"
         args: list[Any] = [after_seq]
-        for clause, value in (("kind = ?", kind), ("subject = ?", subject),
-                              ("recorded_at >= ?", since), ("recorded_at <= ?", until)):
+        for clause, value in (
+            ("kind = ?", kind),
+            ("subject = ?", subject),
+            ("recorded_at >= ?", since),
+            ("recorded_at <= ?", until),
+        ):
             if value is not None:
                 sql += f" AND {clause}"
                 args.append(value)
@@ -144,10 +149,21 @@ class SQLiteStore(Store):
         out = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            for r in self.db.execute(f"SELECT id, kind, namespace, name, version, entity, first_seen, last_seen "
-                                     f"FROM nodes WHERE id IN ({marks})", chunk):
-                out[r[0]] = NodeRow(id=r[0], kind=r[1], namespace=r[2], name=r[3], version=r[4], entity=r[5],
-                                    first_seen=r[6], last_seen=r[7])
+            for r in self.db.execute(
+                f"SELECT id, kind, namespace, name, version, entity, first_seen, last_seen "
+                f"FROM nodes WHERE id IN ({marks})",
+                chunk,
+            ):
+                out[r[0]] = NodeRow(
+                    id=r[0],
+                    kind=r[1],
+                    namespace=r[2],
+                    name=r[3],
+                    version=r[4],
+                    entity=r[5],
+                    first_seen=r[6],
+                    last_seen=r[7],
+                )
         return out
 
     def facets(self, node_id: str) -> dict[str, Any]:
@@ -159,8 +175,10 @@ class SQLiteStore(Store):
         out = []
         tmarks = ",".join("?" * len(types))
         for chunk in _chunks(ids):
-            sql = (f"SELECT src, type, dst, time FROM edges WHERE {near} IN ({','.join('?' * len(chunk))}) "
-                   f"AND type IN ({tmarks})")
+            sql = (
+                f"SELECT src, type, dst, time FROM edges WHERE {near} IN ({','.join('?' * len(chunk))}) "
+                f"AND type IN ({tmarks})"
+            )
             args = [*chunk, *types]
             if as_of is not None:
                 sql += " AND time <= ?"
@@ -183,11 +201,13 @@ class SQLiteStore(Store):
         near, far = ("dst", "src") if direction == "upstream" else ("src", "dst")
         tmarks = ",".join("?" * len(types))
         time_clause = " AND e.time <= ?" if as_of is not None else ""
-        sql = (f"WITH RECURSIVE walk(id) AS (SELECT value FROM json_each(?) UNION "
-               f"SELECT e.{far} FROM edges e JOIN walk w ON e.{near} = w.id WHERE e.type IN ({tmarks}){time_clause}), "
-               f"reached(id) AS (SELECT id FROM walk LIMIT ?) "
-               f"SELECT e.src, e.type, e.dst, e.time FROM reached r JOIN edges e ON e.{near} = r.id "
-               f"WHERE e.type IN ({tmarks}){time_clause}")
+        sql = (
+            f"WITH RECURSIVE walk(id) AS (SELECT value FROM json_each(?) UNION "
+            f"SELECT e.{far} FROM edges e JOIN walk w ON e.{near} = w.id WHERE e.type IN ({tmarks}){time_clause}), "
+            f"reached(id) AS (SELECT id FROM walk LIMIT ?) "
+            f"SELECT e.src, e.type, e.dst, e.time FROM reached r JOIN edges e ON e.{near} = r.id "
+            f"WHERE e.type IN ({tmarks}){time_clause}"
+        )
         when = [as_of] if as_of is not None else []
         args = [json.dumps(starts), *types, *when, max_nodes + 1, *types, *when]
         return bfs_over(map(Edge._make, self.db.execute(sql, args)), starts, direction, depth, max_nodes)
@@ -196,26 +216,37 @@ class SQLiteStore(Store):
         ds, field = ("dst", "dst_field") if direction == "upstream" else ("src", "src_field")
         out = []
         for dataset, name in keys:
-            sql = (f"SELECT src, src_field, dst, dst_field, run, time, transformations FROM column_edges "
-                   f"WHERE {ds} = ?")
+            sql = f"SELECT src, src_field, dst, dst_field, run, time, transformations FROM column_edges WHERE {ds} = ?"
             args = [dataset]
             if name is not None:
                 # upstream of a field: also what flowed into the whole dataset (WHOLE_DATASET, '')
                 sql += f" AND ({field} = ? OR {field} = '')" if direction == "upstream" else f" AND {field} = ?"
                 args.append(name)
             for r in self.db.execute(sql + " ORDER BY src, src_field, dst, dst_field", args):
-                out.append(ColumnEdge(src=r[0], src_field=r[1], dst=r[2], dst_field=r[3], run=r[4],
-                                      time=r[5], transformations=json.loads(r[6])))
+                out.append(
+                    ColumnEdge(
+                        src=r[0],
+                        src_field=r[1],
+                        dst=r[2],
+                        dst_field=r[3],
+                        run=r[4],
+                        time=r[5],
+                        transformations=json.loads(r[6]),
+                    )
+                )
         return out
 
     def column_fields(self, entity: str) -> set[str]:
-        rows = self.db.execute("SELECT src_field FROM column_edges WHERE src = ? UNION "
-                               "SELECT dst_field FROM column_edges WHERE dst = ? AND dst_field != ''", (entity, entity))
+        rows = self.db.execute(
+            "SELECT src_field FROM column_edges WHERE src = ? UNION "
+            "SELECT dst_field FROM column_edges WHERE dst = ? AND dst_field != ''",
+            (entity, entity),
+        )
         return {r[0] for r in rows}
 
     def search_nodes(self, text: str, kinds: Sequence[str], limit: int) -> list[NodeRow]:
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        sql = ("SELECT id FROM nodes WHERE lower(id) LIKE ? ESCAPE '\\'")
+        sql = "SELECT id FROM nodes WHERE lower(id) LIKE ? ESCAPE '\\'"
         args: list[Any] = [f"%{escaped}%"]
         if kinds:
             sql += " AND (" + " OR ".join("id LIKE ?" for _ in kinds) + ")"
@@ -228,8 +259,10 @@ class SQLiteStore(Store):
     def facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
         out = {}
         for chunk in _chunks(ids):
-            rows = self.db.execute(f"SELECT node, value FROM facets WHERE name = ? AND node IN "
-                                   f"({','.join('?' * len(chunk))})", [name, *chunk])
+            rows = self.db.execute(
+                f"SELECT node, value FROM facets WHERE name = ? AND node IN ({','.join('?' * len(chunk))})",
+                [name, *chunk],
+            )
             out.update((node, json.loads(value)) for node, value in rows)
         return out
 
@@ -239,8 +272,15 @@ class SQLiteStore(Store):
         kinds = dict(self.db.execute("SELECT kind, count(*) FROM ledger GROUP BY kind ORDER BY kind").fetchall())
         columns = self.db.execute("SELECT count(*) FROM column_edges").fetchone()[0]
         size = sum(os.path.getsize(p) for p in (self.file, Path(f"{self.file}-wal")) if p.exists())
-        return {"backend": "sqlite", "path": str(self.file), "bytes": size, "nodes": nodes, "edges": edges,
-                "column_edges": columns, "entries_by_kind": kinds}
+        return {
+            "backend": "sqlite",
+            "path": str(self.file),
+            "bytes": size,
+            "nodes": nodes,
+            "edges": edges,
+            "column_edges": columns,
+            "entries_by_kind": kinds,
+        }
 
     def clear_projection(self) -> None:
         with self._tx() as db:
@@ -273,7 +313,7 @@ class _Guarded:
         except sqlite3.Error as e:
             raise StoreError(f"{self._name}: {e}") from e
 
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> "_Rows":
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> _Rows:
         with self._translated():
             return _Rows(self._db.execute(sql, args), self)
 
@@ -335,57 +375,92 @@ class _SQLiteTx(WriteTx):
         db = self.db
         batch.bind()
         self._drop(batch)
-        db.executemany(f"INSERT INTO ledger ({_ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                       [(e.seq, e.recorded_at, e.kind, e.actor, e.subject, e.event_time, e.payload,
-                         e.payload_digest, e.prev_hash, e.hash) for e in batch.entries])
+        db.executemany(
+            f"INSERT INTO ledger ({_ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    e.seq,
+                    e.recorded_at,
+                    e.kind,
+                    e.actor,
+                    e.subject,
+                    e.event_time,
+                    e.payload,
+                    e.payload_digest,
+                    e.prev_hash,
+                    e.hash,
+                )
+                for e in batch.entries
+            ],
+        )
         db.executemany(
             "INSERT INTO nodes VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
             "first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)",
-            [(n.id, n.kind.value, n.namespace, n.name, n.version, n.entity, n.time, n.last)
-             for n in batch.nodes.values()])
+            [
+                (n.id, n.kind.value, n.namespace, n.name, n.version, n.entity, n.time, n.last)
+                for n in batch.nodes.values()
+            ],
+        )
         db.executemany(
             "INSERT INTO facets VALUES (?,?,?,?) ON CONFLICT (node, name) DO UPDATE SET "
             "value = excluded.value, ord = excluded.ord WHERE excluded.ord > facets.ord",
-            [(f.node, f.name, stored_json(f.value), f.order) for f in batch.facets.values()])
+            [(f.node, f.name, stored_json(f.value), f.order) for f in batch.facets.values()],
+        )
         db.executemany(
             "INSERT INTO edges VALUES (?,?,?,?) ON CONFLICT (src, type, dst) DO UPDATE SET "
             "time = min(time, excluded.time)",
-            [(e.src, e.type, e.dst, e.time) for e in batch.edges.values()])
+            [(e.src, e.type, e.dst, e.time) for e in batch.edges.values()],
+        )
         db.executemany(  # column_rows already merged each edge with its stored row
             "INSERT INTO column_edges VALUES (?,?,?,?,?,?,?) ON CONFLICT (src, src_field, dst, dst_field) "
             "DO UPDATE SET time = excluded.time, run = excluded.run, transformations = excluded.transformations",
-            [(c.src, c.src_field, c.dst, c.dst_field, c.run, c.time, stored_json(c.transformations))
-             for c in batch.column_rows()])
+            [
+                (c.src, c.src_field, c.dst, c.dst_field, c.run, c.time, stored_json(c.transformations))
+                for c in batch.column_rows()
+            ],
+        )
 
     def _drop(self, batch: Batch) -> None:
         """What a run's merged view took back (Batch.settle), deleted before the batch is written."""
         self.db.executemany("DELETE FROM edges WHERE src = ? AND type = ? AND dst = ?", sorted(batch.dropped_edges))
         self.db.executemany("DELETE FROM facets WHERE node = ? AND name = ?", sorted(batch.dropped_facets))
-        for statement in ("DELETE FROM edges WHERE src = ?", "DELETE FROM edges WHERE dst = ?",
-                          "DELETE FROM facets WHERE node = ?", "DELETE FROM nodes WHERE id = ?"):
+        for statement in (
+            "DELETE FROM edges WHERE src = ?",
+            "DELETE FROM edges WHERE dst = ?",
+            "DELETE FROM facets WHERE node = ?",
+            "DELETE FROM nodes WHERE id = ?",
+        ):
             self.db.executemany(statement, [(n,) for n in sorted(batch.dropped_nodes)])
 
     def edges_touching(self, node_ids):
         out = []
         for chunk in _chunks(node_ids):
             marks = ",".join("?" * len(chunk))
-            out += self.db.execute(f"SELECT src, type, dst FROM edges WHERE src IN ({marks}) UNION "
-                                   f"SELECT src, type, dst FROM edges WHERE dst IN ({marks})", chunk + chunk).fetchall()
+            out += self.db.execute(
+                f"SELECT src, type, dst FROM edges WHERE src IN ({marks}) UNION "
+                f"SELECT src, type, dst FROM edges WHERE dst IN ({marks})",
+                chunk + chunk,
+            ).fetchall()
         return out
 
     def typed_edges(self, node_ids, type_, direction):
         near = "dst" if direction == "upstream" else "src"  # a column name, never input
         out = []
         for chunk in _chunks(node_ids):
-            out += self.db.execute(f"SELECT src, dst, time FROM edges WHERE {near} IN ({','.join('?' * len(chunk))}) "
-                                   "AND type = ?", [*chunk, type_]).fetchall()
+            out += self.db.execute(
+                f"SELECT src, dst, time FROM edges WHERE {near} IN ({','.join('?' * len(chunk))}) AND type = ?",
+                [*chunk, type_],
+            ).fetchall()
         return out
 
     def facets_like(self, node_ids, prefix):
         out = []
         for chunk in _chunks(node_ids):
-            rows = self.db.execute(f"SELECT node, name, value, ord FROM facets WHERE node IN ({','.join('?' * len(chunk))}) "
-                                   "AND substr(name, 1, ?) = ?", [*chunk, len(prefix), prefix])
+            rows = self.db.execute(
+                f"SELECT node, name, value, ord FROM facets WHERE node IN ({','.join('?' * len(chunk))}) "
+                "AND substr(name, 1, ?) = ?",
+                [*chunk, len(prefix), prefix],
+            )
             out += [(node, name, json.loads(value), order) for node, name, value, order in rows]
         return out
 
@@ -395,19 +470,25 @@ class _SQLiteTx(WriteTx):
     def alias_edges(self, entities):
         out = []
         for chunk in _chunks(entities):
-            out += self.db.execute(f"SELECT src, dst FROM edges WHERE type = 'ALIAS_OF' AND src IN "
-                                   f"({','.join('?' * len(chunk))})", chunk).fetchall()
+            out += self.db.execute(
+                f"SELECT src, dst FROM edges WHERE type = 'ALIAS_OF' AND src IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
         return out
 
     def run_events(self, subject):
-        return self.db.execute("SELECT payload_digest, payload FROM ledger WHERE subject = ? AND kind = ? ORDER BY seq",
-                               (subject, OPENLINEAGE_KIND)).fetchall()
+        return self.db.execute(
+            "SELECT payload_digest, payload FROM ledger WHERE subject = ? AND kind = ? ORDER BY seq",
+            (subject, OPENLINEAGE_KIND),
+        ).fetchall()
 
     def stored_columns(self, keys):
         found = {}
         for key in keys:
-            row = self.db.execute("SELECT run, time, transformations FROM column_edges WHERE src = ? AND "
-                                  "src_field = ? AND dst = ? AND dst_field = ?", key).fetchone()
+            row = self.db.execute(
+                "SELECT run, time, transformations FROM column_edges WHERE src = ? AND "
+                "src_field = ? AND dst = ? AND dst_field = ?",
+                key,
+            ).fetchone()
             if row:
                 found[key] = ColumnFact(*key, row[0], row[1], json.loads(row[2]))
         return found
@@ -415,7 +496,9 @@ class _SQLiteTx(WriteTx):
     def latest_version_row(self, entity: str, as_of: str) -> tuple[str, str, str] | None:
         row = self.db.execute(
             "SELECT first_seen, id, version FROM nodes WHERE entity = ? AND first_seen <= ? AND version != ? "
-            "ORDER BY first_seen DESC, id DESC LIMIT 1", (entity, as_of, UNVERSIONED)).fetchone()
+            "ORDER BY first_seen DESC, id DESC LIMIT 1",
+            (entity, as_of, UNVERSIONED),
+        ).fetchone()
         return tuple(row) if row else None
 
     def exists(self, node_id: str) -> bool:
@@ -428,12 +511,16 @@ class _SQLiteTx(WriteTx):
     def versions_of(self, entities):
         out = []
         for chunk in _chunks(entities):
-            out += self.db.execute(f"SELECT entity, id, version, first_seen FROM nodes WHERE entity IN "
-                                   f"({','.join('?' * len(chunk))})", chunk).fetchall()
+            out += self.db.execute(
+                f"SELECT entity, id, version, first_seen FROM nodes WHERE entity IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
         return out
 
     def existing(self, node_ids):
         found: set[str] = set()
         for chunk in _chunks(node_ids):
-            found.update(r[0] for r in self.db.execute(f"SELECT id FROM nodes WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+            found.update(
+                r[0] for r in self.db.execute(f"SELECT id FROM nodes WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            )
         return found

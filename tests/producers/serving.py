@@ -10,13 +10,12 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
-
 from conftest import IN_CI, free_port
 
 
@@ -44,9 +43,24 @@ def start_server(store_url: str, log: Path, workers: int = 2, env: dict | None =
     """``auditgraph serve`` on a free loopback port, once /api/v1/health answers; (process, base URL)."""
     port = free_port()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lineage", "serve", "--store", store_url, "--port", str(port),
-                                 "--no-webhooks", "--workers", str(workers)], stdout=out, stderr=subprocess.STDOUT,
-                                env=env)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lineage",
+                "serve",
+                "--store",
+                store_url,
+                "--port",
+                str(port),
+                "--no-webhooks",
+                "--workers",
+                str(workers),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
     while True:
         assert proc.poll() is None, f"the server exited: {log.read_text()}"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT
 from serving import create_key, require, serving
+
 from lineage.ids import dataset_id
 
 pytestmark = pytest.mark.producers
@@ -37,25 +37,37 @@ RAW = "order_id,customer_id,amount\n1,10,5.0\n2,11,\n3,10,2.5\n4,12,1.5\n"
 
 
 def airflow_exe() -> Path:
-    return require(ROOT / "var" / "producers" / "airflow" / "bin" / "airflow", "Airflow virtualenv",
-                   "scripts/airflow-env install")
+    return require(
+        ROOT / "var" / "producers" / "airflow" / "bin" / "airflow", "Airflow virtualenv", "scripts/airflow-env install"
+    )
 
 
 def airflow_env(base: Path, url: str, key: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE_", "AIRFLOW"))}
-    transport = {"type": "http", "url": url, "endpoint": "api/v1/lineage", "compression": "gzip",
-                 "auth": {"type": "api_key", "apiKey": key}}
-    env.update({
-        "AIRFLOW_HOME": str(base / "airflow-home"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{base}/airflow.db",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": NAMESPACE,
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
-        "AUDITGRAPH_AIRFLOW_DATA": str(base / "data"),
-        "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost",
-        "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1,localhost",
-    })
+    transport = {
+        "type": "http",
+        "url": url,
+        "endpoint": "api/v1/lineage",
+        "compression": "gzip",
+        "auth": {"type": "api_key", "apiKey": key},
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(base / "airflow-home"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{base}/airflow.db",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": NAMESPACE,
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+            "AUDITGRAPH_AIRFLOW_DATA": str(base / "data"),
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "http_proxy": "http://127.0.0.1:9",
+            "https_proxy": "http://127.0.0.1:9",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
     return env
 
 
@@ -69,8 +81,9 @@ class DagRun:
     log: str
 
     def get(self, path: str, **params) -> dict:
-        answer = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=30,
-                           headers={"Authorization": f"Bearer {self.read_key}"})
+        answer = httpx.get(
+            f"{self.url}/api/v1/{path}", params=params, timeout=30, headers={"Authorization": f"Bearer {self.read_key}"}
+        )
         assert answer.status_code == 200, (path, params, answer.text)
         return answer.json()
 
@@ -97,15 +110,19 @@ def dag_run(tmp_path_factory):
         env = airflow_env(base, url, ingest_key)
         migrated = subprocess.run([str(exe), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
         assert migrated.returncode == 0, migrated.stderr[-4000:]
-        done = subprocess.run([str(exe), "dags", "test", "orders_pipeline", "2024-06-01"], env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [str(exe), "dags", "test", "orders_pipeline", "2024-06-01"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
         yield DagRun(url, read_key, base / "data", done.stdout + done.stderr)
 
 
 def test_the_dag_ran_and_sent_every_event_over_http(dag_run):
-    assert (dag_run.data / "customer_totals.csv").read_text().splitlines() == [
-        "customer_id,total", "10,7.5", "12,1.5"]
+    assert (dag_run.data / "customer_totals.csv").read_text().splitlines() == ["customer_id,total", "10,7.5", "12,1.5"]
     assert dag_run.log.count("Successfully emitted OpenLineage") == 5
     assert "Failed to emit" not in dag_run.log
 
@@ -118,7 +135,8 @@ def test_each_task_run_links_to_its_dag_run(dag_run):
         parent = dag_run.get("nodes", id=run)["facets"]["parent"]
         assert f"run:{parent['root']['run']['runId']}" == dag
     assert sorted(dag_run.edges(dag, "in", "CHILD_OF")) == sorted(
-        dag_run.runs_of("orders_pipeline.extract_orders") + dag_run.runs_of("orders_pipeline.summarize"))
+        dag_run.runs_of("orders_pipeline.extract_orders") + dag_run.runs_of("orders_pipeline.summarize")
+    )
     assert dag_run.get("nodes", id=dag)["facets"]["_state"]["eventType"] == "COMPLETE"
 
 
@@ -129,7 +147,9 @@ def test_the_declared_files_flow_from_task_to_task(dag_run):
     assert dag_run.edges(extract, "in", "READ_BY") == [f"{dag_run.file('raw_orders.csv')}@unversioned"]
     assert dag_run.edges(extract, "out", "WROTE") == [staged]
     assert dag_run.edges(summarize, "in", "READ_BY") == [staged]
-    assert dag_run.edges(summarize, "out", "WROTE") == [f"{dag_run.file('customer_totals.csv')}@{summarize.removeprefix('run:')}"]
+    assert dag_run.edges(summarize, "out", "WROTE") == [
+        f"{dag_run.file('customer_totals.csv')}@{summarize.removeprefix('run:')}"
+    ]
     path = dag_run.get("path", **{"from": dag_run.file("raw_orders.csv"), "to": dag_run.file("customer_totals.csv")})
     assert path["found"] is True and extract in path["nodes"] and summarize in path["nodes"]
     impact = json.dumps(dag_run.get("impact", id=dag_run.file("raw_orders.csv")))

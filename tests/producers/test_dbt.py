@@ -33,9 +33,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT
 from serving import cli, create_key, require, start_server
+
 from lineage.ids import dataset_id, parse_id
 
 pytestmark = pytest.mark.producers
@@ -93,8 +93,9 @@ class Pipeline:
     store_url: str = ""
 
     def get(self, path: str, **params) -> dict:
-        answer = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=30,
-                           headers={"Authorization": f"Bearer {self.read_key}"})
+        answer = httpx.get(
+            f"{self.url}/api/v1/{path}", params=params, timeout=30, headers={"Authorization": f"Bearer {self.read_key}"}
+        )
         assert answer.status_code == 200, (path, params, answer.text)
         return answer.json()
 
@@ -120,13 +121,21 @@ def entity(version_id: str) -> str:
 
 def dbt_env(project: Path, duckdb: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE_", "DBT_"))}
-    env.update({
-        "PATH": f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}",  # dbt-ol runs `dbt` from PATH
-        "DBT_PROFILES_DIR": str(project), "DBT_DUCKDB_PATH": str(duckdb),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
-        "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost",
-        "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1,localhost",
-    })
+    env.update(
+        {
+            "PATH": f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}",  # dbt-ol runs `dbt` from PATH
+            "DBT_PROFILES_DIR": str(project),
+            "DBT_DUCKDB_PATH": str(duckdb),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "http_proxy": "http://127.0.0.1:9",
+            "https_proxy": "http://127.0.0.1:9",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
     return env
 
 
@@ -136,15 +145,31 @@ def point_at(env: dict, mode: str, project: Path, url: str, key: str) -> None:
         env.update({"OPENLINEAGE_URL": url, "OPENLINEAGE_API_KEY": key})
         return
     config = project / "openlineage.yml"
-    config.write_text(json.dumps({"transport": {"type": "http", "url": url, "compression": "gzip",
-                                                "auth": {"type": "api_key", "apiKey": key}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "transport": {
+                    "type": "http",
+                    "url": url,
+                    "compression": "gzip",
+                    "auth": {"type": "api_key", "apiKey": key},
+                }
+            }
+        )
+    )
     env["OPENLINEAGE_CONFIG"] = str(config)
 
 
 def run_dbt(exe: Path, mode: str, project: Path, env: dict, *args: str, expect: int) -> int:
     extra = ["--consume-structured-logs"] if mode == "structured-logs" else []
-    done = subprocess.run([str(exe), *args, "--project-dir", str(project), *extra], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(exe), *args, "--project-dir", str(project), *extra],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == expect, out
     assert "failed to emit" not in out, out
@@ -166,12 +191,15 @@ def run_pipeline(mode: str, home: Path, workers: int) -> Pipeline:
         emitted = [run_dbt(exe, mode, project, env, "build", expect=1)]
         target = project / "target"
         manifest = json.loads((target / "manifest.json").read_text())
-        statuses = {r["unique_id"]: r["status"] for r in json.loads((target / "run_results.json").read_text())["results"]}
+        statuses = {
+            r["unique_id"]: r["status"] for r in json.loads((target / "run_results.json").read_text())["results"]
+        }
         p = Pipeline(mode, url, read_key, f"duckdb://{duckdb}", manifest, statuses, store_url=store_url)
         p.revenue_after_build = p.versions(p.dataset("model.shop.customer_revenue"))
         p.top_after_build = p.versions(p.dataset("model.shop.top_customers"))
-        emitted.append(run_dbt(exe, mode, project, {**env, "SHOP_BREAK_REVENUE": "1"},
-                               "run", "-s", "customer_revenue", expect=1))
+        emitted.append(
+            run_dbt(exe, mode, project, {**env, "SHOP_BREAK_REVENUE": "1"}, "run", "-s", "customer_revenue", expect=1)
+        )
         emitted.append(run_dbt(exe, mode, project, env, "run", "-s", "top_customers", expect=0))
         p.emitted = emitted
         yield p
@@ -205,8 +233,9 @@ def datasets_at(answer: dict, distance: int) -> set[str]:
 
 
 def test_every_event_dbt_ol_emitted_is_in_the_ledger_and_the_chain_verifies(pipeline):
-    logged = cli("audit", "log", "--kind", "openlineage.event", "--limit", "100000", "--json",
-                 "--store", pipeline.store_url)
+    logged = cli(
+        "audit", "log", "--kind", "openlineage.event", "--limit", "100000", "--json", "--store", pipeline.store_url
+    )
     assert logged.returncode == 0, logged.stderr
     entries = json.loads(logged.stdout)
     assert len(entries) == sum(pipeline.emitted) > 0
@@ -216,12 +245,16 @@ def test_every_event_dbt_ol_emitted_is_in_the_ledger_and_the_chain_verifies(pipe
 
 
 def test_upstream_of_every_built_model_is_its_parents_in_the_manifest(pipeline):
-    models = [n for n, node in pipeline.manifest["nodes"].items()
-              if node["resource_type"] == "model" and pipeline.succeeded(n)]
+    models = [
+        n
+        for n, node in pipeline.manifest["nodes"].items()
+        if node["resource_type"] == "model" and pipeline.succeeded(n)
+    ]
     assert len(models) == 4
     for model in models:
-        expected = {pipeline.dataset(parent) for parent in pipeline.manifest["parent_map"][model]
-                    if pipeline.reported(parent)}
+        expected = {
+            pipeline.dataset(parent) for parent in pipeline.manifest["parent_map"][model] if pipeline.reported(parent)
+        }
         answer = pipeline.get("upstream", id=pipeline.dataset(model), depth=2)
         assert datasets_at(answer, 2) == expected, model
 
@@ -235,8 +268,9 @@ def test_downstream_of_every_dataset_is_its_children_in_the_manifest(pipeline):
     roots = [n for n in pipeline.manifest["nodes"] if pipeline.reported(n) and n != FAILED_ONLY]
     assert len(roots) == {"artifacts": 4, "structured-logs": 6}[pipeline.mode]
     for node in roots:
-        expected = {pipeline.dataset(child) for child in pipeline.manifest["child_map"][node]
-                    if pipeline.reported(child)} - {failed}
+        expected = {
+            pipeline.dataset(child) for child in pipeline.manifest["child_map"][node] if pipeline.reported(child)
+        } - {failed}
         found = datasets_at(pipeline.get("downstream", id=pipeline.dataset(node), depth=2), 2)
         assert (found & tables) - {failed} == expected, node
         assert found <= known, (node, found - known)
@@ -259,19 +293,25 @@ def test_impact_of_every_dataset_is_what_dbt_built_from_it_at_its_distance(pipel
     roots = [n for n in pipeline.manifest["nodes"] if pipeline.reported(n) and n != FAILED_ONLY]
     for node in roots:
         answer = pipeline.get("impact", id=pipeline.dataset(node))
-        found = {d: level["distance"] for level in answer["levels"] for d in level["datasets"]
-                 if d in tables and d != failed}
+        found = {
+            d: level["distance"] for level in answer["levels"] for d in level["datasets"] if d in tables and d != failed
+        }
         assert found == manifest_impact(pipeline, node), node
         assert not answer["truncated"]
     staging = manifest_impact(pipeline, "model.shop.stg_orders")
-    assert staging == {pipeline.dataset("model.shop.customer_revenue"): 1,
-                       pipeline.dataset("model.shop.top_customers"): 2}
+    assert staging == {
+        pipeline.dataset("model.shop.customer_revenue"): 1,
+        pipeline.dataset("model.shop.top_customers"): 2,
+    }
 
 
 def upstream_columns(p: Pipeline, dataset: str, column: str) -> set[tuple[str, str]]:
     answer = p.get("columns", dataset=dataset, field=column, depth=1)
-    return {(e["src"], e["src_field"]) for e in answer["edges"]
-            if e["direction"] == "upstream" and e["dst"] == dataset and e["dst_field"] == column}
+    return {
+        (e["src"], e["src_field"])
+        for e in answer["edges"]
+        if e["direction"] == "upstream" and e["dst"] == dataset and e["dst_field"] == column
+    }
 
 
 def test_column_lineage_of_every_model_matches_its_sql_and_the_manifest_columns(artifacts):
@@ -307,8 +347,11 @@ def test_a_failed_model_run_creates_no_version_that_later_reads_bind_to(pipeline
     top = pipeline.dataset("model.shop.top_customers")
     newest = [v for v in pipeline.versions(top) if v not in pipeline.top_after_build]
     assert len(newest) == 1
-    read = {n["id"] for n in pipeline.get("upstream", id=newest[0], depth=2)["nodes"]
-            if n["kind"] == "DatasetVersion" and n["distance"] == 2}
+    read = {
+        n["id"]
+        for n in pipeline.get("upstream", id=newest[0], depth=2)["nodes"]
+        if n["kind"] == "DatasetVersion" and n["distance"] == 2
+    }
     assert read == set(good)
 
 

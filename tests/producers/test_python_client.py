@@ -26,15 +26,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import free_port, snapshot
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import (column_lineage_dataset, dataset_type_dataset, dataset_version_dataset,
-                                         parent_run, schema_dataset)
+from openlineage.client.facet_v2 import (
+    column_lineage_dataset,
+    dataset_type_dataset,
+    dataset_version_dataset,
+    parent_run,
+    schema_dataset,
+)
 
 from lineage.graph import Graph
 from lineage.server import auth
 from lineage.store import open_store
-from conftest import free_port, snapshot
 
 pytestmark = pytest.mark.producers
 
@@ -43,11 +48,15 @@ NS = "producers"
 ORDERS = ("postgres://db:5432", "public.orders")
 CLEAN = ("warehouse", "clean.orders")
 MODEL = ("models", "churn")
-RUNS = {"daily": "01920000-0000-7000-8000-000000000001", "clean": "01920000-0000-7000-8000-000000000002",
-        "train": "01920000-0000-7000-8000-000000000003"}
+RUNS = {
+    "daily": "01920000-0000-7000-8000-000000000001",
+    "clean": "01920000-0000-7000-8000-000000000002",
+    "train": "01920000-0000-7000-8000-000000000003",
+}
 
 
 # --- a real `auditgraph serve` ------------------------------------------------------------------
+
 
 @contextmanager
 def serve(tmp_path: Path, workers: int, *, command: list[str] | None = None):
@@ -57,8 +66,19 @@ def serve(tmp_path: Path, workers: int, *, command: list[str] | None = None):
     with open_store(store_url) as store:
         _, ingest_key = auth.create_key(store, "producer", ["ingest", "read"], "test")
     port = free_port()
-    argv = command or [sys.executable, "-m", "lineage", "serve", "--store", store_url, "--port", str(port),
-                       "--workers", str(workers), "--no-webhooks"]
+    argv = command or [
+        sys.executable,
+        "-m",
+        "lineage",
+        "serve",
+        "--store",
+        store_url,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-webhooks",
+    ]
     env = {**os.environ, "AUDITGRAPH_TEST_PORT": str(port), "AUDITGRAPH_TEST_STORE": store_url}
     server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
@@ -92,6 +112,7 @@ def cli(*args: str) -> str:
 
 # --- the pipeline, as a producer declares it ----------------------------------------------------
 
+
 def _at(minute: int) -> str:
     return f"2024-06-01T02:{minute:02d}:00.000Z"
 
@@ -99,30 +120,53 @@ def _at(minute: int) -> str:
 def _event(state: RunState, minute: int, job: str, run: str, inputs=(), outputs=(), parent: bool = True) -> RunEvent:
     facets = {}
     if parent:
-        facets["parent"] = parent_run.ParentRunFacet(run=parent_run.Run(runId=RUNS["daily"]),
-                                                     job=parent_run.Job(namespace=NS, name="daily"))
-    return RunEvent(eventType=state, eventTime=_at(minute), producer="https://github.com/OpenLineage/OpenLineage",
-                    run=Run(runId=run, facets=facets), job=Job(namespace=NS, name=job),
-                    inputs=list(inputs), outputs=list(outputs))
+        facets["parent"] = parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=RUNS["daily"]), job=parent_run.Job(namespace=NS, name="daily")
+        )
+    return RunEvent(
+        eventType=state,
+        eventTime=_at(minute),
+        producer="https://github.com/OpenLineage/OpenLineage",
+        run=Run(runId=run, facets=facets),
+        job=Job(namespace=NS, name=job),
+        inputs=list(inputs),
+        outputs=list(outputs),
+    )
 
 
 def _orders() -> InputDataset:
-    fields = [schema_dataset.SchemaDatasetFacetFields(name=n, type=t)
-              for n, t in (("order_id", "int"), ("customer_id", "int"), ("amount", "decimal"), ("status", "text"))]
-    return InputDataset(*ORDERS, facets={"version": dataset_version_dataset.DatasetVersionDatasetFacet("v1"),
-                                         "schema": schema_dataset.SchemaDatasetFacet(fields=fields)})
+    fields = [
+        schema_dataset.SchemaDatasetFacetFields(name=n, type=t)
+        for n, t in (("order_id", "int"), ("customer_id", "int"), ("amount", "decimal"), ("status", "text"))
+    ]
+    return InputDataset(
+        *ORDERS,
+        facets={
+            "version": dataset_version_dataset.DatasetVersionDatasetFacet("v1"),
+            "schema": schema_dataset.SchemaDatasetFacet(fields=fields),
+        },
+    )
 
 
 def _clean() -> OutputDataset:
     def source(field: str, kind: str = "DIRECT", subtype: str = "IDENTITY"):
-        return column_lineage_dataset.InputField(*ORDERS, field, transformations=[
-            column_lineage_dataset.Transformation(type=kind, subtype=subtype)])
+        return column_lineage_dataset.InputField(
+            *ORDERS, field, transformations=[column_lineage_dataset.Transformation(type=kind, subtype=subtype)]
+        )
+
     lineage = column_lineage_dataset.ColumnLineageDatasetFacet(
-        fields={"amount": column_lineage_dataset.Fields(inputFields=[source("amount")]),
-                "customer": column_lineage_dataset.Fields(inputFields=[source("customer_id")])},
-        dataset=[source("status", "INDIRECT", "FILTER")])
-    schema = schema_dataset.SchemaDatasetFacet(fields=[schema_dataset.SchemaDatasetFacetFields(name=n, type=t)
-                                                       for n, t in (("customer", "int"), ("amount", "decimal"))])
+        fields={
+            "amount": column_lineage_dataset.Fields(inputFields=[source("amount")]),
+            "customer": column_lineage_dataset.Fields(inputFields=[source("customer_id")]),
+        },
+        dataset=[source("status", "INDIRECT", "FILTER")],
+    )
+    schema = schema_dataset.SchemaDatasetFacet(
+        fields=[
+            schema_dataset.SchemaDatasetFacetFields(name=n, type=t)
+            for n, t in (("customer", "int"), ("amount", "decimal"))
+        ]
+    )
     return OutputDataset(*CLEAN, facets={"schema": schema, "columnLineage": lineage})
 
 
@@ -149,10 +193,21 @@ def declared(store) -> dict:
     clean_run, train_run = f"run:{RUNS['clean']}", f"run:{RUNS['train']}"
     return {
         "upstream": {n.id for n in Graph(store).traverse("model:models/churn", "upstream").nodes},
-        "downstream": {n.id for n in Graph(store).traverse("dataset:postgres://db:5432/public.orders", "downstream").nodes},
-        "columns": {(e.src, e.src_field, e.dst, e.dst_field, e.transformations[0]["type"],
-                     e.transformations[0]["subtype"], e.run)
-                    for e in Graph(store).columns("dataset:warehouse/clean.orders").edges},
+        "downstream": {
+            n.id for n in Graph(store).traverse("dataset:postgres://db:5432/public.orders", "downstream").nodes
+        },
+        "columns": {
+            (
+                e.src,
+                e.src_field,
+                e.dst,
+                e.dst_field,
+                e.transformations[0]["type"],
+                e.transformations[0]["subtype"],
+                e.run,
+            )
+            for e in Graph(store).columns("dataset:warehouse/clean.orders").edges
+        },
         "children": {e["src"] for e in Graph(store).node(f"run:{RUNS['daily']}")["in"] if e["type"] == "CHILD_OF"},
         "runs": (clean_run, train_run),
     }
@@ -161,17 +216,47 @@ def declared(store) -> dict:
 ORDERS_V1 = "dataset:postgres://db:5432/public.orders@v1"
 CLEAN_V = f"dataset:warehouse/clean.orders@{RUNS['clean']}"
 MODEL_V = f"model:models/churn@{RUNS['train']}"
-FLOW = {ORDERS_V1, f"run:{RUNS['clean']}", "job:producers/daily.clean_orders", CLEAN_V,
-        f"run:{RUNS['train']}", "job:producers/daily.train_churn", MODEL_V}
+FLOW = {
+    ORDERS_V1,
+    f"run:{RUNS['clean']}",
+    "job:producers/daily.clean_orders",
+    CLEAN_V,
+    f"run:{RUNS['train']}",
+    "job:producers/daily.train_churn",
+    MODEL_V,
+}
 PIPELINE = {
     "upstream": FLOW,
     "downstream": FLOW,
-    "columns": {("dataset:postgres://db:5432/public.orders", "amount", "dataset:warehouse/clean.orders", "amount",
-                 "DIRECT", "IDENTITY", f"run:{RUNS['clean']}"),
-                ("dataset:postgres://db:5432/public.orders", "customer_id", "dataset:warehouse/clean.orders", "customer",
-                 "DIRECT", "IDENTITY", f"run:{RUNS['clean']}"),
-                ("dataset:postgres://db:5432/public.orders", "status", "dataset:warehouse/clean.orders", None,
-                 "INDIRECT", "FILTER", f"run:{RUNS['clean']}")},
+    "columns": {
+        (
+            "dataset:postgres://db:5432/public.orders",
+            "amount",
+            "dataset:warehouse/clean.orders",
+            "amount",
+            "DIRECT",
+            "IDENTITY",
+            f"run:{RUNS['clean']}",
+        ),
+        (
+            "dataset:postgres://db:5432/public.orders",
+            "customer_id",
+            "dataset:warehouse/clean.orders",
+            "customer",
+            "DIRECT",
+            "IDENTITY",
+            f"run:{RUNS['clean']}",
+        ),
+        (
+            "dataset:postgres://db:5432/public.orders",
+            "status",
+            "dataset:warehouse/clean.orders",
+            None,
+            "INDIRECT",
+            "FILTER",
+            f"run:{RUNS['clean']}",
+        ),
+    },
     "children": {f"run:{RUNS['clean']}", f"run:{RUNS['train']}"},
     "runs": (f"run:{RUNS['clean']}", f"run:{RUNS['train']}"),
 }
@@ -181,9 +266,9 @@ PIPELINE = {
 def reference(tmp_path_factory) -> dict:
     """The graph of the pipeline's events as the client writes them (it adds its own facets),
     ingested directly in the order they were emitted."""
+    from conftest import documents
     from openlineage.client.transport.file import FileConfig, FileTransport
 
-    from conftest import documents
     from lineage.ingest import ingest
 
     base = tmp_path_factory.mktemp("reference")
@@ -195,6 +280,7 @@ def reference(tmp_path_factory) -> dict:
 
 
 # --- the client, configured as its users configure it ------------------------------------------
+
 
 @pytest.fixture(params=[1, 2], ids=["one-worker", "two-workers"])
 def server(request, tmp_path):
@@ -292,8 +378,18 @@ def test_file_transport_then_auditgraph_ingest_records_the_pipeline(monkeypatch,
 def test_composite_http_and_file_record_the_pipeline_once(server, monkeypatch, tmp_path, reference):
     base, store_url, key = server
     log = tmp_path / "events.jsonl"
-    configure(monkeypatch, tmp_path, {"type": "composite", "continue_on_failure": False, "transports": {
-        "auditgraph": http(base, key), "archive": {"type": "file", "log_file_path": str(log), "append": True}}})
+    configure(
+        monkeypatch,
+        tmp_path,
+        {
+            "type": "composite",
+            "continue_on_failure": False,
+            "transports": {
+                "auditgraph": http(base, key),
+                "archive": {"type": "file", "log_file_path": str(log), "append": True},
+            },
+        },
+    )
     emit_pipeline(OpenLineageClient())
     assert len(log.read_text().splitlines()) == 6
     report = json.loads(cli("ingest", str(log), "--store", store_url, "--json"))  # the archive, replayed

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT
 from serving import create_key, require, serving
+
 from lineage.ids import dataset_id
 
 pytestmark = pytest.mark.producers
@@ -49,10 +49,15 @@ ORDERS = {  # each batch of orders, as the CSV the build application reads
 
 def spark_env() -> tuple[Path, Path]:
     """The venv's python and the listener jar, as scripts/spark-env installs them."""
-    python = require(ROOT / "var" / "producers" / "spark" / "bin" / "python", "PySpark venv", "scripts/spark-env install")
+    python = require(
+        ROOT / "var" / "producers" / "spark" / "bin" / "python", "PySpark venv", "scripts/spark-env install"
+    )
     jars = sorted((ROOT / "var" / "producers" / "spark-jars").glob("openlineage-spark_2.12-*.jar"))
-    return python, require(jars[-1] if jars else ROOT / "var" / "producers" / "spark-jars" / "openlineage-spark_2.12.jar",
-                           "OpenLineage Spark jar", "scripts/spark-env install")
+    return python, require(
+        jars[-1] if jars else ROOT / "var" / "producers" / "spark-jars" / "openlineage-spark_2.12.jar",
+        "OpenLineage Spark jar",
+        "scripts/spark-env install",
+    )
 
 
 @dataclass
@@ -65,8 +70,9 @@ class Lake:
     printed: list[dict]
 
     def get(self, path: str, **params) -> dict:
-        answer = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=30,
-                           headers={"Authorization": f"Bearer {self.read_key}"})
+        answer = httpx.get(
+            f"{self.url}/api/v1/{path}", params=params, timeout=30, headers={"Authorization": f"Bearer {self.read_key}"}
+        )
         assert answer.status_code == 200, (path, params, answer.text)
         return answer.json()
 
@@ -79,9 +85,13 @@ class Lake:
 
     def version_from(self, orders: int) -> str:
         """The version of enriched written by the build that read orders_<n>.csv."""
-        found = [v for v, run in self.writers(self.file("enriched")).items()
-                 if any(e["src"] == f"{self.file(f'orders_{orders}.csv')}@unversioned"
-                        for e in self.get("nodes", id=run)["in"])]
+        found = [
+            v
+            for v, run in self.writers(self.file("enriched")).items()
+            if any(
+                e["src"] == f"{self.file(f'orders_{orders}.csv')}@unversioned" for e in self.get("nodes", id=run)["in"]
+            )
+        ]
         assert len(found) == 1, (orders, found)
         return found[0]
 
@@ -128,14 +138,44 @@ def lake(tmp_path_factory):
     store_url = f"sqlite:///{base}/store.db"
     ingest_key, read_key = create_key(store_url, "spark", "ingest"), create_key(store_url, "spark", "read")
     with serving(store_url, base / "server.log") as url:
-        def build(n: int, mode: str) -> dict:
-            return run_app(python, jar, url, ingest_key, base, "build", "--orders", str(base / f"orders_{n}.csv"),
-                           "--customers", str(base / "customers.csv"), "--out", str(base / "enriched"), "--mode", mode)
 
-        printed = [build(1, "overwrite"), build(2, "append"),
-                   run_app(python, jar, url, ingest_key, base, "aggregate", "--enriched", str(base / "enriched"),
-                           "--table", "region_totals", "--mode", "overwrite"),
-                   build(3, "overwrite")]
+        def build(n: int, mode: str) -> dict:
+            return run_app(
+                python,
+                jar,
+                url,
+                ingest_key,
+                base,
+                "build",
+                "--orders",
+                str(base / f"orders_{n}.csv"),
+                "--customers",
+                str(base / "customers.csv"),
+                "--out",
+                str(base / "enriched"),
+                "--mode",
+                mode,
+            )
+
+        printed = [
+            build(1, "overwrite"),
+            build(2, "append"),
+            run_app(
+                python,
+                jar,
+                url,
+                ingest_key,
+                base,
+                "aggregate",
+                "--enriched",
+                str(base / "enriched"),
+                "--table",
+                "region_totals",
+                "--mode",
+                "overwrite",
+            ),
+            build(3, "overwrite"),
+        ]
         yield Lake(url, read_key, base, printed)
 
 
@@ -160,7 +200,9 @@ def test_the_second_application_reads_what_the_first_wrote_through_the_parquet_f
     readers = [e["dst"] for e in lake.get("nodes", id=appended)["out"] if e["type"] == "READ_BY"]
     assert readers and {lake.parent_job(r) for r in readers} == {f"job:{NAMESPACE}/orders_aggregate"}
     table = lake.file("warehouse/region_totals")
-    assert {lake.file("enriched"), lake.file("orders_2.csv"), lake.file("customers.csv")} <= lake.upstream_datasets(table)
+    assert {lake.file("enriched"), lake.file("orders_2.csv"), lake.file("customers.csv")} <= lake.upstream_datasets(
+        table
+    )
     path = lake.get("path", **{"from": lake.file("orders_2.csv"), "to": table})
     assert path["found"] is True
     assert (path["nodes"][0], path["nodes"][-1]) == (lake.file("orders_2.csv"), table)
@@ -176,7 +218,10 @@ def test_an_overwrite_version_has_only_its_own_writers_inputs_upstream(lake):
 def test_an_append_version_keeps_the_earlier_writers_lineage(lake):
     appended = lake.version_from(2)
     assert lake.upstream_datasets(appended) == {
-        lake.file("orders_1.csv"), lake.file("orders_2.csv"), lake.file("customers.csv")}
+        lake.file("orders_1.csv"),
+        lake.file("orders_2.csv"),
+        lake.file("customers.csv"),
+    }
 
 
 def test_the_aggregate_over_an_appended_table_is_downstream_of_every_batch(lake):
@@ -195,14 +240,21 @@ def test_column_lineage_follows_spark_from_the_table_back_to_the_csv_columns(lak
     aggregation = [e for e in found["edges"] if e["dst"] == table and e["dst_field"] == "total"]
     assert [t["subtype"] for e in aggregation for t in e["transformations"]] == ["AGGREGATION"] * len(aggregation)
     region = lake.get("columns", dataset=lake.file("enriched"), field="region")["edges"]
-    direct = {(e["src"], e["src_field"]) for e in region if e["direction"] == "upstream"
-              and {t["type"] for t in e["transformations"]} == {"DIRECT"}}
+    direct = {
+        (e["src"], e["src_field"])
+        for e in region
+        if e["direction"] == "upstream" and {t["type"] for t in e["transformations"]} == {"DIRECT"}
+    }
     assert direct == {(lake.file("customers.csv"), "region")}
 
 
 def indirect_sources(found: dict) -> set[tuple[str, str, str]]:
-    return {(e["src"], e["src_field"], t.get("subtype")) for e in found["edges"]
-            for t in e.get("transformations", []) if t.get("type") == "INDIRECT"}
+    return {
+        (e["src"], e["src_field"], t.get("subtype"))
+        for e in found["edges"]
+        for t in e.get("transformations", [])
+        if t.get("type") == "INDIRECT"
+    }
 
 
 def test_the_join_key_is_an_indirect_dependency_of_every_enriched_column(lake):
@@ -214,8 +266,9 @@ def test_the_join_key_is_an_indirect_dependency_of_every_enriched_column(lake):
 def test_the_symlinks_facet_of_the_catalog_table_is_kept_whole(lake):
     node = lake.get("nodes", id=lake.file("warehouse/region_totals"))
     identifiers = node["facets"]["symlinks"]["identifiers"]
-    assert identifiers == [{"namespace": f"file:{lake.base / 'warehouse'}", "name": "default.region_totals",
-                            "type": "TABLE"}]
+    assert identifiers == [
+        {"namespace": f"file:{lake.base / 'warehouse'}", "name": "default.region_totals", "type": "TABLE"}
+    ]
 
 
 def test_the_table_name_of_the_symlink_names_the_same_dataset(lake):

@@ -19,8 +19,13 @@ class MaxUpstreamDatasets(Check):
     def evaluate(self, subject, params: BaseModel) -> Decision:
         upstream = subject.upstream_datasets  # raises IncompleteError on a truncated walk: not evaluated
         status = "pass" if len(upstream) <= params.max else "fail"
-        return Decision(status=status, observed=len(upstream), threshold=params.max,
-                        reason=f"{len(upstream)} upstream dataset version(s)", evidence=upstream)
+        return Decision(
+            status=status,
+            observed=len(upstream),
+            threshold=params.max,
+            reason=f"{len(upstream)} upstream dataset version(s)",
+            evidence=upstream,
+        )
 
 
 @hookimpl

@@ -43,8 +43,16 @@ def summarize() -> None:
 
 
 with DAG("orders_pipeline", start_date=datetime(2024, 1, 1), schedule=None, catchup=False):
-    extract = PythonOperator(task_id="extract_orders", python_callable=extract_orders,
-                             inlets=[File(url=f"file://{RAW}")], outlets=[File(url=f"file://{STAGED}")])
-    total = PythonOperator(task_id="summarize", python_callable=summarize,
-                           inlets=[File(url=f"file://{STAGED}")], outlets=[File(url=f"file://{TOTALS}")])
+    extract = PythonOperator(
+        task_id="extract_orders",
+        python_callable=extract_orders,
+        inlets=[File(url=f"file://{RAW}")],
+        outlets=[File(url=f"file://{STAGED}")],
+    )
+    total = PythonOperator(
+        task_id="summarize",
+        python_callable=summarize,
+        inlets=[File(url=f"file://{STAGED}")],
+        outlets=[File(url=f"file://{TOTALS}")],
+    )
     extract >> total

@@ -18,13 +18,16 @@ from pyspark.sql import functions as F
 
 
 def session(name: str, confs: list[str], warehouse: str) -> SparkSession:
-    builder = (SparkSession.builder.master("local[1]").appName(name)
-               .config("spark.ui.enabled", "false")
-               .config("spark.driver.host", "127.0.0.1")
-               .config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.sql.shuffle.partitions", "1")
-               .config("spark.sql.warehouse.dir", warehouse)
-               .config("spark.extraListeners", "io.openlineage.spark.agent.OpenLineageSparkListener"))
+    builder = (
+        SparkSession.builder.master("local[1]")
+        .appName(name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.sql.warehouse.dir", warehouse)
+        .config("spark.extraListeners", "io.openlineage.spark.agent.OpenLineageSparkListener")
+    )
     for item in confs:
         key, _, value = item.partition("=")
         builder = builder.config(key, value)
