@@ -207,6 +207,7 @@ def test_the_core_cli_lists_every_command_group_without_a_warning(core):
         assert re.search(rf"^  {group}\s", done.stdout, re.M), f"{group} missing from --help:\n{done.stdout}"
 
 
+@pytest.mark.slow  # several CLI subprocesses
 def test_demo_ingest_lineage_and_audit_verify_run_without_any_extra(core):
     demo = core("demo")
     assert demo.returncode == 0, demo.stderr
@@ -233,6 +234,7 @@ def test_demo_ingest_lineage_and_audit_verify_run_without_any_extra(core):
     assert json.loads(verified.stdout)["ok"] is True and json.loads(verified.stdout)["entries"] == 17
 
 
+@pytest.mark.slow  # several CLI subprocesses
 def test_serve_answers_health_without_any_extra(core, tmp_path):
     port, log = free_port(), tmp_path / "serve.log"
     with open(log, "w") as out:
@@ -286,6 +288,7 @@ def test_a_neo4j_store_without_the_driver_says_to_install_the_neo4j_extra(core):
     assert done.stderr.startswith("Error: this needs the 'neo4j' extra: pip install \"auditgraph[neo4j]\""), done.stderr
 
 
+@pytest.mark.slow  # several CLI subprocesses
 def test_without_the_signing_extra_an_approval_rule_is_not_evaluated_and_audit_verify_does_not_pass(core, tmp_path):
     assert core("demo", extras=True).returncode == 0
     key = str(tmp_path / "rita.pem")
