@@ -54,7 +54,9 @@ def register_entry_kinds():
 def register_projectors():
     """``{kind: projector}`` for ledger entries of untyped kinds (OpenLineage events).
 
-    A projector is ``(payload, ctx, hint=None) -> lineage.projection.Facts``.
+    A projector is ``(payload, ctx, hint=None) -> lineage.projection.Facts``. One that reads
+    versions or existence from the graph declares what it asks with
+    ``@lineage.projection.prefetching(find)``, so a batch's lookups are fetched in bulk first.
     """
 
 
