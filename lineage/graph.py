@@ -427,7 +427,12 @@ class Graph:
         wrote = {e.dst: e.src for e in self.store.neighbors(members, "upstream", ("WROTE",), None)}
         out = []
         for r in sorted(rows.values(), key=lambda r: (r.first_seen or "", r.id)):
-            item = {"id": r.id, "version": r.version, "first_seen": r.first_seen, "last_seen": r.last_seen}
+            item: dict[str, str | bool | None] = {
+                "id": r.id,
+                "version": r.version,
+                "first_seen": r.first_seen,
+                "last_seen": r.last_seen,
+            }
             if r.kind == NodeKind.RUN:
                 item["state"] = (self.store.facets(r.id).get("_state") or {}).get("eventType")
             elif r.id in wrote:

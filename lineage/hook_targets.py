@@ -46,7 +46,9 @@ _ALLOW_HINT = "pass --allow-private-targets (allow_private=True) to send to priv
 
 def system_resolve(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for ``host`` (raises ``OSError`` when none)."""
-    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    found = (info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    # An IP address is a string; a Python built without IPv6 gives an IPv6 result as (int, bytes), not usable here.
+    return [address for address in found if isinstance(address, str)]
 
 
 @dataclass(frozen=True)

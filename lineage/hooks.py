@@ -159,7 +159,8 @@ class ReplayGuard:
     """
 
     def __init__(self, window: float = TOLERANCE + MAX_SKEW):
-        self.window, self._seen, self._lock = window, {}, threading.Lock()
+        self.window, self._lock = window, threading.Lock()
+        self._seen: dict[str, float] = {}  # delivery id -> when first seen, oldest first
 
     def first_time(self, delivery: str, now: float | None = None) -> bool:
         now = time.time() if now is None else now
@@ -261,7 +262,7 @@ def retraining_triggers(store: Store, run_ids: list[str]) -> list[dict]:
     wrote = store.edges(run_ids, "downstream", ["WROTE"])
     for edge in wrote:
         version = store.nodes([edge.dst]).get(edge.dst)
-        if version is None or version.kind != NodeKind.DATASET_VERSION:
+        if version is None or version.kind != NodeKind.DATASET_VERSION or version.entity is None:
             continue
         walk = Graph(store).traverse(version.entity, "downstream")
         consumed = {n.id for n in Graph(store).traverse(version.id, "downstream").nodes}  # trained on this very version
@@ -287,7 +288,7 @@ EventSource = Callable[[LedgerEntry, Store], list[tuple[str, dict]]]  # register
 
 
 def lineage_source(entry: LedgerEntry, store: Store) -> list[tuple[str, dict]]:
-    if not (entry.subject or "").startswith("run:"):
+    if entry.subject is None or not entry.subject.startswith("run:"):
         return []
     return [("lineage.upstream_version", t) for t in retraining_triggers(store, [entry.subject])]
 

@@ -25,7 +25,7 @@ Invariants:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -96,11 +96,12 @@ class EntryKind(Generic[P]):
         except ValidationError as e:
             raise EntryError(f"{self.name}: {describe(e)}") from None
 
-    def pending(self, value: P, actor: str, *, event_time: str | None = None) -> Pending:
-        """A write of this kind; the subject comes from the payload."""
-        value = self.validate(value)
+    def pending(self, value: P | Mapping[str, Any], actor: str, *, event_time: str | None = None) -> Pending:
+        """A write of this kind: ``value`` is the payload or its plain form (validated here, ``EntryError``
+        naming the field at fault); the subject comes from the payload."""
+        payload = self.validate(value)
         return Pending(
-            self.name, value.model_dump(mode="json"), actor, subject=self.subject(value), event_time=event_time
+            self.name, payload.model_dump(mode="json"), actor, subject=self.subject(payload), event_time=event_time
         )
 
     def read(self, entry: LedgerEntry) -> Record[P] | Malformed:

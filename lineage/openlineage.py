@@ -273,11 +273,12 @@ def _check_versions(event: ParsedEvent) -> None:
             problem = _unnameable(model_id(ds["namespace"], ds["name"], model["version"]), "version")
             if problem:
                 raise EventError(f"{where}.facets.auditgraph_model.{problem}")
-    job = raw.get("job") if isinstance(raw.get("job"), dict) else {}
-    loc = job.get("facets", {}).get("sourceCodeLocation") if isinstance(job.get("facets"), dict) else None
+    job = raw.get("job")
+    job_facets = job.get("facets") if isinstance(job, dict) else None
+    loc = job_facets.get("sourceCodeLocation") if isinstance(job_facets, dict) else None
     if "job.facets.sourceCodeLocation" not in event.bad_facets and isinstance(loc, dict):
         revision = loc.get("version") or loc.get("tag")
-        url = loc.get("repoUrl") if isinstance(loc.get("repoUrl"), str) and loc["repoUrl"] else loc["url"]
+        url = loc["repoUrl"] if isinstance(loc.get("repoUrl"), str) and loc["repoUrl"] else loc["url"]
         if isinstance(revision, str) and revision:
             _flag(event, "job.facets.sourceCodeLocation", _unnameable(code_id(url, revision), "version"))
 

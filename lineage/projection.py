@@ -63,7 +63,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, overload
 
 from lineage import column_lineage as columns
 from lineage.canonical import digest, plain_digest
@@ -356,10 +356,12 @@ class EventProjection:
 
     def _code(self, rid: str, facets: Any) -> None:
         loc = self._usable("job.facets", facets, "sourceCodeLocation")
-        revision = loc and (loc.get("version") or loc.get("tag"))
-        if not loc or not isinstance(revision, str) or not revision:
+        if not loc:
             return
-        url = loc.get("repoUrl") if isinstance(loc.get("repoUrl"), str) and loc["repoUrl"] else loc["url"]
+        revision = loc.get("version") or loc.get("tag")
+        if not isinstance(revision, str) or not revision:
+            return
+        url = loc["repoUrl"] if isinstance(loc.get("repoUrl"), str) and loc["repoUrl"] else loc["url"]
         cid = code_id(url, revision)
         self.out.node(NodeFact(cid, NodeKind.CODE, url, url, revision, None, self.time))
         self.out.edge(cid, "BUILT", rid, self.time)
@@ -403,6 +405,10 @@ class EventProjection:
                 self.out.edge(aid, "ALIAS_OF", eid, self.time)
                 self.out.aliases.append((aid, eid))
 
+    @overload
+    def _version(self, ds: dict, where: str, rid: str, reading: Literal[True]) -> str | None: ...
+    @overload
+    def _version(self, ds: dict, where: str, rid: str, reading: Literal[False]) -> str: ...
     def _version(self, ds: dict, where: str, rid: str, reading: bool) -> str | None:
         """The version node read or written; a written dataset without a version gets the run's.
         A read without one names no version here (None): it is bound by event time later."""
@@ -415,7 +421,8 @@ class EventProjection:
         elif isinstance(model_facet, dict) and isinstance(model_facet.get("version"), str) and model_facet["version"]:
             version = model_facet["version"]
         elif reading:
-            return self._floating_read(eid, ds, rid)
+            self._floating_read(eid, ds, rid)
+            return None
         else:
             version = rid.removeprefix("run:")
         make, kind = (model_id, NodeKind.MODEL_VERSION) if is_model else (dataset_id, NodeKind.DATASET_VERSION)

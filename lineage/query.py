@@ -184,7 +184,7 @@ def bfs(
     return distance, edges, reason, parent
 
 
-def job_distances(starts: list[str], edges: Iterable[Edge]) -> dict[str, int]:
+def job_distances(starts: list[str], edges: Iterable[Edge | EdgeRef]) -> dict[str, int]:
     """How many runs lie on the shortest way from ``starts`` down to each node, over these edges.
 
     With ``a --READ_BY--> r1 --WROTE--> b --CONTINUED_BY--> b2 --READ_BY--> r2``: r1 and b are 1
@@ -210,10 +210,10 @@ def bfs_over(
 ) -> tuple[dict[str, int], list[Edge], str | None]:
     """``bfs`` over edges already fetched (every edge into, or out of, the reachable set): what a
     backend that finds the closure in one query returns from its ``walk``."""
-    near = 2 if direction == "upstream" else 0  # the end a step starts from: dst upstream, src downstream
+    upstream = direction == "upstream"  # a step starts from an edge's dst upstream, its src downstream
     adjacency: dict[str, list[Edge]] = {}
     for edge in edges:
-        adjacency.setdefault(edge[near], []).append(edge)
+        adjacency.setdefault(edge.dst if upstream else edge.src, []).append(edge)
     distance, walked, reason, _ = bfs(
         starts, lambda ids: [e for i in ids for e in adjacency.get(i, ())], direction, depth, max_nodes
     )

@@ -34,13 +34,15 @@ import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 import attr
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
     DatasetFacet,
+    JobFacet,
     RunFacet,
     dataset_type_dataset,
     dataset_version_dataset,
@@ -191,7 +193,9 @@ class TrainingRun:
         self._emit(RunState.START)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if exc is None:
             self._emit(RunState.COMPLETE)
         else:
@@ -219,7 +223,7 @@ class TrainingRun:
             run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
                 message=f"{type(error).__name__}: {error}", programmingLanguage="PYTHON"
             )
-        job_facets = {}
+        job_facets: dict[str, JobFacet] = {}
         if self._code:
             job_facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
                 type="git", url=self._code["url"], repoUrl=self._code["url"], version=self._code["commit"]

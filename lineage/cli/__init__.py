@@ -32,7 +32,7 @@ class PluginGroup(click.Group):
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         name = name or cmd.name
-        if name in self.commands and self.commands[name] is not cmd:
+        if name is not None and name in self.commands and self.commands[name] is not cmd:
             raise click.ClickException(f"two plugins add a command named {name!r}; uninstall one of them")
         super().add_command(cmd, name)
 

@@ -48,7 +48,8 @@ class Stores:
     """One store per worker thread: a SQLite connection must stay on its thread."""
 
     def __init__(self, url: str | None):
-        self.url, self._local, self._all, self._lock = url, threading.local(), [], threading.Lock()
+        self.url, self._local, self._lock = url, threading.local(), threading.Lock()
+        self._all: list[Store] = []  # every thread's store, closed together
 
     def get(self) -> Store:
         store = getattr(self._local, "store", None)
@@ -118,7 +119,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     def health(request: Request) -> dict:
         """Status and version for anyone; the store and its ledger head only for a valid key (or public reads)."""
         head = stores.get().head()
-        answer = {"status": "ok", "version": app.version}
+        answer: dict[str, object] = {"status": "ok", "version": app.version}
         if config.public_reads or _has_valid_key(request):
             answer |= {"store": url, "ledger": {"entries": head.seq, "head": head.hash}}
         return answer

@@ -137,8 +137,8 @@ def _entries(store: Store, key_id: str) -> tuple[dict | None, bool]:
     for entry in store.entries(subject=f"apikey:{key_id}", limit=None):
         if entry.kind == CREATED:
             record = KEY_CREATED.read(entry)
-            ok = isinstance(record, Record) and record.value.key_id == key_id
-            created = record.value.model_dump() if ok and created is None else created
+            if isinstance(record, Record) and record.value.key_id == key_id and created is None:
+                created = record.value.model_dump()
         elif entry.kind == REVOKED:
             revoked = True
     return created, revoked

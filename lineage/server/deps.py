@@ -16,12 +16,15 @@ thread), so the handle opens it where it is used, not where it was injected.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, Request
 
 from lineage.server.auth import Principal
 from lineage.store import Store, redact
+
+if TYPE_CHECKING:
+    from lineage.server.app import Stores
 
 
 class StoreHandle:
@@ -29,7 +32,7 @@ class StoreHandle:
 
     __slots__ = ("_stores",)
 
-    def __init__(self, stores: Any):
+    def __init__(self, stores: Stores):
         self._stores = stores
 
     def get(self) -> Store:
@@ -42,11 +45,13 @@ class StoreHandle:
         return f"<StoreHandle {redact(self._stores.url or '')}>"
 
 
-def current_store(request: Request) -> StoreHandle:
-    return StoreHandle(request.app.state.stores)
+def current_store(request: Request) -> Store:
+    # Declared a Store, which the handle behaves as (every attribute is the thread's own store's),
+    # so that routes pass it wherever a Store goes; it is not a subclass, whose hooks it would not use.
+    return cast(Store, StoreHandle(request.app.state.stores))
 
 
-CurrentStore = Annotated[StoreHandle, Depends(current_store)]
+CurrentStore = Annotated[Store, Depends(current_store)]
 
 
 def caller(request: Request, scope: str) -> Principal | None:

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from lineage.errors import BodyError, EventError, TooLargeError
-from lineage.ingest import prepare, read_documents
+from lineage.ingest import Document, prepare, read_documents
 from lineage.server.auth import Principal
 from lineage.server.deps import CurrentStore, require
 from lineage.server.limits import NOT_JSON
@@ -70,9 +70,9 @@ async def post_event(request: Request, store: CurrentStore, who: Principal = req
         event = orjson.loads(body)  # fast; record_events asks for the exact reading if the event has floats
     except orjson.JSONDecodeError:
         event = _exact_json(body)
-    # store.get() runs on the worker thread: each thread has its own connection
+    # the store is used on the worker thread, where it opens that thread's own connection
     return await run_in_threadpool(
-        lambda: record_events(store.get(), [event], who, single=True, exact=lambda: [_exact_json(body)])
+        lambda: record_events(store, [event], who, single=True, exact=lambda: [_exact_json(body)])
     )
 
 
@@ -81,7 +81,12 @@ async def post_batch(request: Request, store: CurrentStore, who: Principal = req
     """Record a batch of OpenLineage events, all or nothing."""
     body = await request.body()  # inflated and held to the limits by BodyGuard
     events, exact = parse_batch(body)
-    return await run_in_threadpool(lambda: record_events(store.get(), events, who, single=False, exact=exact))
+    return await run_in_threadpool(lambda: record_events(store, events, who, single=False, exact=exact))
+
+
+def _nth(read_all: Callable[[], list[Any]], i: int) -> Callable[[], Any]:
+    """How to read the ``i``-th event again (``read_all`` reads them all, once: it is cached)."""
+    return lambda: read_all()[i]
 
 
 def _exact_json(body: bytes) -> Any:
@@ -107,7 +112,7 @@ def parse_batch(body: bytes) -> tuple[list[Any], Callable[[], list[Any]]]:
         if len(value) > MAX_BATCH:
             raise TooLargeError(f"a batch holds at most {MAX_BATCH} events")
         return value, lambda: _exact_json(body)
-    docs = []
+    docs: list[Document] = []
     for doc in read_documents(io.BytesIO(body), "body"):
         if doc.error:
             raise BodyError(f"{doc.where}: {doc.error}")
@@ -131,7 +136,7 @@ def record_events(
     prepared = []
     for i, raw in enumerate(events):
         try:
-            prepared.append(prepare(raw, who.actor, (lambda i=i: exact_all()[i]) if exact_all else None))
+            prepared.append(prepare(raw, who.actor, _nth(exact_all, i) if exact_all else None))
         except EventError as e:
             raise EventError(str(e) if single else f"events[{i}]: {e}") from None
     acks = store.append_many([p for _, p in prepared], atomic=True)

@@ -45,9 +45,15 @@ NOT_JSON = "the body is not JSON (UTF-8 required)"
 Message = dict[str, Any]
 
 
-def uvicorn_config(app: Any, *, header_timeout: float, **options: Any) -> uvicorn.Config:
+class SlowClientConfig(uvicorn.Config):
+    """uvicorn's configuration plus ``header_timeout``, which ``SlowClientProtocol`` reads."""
+
+    header_timeout: float | None = None
+
+
+def uvicorn_config(app: Any, *, header_timeout: float, **options: Any) -> SlowClientConfig:
     """uvicorn's configuration, serving with ``SlowClientProtocol`` (which reads ``header_timeout`` from it)."""
-    config = uvicorn.Config(app, http=SlowClientProtocol, **options)
+    config = SlowClientConfig(app, http=SlowClientProtocol, **options)
     config.header_timeout = header_timeout  # a plain attribute: it travels to worker processes with the config
     return config
 
@@ -203,8 +209,7 @@ class _Body:
         self.received += len(chunk)
         if self.received > self.limit:
             raise _closing(413, f"the body is over the limit of {self.limit} bytes")
-        if self._inflate is not None:
-            chunk = self._inflated(chunk)
+        chunk = self._inflated(chunk)
         start, self._out = self._out, self._out + len(chunk)
         nul = chunk.find(0)
         if nul >= 0:
@@ -220,12 +225,16 @@ class _Body:
         return chunk
 
     def _inflated(self, chunk: bytes) -> bytes:
+        """``chunk`` inflated if the body is gzip, else as it came."""
+        inflate = self._inflate
+        if inflate is None:
+            return chunk
         try:
-            out = self._inflate.decompress(chunk, self.limit + 1 - self._out)
+            out = inflate.decompress(chunk, self.limit + 1 - self._out)
         except zlib.error as e:
             raise _closing(400, f"the gzip body is corrupt: {e}") from None
-        if self._out + len(out) > self.limit or self._inflate.unconsumed_tail:
+        if self._out + len(out) > self.limit or inflate.unconsumed_tail:
             raise _closing(413, f"the decompressed body is over the limit of {self.limit} bytes")
-        if self._done and not self._inflate.eof:
+        if self._done and not inflate.eof:
             raise _closing(400, "the gzip body is truncated")
         return out

@@ -6,11 +6,13 @@ plugin's routes are; every route needs the ``read`` scope (or public reads).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Query
 
 from lineage.graph import Graph
 from lineage.openlineage import format_time, parse_time
-from lineage.query import DEFAULT_MAX_NODES
+from lineage.query import DEFAULT_MAX_NODES, Direction
 from lineage.server.deps import CurrentStore, require
 
 router = APIRouter(tags=["lineage"], dependencies=[require("read")])
@@ -26,7 +28,7 @@ def node(store: CurrentStore, id: str = Query(..., description="Node id, e.g. da
     return Graph(store).node(id)
 
 
-def _walk(direction: str):
+def _walk(direction: Direction) -> Callable[..., dict]:
     def handler(
         store: CurrentStore,
         id: str,

@@ -23,7 +23,7 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 from lineage.errors import EntryError, EventError, LedgerError, LineageError, StoreError
 from lineage.kinds import check as check_kind
@@ -222,7 +222,11 @@ class Store(ABC):
             raise result
         return result
 
-    def append_many(self, items: Sequence[Pending], atomic: bool = False) -> list[Ack | LineageError]:
+    @overload
+    def append_many(self, items: Sequence[Pending], atomic: Literal[True]) -> list[Ack]: ...
+    @overload
+    def append_many(self, items: Sequence[Pending], atomic: bool = False) -> list[Ack | LineageError]: ...
+    def append_many(self, items: Sequence[Pending], atomic: bool = False) -> list[Ack] | list[Ack | LineageError]:
         """Record a batch. Each item is all-or-nothing; a rejected item is returned as its error.
 
         With ``atomic``, the first rejected item is raised and nothing in the
@@ -241,9 +245,9 @@ class Store(ABC):
                     raise
                 continue
             except (TypeError, ValueError) as e:
-                results[i] = EventError(f"payload is not plain JSON: {e}")
+                error = results[i] = EventError(f"payload is not plain JSON: {e}")
                 if atomic:
-                    raise results[i] from None
+                    raise error from None
                 continue
             prepared.append((i, pending, payload, payload_digest))
         try:

@@ -21,6 +21,7 @@ after a rebuild.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from lineage import column_lineage
 from lineage.ledger import LedgerEntry
@@ -35,6 +36,9 @@ from lineage.projection import (
     project_openlineage,
 )
 from lineage.store.binding import Binder
+
+if TYPE_CHECKING:
+    from lineage.store.base import WriteTx  # base builds batches: imported for the annotation only
 
 UNITED = "0001-01-01T00:00:00.000000Z"  # two declarers of one alias were always one dataset
 
@@ -59,7 +63,7 @@ def follow_aliases(entity: str, targets_of) -> str | None:
 
 
 class Batch:
-    def __init__(self, tx):
+    def __init__(self, tx: WriteTx) -> None:
         self.tx = tx
         self.entries: list[LedgerEntry] = []
         self.nodes: dict[str, NodeFact] = {}
@@ -136,18 +140,18 @@ class Batch:
                 have.time = min(have.time, n.time)
                 have.last = max(have.last, n.last)
             if n.entity and n.version is not None and n.version != UNVERSIONED:
-                self._register_version(have)
+                self._register_version(have, n.entity, n.version)
         for f in facts.facets:
-            key = (f.node, f.name)
-            if key not in self.facets or f.order > self.facets[key].order:
-                self.facets[key] = f
+            fkey = (f.node, f.name)
+            if fkey not in self.facets or f.order > self.facets[fkey].order:
+                self.facets[fkey] = f
         for e in facts.edges:
-            key = (e.src, e.type, e.dst)
-            if key not in self.edges or e.time < self.edges[key].time:
-                self.edges[key] = e
+            ekey = (e.src, e.type, e.dst)
+            if ekey not in self.edges or e.time < self.edges[ekey].time:
+                self.edges[ekey] = e
         for c in facts.columns:
-            key = (c.src, c.src_field, c.dst, c.dst_field)
-            self.columns[key] = merge_column(self.columns.get(key), c)
+            ckey = (c.src, c.src_field, c.dst, c.dst_field)
+            self.columns[ckey] = merge_column(self.columns.get(ckey), c)
         self.reads.update(facts.reads)
         for run, dataset, model in facts.models:
             self.settle(run, dataset, model)
@@ -247,9 +251,10 @@ class Batch:
         return ({i for _, i, _ in stored} | set(self._versions.get(entity, {}))) - self.dropped_nodes
 
     def _edges_touching(self, ids: set[str]) -> set[Edge]:
+        touching = [(src, type_, dst) for src, type_, dst in self.tx.edges_touching(sorted(ids))]  # rows as tuples
         stored = {
             e
-            for e in map(tuple, self.tx.edges_touching(sorted(ids)))
+            for e in touching
             if e not in self.dropped_edges and e[0] not in self.dropped_nodes and e[2] not in self.dropped_nodes
         }
         return stored | {k for k in self.edges if k[0] in ids or k[2] in ids}
@@ -274,17 +279,18 @@ class Batch:
         self.nodes.pop(node, None)
         self.dropped_nodes.add(node)
         self._stored[node] = False
-        for key in [k for k in self.facets if k[0] == node]:
-            del self.facets[key]
-        for key in [k for k in self.edges if node in (k[0], k[2])]:
-            del self.edges[key]
+        for fkey in [k for k in self.facets if k[0] == node]:
+            del self.facets[fkey]
+        for ekey in [k for k in self.edges if node in (k[0], k[2])]:
+            del self.edges[ekey]
         if entity is not None:
             self._versions.get(entity, {}).pop(node, None)
             self._stored_versions[entity] = [r for r in self._stored_versions.get(entity, ()) if r[1] != node]
             self._stored_first.pop(node, None)
 
-    def _register_version(self, node: NodeFact) -> None:
-        """Remember a version with its true first_seen: the earlier of this batch's and the store's.
+    def _register_version(self, node: NodeFact, entity: str, version: str) -> None:
+        """Remember a version (``node``, of ``entity``) with its true first_seen: the earlier of this
+        batch's and the store's.
 
         (A version first written by a START in an earlier batch and seen again
         in this one must keep its earlier time, or a read could pick it over a
@@ -292,10 +298,10 @@ class Batch:
         """
         if node.id not in self._stored_first:
             # a version of a prefetched entity that was not among its stored versions is not stored
-            self._stored_first[node.id] = None if node.entity in self._prefetched else self.tx.first_seen(node.id)
+            self._stored_first[node.id] = None if entity in self._prefetched else self.tx.first_seen(node.id)
         stored = self._stored_first[node.id]
         first = min(node.time, stored) if stored else node.time
-        self._versions.setdefault(node.entity, {})[node.id] = (first, node.version)
+        self._versions.setdefault(entity, {})[node.id] = (first, version)
 
     def column_rows(self) -> list[ColumnFact]:
         """The batch's column edges merged with the stored ones (column_lineage: earliest run, union of

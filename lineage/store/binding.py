@@ -62,7 +62,7 @@ class Binder:
         todo = sorted(e for e in entities if e not in self.versions)
         if not todo:
             return
-        stored = {e: b._stored_versions.get(e, ()) for e in todo if e in b._prefetched}
+        stored = {e: b._stored_versions.get(e, []) for e in todo if e in b._prefetched}
         missing = [e for e in todo if e not in b._prefetched]
         for entity, vid, version, first in self.tx.versions_of(missing) if missing else ():
             stored.setdefault(entity, []).append((first, vid, version))
@@ -289,18 +289,18 @@ class Binder:
                 if v in self.versions.get(_entity(v), {})
             ]
         )
-        have = {dst: (src, t) for src, dst, t in self._edges(ids, "CONTINUED_BY", "upstream")}
+        linked = {dst: (src, t) for src, dst, t in self._edges(ids, "CONTINUED_BY", "upstream")}
         for vid in ids:
             entity, first = _entity(vid), self.versions.get(_entity(vid), {}).get(vid)
             replaced = replaces(lifecycle.get(vid))
             prev = None
             if first is not None and self.writers[vid] and not self.failed(vid) and not replaced:
                 prev = self.newest(entity, (first, vid), strict=True)
-            old = have.get(vid)
+            old = linked.get(vid)
             if old and old[0] != prev:
                 b._drop_edge((old[0], "CONTINUED_BY", vid))
                 self._by_type = None
-            if prev and (not old or old[0] != prev or old[1] != first):
+            if prev and first is not None and (not old or old[0] != prev or old[1] != first):
                 self._edge(prev, "CONTINUED_BY", vid, first)
 
     def _edge(self, src: str, type_: str, dst: str, time: str) -> None:

@@ -109,7 +109,8 @@ def _connection(url: str) -> tuple[str, tuple[str, str], str | None]:
         raise StoreUrlError(f"{redact(url)}: not a Neo4j URL ({e})") from None
     netloc = f"[{host}]" if ":" in host else host
     netloc += f":{port}" if port else ""
-    database = (parse_qs(parts.query).get("database") or [None])[0]
+    named = parse_qs(parts.query).get("database")
+    database = named[0] if named else None
     return urlunsplit((parts.scheme, netloc, "", "", "")), (user, password), database
 
 

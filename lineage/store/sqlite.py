@@ -172,7 +172,7 @@ class SQLiteStore(Store):
 
     def neighbors(self, ids, direction: Direction, types, as_of=None) -> list[Edge]:
         near = "dst" if direction == "upstream" else "src"
-        out = []
+        out: list[Edge] = []
         tmarks = ",".join("?" * len(types))
         for chunk in _chunks(ids):
             sql = (
@@ -257,7 +257,7 @@ class SQLiteStore(Store):
         return [rows[i] for i in ids]
 
     def facet_values(self, ids: Sequence[str], name: str) -> dict[str, Any]:
-        out = {}
+        out: dict[str, Any] = {}
         for chunk in _chunks(ids):
             rows = self.db.execute(
                 f"SELECT node, value FROM facets WHERE name = ? AND node IN ({','.join('?' * len(chunk))})",
@@ -270,7 +270,7 @@ class SQLiteStore(Store):
         nodes = dict(self.db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall())
         edges = dict(self.db.execute("SELECT type, count(*) FROM edges GROUP BY type ORDER BY type").fetchall())
         kinds = dict(self.db.execute("SELECT kind, count(*) FROM ledger GROUP BY kind ORDER BY kind").fetchall())
-        columns = self.db.execute("SELECT count(*) FROM column_edges").fetchone()[0]
+        [(columns,)] = self.db.execute("SELECT count(*) FROM column_edges").fetchall()  # count(*): one row, one value
         size = sum(os.path.getsize(p) for p in (self.file, Path(f"{self.file}-wal")) if p.exists())
         return {
             "backend": "sqlite",
@@ -517,7 +517,7 @@ class _SQLiteTx(WriteTx):
             ).fetchall()
         return out
 
-    def existing(self, node_ids):
+    def existing(self, node_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for chunk in _chunks(node_ids):
             found.update(
