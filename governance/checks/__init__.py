@@ -1,7 +1,8 @@
 """Checks are code, registered by name; rules (data) name them.
 
 A check is a small class with a ``Params`` model (validated when the rule file
-is loaded) and one method, ``evaluate(subject, params) -> Decision``. Checks are
+is loaded) and one method, ``evaluate(subject, params) -> Decision``; declaring
+it a ``Check[ItsParams]`` lets the type checker hold the two together. Checks are
 registered through the plugin hook ``register_checks`` (``lineage.hookspecs``):
 the built-in ones by ``governance.plugin``, third parties' by their own plugin
 module under the entry point group ``auditgraph.plugins``.
@@ -10,11 +11,12 @@ module under the entry point group ``auditgraph.plugins``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from governance.kinds import RuleStatus
+from governance.subject import Subject
 
 Status = RuleStatus
 """``not_evaluated``: the check could not look at everything it must (missing evidence, a truncated
@@ -40,15 +42,27 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Check(ABC):
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+
+
+class Check(ABC, Generic[ParamsT]):
+    """A check whose rules' parameters validate as ``Params``, the model ``evaluate`` receives.
+
+    A check without parameters is a ``Check[Params]`` and keeps the default; one with parameters is a
+    ``Check[MyParams]`` that sets ``Params = MyParams``.
+    """
+
     name: ClassVar[str]
-    Params: ClassVar[type[BaseModel]] = Params
+    # Not a ClassVar: a ClassVar cannot name the type variable, and the type variable is what ties the model a
+    # rule's parameters validate as to the argument of ``evaluate``. The checker cannot give a generic attribute
+    # a default of one concrete type; the default is right for Check[Params], the checks that keep it.
+    Params: type[ParamsT] = Params  # type: ignore[assignment]
 
     @abstractmethod
-    def evaluate(self, subject: Subject, params: BaseModel) -> Decision: ...  # noqa: F821
+    def evaluate(self, subject: Subject, params: ParamsT) -> Decision: ...
 
 
-def registry() -> dict[str, type[Check]]:
+def registry() -> dict[str, type[Check[Any]]]:
     """Every check a plugin registers (``register_checks``), by name: governance's own and third parties'."""
     from lineage.plugins import registry as plugin_registry
 

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from governance import readmodels, records
-from governance.checks import Check, Decision, Params
+from governance.checks import Check, Decision, Params, Status
 from governance.findings import on_dataset
 from governance.subject import Subject
 from lineage.projection import UNVERSIONED
 
 
-class LineageComplete(Check):
+class LineageComplete(Check[Params]):
     """Every input of the training run is known and versioned, nothing upstream is of unknown version, and the
     model version has one artifact (a later event that records another digest for it fails this check)."""
 
     name = "lineage_complete"
 
-    def evaluate(self, subject: Subject, params: BaseModel) -> Decision:
+    def evaluate(self, subject: Subject, params: Params) -> Decision:
         if not subject.training_runs:
             return Decision(
                 status="fail",
@@ -57,7 +57,7 @@ class LineageComplete(Check):
                 reason="the training run recorded no input data",
                 evidence=subject.training_runs,
             )
-        status = "fail" if unknown else "pass"
+        status: Status = "fail" if unknown else "pass"
         reason = (
             f"{len(unknown)} upstream dataset(s) of unknown version: {', '.join(unknown)}"
             if unknown
@@ -77,7 +77,7 @@ class CodeParams(Params):
     require_clean: bool = False
 
 
-class CodeProvenance(Check):
+class CodeProvenance(Check[CodeParams]):
     """The training code is at a recorded commit (optionally tagged, optionally from a clean tree)."""
 
     name = "code_provenance"
@@ -117,7 +117,7 @@ class TagParams(Params):
     approval_role: str | None = None
 
 
-class DataTags(Check):
+class DataTags(Check[TagParams]):
     """Upstream data with any of these tags needs a valid approval by the named role (or fails outright)."""
 
     name = "data_tags"
@@ -161,7 +161,7 @@ class LicenceParams(Params):
     require_known: bool = True
 
 
-class DataLicence(Check):
+class DataLicence(Check[LicenceParams]):
     """Every upstream dataset's licence (tag ``licence:<id>``) is on the allow-list."""
 
     name = "data_licence"
@@ -201,7 +201,7 @@ class FreshnessParams(Params):
     max_age_days: float = Field(gt=0)
 
 
-class DataFreshness(Check):
+class DataFreshness(Check[FreshnessParams]):
     """Data the model was trained on was at most ``max_age_days`` old when training started."""
 
     name = "data_freshness"
@@ -209,14 +209,15 @@ class DataFreshness(Check):
 
     def evaluate(self, subject: Subject, params: FreshnessParams) -> Decision:
         rows = subject.store.nodes(subject.training_runs + subject.inputs)
-        starts = [rows[r].first_seen for r in subject.training_runs if r in rows]
+        seen = {node: row.first_seen for node, row in rows.items() if row.first_seen is not None}
+        starts = [seen[r] for r in subject.training_runs if r in seen]
         if not starts or not subject.inputs:
             return Decision(status="not_evaluated", reason="no training run or inputs to date")
         start = _time(min(starts))
         ages = {
-            d: (start - _time(rows[d].first_seen)).total_seconds() / 86400
+            d: (start - _time(seen[d])).total_seconds() / 86400
             for d in subject.inputs
-            if d in rows and not d.endswith(f"@{UNVERSIONED}")
+            if d in seen and not d.endswith(f"@{UNVERSIONED}")
         }
         if not ages:
             return Decision(status="not_evaluated", reason="no input has a known version date")
@@ -237,7 +238,7 @@ class DocParams(Params):
     require: list[str] = Field(default_factory=lambda: ["owners", "intended_use", "limitations"])
 
 
-class Documentation(Check):
+class Documentation(Check[DocParams]):
     """Owners, intended use and limitations of the model are recorded."""
 
     name = "documentation"
@@ -269,7 +270,7 @@ class MetricParams(Params):
     dataset: str | None = None
 
 
-class MetricThreshold(Check):
+class MetricThreshold(Check[MetricParams]):
     """The latest evaluation of a metric on the named dataset (on every dataset, if none is named) is within [min, max].
 
     ``dataset`` is matched exactly: an id@version names that version, an id any of its versions.
@@ -330,7 +331,7 @@ class ApprovalParams(Params):
     )
 
 
-class ApprovalsRequired(Check):
+class ApprovalsRequired(Check[ApprovalParams]):
     """At least ``quorum`` distinct people with ``role`` approved, by valid signature, and none rejected.
 
     People are counted by the registered keys' names, so one key signing twice,
@@ -398,8 +399,8 @@ def _separated(subject: Subject, approvals: list) -> tuple[list, list[str]]:
         ]
     kept, notes = [], []
     for a in approvals:
-        key = keys.get(a.key_id)
-        same_person = people.get(key.person, [key]) if key else []
+        signer = keys.get(a.key_id)
+        same_person = people.get(signer.person, [signer]) if signer else []
         identities = [i for k in same_person for i in k.identities]
         if not identities:
             notes.append(
@@ -417,7 +418,7 @@ class DeprecatedParams(Params):
     tags: list[str] = Field(default_factory=lambda: ["deprecated", "revoked"])
 
 
-class NothingUpstreamDeprecated(Check):
+class NothingUpstreamDeprecated(Check[DeprecatedParams]):
     """No upstream dataset is tagged deprecated or revoked."""
 
     name = "upstream_not_deprecated"
@@ -456,7 +457,7 @@ class EvaluatedParams(Params):
     held_out: bool = True
 
 
-class EvaluationRecorded(Check):
+class EvaluationRecorded(Check[EvaluatedParams]):
     """The model version has recorded evaluations (of the named metrics), on data it was not trained on."""
 
     name = "evaluation_recorded"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from governance.checks import Check, Decision, Params
+from governance.checks import Check, Decision, Params, Status
 from governance.findings import Evidence, Grouping, explanations, fairness, grouping, latest_explanation
 from governance.subject import Subject
 from lineage.extras import require
@@ -102,7 +102,7 @@ class OddsParams(FairnessParams):
     max_difference: float = Field(default=0.1, ge=0, le=1)
 
 
-class FourFifths(Check):
+class FourFifths(Check[FourFifthsParams]):
     """Demographic parity ratio (lowest selection rate / highest) at or above the threshold, in every grouping
     and on every dataset assessed (only assessments computed on the recorded artifact count)."""
 
@@ -127,7 +127,7 @@ class FourFifths(Check):
         )
 
 
-class EqualizedOdds(Check):
+class EqualizedOdds(Check[OddsParams]):
     """Equalized odds difference (the larger of the TPR and FPR gaps) at or below the threshold, in every grouping
     and on every dataset assessed (only assessments computed on the recorded artifact count)."""
 
@@ -160,7 +160,7 @@ def _each_explanation(subject: Subject, judge, keep=lambda e: True) -> Decision:
     decisions = [(seq, judge(seq, e)) for _, seq, e in found.records() if keep(e)]  # every record, not the latest
     failing = [d for _, d in decisions if d.status != "pass"]
     chosen = failing or [d for _, d in decisions]
-    status = "fail" if any(d.status == "fail" for d in failing) else failing[0].status if failing else "pass"
+    status: Status = "fail" if any(d.status == "fail" for d in failing) else failing[0].status if failing else "pass"
     observed = chosen[0].observed if len(decisions) == 1 else {f"ledger:{seq}": d.observed for seq, d in decisions}
     return Decision(
         status=status,
@@ -177,7 +177,7 @@ class RelianceParams(Params):
     top_k: int = Field(default=3, ge=1)
 
 
-class ProtectedReliance(Check):
+class ProtectedReliance(Check[RelianceParams]):
     """Protected features carry less than ``max_share`` of |SHAP|, and none is in the top k."""
 
     name = "protected_reliance"
@@ -211,7 +211,7 @@ class ProxyParams(Params):
     min_share: float = Field(default=0.1, ge=0, le=1)
 
 
-class ProxyFeatures(Check):
+class ProxyFeatures(Check[ProxyParams]):
     """No feature both predicts a protected attribute (AUC >= threshold) and carries a large |SHAP| share.
 
     Dropping the protected column is not enough when another feature stands in for it.
@@ -267,7 +267,7 @@ class AdditivityParams(Params):
     max_residual: float = Field(default=1e-6, gt=0)
 
 
-class Additivity(Check):
+class Additivity(Check[AdditivityParams]):
     """SHAP values add up to the explained output: the largest residual is below the threshold."""
 
     name = "additivity"
@@ -297,7 +297,7 @@ class StabilityParams(Params):
     min_top_k_overlap: float = Field(default=0.6, ge=0, le=1)
 
 
-class ExplanationStability(Check):
+class ExplanationStability(Check[StabilityParams]):
     """Feature importance agrees with the version released most recently before (by ledger order)."""
 
     name = "explanation_stability"
@@ -310,7 +310,7 @@ class ExplanationStability(Check):
         seq, e = found
         previous = _previous_released(subject)
         before = latest_explanation(subject.store, previous) if previous else None
-        if not before:
+        if not previous or not before:
             return Decision(
                 status="not_evaluated",
                 reason="no earlier released version with an explanation computed on its recorded artifact",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from governance.checks import Check, Decision, Params
+from governance.subject import Subject
 from lineage.hookspecs import hookimpl
 
 
@@ -12,15 +11,14 @@ class MaxParams(Params):
     max: int
 
 
-class MaxUpstreamDatasets(Check):
+class MaxUpstreamDatasets(Check[MaxParams]):
     name = "max_upstream_datasets"
     Params = MaxParams
 
-    def evaluate(self, subject, params: BaseModel) -> Decision:
+    def evaluate(self, subject: Subject, params: MaxParams) -> Decision:
         upstream = subject.upstream_datasets  # raises IncompleteError on a truncated walk: not evaluated
-        status = "pass" if len(upstream) <= params.max else "fail"
         return Decision(
-            status=status,
+            status="pass" if len(upstream) <= params.max else "fail",
             observed=len(upstream),
             threshold=params.max,
             reason=f"{len(upstream)} upstream dataset version(s)",
