@@ -209,6 +209,8 @@ def record_signed(store: Store, body: Any, actor: str) -> Ack:
     row = Graph(store).resolve(payload.model)
     payload = payload.model_copy(update={"model": row.id})
     record = k.APPROVAL.read(_as_entry(payload))
+    if isinstance(record, Malformed):  # validated above; a payload that does not read back is refused the same way
+        raise EntryError(f"approval: {record.reason}")
     st, key, problem = rm.check_approval(record, row.id, rm.keys(store), rm.artifact(store, row.id))
     if problem:
         raise SignatureError(problem)
@@ -268,28 +270,28 @@ def approvals_of(store: Store, model: str) -> list[Approval]:
 class ApprovalSignatures:
     """``audit verify``'s per-entry check: every well-formed approval's signature verifies against its key."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.keys: dict[str, rm.Key] = {}
         self.verified = 0
 
     def __call__(self, entry: LedgerEntry) -> str | None:
         if entry.kind == KEY:
-            record = k.KEY.read(entry)
-            if not isinstance(record, Malformed) and record.value.key_id not in self.keys:
-                p = record.value
+            registered = k.KEY.read(entry)
+            if not isinstance(registered, Malformed) and registered.value.key_id not in self.keys:
+                p = registered.value
                 self.keys[p.key_id] = rm.Key(p.key_id, p.name, tuple(p.roles), p.public_key, entry.seq, entry.actor)
         elif entry.kind == APPROVAL:
-            record = k.APPROVAL.read(entry)
-            if isinstance(record, Malformed):
+            approval = k.APPROVAL.read(entry)
+            if isinstance(approval, Malformed):
                 return None  # recorded before approvals were typed; the read model never counts it
             try:
-                st = rm.read_statement(record.value.envelope)
+                st = rm.read_statement(approval.value.envelope)
             except ValueError as e:
                 return f"approval {e}"
             key = self.keys.get(st.predicate.keyId)
             if key is None:
                 return f"approval signed by unregistered key {st.predicate.keyId}"
-            problem = rm.verify_signature(record.value.envelope, key)
+            problem = rm.verify_signature(approval.value.envelope, key)
             if problem:
                 return f"approval {problem}"
             self.verified += 1

@@ -67,7 +67,7 @@ def bind(store: Store, models: str, policy: Policy, actor: str, reason: str = ""
         if record.value.models == models:
             current = record
     dropped = sorted(set(current.value.policies) - set(policies)) if current else []
-    if dropped and not replace:
+    if current and dropped and not replace:
         names = ", ".join(p.rpartition(" ")[0] for p in dropped)
         raise ReleaseError(
             f"{models} is bound to {names} by ledger:{current.seq}; this binding would drop it. "
@@ -77,7 +77,7 @@ def bind(store: Store, models: str, policy: Policy, actor: str, reason: str = ""
         "models": models,
         "policies": policies,
         "reason": reason,
-        "replaces": current.seq if dropped else None,
+        "replaces": current.seq if current and dropped else None,
         "at": utc_text(),
     }
     return store.append(k.POLICY_BINDING.pending(payload, actor)).seq

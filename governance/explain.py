@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import platform
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from lineage.extras import require
 
@@ -40,6 +40,14 @@ from lineage.canonical import digest
 
 EXACT_MAX_FEATURES = 10
 _TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm")
+
+
+class _Importance(TypedDict):
+    """One feature's mean |SHAP| and its share of the total, as ``kinds.Importance`` records it."""
+
+    feature: str
+    mean_abs_shap: float
+    share: float
 
 
 def split_pipeline(model: Any, X: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
@@ -106,7 +114,7 @@ def explain(
     total = float(mean_abs.sum()) or 1.0
     importance = sorted(
         (
-            {"feature": f, "mean_abs_shap": round(float(v), 9), "share": round(float(v) / total, 9)}
+            _Importance(feature=f, mean_abs_shap=round(float(v), 9), share=round(float(v) / total, 9))
             for f, v in zip(features.columns, mean_abs)
         ),
         key=lambda i: (-i["mean_abs_shap"], i["feature"]),

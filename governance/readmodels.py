@@ -73,8 +73,8 @@ def keys(store: Store) -> dict[str, Key]:
             found[p.key_id] = Key(
                 p.key_id, p.name, tuple(p.roles), p.public_key, r.seq, r.actor, identities=tuple(p.identities)
             )
-    for r in k.KEY_REVOKED.valid(store):
-        key = found.get(r.value.key_id)
+    for revocation in k.KEY_REVOKED.valid(store):
+        key = found.get(revocation.value.key_id)
         if key is not None and not key.revoked:
             found[key.key_id] = Key(
                 **{
@@ -82,7 +82,7 @@ def keys(store: Store) -> dict[str, Key]:
                     "roles": key.roles,
                     "identities": key.identities,
                     "revoked": True,
-                    "revoked_seq": r.seq,
+                    "revoked_seq": revocation.seq,
                 }
             )
     return found
@@ -250,17 +250,22 @@ def _recorded_digest(event: Any, target, run: str) -> str | None:
     for ds in outputs if isinstance(outputs, list) else []:
         if not isinstance(ds, dict) or (ds.get("namespace"), ds.get("name")) != (target.namespace, target.name):
             continue
-        facets = ds.get("facets") if isinstance(ds.get("facets"), dict) else {}
+        facets = _object(ds.get("facets"))
         model = facets.get("auditgraph_model")
         if not isinstance(model, dict) or not isinstance(model.get("artifactDigest"), str):
             continue
-        declared = facets.get("version") if isinstance(facets.get("version"), dict) else {}
+        declared = _object(facets.get("version"))
         names = {declared.get("datasetVersion"), model.get("version"), run}
         if target.version in names:
             digest = model["artifactDigest"].removeprefix("sha256:").lower()
             if digest:
                 return digest
     return None
+
+
+def _object(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: a producer's event is read as sent."""
+    return value if isinstance(value, dict) else {}
 
 
 def artifact_digest(store: Store, model: str) -> str:
@@ -338,7 +343,11 @@ def approvals(store: Store, model: str) -> list[Approval]:
             continue
         st, key, problem = check_approval(record, model, key_map, recorded)
         digest = statement_digest(record.value.envelope.payload)
-        if not problem and any(_revokes(r.value, digest, st.predicate.keyId, key_map) for r in revocations):
+        if (
+            st is not None
+            and not problem
+            and any(_revokes(r.value, digest, st.predicate.keyId, key_map) for r in revocations)
+        ):
             problem = "the approval was revoked"
         if not problem and digest in seen:
             problem = f"the same signed statement is already recorded as ledger:{seen[digest]}"

@@ -142,7 +142,7 @@ def load_rule_file(path: Path, label: str | None = None) -> list[Rule]:
     try:
         parsed = RuleFile.model_validate(data)
     except ValidationError as e:
-        raise RuleFileError("\n".join(_describe(path, tree, err) for err in e.errors())) from None
+        raise RuleFileError("\n".join(_describe(path, tree, err["loc"], err["msg"]) for err in e.errors())) from None
     except RecursionError:
         raise RuleFileError(f"{path}: nested too deeply to check") from None
     problems = []
@@ -186,7 +186,9 @@ def _check_depth(path: Path, text: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise RuleFileError(f"{path}:{event.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+                mark = event.start_mark  # the parser always sets it; the stubs allow None
+                where = f"{path}:{mark.line + 1}" if mark else str(path)
+                raise RuleFileError(f"{where}: nested deeper than {MAX_DEPTH} levels")
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -257,14 +259,14 @@ def _check_params(path: Path, tree, i: int, rule: Rule) -> list[str]:
     try:
         check.Params.model_validate(rule.params)
     except ValidationError as e:
-        return [_describe(path, tree, {**err, "loc": ("rules", i, "params", *err["loc"])}) for err in e.errors()]
+        return [_describe(path, tree, ("rules", i, "params", *err["loc"]), err["msg"]) for err in e.errors()]
     return []
 
 
-def _describe(path: Path, tree, err: dict) -> str:
-    loc = tuple(err["loc"])
+def _describe(path: Path, tree, loc: tuple[int | str, ...], msg: str) -> str:
+    """One pydantic error (its ``loc`` and ``msg``) as ``file:line: field.path: message``."""
     field = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if n else str(p)) for n, p in enumerate(loc))
-    message = err["msg"].removeprefix("Value error, ")
+    message = msg.removeprefix("Value error, ")
     return f"{path}:{_line(tree, loc)}: {field or '(file)'}: {message}"
 
 

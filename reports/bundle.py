@@ -31,7 +31,7 @@ def collect(store: Store, model: str) -> dict[str, Any]:
     subject = Subject(store, model)
     head = store.head()
     cited: dict[int, str] = {}
-    bundle = {
+    bundle: dict[str, Any] = {  # a JSON document (SCHEMA), as collect returns it
         "schema": SCHEMA,
         "model": _identity(store, subject),
         "documentation": _documentation(store, subject, cited),
@@ -253,7 +253,7 @@ def _gate(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, An
     result = decisive.result
     now, unchecked = _recheck(store, subject, result)
     shown = now if now is not None and now.outcome != result.outcome else result
-    _cite(store, cited, result.seq)
+    _cite(store, cited, decisive.seq)  # the entry that recorded the run: result.seq, typed optional for unrecorded runs
     for r in shown.results:
         for ref in r.evidence:
             if ref.startswith("ledger:"):

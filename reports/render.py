@@ -35,7 +35,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined, TemplateError
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -182,7 +182,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if _sized(seq) is not None and isinstance(times, int) and _sized(seq) * times > MAX_OUTPUT:
+                if (size := _sized(seq)) is not None and isinstance(times, int) and size * times > MAX_OUTPUT:
                     raise _too_big(f"a string or list of more than {MAX_OUTPUT} items")
             if (
                 isinstance(left, int)
@@ -199,7 +199,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             ):
                 raise _too_big(f"an integer of more than {MAX_INT_BITS} bits")
         elif operator == "+":
-            if _sized(left) is not None and _sized(right) is not None and _sized(left) + _sized(right) > MAX_OUTPUT:
+            if (a := _sized(left)) is not None and (b := _sized(right)) is not None and a + b > MAX_OUTPUT:
                 raise _too_big(f"a string or list of more than {MAX_OUTPUT} items")
         elif operator == "%" and isinstance(left, str):
             _check_widths(left, right)
@@ -250,8 +250,8 @@ def environment(user_templates: Path | None = None) -> BoundedSandbox:
 
 def _where(error: BaseException, user_templates: Path | None) -> str:
     """The template file and line an error came from (jinja2 rewrites tracebacks to point there)."""
-    if isinstance(error, TemplateError) and getattr(error, "lineno", None):
-        return f" ({getattr(error, 'filename', None) or error.name}, line {error.lineno})"
+    if isinstance(error, TemplateSyntaxError) and error.lineno:  # the one jinja2 error that carries its place
+        return f" ({error.filename or error.name}, line {error.lineno})"
     roots = [BUILTIN.resolve(), *([user_templates.resolve()] if user_templates else [])]
     frames = [
         f
@@ -300,7 +300,8 @@ def _user_seconds() -> float:
 def _render_apart(bundle: dict[str, Any], fmt: str, user_templates: Path) -> str:
     """Render with a user's templates in a child process that has ``_user_seconds()`` and USER_MEMORY."""
     seconds = _user_seconds()
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork") if fork else multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(send, bundle, fmt, user_templates), daemon=True)
     child.start()
