@@ -80,11 +80,6 @@ def manager(*, entry_points_too: bool = True) -> pluggy.PluginManager:
         return _manager
 
 
-def load_plugins() -> None:
-    """Register every plugin (built-ins and entry points); cheap after the first call."""
-    manager()
-
-
 def register_plugin(plugin: object, name: str | None = None) -> None:
     """Register a plugin object or module by hand (embedding, tests); the registry is rebuilt on next use."""
     global _registry

@@ -166,8 +166,8 @@ def render_bundle(bundle_path, out, formats, templates):
     bundle, _ = load_bundle(bundle_path)
     chosen = [registered_formats()[name] for name in dict.fromkeys(formats)]
     ctx = RenderContext(templates=templates)
-    rendered = {fmt.filename: fmt.render(bundle, ctx) for fmt in chosen}  # all or nothing
+    rendered = {fmt.filename: fmt.render_bytes(bundle, ctx) for fmt in chosen}  # all or nothing
     out.mkdir(parents=True, exist_ok=True)
     for name, content in rendered.items():
-        (out / name).write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        (out / name).write_bytes(content)
         click.echo(out / name)

@@ -49,6 +49,11 @@ class ReportFormat:
     needs: tuple[str, ...] = ()  # formats that must be written first, into the same folder
     description: str = ""
 
+    def render_bytes(self, bundle: dict[str, Any], ctx: RenderContext) -> bytes:
+        """The file's bytes (a text rendering is written as UTF-8)."""
+        content = self.render(bundle, ctx)
+        return content.encode("utf-8") if isinstance(content, str) else content
+
 
 def formats() -> dict[str, ReportFormat]:
     """Every registered format by name, in registration order (built-ins first)."""

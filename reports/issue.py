@@ -56,13 +56,13 @@ def issue(store: Store, model: str, out: Path, formats: list[str], actor: str, t
         model=bundle["model"]["id"], digest=bundle["digest"], out=out, outcome=(bundle["gate"] or {}).get("outcome")
     )
     ctx = RenderContext(templates=templates, folder=out)
-    rendered = {fmt.filename: fmt.render(bundle, ctx) for fmt in order if not fmt.needs}
+    rendered = {fmt.filename: fmt.render_bytes(bundle, ctx) for fmt in order if not fmt.needs}
     out.mkdir(parents=True, exist_ok=True)
     for name, content in rendered.items():
         result.files[name] = _write(out / name, content)
     for fmt in (f for f in order if f.needs):
         try:
-            result.files[fmt.filename] = _write(out / fmt.filename, fmt.render(bundle, ctx))
+            result.files[fmt.filename] = _write(out / fmt.filename, fmt.render_bytes(bundle, ctx))
         except Unavailable as e:
             result.warnings.append(str(e))
     payload = {
@@ -91,8 +91,8 @@ def _in_order(names: list[str]) -> list[ReportFormat]:
     return list(order.values())
 
 
-def _write(path: Path, content: str | bytes) -> str:
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+def _write(path: Path, content: bytes) -> str:
+    path.write_bytes(content)
     return file_digest(path)
 
 

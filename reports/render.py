@@ -261,8 +261,9 @@ def _where(error: BaseException, user_templates: Path | None) -> str:
     return f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
 
 
-def _template(bundle: dict[str, Any], fmt: str, user_templates: Path | None) -> str:
-    """Render in this process (our templates), or in a bounded child process (a user's)."""
+def template(bundle: dict[str, Any], fmt: str, user_templates: Path | None = None) -> str:
+    """A templated format (html, md, card) of the bundle: rendered in this process (our templates), or in
+    a bounded child process (a user's)."""
     if user_templates is None:
         return _render_here(bundle, fmt, None)
     return _render_apart(bundle, fmt, user_templates)
@@ -365,8 +366,3 @@ def render(bundle: dict[str, Any], fmt: str, user_templates: Path | None = None)
     if not isinstance(text, str):
         raise FormatError(f"{fmt} is not a text format")
     return text
-
-
-def template(bundle: dict[str, Any], fmt: str, user_templates: Path | None = None) -> str:
-    """A templated format (html, md, card) of the bundle."""
-    return _template(bundle, fmt, user_templates)

@@ -54,8 +54,7 @@ def _renderings(bundle: dict, folder: Path, templates: Path | None, verdict: Ver
         path = folder / fmt.filename
         if not fmt.reproducible or fmt.name == "json" or not path.exists():
             continue
-        again = fmt.render(bundle, ctx)
-        if path.read_bytes() != (again.encode("utf-8") if isinstance(again, str) else again):
+        if path.read_bytes() != fmt.render_bytes(bundle, ctx):
             verdict.fail(
                 f"{path.name} differs from a fresh rendering of the bundle: it was altered "
                 "(or rendered with other templates: pass --templates)"

@@ -161,7 +161,7 @@ def _write_junit(result: gates.GateResult, path: Path) -> None:
     if fmt is None:
         raise click.ClickException("--junit needs the junit report format, which the reports plugin registers")
     gate = {**result.model_dump(exclude={"results"}), "rules": [r.model_dump() for r in result.results]}
-    path.write_text(fmt.render({"model": {"id": result.model}, "gate": gate}, None))
+    path.write_bytes(fmt.render_bytes({"model": {"id": result.model}, "gate": gate}, None))
 
 
 def _decide(

@@ -62,7 +62,7 @@ def cli(verbose: int) -> None:
 
 
 plugins.manager(entry_points_too=False).hook.register_commands(cli=cli)  # the built-ins
-_builtins = {name for name, plugin in plugins.manager(entry_points_too=False).list_name_plugin()}
+_builtins = [plugin for _, plugin in plugins.manager(entry_points_too=False).list_name_plugin()]
 _plugins_loaded = False
 
 
@@ -72,10 +72,7 @@ def _load_plugins() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    pm = plugins.manager()
-    later = [plugin for name, plugin in pm.list_name_plugin() if name not in _builtins]
-    if later:
-        pm.subset_hook_caller("register_commands", remove_plugins=[pm.get_plugin(n) for n in _builtins])(cli=cli)
+    plugins.manager().subset_hook_caller("register_commands", remove_plugins=_builtins)(cli=cli)
 
 
 def main() -> None:
