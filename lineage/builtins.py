@@ -12,10 +12,11 @@ from lineage.hookspecs import hookimpl
 
 @hookimpl
 def register_entry_kinds():
+    from lineage.anchors import CHECKPOINT_KIND
     from lineage.hooks import HOOK_DELIVERY, HOOK_SUBSCRIBED, HOOK_UNSUBSCRIBED
     from lineage.server.auth import KEY_CREATED, KEY_REVOKED
 
-    return [KEY_CREATED, KEY_REVOKED, HOOK_SUBSCRIBED, HOOK_UNSUBSCRIBED, HOOK_DELIVERY]
+    return [KEY_CREATED, KEY_REVOKED, HOOK_SUBSCRIBED, HOOK_UNSUBSCRIBED, HOOK_DELIVERY, CHECKPOINT_KIND]
 
 
 @hookimpl

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from lineage.canonical import canonical_json, digest, plain_canonical_bytes, plain_digest, sha256_hex
 from lineage.clock import utc_text
 from lineage.errors import EventError
+from lineage.merkle import EMPTY_ROOT, Compact, entry_leaf
 
 GENESIS = "0" * 64
 
@@ -160,21 +161,30 @@ class Verification(BaseModel):
     head: str
     first_break: Break | None = None
     signatures_checked: int = 0
+    tree_root: str = ""  # the Merkle root over the entries verified (lineage.merkle), recomputed from them
+    roots: dict[int, str] = {}  # the root at each size the caller asked for (``capture``) that was reached
 
 
 EntryCheck = Callable[[LedgerEntry], str | None]
 
 
 def verify_chain(
-    entries: Iterable[LedgerEntry], checks: Iterable[EntryCheck] = (), progress: Callable[[int], None] | None = None
+    entries: Iterable[LedgerEntry],
+    checks: Iterable[EntryCheck] = (),
+    progress: Callable[[int], None] | None = None,
+    capture: Iterable[int] = (),
 ) -> Verification:
-    """Recompute the chain over entries in sequence order; stop at the first break.
+    """Recompute the chain and the Merkle tree over entries in sequence order; stop at the first break.
 
     ``checks`` are extra per-entry checks (signature verification from the
     governance package); each returns a reason or None, and may count what it
-    verified in a ``verified`` attribute.
+    verified in a ``verified`` attribute. ``capture`` names tree sizes whose
+    root the caller wants (the sizes of checkpoints to compare).
     """
     checks = list(checks)
+    wanted = set(capture)
+    tree = Compact()
+    roots = {0: EMPTY_ROOT.hex()} if 0 in wanted else {}
     prev, expected_seq, count = GENESIS, 1, 0
     for entry in entries:
         problem = _check_entry(entry, prev, expected_seq)
@@ -185,12 +195,22 @@ def verify_chain(
                     problem = Break(seq=entry.seq, reason=reason)
                     break
         if problem is not None:
-            return Verification(ok=False, entries=count, head=prev, first_break=problem)
+            return Verification(
+                ok=False, entries=count, head=prev, first_break=problem, tree_root=tree.root().hex(), roots=roots
+            )
         prev, expected_seq, count = entry.hash, entry.seq + 1, count + 1
+        tree.add(entry_leaf(entry.hash))
+        if count in wanted:
+            roots[count] = tree.root().hex()
         if progress and count % 1000 == 0:
             progress(count)
     return Verification(
-        ok=True, entries=count, head=prev, signatures_checked=sum(getattr(c, "verified", 0) for c in checks)
+        ok=True,
+        entries=count,
+        head=prev,
+        signatures_checked=sum(getattr(c, "verified", 0) for c in checks),
+        tree_root=tree.root().hex(),
+        roots=roots,
     )
 
 

@@ -3,12 +3,53 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
+from rich.progress import Progress
 
+from lineage import anchors
+from lineage.checkpoint import CheckpointError, LogKey, Verifier, load_checkpoint
 from lineage.cli import render
-from lineage.cli.options import connect, domain_errors, emit_json, json_option, store_option, time_callback
+from lineage.cli.options import (
+    actor_option,
+    connect,
+    default_actor,
+    domain_errors,
+    emit_json,
+    is_terminal,
+    json_option,
+    store_option,
+    time_callback,
+)
+
+LOG_KEY_ENV = "AUDITGRAPH_LOG_KEY"  # the log's public key (or its file), for verifying
+LOG_KEY_FILE_ENV = "AUDITGRAPH_LOG_KEY_FILE"  # the file holding the log's private key, for signing
+
+
+def log_key_option(fn):
+    return click.option(
+        "--log-key",
+        "log_key",
+        envvar=LOG_KEY_ENV,
+        metavar="KEY|FILE",
+        help=f"The log's public key (name+hash+key, as 'audit keygen' prints it) or a file holding it; "
+        f"default ${LOG_KEY_ENV}. Checkpoints are only trusted when their signature verifies with it.",
+    )(fn)
+
+
+def log_key_file_option(fn):
+    return click.option(
+        "--log-key-file",
+        "log_key_file",
+        envvar=LOG_KEY_FILE_ENV,
+        metavar="FILE",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"The log's private key (written by 'audit keygen'); default ${LOG_KEY_FILE_ENV}. "
+        "Keep it off the machine that holds the store's database.",
+    )(fn)
 
 
 @click.group()
@@ -26,33 +67,145 @@ def audit():
 @click.option(
     "--expect-head", metavar="HASH", help="Also fail unless the head is this hash (catches a truncated ledger)."
 )
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A signed checkpoint kept outside the store ('audit checkpoint' wrote it); the ledger must still begin "
+    "with the entries it signed. Repeatable. Needs --log-key.",
+)
+@log_key_option
 @json_option
 @domain_errors
-def verify(store_url, expect_head, as_json):
-    """Recompute the hash chain; name the first broken entry. Exits 1 if broken.
+def verify(store_url, expect_head, checkpoints, log_key, as_json):
+    """Recompute the hash chain and the Merkle tree; check every checkpoint. Exits 1 if anything differs.
 
-    Catches an entry that was altered, deleted, inserted or reordered. A ledger
-    cut short at the end still chains; compare the printed head with one you
-    kept (--expect-head) to catch that.
+    Catches an entry that was altered, deleted, inserted or reordered. Someone
+    who can write the database can re-hash the whole chain; a checkpoint signed
+    by the log key and kept elsewhere (--checkpoint) catches that too, naming
+    the first entry that no longer matches, and so does any checkpoint recorded
+    in the ledger (signatures checked with --log-key). A ledger cut short at its
+    end is caught by a kept checkpoint or --expect-head.
+
+    \b
+    Examples:
+        auditgraph audit verify --json
+        auditgraph audit verify --log-key log.pub --checkpoint checkpoints/2026-12-01.note
+    """
+    verifier = Verifier.load(log_key) if log_key else None
+    if checkpoints and verifier is None:
+        raise CheckpointError("--checkpoint needs --log-key: a checkpoint is evidence only once its signature verifies")
+    kept = [(path, load_checkpoint(path, verifier)) for path in checkpoints] if verifier else []
+    with connect(store_url) as store:
+        with Progress(disable=not is_terminal(), transient=True, console=render.Console(stderr=True)) as bar:
+            task = bar.add_task("verifying", total=store.head().seq)
+            result = anchors.verify(store, kept, verifier, progress=lambda n: bar.update(task, completed=n))
+    chain = result.chain
+    ok = result.ok and (expect_head is None or expect_head == chain.head)
+    first_break = chain.first_break or result.first_break
+    if as_json:
+        emit_json(
+            {
+                **chain.model_dump(exclude={"roots"}),
+                "ok": ok,
+                "first_break": first_break.model_dump() if first_break else None,
+                "checked": result.checked,
+            }
+        )
+    elif result.ok:
+        click.echo(f"ok: {chain.entries} entries, head {chain.head}, tree root {chain.tree_root}")
+        for line in result.checked:
+            click.echo(f"  {line}")
+    else:
+        click.echo(f"BROKEN at {first_break}", err=True)
+        if chain.first_break:
+            click.echo(f"{chain.entries} entries verified before the break; last good hash {chain.head}", err=True)
+    if result.ok and not ok:
+        click.echo(f"head is {chain.head}, expected {expect_head}", err=True)
+    if not ok:
+        sys.exit(1)
+
+
+@audit.command()
+@click.argument("name")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the private key (created with mode 0600; never overwritten).",
+)
+@json_option
+@domain_errors
+def keygen(name, out, as_json):
+    """Make a log key: an Ed25519 key in the signed-note format, to sign checkpoints.
+
+    NAME is the log's origin, written in every checkpoint (e.g. your host and
+    the store's name). The private key goes to --out; the public key is printed:
+    give it to whoever verifies (auditors, CI) and keep the private key away
+    from the database's machine and its administrators.
 
     \b
     Example:
-        auditgraph audit verify --json
+        auditgraph audit keygen auditgraph.example.com/prod --out ~/.config/auditgraph/log.key > log.pub
     """
-    with connect(store_url) as store:
-        result = store.verify()
-    ok = result.ok and (expect_head is None or expect_head == result.head)
+    key = LogKey.generate(name)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CheckpointError(f"{out}: exists; a log key is never overwritten") from None
+    except OSError as e:
+        raise CheckpointError(f"{out}: cannot write the log key ({e.strerror})") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key.text() + "\n")
+    public = key.verifier().text()
     if as_json:
-        emit_json({**result.model_dump(), "ok": ok})
-    elif result.ok:
-        click.echo(f"ok: {result.entries} entries, head {result.head}")
+        emit_json({"name": name, "public_key": public, "key_file": str(out)})
     else:
-        click.echo(f"BROKEN at {result.first_break}", err=True)
-        click.echo(f"{result.entries} entries verified before the break; last good hash {result.head}", err=True)
-    if result.ok and not ok:
-        click.echo(f"head is {result.head}, expected {expect_head}", err=True)
-    if not ok:
-        sys.exit(1)
+        click.echo(public)
+
+
+@audit.command()
+@store_option
+@log_key_file_option
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the signed checkpoint to this file."
+)
+@actor_option
+@json_option
+@domain_errors
+def checkpoint(store_url, log_key_file, out, actor, as_json):
+    """Sign the Merkle tree over every entry so far, record the checkpoint, and print it.
+
+    The checkpoint is a C2SP signed note: origin, size and root hash, signed with
+    the log key. Keep copies outside the store (a git repository, a ticket,
+    another machine: README, "Anchoring the ledger"); `audit verify --checkpoint`
+    proves the ledger still begins with what it signed.
+
+    \b
+    Example:
+        auditgraph audit checkpoint --log-key-file ~/.config/auditgraph/log.key > checkpoints/$(date +%F).note
+    """
+    if log_key_file is None:
+        raise CheckpointError(f"no log key: pass --log-key-file or set ${LOG_KEY_FILE_ENV}")
+    key = LogKey.load(log_key_file)
+    with connect(store_url) as store:
+        taken = anchors.take(store, key, default_actor(actor))
+    if out is not None:
+        out.write_text(taken.note, encoding="utf-8")
+    if as_json:
+        emit_json(
+            {
+                "origin": taken.checkpoint.origin,
+                "size": taken.checkpoint.size,
+                "root": taken.checkpoint.root.hex(),
+                "seq": taken.seq,
+                "note": taken.note,
+            }
+        )
+    else:
+        click.echo(taken.note, nl=False)
 
 
 @audit.command()

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal, overload
 
+from lineage import merkle
 from lineage.errors import EntryError, EventError, LedgerError, LineageError, StoreError
 from lineage.kinds import check as check_kind
 from lineage.ledger import Ack, EntryCheck, Head, LedgerEntry, Pending, Verification, now, seal, verify_chain
@@ -34,6 +35,7 @@ from lineage.store.batch import Batch
 from lineage.store.urls import redact
 
 Progress = Callable[[int], None] | None
+_CATCH_UP = 50_000  # ledger entries hashed into the tree per step when a store's tree lags its ledger
 
 
 class WriteTx(ABC):
@@ -97,6 +99,24 @@ class WriteTx(ABC):
     def stored_columns(self, keys: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], ColumnFact]:
         """The stored column edge of each of these (src, src_field, dst, dst_field) keys, if any."""
 
+    # the Merkle tree over the ledger (lineage.merkle): tiles are opaque bytes to a backend
+
+    @abstractmethod
+    def tree_size(self) -> int:
+        """How many ledger entries the stored tree holds (0 for a store written before the tree existed)."""
+
+    @abstractmethod
+    def read_tiles(self, keys: Sequence[merkle.TileKey]) -> dict[merkle.TileKey, bytes]:
+        """The stored tiles among these (level, index) keys."""
+
+    @abstractmethod
+    def write_tiles(self, tiles: dict[merkle.TileKey, bytes], size: int) -> None:
+        """Upsert these tiles and record that the tree now holds ``size`` entries."""
+
+    @abstractmethod
+    def entry_hashes(self, after_seq: int, limit: int) -> list[str]:
+        """The ``hash`` of up to ``limit`` ledger entries after ``after_seq``, in sequence order."""
+
 
 class Store(ABC):
     """A lineage store. Open one with ``lineage.store.open_store(url)``; query it with ``lineage.graph.Graph``.
@@ -124,6 +144,14 @@ class Store(ABC):
     @abstractmethod
     def head(self) -> Head:
         """The newest ledger entry's (seq, hash); (0, GENESIS) for an empty ledger."""
+
+    @abstractmethod
+    def tree_size(self) -> int:
+        """How many ledger entries the stored Merkle tree holds (``WriteTx.tree_size``, committed)."""
+
+    @abstractmethod
+    def read_tiles(self, keys: Sequence[merkle.TileKey]) -> dict[merkle.TileKey, bytes]:
+        """The committed tiles among these (level, index) keys."""
 
     @abstractmethod
     def iter_entries(
@@ -275,6 +303,7 @@ class Store(ABC):
                     head = known[key] = Head(entry.seq, entry.hash)
                     results[i] = Ack(entry.seq, entry.hash, False, pending.subject)
                 if len(batch):
+                    extend_tree(tx, batch.entries[0].seq - 1, [e.hash for e in batch.entries])
                     tx.write(batch)
         except LineageError:
             raise
@@ -333,6 +362,7 @@ class Store(ABC):
                         )
                     pending.add(entry, _project(entry.kind, payload, pending))
                     head = Head(entry.seq, entry.hash)
+                extend_tree(tx, chunk[0].seq - 1, [e.hash for e in chunk])
                 tx.write(pending)
             if progress:
                 progress(len(chunk))
@@ -352,12 +382,53 @@ class Store(ABC):
     ) -> Iterator[LedgerEntry]:
         return self.iter_entries(kind, subject, since, until, after_seq, limit)
 
-    def verify(self, checks: Iterable[EntryCheck] | None = None, progress: Progress = None) -> Verification:
-        """Recompute the whole chain and run the plugins' entry checks (signatures); name the first break."""
+    def verify(
+        self, checks: Iterable[EntryCheck] | None = None, progress: Progress = None, capture: Iterable[int] = ()
+    ) -> Verification:
+        """Recompute the whole chain and its Merkle tree and run the plugins' entry checks (signatures);
+        name the first break. ``capture``: tree sizes whose recomputed root to return (``Verification.roots``).
+        Checkpoints and the stored tree are compared by ``lineage.anchors.verify``."""
         from lineage.plugins import entry_checks
 
-        checks = entry_checks() if checks is None else list(checks)
-        return verify_chain(self.iter_entries(None, None, None, None, 0, None), checks, progress)
+        checks = entry_checks(self) if checks is None else list(checks)  # prepared against this store
+        return verify_chain(self.iter_entries(None, None, None, None, 0, None), checks, progress, capture)
+
+    # --- the stored Merkle tree ---------------------------------------------
+
+    def sync_tree(self) -> int:
+        """Bring the stored tree up to the ledger's head (a store written before the tree existed, or by an
+        older auditgraph, catches up here; every write does it too). Returns the tree's size."""
+        with self.begin_write() as tx:
+            head = tx.head()
+            extend_tree(tx, head.seq, [])
+        return head.seq
+
+    def tree_root(self, size: int) -> bytes:
+        """The stored tree's root over the first ``size`` entries (``size`` <= ``tree_size()``)."""
+        self._check_tree(size)
+        return merkle.stored_root(size, self.read_tiles)
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        """The RFC 9162 inclusion proof of entry ``seq`` (leaf seq - 1) in the tree of ``size`` entries."""
+        self._check_tree(size)
+        if not 1 <= seq <= size:
+            raise LedgerError(f"entry {seq} is not in a tree of {size} entries")
+        return merkle.inclusion_proof(seq - 1, size, self.read_tiles)
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """The RFC 9162 consistency proof from the tree of ``old`` entries to the tree of ``new``."""
+        self._check_tree(new)
+        if not 0 <= old <= new:
+            raise LedgerError(f"no consistency proof from {old} entries to {new}")
+        return merkle.consistency_proof(old, new, self.read_tiles) if old else []
+
+    def _check_tree(self, size: int) -> None:
+        held = self.tree_size()
+        if size > held:
+            raise LedgerError(
+                f"the stored Merkle tree holds {held} entries, not {size}; "
+                "'auditgraph audit checkpoint' (or any write) brings it up to the ledger"
+            )
 
     # --- graph reads everyone needs ----------------------------------------
 
@@ -371,6 +442,31 @@ class Store(ABC):
         """What the store holds: its URL (redacted), the ledger's size and head, and ``backend_stats``."""
         head = self.head()
         return {"url": redact(self.url), "ledger": {"entries": head.seq, "head": head.hash}, **self.backend_stats()}
+
+
+def extend_tree(tx: WriteTx, seq_before: int, hashes: list[str]) -> None:
+    """Add entries ``seq_before + 1 ...`` (their hashes) to the stored tree, in the same transaction as
+    the entries themselves; first hash in any entries the tree lags behind (``Store.sync_tree``)."""
+    size = tx.tree_size()
+    if size > seq_before:
+        raise LedgerError(
+            f"the Merkle tree holds {size} entries but the ledger {seq_before}: "
+            "entries were removed from the ledger; run 'auditgraph audit verify'"
+        )
+    while size < seq_before:
+        lagging = tx.entry_hashes(size, min(_CATCH_UP, seq_before - size))
+        if not lagging:
+            raise LedgerError(f"ledger entry {size + 1} is missing; run 'auditgraph audit verify'")
+        size = _add_leaves(tx, size, lagging)
+    _add_leaves(tx, size, hashes)
+
+
+def _add_leaves(tx: WriteTx, size: int, hashes: list[str]) -> int:
+    if not hashes:
+        return size
+    edge = tx.read_tiles(merkle.right_edge(size))
+    tx.write_tiles(merkle.grow(size, edge, map(merkle.entry_leaf, hashes)), size + len(hashes))
+    return size + len(hashes)
 
 
 def _project(kind: str, payload: Any, ctx: Batch, hint: dict | None = None) -> Facts:

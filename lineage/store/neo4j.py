@@ -58,7 +58,7 @@ EDGE_TYPES = frozenset(
     {"READ_BY", "WROTE", "BUILT", "RUN_OF", "CHILD_OF", "VERSION_OF", "DESCENDANT_OF", "ALIAS_OF", "CONTINUED_BY"}
 )
 LABELS = frozenset(k.value for k in NodeKind)
-_DELETABLE = frozenset({"LedgerEntry", "Node", "Facet", "ColumnEdge"})
+_DELETABLE = frozenset({"LedgerEntry", "Node", "Facet", "ColumnEdge", "MerkleTile"})
 # (src, type, dst, time) of an edge r between the near node n and the far node m
 _EDGE_COLUMNS = {"upstream": "m.id, type(r), n.id, r.time", "downstream": "n.id, type(r), m.id, r.time"}
 _PAGE = 1000
@@ -77,6 +77,7 @@ _SCHEMA = (
     "CREATE CONSTRAINT column_ends IF NOT EXISTS FOR (c:ColumnEdge) REQUIRE (c.src, c.src_field, c.dst, c.dst_field) IS UNIQUE",
     "CREATE INDEX column_src IF NOT EXISTS FOR (c:ColumnEdge) ON (c.src)",
     "CREATE INDEX column_dst IF NOT EXISTS FOR (c:ColumnEdge) ON (c.dst)",
+    "CREATE CONSTRAINT merkle_tile IF NOT EXISTS FOR (t:MerkleTile) REQUIRE (t.level, t.idx) IS UNIQUE",
 )
 _ENTRY_FIELDS = (
     "seq",
@@ -227,8 +228,11 @@ class Neo4jStore(Store):
         if not confirm:
             raise Invalid("drop_everything needs confirm=True")
         self._delete_all("LedgerEntry")
+        self._delete_all("MerkleTile")
         self.clear_projection()
-        self._read("MATCH (h:LedgerHead {id: 'head'}) SET h.seq = 0, h.hash = $genesis", genesis=GENESIS)
+        self._read(
+            "MATCH (h:LedgerHead {id: 'head'}) SET h.seq = 0, h.hash = $genesis, h.tree_size = 0", genesis=GENESIS
+        )
 
     def _delete_all(self, label: str) -> None:
         _check_name(label, _DELETABLE)
@@ -240,6 +244,12 @@ class Neo4jStore(Store):
     def head(self) -> Head:
         row = self._read("MATCH (h:LedgerHead {id: 'head'}) RETURN h.seq AS seq, h.hash AS hash")[0]
         return Head(row["seq"], row["hash"])
+
+    def tree_size(self) -> int:
+        return self._read(_TREE_SIZE)[0]["size"]
+
+    def read_tiles(self, keys):
+        return _tiles(self._read(_READ_TILES, keys=[list(k) for k in keys]))
 
     def iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
         where = ["e.seq > $after"]
@@ -423,6 +433,17 @@ def _reason(e: Exception) -> str:
     return message.splitlines()[0][:300]
 
 
+_TREE_SIZE = "MATCH (h:LedgerHead {id: 'head'}) RETURN coalesce(h.tree_size, 0) AS size"
+_READ_TILES = (
+    "UNWIND $keys AS k MATCH (t:MerkleTile {level: k[0], idx: k[1]}) "
+    "RETURN t.level AS level, t.idx AS idx, t.hashes AS hashes"
+)
+
+
+def _tiles(rows) -> dict[tuple[int, int], bytes]:
+    return {(r["level"], r["idx"]): bytes(r["hashes"]) for r in rows}
+
+
 class _Neo4jTx(WriteTx):
     def __init__(self, tx):
         self.tx = tx
@@ -432,6 +453,28 @@ class _Neo4jTx(WriteTx):
     def head(self) -> Head:
         row = self.tx.run("MATCH (h:LedgerHead {id: 'head'}) RETURN h.seq AS seq, h.hash AS hash").single()
         return Head(row["seq"], row["hash"])
+
+    def tree_size(self) -> int:
+        return self.tx.run(_TREE_SIZE).single()["size"]
+
+    def read_tiles(self, keys):
+        return _tiles(self.tx.run(_READ_TILES, keys=[list(k) for k in keys]))
+
+    def write_tiles(self, tiles, size: int) -> None:
+        self.tx.run(
+            "UNWIND $rows AS r MERGE (t:MerkleTile {level: r.level, idx: r.idx}) SET t.hashes = r.hashes "
+            "WITH count(*) AS n MATCH (h:LedgerHead {id: 'head'}) SET h.tree_size = $size",
+            rows=[{"level": level, "idx": index, "hashes": data} for (level, index), data in sorted(tiles.items())],
+            size=size,
+        ).consume()
+
+    def entry_hashes(self, after_seq: int, limit: int) -> list[str]:
+        rows = self.tx.run(
+            "MATCH (e:LedgerEntry) WHERE e.seq > $after RETURN e.hash AS hash ORDER BY e.seq LIMIT $limit",
+            after=after_seq,
+            limit=limit,
+        )
+        return [r["hash"] for r in rows]
 
     def find_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Head]:
         if not keys:

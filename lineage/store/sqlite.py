@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS column_edges (
     run TEXT NOT NULL, time TEXT NOT NULL, transformations TEXT NOT NULL,
     PRIMARY KEY (src, src_field, dst, dst_field)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS column_edges_dst ON column_edges (dst, dst_field);
+CREATE TABLE IF NOT EXISTS tiles (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
 """
 _PROJECTION_TABLES = ("nodes", "facets", "edges", "column_edges")
 _ENTRY_COLUMNS = "seq, recorded_at, kind, actor, subject, event_time, payload, payload_digest, prev_hash, hash"
@@ -124,6 +126,12 @@ class SQLiteStore(Store):
 
     def head(self) -> Head:
         return _head(self.db)
+
+    def tree_size(self) -> int:
+        return _tree_size(self.db)
+
+    def read_tiles(self, keys):
+        return _read_tiles(self.db, keys)
 
     def iter_entries(self, kind, subject, since, until, after_seq, limit) -> Iterator[LedgerEntry]:
         sql = f"SELECT {_ENTRY_COLUMNS} FROM ledger WHERE seq > ?"
@@ -293,6 +301,20 @@ def _head(db: _Guarded) -> Head:
     return Head(row[0], row[1]) if row else Head(0, GENESIS)
 
 
+def _tree_size(db: _Guarded) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key = 'tree_size'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _read_tiles(db: _Guarded, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    found = {}
+    for level, index in keys:
+        row = db.execute("SELECT hashes FROM tiles WHERE level = ? AND idx = ?", (level, index)).fetchone()
+        if row:
+            found[(level, index)] = bytes(row[0])
+    return found
+
+
 class _Guarded:
     """The store's connection, through which every statement runs: an ``sqlite3.Error`` raised by a
     statement, or while its rows are read, becomes a ``StoreError`` naming the store file (what
@@ -358,6 +380,26 @@ class _SQLiteTx(WriteTx):
 
     def head(self) -> Head:
         return _head(self.db)
+
+    def tree_size(self) -> int:
+        return _tree_size(self.db)
+
+    def read_tiles(self, keys):
+        return _read_tiles(self.db, keys)
+
+    def write_tiles(self, tiles, size: int) -> None:
+        self.db.executemany(
+            "INSERT INTO tiles VALUES (?,?,?) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
+            [(level, index, data) for (level, index), data in sorted(tiles.items())],
+        )
+        self.db.execute(
+            "INSERT INTO meta VALUES ('tree_size', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(size),),
+        )
+
+    def entry_hashes(self, after_seq: int, limit: int) -> list[str]:
+        rows = self.db.execute("SELECT hash FROM ledger WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))
+        return [r[0] for r in rows]
 
     def find_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Head]:
         found = {}

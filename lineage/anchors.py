@@ -1,0 +1,249 @@
+"""Anchoring the ledger: taking signed checkpoints, and verifying the ledger against them.
+
+What each check catches (RELIABILITY.md, "Threat model"):
+
+* the chain (``lineage.ledger.verify_chain``): an entry altered, deleted, inserted
+  or reordered by someone who did not re-hash what follows;
+* the recorded checkpoints (entries of kind ``ledger.checkpoint``): every one
+  must give the root the ledger's first ``size`` entries give today, and, with
+  the log's public key, carry a valid signature: a re-hashed chain that keeps
+  them is caught;
+* checkpoints kept outside the store (``audit verify --checkpoint FILE``): the
+  ledger's first ``size`` entries must still give the signed root. Someone with
+  the database but not the log key cannot make a rewritten, truncated or
+  renumbered ledger match one, whatever they re-hash or delete; the first entry
+  that differs is named when the stored tree still matches the checkpoint;
+* the stored tree (tiles) must match the tree recomputed from the ledger, since
+  inclusion and consistency proofs are served from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lineage import merkle
+from lineage.checkpoint import Checkpoint, CheckpointError, LogKey, Verifier, read_checkpoint, sign_checkpoint
+from lineage.clock import utc_text
+from lineage.kinds import EntryKind, Malformed, Payload, Record
+from lineage.ledger import Break, Verification
+from lineage.store.base import Store
+
+Progress = Callable[[int], None] | None
+
+
+class CheckpointPayload(Payload):
+    """A signed checkpoint of the ledger's first ``size`` entries (``note`` is the C2SP signed note)."""
+
+    origin: str
+    size: int
+    root: str  # hex
+    note: str
+    key: str  # the log's public key (verifier key text) that signed it
+    at: str
+
+
+CHECKPOINT_KIND = EntryKind(
+    "ledger.checkpoint",
+    CheckpointPayload,
+    "system",
+    description="a signed checkpoint of the ledger's Merkle tree",
+)
+
+
+@dataclass(frozen=True)
+class Taken:
+    checkpoint: Checkpoint
+    note: str
+    seq: int  # the entry that records it
+
+
+def take(store: Store, key: LogKey, actor: str) -> Taken:
+    """Sign the tree over every entry recorded so far, and record the checkpoint in the ledger."""
+    size = store.sync_tree()
+    checkpoint = Checkpoint(key.name, size, store.tree_root(size))
+    note = sign_checkpoint(checkpoint, key)
+    payload = {
+        "origin": checkpoint.origin,
+        "size": size,
+        "root": checkpoint.root.hex(),
+        "note": note,
+        "key": key.verifier().text(),
+        "at": utc_text(),
+    }
+    ack = store.append(CHECKPOINT_KIND.pending(payload, actor))
+    return Taken(checkpoint, note, ack.seq)
+
+
+def latest(store: Store) -> Record[CheckpointPayload] | None:
+    """The newest recorded checkpoint that validates (what ``serve`` publishes)."""
+    found = None
+    for record in CHECKPOINT_KIND.valid(store):
+        found = record
+    return found
+
+
+@dataclass
+class Anchored:
+    """``audit verify``'s answer: the chain's verification, plus what the tree and checkpoints showed."""
+
+    chain: Verification
+    first_break: Break | None = None
+    checked: list[str] = field(default_factory=list)
+    tree_size: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and self.first_break is None
+
+
+def verify(
+    store: Store,
+    kept: Sequence[tuple[str, Checkpoint]] = (),
+    verifier: Verifier | None = None,
+    progress: Progress = None,
+) -> Anchored:
+    """Verify the chain, the tree and every checkpoint, recorded in the ledger or ``kept`` elsewhere
+    ((where, checkpoint) pairs whose signature the caller verified); the first problem is named."""
+    recorded = list(CHECKPOINT_KIND.records(store))
+    sizes = {c.size for _, c in kept} | {r.value.size for r in recorded if isinstance(r, Record)}
+    chain = store.verify(progress=progress, capture=sizes)
+    result = Anchored(chain, tree_size=chain.entries)
+    if not chain.ok:
+        return result
+    problems = list(_recorded(store, recorded, chain, verifier, result.checked))
+    problems += _kept(store, kept, chain, result.checked)
+    problems += _stored_tree(store, chain, result.checked)
+    if problems:
+        result.first_break = min(problems, key=lambda b: b.seq)
+    return result
+
+
+def _recorded(store: Store, recorded: Iterable, chain: Verification, verifier: Verifier | None, checked: list[str]):
+    count = 0
+    for r in recorded:
+        if r.seq > chain.entries:
+            continue  # recorded after the chain was read
+        if isinstance(r, Malformed):
+            yield Break(seq=r.seq, reason=f"checkpoint entry does not validate: {r.reason}")
+            continue
+        value = r.value
+        if verifier is not None:
+            try:
+                note = read_checkpoint(value.note, verifier)
+            except CheckpointError as e:
+                yield Break(seq=r.seq, reason=f"recorded checkpoint: {e}")
+                continue
+            if (note.size, note.root.hex()) != (value.size, value.root):
+                yield Break(seq=r.seq, reason="recorded checkpoint: its fields differ from the signed note")
+                continue
+        if value.size >= r.seq:
+            yield Break(seq=r.seq, reason=f"checkpoint of {value.size} entries recorded as entry {r.seq}")
+            continue
+        now = chain.roots.get(value.size)
+        if now != value.root:
+            claimed = Checkpoint(value.origin, value.size, bytes.fromhex(value.root))
+            yield _locate(store, f"the checkpoint recorded as entry {r.seq}", claimed, 0, now)
+            continue
+        count += 1
+    if count:
+        how = " and signed by the log key" if verifier else " (signatures not checked: no --log-key)"
+        checked.append(f"{count} recorded checkpoints match the ledger{how}")
+
+
+def _kept(store: Store, kept: Sequence[tuple[str, Checkpoint]], chain: Verification, checked: list[str]) -> list[Break]:
+    problems = []
+    matching = sorted(c.size for _, c in kept if chain.roots.get(c.size) == c.root.hex())
+    for where, c in kept:
+        now = chain.roots.get(c.size)
+        if c.size > chain.entries:
+            problems.append(
+                Break(
+                    seq=chain.entries + 1,
+                    reason=f"{where} covers {c.size} entries; the ledger holds only {chain.entries}: "
+                    f"entries {chain.entries + 1}..{c.size} were removed",
+                )
+            )
+        elif now != c.root.hex():
+            below = max((s for s in matching if s < c.size), default=0)
+            problems.append(_locate(store, where, c, below, now))
+        else:
+            checked.append(f"{where}: the ledger's first {c.size} entries match its signed root")
+    return problems
+
+
+def _locate(store: Store, where: str, c: Checkpoint, below: int, now: str | None) -> Break:
+    """The first entry that no longer matches checkpoint ``c``: exact when the stored tree still matches
+    the checkpoint (its leaves are then the ones that were signed), else bounded by the largest checkpoint
+    that still matches (``below``)."""
+    size = min(c.size, store.tree_size())
+    stored = merkle.stored_root(c.size, store.read_tiles) if size == c.size else None
+    if stored == c.root:
+        for seq, (then, entry) in enumerate(zip(_stored_leaves(store, c.size), _ledger_leaves(store, c.size)), 1):
+            if then != entry:
+                return Break(
+                    seq=seq,
+                    reason=f"not the entry {where} signed (its tree root {c.root.hex()[:16]}...): "
+                    "altered, deleted, inserted or reordered, and the chain re-hashed",
+                    expected=then.hex(),
+                    actual=entry.hex(),
+                )
+    return Break(
+        seq=below + 1,
+        reason=f"the ledger's first {c.size} entries no longer give the root {where} signed; the first change is "
+        f"between entries {below + 1} and {c.size} (the stored tree was rewritten too, so it cannot be named)",
+        expected=c.root.hex(),
+        actual=now,
+    )
+
+
+def _stored_leaves(store: Store, size: int):
+    for index in range(0, size, merkle.TILE_WIDTH):
+        data = store.read_tiles([(0, index // merkle.TILE_WIDTH)]).get((0, index // merkle.TILE_WIDTH), b"")
+        for i in range(0, min(len(data), (size - index) * merkle.HASH_SIZE), merkle.HASH_SIZE):
+            yield data[i : i + merkle.HASH_SIZE]
+
+
+def _ledger_leaves(store: Store, size: int):
+    for entry in store.entries(limit=size):
+        yield merkle.entry_leaf(entry.hash)
+
+
+def _stored_tree(store: Store, chain: Verification, checked: list[str]) -> list[Break]:
+    held = store.tree_size()
+    size = min(held, chain.entries)
+    if size == 0:
+        return []
+    if held > chain.entries:
+        return [
+            Break(
+                seq=chain.entries + 1,
+                reason=f"the stored Merkle tree holds {held} entries, the ledger {chain.entries}: entries were removed",
+            )
+        ]
+    ledger_root = chain.roots.get(size) if size != chain.entries else chain.tree_root
+    if ledger_root is None:  # the tree lags the ledger (a store from before the tree): compare what it holds
+        ledger_root = _root_of_prefix(store, size)
+    if merkle.stored_root(size, store.read_tiles).hex() != ledger_root:
+        for seq, (then, entry) in enumerate(zip(_stored_leaves(store, size), _ledger_leaves(store, size)), 1):
+            if then != entry:
+                return [
+                    Break(
+                        seq=seq,
+                        reason="the stored Merkle tree holds another leaf for this entry: the entry was rewritten "
+                        "and re-hashed after it was recorded, or the tree was edited",
+                        expected=then.hex(),
+                        actual=entry.hex(),
+                    )
+                ]
+        return [Break(seq=1, reason=f"the stored Merkle tree over {size} entries does not match the ledger")]
+    lag = "" if size == chain.entries else f" (it lags the ledger by {chain.entries - size}: the next write catches up)"
+    checked.append(f"the stored Merkle tree matches the ledger over {size} entries{lag}")
+    return []
+
+
+def _root_of_prefix(store: Store, size: int) -> str:
+    tree = merkle.Compact()
+    for leaf in _ledger_leaves(store, size):
+        tree.add(leaf)
+    return tree.root().hex()
