@@ -19,6 +19,7 @@ What each check catches (RELIABILITY.md, "Threat model"):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -73,6 +74,29 @@ def take(store: Store, key: LogKey, actor: str) -> Taken:
     }
     ack = store.append(CHECKPOINT_KIND.pending(payload, actor))
     return Taken(checkpoint, note, ack.seq)
+
+
+class Checkpointer:
+    """Takes a checkpoint once the ledger has grown by ``every`` entries since the last one
+    (``serve --checkpoint-every``, ``ingest --checkpoint-every``). Thread-safe; one per process."""
+
+    def __init__(self, key: LogKey, every: int, actor: str, store: Store):
+        if every < 1:
+            raise CheckpointError("--checkpoint-every must be at least 1")
+        self.key, self.every, self.actor = key, every, actor
+        self._lock = threading.Lock()
+        last = latest(store)
+        self.last = last.seq if last else 0  # the entry that recorded the newest checkpoint
+
+    def after_write(self, store: Store, force: bool = False) -> Taken | None:
+        """Checkpoint if due (or, with ``force``, if anything was written since the last one)."""
+        with self._lock:
+            grown = store.head().seq - self.last
+            if grown < (1 if force else self.every):
+                return None
+            taken = take(store, self.key, self.actor)
+            self.last = taken.seq
+            return taken
 
 
 def latest(store: Store) -> Record[CheckpointPayload] | None:

@@ -48,6 +48,6 @@ def register_commands(cli):
 
 @hookimpl
 def register_routes():
-    from lineage.server import ingest, query
+    from lineage.server import anchors, ingest, query
 
-    return [ingest.router, query.router]
+    return [ingest.router, query.router, anchors.router]

@@ -267,13 +267,22 @@ def prepare(raw: Any, actor: str, exact: Callable[[], Any] | None = None) -> tup
     return event, Pending(OPENLINEAGE_KIND, raw, actor, event.subject, event.time_key, hint=event, plain=event.plain)
 
 
-def ingest(store: Store, documents: Iterable[Document], actor: str, batch: int = 500) -> IngestReport:
-    """Validate and record every event; return what was accepted, duplicated and rejected."""
+def ingest(
+    store: Store,
+    documents: Iterable[Document],
+    actor: str,
+    batch: int = 500,
+    after_batch: Callable[[Store], Any] | None = None,
+) -> IngestReport:
+    """Validate and record every event; return what was accepted, duplicated and rejected.
+    ``after_batch`` runs after each batch is written (a checkpointer)."""
     with paused_gc():
-        return _ingest(store, documents, actor, batch)
+        return _ingest(store, documents, actor, batch, after_batch)
 
 
-def _ingest(store: Store, documents: Iterable[Document], actor: str, batch: int) -> IngestReport:
+def _ingest(
+    store: Store, documents: Iterable[Document], actor: str, batch: int, after_batch: Callable[[Store], Any] | None
+) -> IngestReport:
     report = IngestReport()
     pending: list[tuple[str, Pending]] = []
     for outer in documents:
@@ -290,7 +299,11 @@ def _ingest(store: Store, documents: Iterable[Document], actor: str, batch: int)
             pending.append((doc.where, write))
             if len(pending) >= batch:
                 _flush(store, pending, report)
+                if after_batch:
+                    after_batch(store)
     _flush(store, pending, report)
+    if after_batch:
+        after_batch(store)
     return report
 
 

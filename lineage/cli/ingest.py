@@ -10,7 +10,10 @@ from importlib.resources import files
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from lineage.anchors import Checkpointer
+from lineage.checkpoint import CheckpointError, LogKey
 from lineage.cli import render
+from lineage.cli.audit import LOG_KEY_FILE_ENV, log_key_file_option
 from lineage.cli.lineage import print_traversal
 from lineage.cli.options import (
     actor_option,
@@ -40,8 +43,16 @@ SAMPLE = "demo-training-pipeline.jsonl"
     "--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000), help="Events per transaction."
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on when stderr is a terminal).")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Sign and record a checkpoint after each batch once N entries were written since the last one, and "
+    "one at the end (needs --log-key-file).",
+)
+@log_key_file_option
 @domain_errors
-def ingest(sources, store_url, actor, as_json, batch_size, progress):
+def ingest(sources, store_url, actor, as_json, batch_size, progress, checkpoint_every, log_key_file):
     """Record OpenLineage events from files or standard input (-).
 
     Reads JSON objects, JSON arrays and JSON Lines. Every event is validated
@@ -52,17 +63,33 @@ def ingest(sources, store_url, actor, as_json, batch_size, progress):
     Example:
         auditgraph ingest events/*.json
         cat events.jsonl | auditgraph ingest - --json
+        auditgraph ingest events.jsonl --checkpoint-every 10000 --log-key-file ~/.config/auditgraph/log.key
     """
+    actor = default_actor(actor)
     with connect(store_url) as store:
+        checkpointer = None
+        if checkpoint_every:
+            if log_key_file is None:
+                raise CheckpointError(f"--checkpoint-every needs --log-key-file (or ${LOG_KEY_FILE_ENV})")
+            checkpointer = Checkpointer(LogKey.load(log_key_file), checkpoint_every, actor, store)
         report = _ingest_sources(
-            store, sources, default_actor(actor), batch_size, is_terminal() if progress is None else progress
+            store,
+            sources,
+            actor,
+            batch_size,
+            is_terminal() if progress is None else progress,
+            checkpointer.after_write if checkpointer else None,
         )
+        if checkpointer:
+            checkpointer.after_write(store, force=True)
     _print_report(report, as_json)
     if not report.ok:
         sys.exit(1)
 
 
-def _ingest_sources(store: Store, sources, actor: str, batch_size: int, show_progress: bool) -> IngestReport:
+def _ingest_sources(
+    store: Store, sources, actor: str, batch_size: int, show_progress: bool, after_batch=None
+) -> IngestReport:
     total = sum(os.path.getsize(s) for s in sources if s != "-" and os.path.isfile(s))
     with Progress(
         TextColumn("{task.description}"),
@@ -75,7 +102,7 @@ def _ingest_sources(store: Store, sources, actor: str, batch_size: int, show_pro
     ) as bar:
         task = bar.add_task("ingesting", total=total or None)
         docs = _documents(sources, lambda n: bar.advance(task, n))
-        return run_ingest(store, docs, actor, batch=batch_size)
+        return run_ingest(store, docs, actor, batch=batch_size, after_batch=after_batch)
 
 
 def _documents(sources, on_bytes) -> Iterator[Document]:

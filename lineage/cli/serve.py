@@ -6,6 +6,7 @@ import click
 
 from lineage import hooks as webhooks
 from lineage.cli import render
+from lineage.cli.audit import log_key_file_option
 from lineage.cli.options import (
     actor_option,
     connect,
@@ -79,6 +80,14 @@ from lineage.server import auth
     metavar="N",
     help="Past N open connections or requests in progress (per worker), new ones get 503.",
 )
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Sign and record a checkpoint after a write once N entries were written since the last one "
+    "(published at GET /api/v1/checkpoint; needs --log-key-file). 1: after every write.",
+)
+@log_key_file_option
 @domain_errors
 def serve(
     store_url,
@@ -93,6 +102,8 @@ def serve(
     body_timeout,
     keep_alive_timeout,
     limit_concurrency,
+    checkpoint_every,
+    log_key_file,
 ):
     """Run the HTTP API: OpenLineage ingestion, lineage queries, OpenAPI at /docs.
 
@@ -108,6 +119,7 @@ def serve(
         auditgraph serve --port 5000
         auditgraph serve --port 5000 --workers 2
         auditgraph serve --header-timeout 5 --body-timeout 30 --limit-concurrency 256
+        auditgraph serve --checkpoint-every 1000 --log-key-file ~/.config/auditgraph/log.key
     """
     import json
     import os
@@ -124,6 +136,8 @@ def serve(
         webhooks=not no_webhooks,
         allow_private_targets=allow_private_targets,
         body_timeout=body_timeout,
+        checkpoint_every=checkpoint_every or 0,
+        log_key_file=str(log_key_file) if log_key_file else None,
     )
     options = dict(
         host=host,

@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
 from lineage.hooks import Dispatcher
 from lineage.server import errors
@@ -42,6 +43,8 @@ class ServerConfig:
     hook_attempts: int = 5
     hook_backoff: float = 0.5
     allow_private_targets: bool = False  # webhooks may go to loopback/private addresses
+    log_key_file: str | None = field(default=None, repr=False)  # the log's private key, for --checkpoint-every
+    checkpoint_every: int = 0  # sign a checkpoint once the ledger grew by this many entries (0: never)
 
 
 class Stores:
@@ -100,6 +103,18 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         description="Lineage and governance store for machine learning: OpenLineage in, lineage and audit answers out.",
     )
     app.state.config, app.state.stores, app.state.dispatcher = config, stores, dispatcher
+    checkpointer = _checkpointer(config, stores)
+    if checkpointer is not None:
+
+        @app.middleware("http")
+        async def checkpoint_after_writes(request: Request, call_next):
+            """A write acknowledged here is covered by a signed checkpoint once enough accumulated; the
+            checkpoint is taken before the response goes out, so a client that saw its 2xx can fetch it."""
+            response = await call_next(request)
+            if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 300:
+                await run_in_threadpool(lambda: checkpointer.after_write(stores.get()))
+            return response
+
     app.add_middleware(BodyGuard, limit=config.max_body_bytes, body_timeout=config.body_timeout)
 
     errors.install(app)
@@ -133,6 +148,22 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     for router in plugin_routers():
         app.include_router(router, prefix="/api/v1")
     return app
+
+
+def _checkpointer(config: ServerConfig, stores: Stores):
+    """The checkpointer --checkpoint-every asks for, with its key loaded now (a bad key fails at start)."""
+    if not config.checkpoint_every:
+        return None
+    from lineage.anchors import Checkpointer
+    from lineage.checkpoint import CheckpointError, LogKey
+
+    if not config.log_key_file:
+        raise CheckpointError("--checkpoint-every needs --log-key-file (the log's private key)")
+    probe = stores.open_new()
+    try:
+        return Checkpointer(LogKey.load(config.log_key_file), config.checkpoint_every, "system:serve", probe)
+    finally:
+        probe.close()
 
 
 def plugin_routers() -> list[APIRouter]:
