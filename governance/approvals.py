@@ -6,15 +6,19 @@
   recorded by an administrator (the entry's actor).
 * An approval is an in-toto Statement v1 (subject: the model version id and
   its artifact digest; predicate: key id, role, decision, time, the digest of
-  the evidence shown, the ledger head) in a DSSE envelope signed with that key.
+  the evidence shown, the ledger head and its sequence number) in a DSSE
+  envelope signed with that key.
   The ``governance.approval`` entry records the model id and the envelope,
   nothing else: every field a reader shows comes from the signed statement
   or from the registered key, so nothing unsigned can be altered.
 * The same statement recorded again is a duplicate, whatever else differs.
   Revocation names the statement (by digest), so a revoked approval stays
   revoked however often it is submitted.
-* ``audit verify`` re-checks every approval signature in the ledger
-  (``ApprovalSignatures``).
+* The ledger head an approval signs must be an entry of this ledger at or
+  before the approval: ``record_signed`` refuses one that is not, the read
+  model does not count it, and ``audit verify`` names it.
+* ``audit verify`` re-checks every approval signature and signed ledger head
+  in the ledger (``ApprovalSignatures``).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from lineage.extras import require
 from lineage.graph import Graph
 from lineage.ids import NodeKind
 from lineage.kinds import Malformed, describe
-from lineage.ledger import Ack, LedgerEntry
+from lineage.ledger import Ack, Head, LedgerEntry
 from lineage.store import Store
 
 if TYPE_CHECKING:
@@ -159,7 +163,7 @@ def approve(
     if role not in key.roles:
         raise AuthorityError(f"key {key.key_id} ({key.name}) may sign for {', '.join(key.roles)}, not {role!r}")
     payload = signed_payload(
-        row.id, rm.artifact_digest(store, row.id), role, signer, evidence_digest, store.head().hash, decision, comment
+        row.id, rm.artifact_digest(store, row.id), role, signer, evidence_digest, store.head(), decision, comment
     )
     return record_signed(store, payload, actor)
 
@@ -170,18 +174,24 @@ def signed_payload(
     role: str,
     signer: CryptoSigner,
     evidence_digest: str,
-    ledger_head: str,
+    ledger_head: Head | str,
     decision: str = "approve",
     comment: str = "",
 ) -> dict:
-    """An approval signed with the approver's key, ready to record (here or through the HTTP API)."""
+    """An approval signed with the approver's key, ready to record (here or through the HTTP API).
+
+    ``ledger_head`` is the ledger head the approver looked at (``store.head()``): its hash and sequence
+    number are signed. A bare hash signs the form older clients made, which is checked by a slower lookup.
+    """
+    head = ledger_head if isinstance(ledger_head, Head) else None
     predicate = {
         "keyId": signer.public_key.keyid,
         "role": role,
         "decision": decision,
         "time": utc_text(),
         "evidenceDigest": evidence_digest,
-        "ledgerHead": ledger_head,
+        "ledgerHead": head.hash if head else ledger_head,
+        **({"ledgerSeq": head.seq} if head else {}),
         "comment": comment,
     }
     require("signing")
@@ -211,7 +221,7 @@ def record_signed(store: Store, body: Any, actor: str) -> Ack:
     record = k.APPROVAL.read(_as_entry(payload))
     if isinstance(record, Malformed):  # validated above; a payload that does not read back is refused the same way
         raise EntryError(f"approval: {record.reason}")
-    st, key, problem = rm.check_approval(record, row.id, rm.keys(store), rm.artifact(store, row.id))
+    st, key, problem = rm.check_approval(record, row.id, rm.keys(store), rm.artifact(store, row.id), store)
     if problem:
         raise SignatureError(problem)
     digest = rm.statement_digest(payload.envelope.payload)
@@ -268,13 +278,37 @@ def approvals_of(store: Store, model: str) -> list[Approval]:
 
 
 class ApprovalSignatures:
-    """``audit verify``'s per-entry check: every well-formed approval's signature verifies against its key."""
+    """``audit verify``'s per-entry check: every well-formed approval's signature verifies against its key,
+    and the ledger head it signs is an entry at or before it.
+
+    ``prepare(store)`` collects the heads the approvals claim (a read of approval entries only); the
+    chain pass then remembers where it meets those hashes, and nothing else, so memory grows with the
+    approvals, not with the ledger. Each claim is taken from the entry the chain pass verified, never
+    from that first read: an approval the first read did not see (recorded since) is looked up in the
+    store as the read model does. Unprepared, the check remembers every hash it meets.
+    """
 
     def __init__(self) -> None:
         self.keys: dict[str, rm.Key] = {}
         self.verified = 0
+        self.store: Store | None = None
+        self.claimed: set[str] | None = None  # the ledger heads approvals sign; None: watch every hash
+        self.seen: dict[str, int] = {}  # claimed heads met so far in the chain pass: hash -> seq
+
+    def prepare(self, store: Store) -> None:
+        self.store, self.claimed = store, set()
+        for entry in store.entries(kind=APPROVAL, limit=None):
+            claim = _claim(entry)
+            if claim is not None:
+                self.claimed.add(claim.ledgerHead)
 
     def __call__(self, entry: LedgerEntry) -> str | None:
+        problem = self._check(entry)
+        if self.claimed is None or entry.hash in self.claimed:
+            self.seen.setdefault(entry.hash, entry.seq)
+        return problem
+
+    def _check(self, entry: LedgerEntry) -> str | None:
         if entry.kind == KEY:
             registered = k.KEY.read(entry)
             if not isinstance(registered, Malformed) and registered.value.key_id not in self.keys:
@@ -294,7 +328,30 @@ class ApprovalSignatures:
             problem = rm.verify_signature(approval.value.envelope, key)
             if problem:
                 return f"approval {problem}"
+            problem = self._anchor(st.predicate, entry.seq)
+            if problem:
+                return problem
             self.verified += 1
+        return None
+
+    def _anchor(self, claim: rm.Predicate, seq: int) -> str:
+        """'' if the chain pass met the signed head (at the signed sequence number) before this approval."""
+        if self.claimed is not None and claim.ledgerHead not in self.claimed and self.store is not None:
+            return rm.anchor_problem(self.store, claim, seq)  # recorded after prepare read the claims
+        at = self.seen.get(claim.ledgerHead)
+        if at is None or (claim.ledgerSeq is not None and claim.ledgerSeq != at):
+            return rm.unanchored(claim)
+        return ""
+
+
+def _claim(entry: LedgerEntry) -> rm.Predicate | None:
+    """The signed predicate of an approval entry, if it reads as one (its signature is checked later)."""
+    approval = k.APPROVAL.read(entry)
+    if isinstance(approval, Malformed):
+        return None
+    try:
+        return rm.read_statement(approval.value.envelope).predicate
+    except ValueError:
         return None
 
 

@@ -1,8 +1,9 @@
 """What governance adds through the plugin hooks (``lineage.hookspecs``; entry point
 ``auditgraph.plugins``, as a third party's plugin is found): its typed entry kinds
-(``governance.kinds``), approval signature checks for ``audit verify``, the webhook events its
-ledger entries raise, which models the retraining trigger watches, the ``governance`` commands,
-the ``/api/v1/governance`` routes and the built-in checks that rule files name.
+(``governance.kinds``), the check of approval signatures and signed ledger heads for ``audit
+verify``, the webhook events its ledger entries raise, which models the retraining trigger watches,
+the ``governance`` commands, the ``/api/v1/governance`` routes and the built-in checks that rule
+files name.
 
 Nothing of governance is projected onto the graph as a facet: "approved" and "released" are
 only ever computed by the read models (``governance.readmodels``, the release history)."""

@@ -10,6 +10,13 @@ the mere presence of an entry:
   ``predicateType``), names this model version and its recorded artifact, has
   not been revoked, and was not counted already (the same statement recorded
   twice counts once);
+* an approval counts only if the ledger head it signs is an entry of this
+  ledger at or before it (``anchor_problem``): a statement that names the
+  head's sequence number (``ledgerSeq``) is checked by reading that one
+  entry; one signed before that field existed by looking for the hash,
+  scanning back from the approval (approvers sign the head they were shown,
+  a few entries before their approval, so the scan is short unless the claim
+  is false);
 * a malformed stored entry is reported, never guessed at, and never counts.
 """
 
@@ -20,7 +27,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import BeforeValidator, Field, StringConstraints, ValidationError
 
 from governance import kinds as k
 from lineage.canonical import sha256_hex
@@ -102,6 +109,11 @@ class _Subject(Payload):
     digest: _Digest
 
 
+def _whole(value: Any) -> Any:
+    """A whole number signed as JSON: the in-toto Statement (a protobuf Struct) writes 42 as 42.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class Predicate(Payload):
     keyId: k.KeyId
     role: k.Role
@@ -109,6 +121,8 @@ class Predicate(Payload):
     time: k.Time
     evidenceDigest: k.Digest
     ledgerHead: Sha256
+    ledgerSeq: Annotated[int, BeforeValidator(_whole), Field(ge=1, le=1 << 53)] | None = None  # absent: signed
+    # before auditgraph recorded it; the head is then found by its hash
     comment: k.Note = ""
 
 
@@ -279,8 +293,42 @@ def _placeholder(model: str) -> str:
     return digest({"model": model})
 
 
+def unanchored(predicate: Predicate) -> str:
+    """Why an approval whose signed ledger head is not an entry at or before it does not hold."""
+    at = f" (entry {predicate.ledgerSeq})" if predicate.ledgerSeq is not None else ""
+    return f"approval signs ledger head {predicate.ledgerHead}{at}, which is not an entry at or before it"
+
+
+def anchor_problem(store: Store, predicate: Predicate, seq: int) -> str:
+    """'' if the ledger head an approval recorded at ``seq`` signs is an entry of this ledger at or before it.
+
+    With ``ledgerSeq`` one entry is read; a statement signed before that field existed is looked up by hash.
+    The empty ledger's head (``GENESIS``) never holds: an approval names a recorded model and a registered key.
+    """
+    at = predicate.ledgerSeq
+    if at is None:
+        found = _entry_with_hash(store, predicate.ledgerHead, seq) is not None
+    else:
+        entry = next(store.entries(after_seq=at - 1, limit=1), None) if at <= seq else None
+        found = entry is not None and entry.seq == at and entry.hash == predicate.ledgerHead
+    return "" if found else unanchored(predicate)
+
+
+def _entry_with_hash(store: Store, wanted: str, seq: int) -> int | None:
+    """The sequence number of the entry at or before ``seq`` whose hash is ``wanted``, scanning back in
+    growing windows: the head an approver signs is usually a few entries before their approval."""
+    hi, window = min(seq, store.head().seq), 16
+    while hi > 0:
+        lo = max(hi - window, 0)
+        for entry in store.entries(after_seq=lo, limit=hi - lo):
+            if entry.hash == wanted:
+                return entry.seq
+        hi, window = lo, window * 8
+    return None
+
+
 def check_approval(
-    record: Record[k.ApprovalPayload], model: str, key_map: dict[str, Key], recorded: Artifact
+    record: Record[k.ApprovalPayload], model: str, key_map: dict[str, Key], recorded: Artifact, store: Store
 ) -> tuple[Statement | None, Key | None, str]:
     """Verify one recorded approval: (statement, key, problem); problem is '' when it holds."""
     p = record.value
@@ -293,7 +341,7 @@ def check_approval(
     key = key_map.get(st.predicate.keyId)
     if key is None or key.seq > record.seq:
         return st, None, f"key {st.predicate.keyId} was not registered when this was recorded"
-    problem = verify_signature(p.envelope, key)
+    problem = verify_signature(p.envelope, key) or anchor_problem(store, st.predicate, record.seq)
     if problem:
         return st, key, problem
     if st.subject[0].name != model:
@@ -341,7 +389,7 @@ def approvals(store: Store, model: str) -> list[Approval]:
                 )
             )
             continue
-        st, key, problem = check_approval(record, model, key_map, recorded)
+        st, key, problem = check_approval(record, model, key_map, recorded, store)
         digest = statement_digest(record.value.envelope.payload)
         if (
             st is not None

@@ -62,7 +62,13 @@ def register_projectors():
 
 @hookspec
 def register_entry_checks():
-    """Factories of per-entry checks that ``audit verify`` runs (``lineage.ledger.EntryCheck``)."""
+    """Factories of per-entry checks that ``audit verify`` runs (``lineage.ledger.EntryCheck``).
+
+    A factory is called with no arguments once per run; the check it returns is called with every
+    entry in ledger order, after the entry's own hash and link were verified, and returns a reason
+    or None. A check that must read the store before the pass (what to watch for) has a method
+    ``prepare(store)``, called once before the first entry (``lineage.plugins.entry_checks(store)``).
+    """
 
 
 @hookspec

@@ -107,9 +107,15 @@ def registry() -> Registry:
         return _registry
 
 
-def entry_checks() -> list[Any]:
-    """Fresh per-entry checks for one ``audit verify`` run."""
-    return [factory() for factory in registry().entry_checks]
+def entry_checks(store: Any = None) -> list[Any]:
+    """Fresh per-entry checks for one ``audit verify`` run; with ``store``, each check that has a
+    ``prepare(store)`` method is prepared against it first (``hookspecs.register_entry_checks``)."""
+    checks = [factory() for factory in registry().entry_checks]
+    for check in checks if store is not None else ():
+        prepare = getattr(check, "prepare", None)
+        if prepare is not None:
+            prepare(store)
+    return checks
 
 
 def _build(pm: pluggy.PluginManager) -> Registry:

@@ -148,6 +148,8 @@ def approve(model, role, key_file, reject, comment, store_url, actor):
 
     The approver is the person the signing key is registered to; a quorum
     counts distinct people. Signing the same statement twice records it once.
+    The approval also signs the ledger head you saw (hash and sequence
+    number); 'audit verify' checks that it is an entry at or before the approval.
 
     \b
     Example:
