@@ -237,6 +237,10 @@ def _stored_tree(store: Store, chain: Verification, checked: list[str]) -> list[
     held = store.tree_size()
     size = min(held, chain.entries)
     if size == 0:
+        if chain.entries:
+            checked.append(
+                f"no stored Merkle tree yet: it lags the ledger by {chain.entries} (the next write catches up)"
+            )
         return []
     if held > chain.entries:
         return [
