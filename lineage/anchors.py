@@ -99,12 +99,38 @@ class Checkpointer:
             return taken
 
 
+_latest: dict[str, tuple[int, Record[CheckpointPayload] | None]] = {}  # by store URL: (entries read, newest)
+_latest_lock = threading.Lock()
+
+
 def latest(store: Store) -> Record[CheckpointPayload] | None:
-    """The newest recorded checkpoint that validates (what ``serve`` publishes)."""
-    found = None
-    for record in CHECKPOINT_KIND.valid(store):
-        found = record
+    """The newest recorded checkpoint that validates (what ``serve`` publishes).
+
+    The ledger only grows, so each call reads just the checkpoint entries recorded since the last
+    call in this process (a server checkpointing after every write would otherwise re-read them all).
+    """
+    with _latest_lock:
+        read, found = _latest.get(store.url, (0, None))
+    if read and not _still_there(store, read, found):  # a store wiped and refilled (tests, a fresh migration)
+        read, found = 0, None
+    for entry in store.entries(kind=CHECKPOINT_KIND.name, after_seq=read, limit=None):
+        record = CHECKPOINT_KIND.read(entry)
+        read = entry.seq
+        if isinstance(record, Record):
+            found = record
+    with _latest_lock:
+        if read >= _latest.get(store.url, (0, None))[0]:
+            _latest[store.url] = (read, found)
     return found
+
+
+def _still_there(store: Store, read: int, found: Record[CheckpointPayload] | None) -> bool:
+    if store.head().seq < read:
+        return False
+    if found is None:
+        return True
+    entry = next(store.entries(after_seq=found.seq - 1, limit=1), None)
+    return entry is not None and entry.seq == found.seq and CHECKPOINT_KIND.read(entry) == found
 
 
 @dataclass
