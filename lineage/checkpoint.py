@@ -34,7 +34,7 @@ from lineage.extras import require
 
 ALGORITHM_ED25519 = 0x01
 _DASH = "\u2014 "
-_NAME = re.compile(r"^[^\s+]+$")
+_NAME = re.compile(r"^[^\s+]+\Z")  # \Z: $ would match before a final newline
 _MAX_SIGNATURES = 100
 
 

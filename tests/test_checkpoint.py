@@ -18,6 +18,7 @@ from lineage.checkpoint import (
     CheckpointError,
     LogKey,
     Verifier,
+    key_hash,
     open_note,
     read_checkpoint,
     sign_checkpoint,
@@ -258,6 +259,18 @@ def test_a_malformed_verifier_key_is_refused_saying_what_is_wrong(vkey, message)
 def test_a_malformed_signer_key_is_refused_saying_what_is_wrong(skey, message):
     with refused(message):
         LogKey.parse(skey)
+
+
+def test_a_key_name_ending_in_a_newline_is_refused():
+    """Go's isValidName refuses any white space in a name; a regular expression's $ matches before a final
+    newline, which would let one through into a key file and a signature line."""
+    with refused("must be non-empty, without spaces"):
+        LogKey.generate("auditgraph.example/log\n")
+    public = Verifier.parse(PETER_VKEY).public
+    name = "PeterNeumann\n"
+    vkey = f"{name}+{key_hash(name, public).hex()}+{b64(bytes([1]) + public)}"
+    with refused("must be non-empty, without spaces"):
+        Verifier.parse(vkey)
 
 
 def test_a_generated_key_signs_notes_its_verifier_opens_and_another_key_does_not():
