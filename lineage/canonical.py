@@ -14,7 +14,8 @@ and no floats, since orjson writes some floats differently (``1e-05`` is
 int beyond 64 bits, a non-string key) falls back to the reference encoder.
 ``tests/test_canonical.py`` checks the two agree byte for byte.
 
-Digests are written in two forms, both made here and nowhere else: 64 hex digits
+Digests are written in three forms, all made here and nowhere else: raw bytes (``sha256``: the
+Merkle tree over the ledger and log key fingerprints, ``lineage.merkle``), 64 hex digits
 (``sha256_hex``, ``digest``: the ledger's ``hash`` and ``payload_digest``) and
 ``sha256:<hex>`` (``sha256_digest``, ``file_digest``: artifacts, evidence, rule
 bindings, report bundles and files).
@@ -80,6 +81,11 @@ def _plain(value: Any, budget: int) -> bool:
         elif t is not str and t is not int and t is not bool and item is not None:
             plain = False
     return plain
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256 of ``data``, the 32 raw bytes (the Merkle tree's hashes and key fingerprints)."""
+    return hashlib.sha256(data).digest()
 
 
 def sha256_hex(data: bytes) -> str:

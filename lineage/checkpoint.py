@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lineage.canonical import sha256
 from lineage.errors import Invalid
 from lineage.extras import require
 
@@ -43,7 +43,7 @@ class CheckpointError(Invalid):
 
 
 def key_hash(name: str, public: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALGORITHM_ED25519]) + public).digest()[:4]
+    return sha256(name.encode() + b"\n" + bytes([ALGORITHM_ED25519]) + public)[:4]
 
 
 def _check_name(name: str) -> str:

@@ -23,25 +23,26 @@ bytes (``WriteTx.read_tiles``/``write_tiles``); everything here is pure.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from lineage.canonical import sha256
 
 HASH_SIZE = 32
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
-EMPTY_ROOT = hashlib.sha256(b"").digest()
+EMPTY_ROOT = sha256(b"")
 
 Key = tuple[int, int]  # (level, index) of a complete subtree: leaves [index << level, (index + 1) << level)
 TileKey = tuple[int, int]  # (tile level, tile index)
 
 
 def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
+    return sha256(b"\x00" + data)
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return sha256(b"\x01" + left + right)
 
 
 def entry_leaf(entry_hash: str) -> bytes:
