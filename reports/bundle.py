@@ -5,6 +5,10 @@ Invariants:
 * the bundle is drawn from the store as of one ledger head (``ledger_head``);
   every ledger entry it relies on is listed in ``cited`` with its hash, so it
   can be checked against the store later (``reports.verify``);
+* a row that states facts from an entry names it (``seq``) and is made from its
+  payload by ``reports.statements``; an issued bundle also carries an ``anchor``
+  (``reports.anchor``: a signed checkpoint, and each cited entry's header,
+  payload and inclusion proof), so it can be checked without the store;
 * ``digest`` is SHA-256 over the canonical bytes of the bundle without the
   ``digest`` field; renderings print it, and nothing in a rendering comes from
   anywhere but the bundle, so the same bundle renders to the same bytes.
@@ -22,8 +26,9 @@ from governance.subject import Subject
 from lineage.canonical import canonical_bytes, sha256_digest
 from lineage.ids import NodeKind, parse_id
 from lineage.store import Store
+from reports import statements
 
-SCHEMA = "auditgraph.report/1"
+SCHEMA = "auditgraph.report/2"
 MAX_GRAPH_NODES = 400
 
 
@@ -49,7 +54,7 @@ def collect(store: Store, model: str) -> dict[str, Any]:
         "approvals": _approvals(subject, cited),
         "ledger_head": {"seq": head.seq, "hash": head.hash},
     }
-    bundle["not_evaluated"] = _not_evaluated(bundle)
+    bundle["not_evaluated"] = not_evaluated(bundle)
     bundle["frameworks"] = coverage(bundle["gate"]["rules"] if bundle["gate"] else [])
     bundle["cited"] = [{"seq": s, "hash": h} for s, h in sorted(cited.items())]
     return seal(bundle)
@@ -79,7 +84,6 @@ def _identity(store: Store, subject: Subject) -> dict[str, Any]:
     node = subject.row
     artifact = readmodels.artifact(store, subject.id)
     entity = str(parse_id(subject.id).entity())
-    counted = [a for a in subject.approvals if a.valid]
     return {
         "id": subject.id,
         "entity": entity,
@@ -93,20 +97,11 @@ def _identity(store: Store, subject: Subject) -> dict[str, Any]:
         "task": model.get("task"),
         "recorded": node.first_seen,
         "released": current_release(store, entity) == subject.id,
-        "valid_approvals": len([a for a in counted if a.decision == "approve"]),
-        "valid_rejections": len([a for a in counted if a.decision == "reject"]),
-        "signed_by_role": _by_role(counted),
+        **statements.signed(
+            {"role": a.role, "decision": a.decision, "approver": a.approver, "signature": "valid" if a.valid else ""}
+            for a in subject.approvals
+        ),
     }
-
-
-def _by_role(counted: list) -> dict[str, dict[str, list[str]]]:
-    """Who signed what, per role: the report states facts; whether that is enough is the gate's verdict."""
-    out: dict[str, dict[str, list[str]]] = {}
-    for a in counted:
-        people = out.setdefault(a.role, {"approve": [], "reject": []})[a.decision]
-        if a.approver not in people:
-            people.append(a.approver)
-    return out
 
 
 def _documentation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any]:
@@ -119,6 +114,7 @@ def _documentation(store: Store, subject: Subject, cited: dict[int, str]) -> dic
         "owners": owners.value if owners else [],
         "intended_use": use.value["intended_use"] if use else None,
         "limitations": use.value.get("limitations", []) if use else [],
+        "seqs": {"owners": owners.seqs[-1] if owners else None, "intended_use": use.seqs[-1] if use else None},
     }
 
 
@@ -174,10 +170,7 @@ def _lineage(store: Store, subject: Subject) -> dict[str, Any]:
 
 
 def _evaluations(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
-    return [
-        {"seq": _cite(store, cited, seq), "metrics": p["metrics"], "dataset": p["dataset"], "at": p["at"]}
-        for seq, p in records.evaluations_of(store, subject.id)
-    ]
+    return [statements.evaluation(_cite(store, cited, seq), p) for seq, p in records.evaluations_of(store, subject.id)]
 
 
 def _explanation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, Any] | None:
@@ -185,26 +178,7 @@ def _explanation(store: Store, subject: Subject, cited: dict[int, str]) -> dict[
     if not found:
         return None
     seq, e = found
-    keep = (
-        "explainer",
-        "output",
-        "estimator",
-        "rows_explained",
-        "rows_available",
-        "background_rows",
-        "background_digest",
-        "seed",
-        "importance",
-        "additivity",
-        "proxies",
-        "versions",
-        "dataset",
-        "data_digest",
-        "model_digest",
-        "artifact_recorded",
-        "at",
-    )
-    return {"seq": _cite(store, cited, seq), **{k: e.get(k) for k in keep}}
+    return statements.explanation(_cite(store, cited, seq), e)
 
 
 def _fairness(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
@@ -212,23 +186,7 @@ def _fairness(store: Store, subject: Subject, cited: dict[int, str]) -> list[dic
     out = []
     for key in sorted(latest):
         seq, p = latest[key]
-        out.append(
-            {
-                "seq": _cite(store, cited, seq),
-                "protected": p["protected"],
-                "rows": p["rows"],
-                "groups": p["groups"],
-                "metrics": p["metrics"],
-                "excluded_groups": p["excluded_groups"],
-                "min_group_size": p["min_group_size"],
-                "bootstrap": p["bootstrap"],
-                "target": p.get("target"),
-                "dataset": p.get("dataset"),
-                "model_digest": p.get("model_digest"),
-                "artifact_recorded": p.get("artifact_recorded"),
-                "at": p["at"],
-            }
-        )
+        out.append(statements.fairness(_cite(store, cited, seq), p))
     return out
 
 
@@ -271,16 +229,17 @@ def _gate(store: Store, subject: Subject, cited: dict[int, str]) -> dict[str, An
             "on what the ledger holds now",
         }
     )
+    recorded = statements.recorded_gate(result, decisive.actor)
     return {
-        "seq": result.seq,
+        "seq": recorded["seq"],
         "outcome": shown.outcome,
-        "evaluated_at": result.evaluated_at,
+        "evaluated_at": recorded["evaluated_at"],
         "decisive": why,
-        "actor": decisive.actor,
-        "policy": result.policy,
-        "policy_digest": result.policy_digest,
+        "actor": recorded["actor"],
+        "policy": recorded["policy"],
+        "policy_digest": recorded["policy_digest"],
         "recheck": recheck,
-        "rules": [r.model_dump(exclude={"source"}) for r in shown.results],
+        "rules": statements.rules(shown),
     }
 
 
@@ -308,23 +267,19 @@ def _recheck(store: Store, subject: Subject, result) -> tuple[Any, str]:
 def _gate_history(store: Store, subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
     """Every gate run on this version, oldest first: a report shows each policy tried, not only the one that passed."""
     return [
-        {
-            "seq": _cite(store, cited, run.seq),
-            "policy": run.result.policy,
-            "outcome": run.result.outcome,
-            "blocking": len(run.result.blocking),
-            "actor": run.actor,
-            "recorded_at": run.recorded_at,
-            "release": run.release,
-        }
+        statements.gate_run(_cite(store, cited, run.seq), run.actor, run.recorded_at, run.result, run.release)
         for run in history(store, subject.id)
     ]
 
 
 def _approvals(subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
+    """Each approval, citing the key registration it names too (the approver's name and public key)."""
+    registered = readmodels.keys(subject.store)
     out = []
     for a in subject.approvals:
         _cite(subject.store, cited, a.seq)
+        key = registered.get(a.key_id)
+        key_seq = _cite(subject.store, cited, key.seq) if key else None
         out.append(
             {
                 "seq": a.seq,
@@ -332,6 +287,7 @@ def _approvals(subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
                 "decision": a.decision,
                 "approver": a.approver,
                 "key_id": a.key_id,
+                "key_seq": key_seq,
                 "time": a.time,
                 "evidence_digest": a.evidence_digest,
                 "signature": "valid" if a.valid else "invalid",
@@ -341,7 +297,7 @@ def _approvals(subject: Subject, cited: dict[int, str]) -> list[dict[str, Any]]:
     return out
 
 
-def _not_evaluated(bundle: dict[str, Any]) -> list[dict[str, str]]:
+def not_evaluated(bundle: dict[str, Any]) -> list[dict[str, str]]:
     missing = []
     if bundle["gate"] is None:
         missing.append({"what": "release gate", "why": "no gate run is recorded for this version"})

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from lineage.canonical import file_digest
+from lineage.checkpoint import LogKey
 from lineage.clock import utc_text
 from lineage.errors import Unavailable
 from lineage.kinds import EntryKind, Payload
 from lineage.store import Store
-from reports.bundle import collect
+from reports import anchor
+from reports.bundle import collect, seal
 from reports.errors import BundleError, BundleNotFoundError
 from reports.formats import BUILTIN_FILES, RenderContext, ReportFormat, named
 
@@ -41,19 +43,36 @@ class Issued:
     seq: int | None = None
     warnings: list[str] = field(default_factory=list)
     outcome: str | None = None
+    anchor: dict[str, Any] = field(default_factory=dict)  # the bundle's anchor, without its entries
 
 
-def issue(store: Store, model: str, out: Path, formats: list[str], actor: str, templates: Path | None = None) -> Issued:
+def issue(
+    store: Store,
+    model: str,
+    out: Path,
+    formats: list[str],
+    actor: str,
+    templates: Path | None = None,
+    log_key: LogKey | None = None,
+) -> Issued:
     """Render the bundle in ``formats`` (and the bundle itself) into ``out`` and record the issuance.
 
-    Formats that need no other file render before anything is written: a template that fails leaves
-    no partial report. A format that cannot render on this machine (a PDF without Chromium) is left
-    out with a warning; every file written is recorded with its digest.
+    The bundle is anchored (``reports.anchor``) before it is sealed: with ``log_key``, by a checkpoint
+    taken and recorded right after collecting; without, by the newest recorded checkpoint if it covers
+    every cited entry; else it says it is not anchored. Formats that need no other file render before
+    anything is written: a template that fails leaves no partial report and records no issuance (a
+    checkpoint it took stays recorded, as any checkpoint). A format that cannot render on this machine
+    (a PDF without Chromium) is left out with a warning; every file written is recorded with its digest.
     """
     order = _in_order(["json", *formats])
     bundle = collect(store, model)
+    bundle = seal({**bundle, "anchor": anchor.build(store, bundle, log_key, actor)})
     result = Issued(
-        model=bundle["model"]["id"], digest=bundle["digest"], out=out, outcome=(bundle["gate"] or {}).get("outcome")
+        model=bundle["model"]["id"],
+        digest=bundle["digest"],
+        out=out,
+        outcome=(bundle["gate"] or {}).get("outcome"),
+        anchor={k: v for k, v in bundle["anchor"].items() if k != "entries"},
     )
     ctx = RenderContext(templates=templates, folder=out)
     rendered = {fmt.filename: fmt.render_bytes(bundle, ctx) for fmt in order if not fmt.needs}

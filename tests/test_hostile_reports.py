@@ -489,7 +489,7 @@ def test_a_benign_override_still_renders_and_verifies(hostile, tmp_path):
     assert text_of(tmp_path / "out" / "model_card.md") == " ".join(
         f"Card {plain(MODEL_NAME)}; {plain(OWNER)}, second owner; {digest}".split()
     )
-    check = run("reports", "verify", tmp_path / "out", "--store", hostile["url"], "--templates", folder)
+    check = run("reports", "verify", tmp_path / "out", "--no-anchor", "--store", hostile["url"], "--templates", folder)
     assert check.exit_code == 0, check.output
     assert "ok: model_card.md re-renders byte for byte" in check.stdout
 

@@ -102,10 +102,23 @@ def reported(adult, tmp_path_factory):
         )
     (base / "policy.yaml").write_text(POLICY)
     assert run("governance", "gate", MODEL, "--policy", base / "policy.yaml", "--store", url).exit_code == 1
+    made = run("audit", "keygen", "auditgraph.test/adult", "--out", base / "log.key")
+    (base / "log.pub").write_text(made.stdout)
     formats = [x for f in ("html", "md", "json", "junit", "card") for x in ("--format", f)]
-    result = run("reports", "release", MODEL, "--out", base / "report", *formats, "--store", url)
+    result = run(
+        "reports",
+        "release",
+        MODEL,
+        "--out",
+        base / "report",
+        *formats,
+        "--log-key-file",
+        base / "log.key",
+        "--store",
+        url,
+    )
     assert result.exit_code == 0, result.output
-    return {"url": url, "dir": base / "report", "base": base}
+    return {"url": url, "dir": base / "report", "base": base, "pub": base / "log.pub"}
 
 
 def bundle(reported) -> dict:
@@ -114,7 +127,8 @@ def bundle(reported) -> dict:
 
 def test_the_bundle_holds_every_section_with_real_evidence(reported):
     b = bundle(reported)
-    assert b["schema"] == "auditgraph.report/1" and b["digest"] == bundle_digest(b)
+    assert b["schema"] == "auditgraph.report/2" and b["digest"] == bundle_digest(b)
+    seqs = b["documentation"].pop("seqs")  # the entries owners and intended use are stated from
     assert b["model"]["artifact_digest"].startswith("sha256:") and b["model"]["framework"] == "sklearn"
     assert b["documentation"] == {
         "owners": ["ml-platform@example.com"],
@@ -145,6 +159,8 @@ def test_the_bundle_holds_every_section_with_real_evidence(reported):
     )
     with open_store(reported["url"]) as store:
         assert store.head().seq > b["ledger_head"]["seq"]  # the issuance came after the bundle was drawn
+        kinds = {e.seq: e.kind for e in store.entries(limit=None)}
+    assert (kinds[seqs["owners"]], kinds[seqs["intended_use"]]) == ("governance.owners", "governance.intended_use")
 
 
 def test_a_blocked_models_report_leads_with_the_failing_rules(reported):
@@ -198,10 +214,25 @@ def test_rendering_the_same_bundle_twice_is_byte_identical(reported, tmp_path):
 
 
 def test_verify_passes_on_an_untouched_report(reported):
-    result = run("reports", "verify", reported["dir"], "--store", reported["url"])
+    result = run("reports", "verify", reported["dir"], "--log-key", reported["pub"], "--store", reported["url"])
     assert result.exit_code == 0, result.output
     assert "ok: report.html re-renders byte for byte" in result.stdout
     assert "approval signatures" in result.stdout
+    assert "(consistency proof verified)" in result.stdout
+
+
+def test_the_report_verifies_offline_every_statement_against_the_payload_it_cites(reported, tmp_path, monkeypatch):
+    """A copy elsewhere, no store named: the explanation, fairness, evaluation, approval and gate rows each come
+    from the entry they cite, and every cited entry is in the signed tree."""
+    shutil.copytree(reported["dir"], tmp_path / "copy")
+    monkeypatch.delenv("AUDITGRAPH_STORE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home"))
+    result = run("reports", "verify", tmp_path / "copy", "--log-key", reported["pub"])
+    assert result.exit_code == 0, result.output
+    b = bundle(reported)
+    rows = 4 + len(b["evaluations"]) + len(b["fairness"]) + len(b["gate_history"]) + len(b["approvals"])
+    assert f"ok: {rows} statements match the payloads of the entries they cite" in result.stdout
+    assert not (tmp_path / "home").exists()
 
 
 def copy_report(reported, tmp_path):
@@ -215,7 +246,7 @@ def test_an_edited_html_report_is_caught(reported, tmp_path):
     folder, url = copy_report(reported, tmp_path)
     html = folder / "report.html"
     html.write_text(html.read_text().replace("BLOCKED by 2 rule(s)", "PASSED the release gate"))
-    result = run("reports", "verify", folder, "--store", url)
+    result = run("reports", "verify", folder, "--log-key", reported["pub"], "--store", url)
     assert result.exit_code == 1
     assert "FAILED: report.html differs from a fresh rendering of the bundle" in result.stderr
 
@@ -225,7 +256,7 @@ def test_an_edited_bundle_is_caught(reported, tmp_path):
     b = json.loads((folder / "bundle.json").read_text())
     b["gate"]["outcome"] = "pass"
     (folder / "bundle.json").write_text(json.dumps(b))
-    result = run("reports", "verify", folder, "--store", url)
+    result = run("reports", "verify", folder, "--log-key", reported["pub"], "--store", url)
     assert result.exit_code == 1 and "FAILED: bundle.json was altered" in result.stderr
 
 
@@ -234,7 +265,7 @@ def test_a_tampered_store_is_caught(reported, tmp_path):
     seq = bundle(reported)["gate"]["seq"]
     with sqlite3.connect(tmp_path / "store.db") as db:
         db.execute("UPDATE ledger SET hash = ? WHERE seq = ?", ("0" * 64, seq))
-    result = run("reports", "verify", folder, "--store", url)
+    result = run("reports", "verify", folder, "--log-key", reported["pub"], "--store", url)
     assert result.exit_code == 1
     assert f"FAILED: ledger entry {seq} differs from the one the report cites" in result.stderr
     assert "FAILED: the store's ledger is broken" in result.stderr
@@ -243,7 +274,7 @@ def test_a_tampered_store_is_caught(reported, tmp_path):
 def test_a_report_from_another_store_is_caught(reported, tmp_path, adult):
     other = tmp_path / "other.db"
     shutil.copy(adult["base"] / "adult.db", other)
-    result = run("reports", "verify", reported["dir"], "--store", f"sqlite:///{other}")
+    result = run("reports", "verify", reported["dir"], "--log-key", reported["pub"], "--store", f"sqlite:///{other}")
     assert result.exit_code == 1 and "is not in the store" in result.stderr
 
 
