@@ -9,8 +9,9 @@
   hash covers, ``LedgerEntry.header``), its ``hash`` and its RFC 9162 inclusion ``proof``
   in that tree (hex, nearest the leaf first); for the entries the report states facts
   from (``reports.statements.stated``), its ``payload`` too: the canonical JSON text whose
-  SHA-256 is the header's ``payload_digest``, up to ``MAX_PAYLOAD`` bytes (larger ones
-  travel as ``null``, and what the report states from them is checked only with the store).
+  SHA-256 is the header's ``payload_digest``. Always, whatever its size: a row whose
+  payload is missing cannot be checked, and fails verification. (A report's rows restate
+  most of each payload, so this at most about doubles what they take.)
 
 Invariants: an anchored report's checkpoint covers every entry it cites; otherwise
 ``checkpoint`` is null, ``why`` says why, and the renderings say the report is not
@@ -33,9 +34,6 @@ from lineage.errors import LedgerError
 from lineage.ledger import entry_header
 from lineage.store import Store
 from reports.statements import stated
-
-MAX_PAYLOAD = 64 * 1024
-
 
 # --- issuing -----------------------------------------------------------------------------------------
 
@@ -96,7 +94,7 @@ def _entry(store: Store, seq: int, size: int, with_payload: bool) -> dict[str, A
         "proof": [h.hex() for h in store.inclusion_proof(seq, size)],
     }
     if with_payload:
-        item["payload"] = entry.payload if len(entry.payload.encode("utf-8")) <= MAX_PAYLOAD else None
+        item["payload"] = entry.payload
     return item
 
 

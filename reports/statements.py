@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 from governance import kinds
@@ -47,8 +48,8 @@ EXPLANATION_FIELDS = (
 )
 UNCHECKED = (
     "not checked against cited entries: the model's identity and lineage (read from the graph, which no cited "
-    "entry holds), whether an approval was revoked or a gate run led to a release (entries recorded beside the "
-    "cited ones), and the gate's re-check on the ledger as of issuance"
+    "entry holds); that nothing was left out, and whether an approval was revoked or a gate run led to a release "
+    "(entries recorded beside the cited ones); and the gate's re-check on the ledger as of issuance"
 )
 
 
@@ -145,6 +146,12 @@ def check(bundle: Mapping[str, Any], proven: Cited) -> Findings:
         value = _payload(where, seq, kind, proven, found)
         if value is None:
             continue
+        other = _about(kind, proven[seq]["header"], value, bundle["model"])
+        if other:
+            found.problems.append(
+                f"{where} cites ledger entry {seq}, which is about {other}, not {bundle['model']['id']}"
+            )
+            continue
         try:
             expected = expect(row, value, proven[seq]["header"], proven)
         except (ValueError, Unavailable) as e:
@@ -206,14 +213,26 @@ def _payload(where: str, seq: int, kind: EntryKind, proven: Cited, found: Findin
             f"{where} cites ledger entry {seq} as a {kind.name} entry; it is a {item['header']['kind']} entry"
         )
         return None
-    if item.get("payload") is None:
-        found.notes.append(f"{where} (ledger entry {seq}): its payload is not in the bundle; not checked offline")
+    if not isinstance(item.get("payload"), str):
+        found.problems.append(
+            f"{where} (ledger entry {seq}): its payload is not in the bundle, so it cannot be checked"
+        )
         return None
     try:
         return kind.validate(json.loads(item["payload"]))
     except ValueError as e:
         found.problems.append(f"{where} (ledger entry {seq}): its payload does not read as a {kind.name}: {e}")
         return None
+
+
+def _about(kind: EntryKind, header: Mapping[str, Any], v: Any, model: Mapping[str, Any]) -> str:
+    """'' if the entry is about the report's model version (owners and intended use: or its model; a binding:
+    a glob matching either), else what it is about."""
+    if kind is kinds.POLICY_BINDING:
+        return "" if fnmatchcase(model["id"], v.models) or fnmatchcase(model["entity"], v.models) else v.models
+    allowed = {model["id"], model["entity"]} if kind in (kinds.OWNERS, kinds.INTENDED_USE) else {model["id"]}
+    subjects = {header["subject"], kind.subject(v)}
+    return "" if subjects <= allowed else ", ".join(sorted(str(s) for s in subjects - allowed))
 
 
 def _evaluation(row: Mapping[str, Any], v: Any, header: Mapping[str, Any], proven: Cited) -> dict[str, Any]:

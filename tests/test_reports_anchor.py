@@ -290,6 +290,14 @@ def better_coverage(b: dict) -> None:
     b["frameworks"][0]["items"][0]["rules"] = [{"rule": "accurate", "status": "pass"}]
 
 
+def dropped_payload(b: dict) -> None:
+    del gate_entry(b)["payload"]
+
+
+def another_model(b: dict) -> None:
+    b["model"]["id"] = "model:demo/churn-classifier@4"
+
+
 def dropped_entry(b: dict) -> None:
     b["anchor"]["entries"].remove(gate_entry(b))
 
@@ -307,6 +315,8 @@ FORGERIES = {
     "an approver's name": (altered_approver, "approvals (ledger entry "),
     "the identity's approval count": (more_approvals, "the model's approval counts and signers are not the ones"),
     "the framework coverage": (better_coverage, "the framework coverage is not the one the gate's rules give"),
+    "a stated entry's payload left out": (dropped_payload, "its payload is not in the bundle, so it cannot be checked"),
+    "the model the report is about": (another_model, f"which is about {MODEL}, not model:demo/churn-classifier@4"),
     "a cited entry's proof left out": (dropped_entry, "cited by the report, is not proven in the checkpoint's tree"),
 }
 
