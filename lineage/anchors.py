@@ -23,9 +23,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from pydantic import Field
+
 from lineage import merkle
 from lineage.checkpoint import Checkpoint, CheckpointError, LogKey, Verifier, read_checkpoint, sign_checkpoint
 from lineage.clock import utc_text
+from lineage.errors import LedgerError
 from lineage.kinds import EntryKind, Malformed, Payload, Record
 from lineage.ledger import Break, Verification
 from lineage.store.base import Store
@@ -37,8 +40,8 @@ class CheckpointPayload(Payload):
     """A signed checkpoint of the ledger's first ``size`` entries (``note`` is the C2SP signed note)."""
 
     origin: str
-    size: int
-    root: str  # hex
+    size: int = Field(ge=0)
+    root: str = Field(pattern=r"^[0-9a-f]{64}$")  # lower-case hex, as written
     note: str
     key: str  # the log's public key (verifier key text) that signed it
     at: str
@@ -62,7 +65,7 @@ class Taken:
 def take(store: Store, key: LogKey, actor: str) -> Taken:
     """Sign the tree over every entry recorded so far, and record the checkpoint in the ledger."""
     size = store.sync_tree()
-    checkpoint = Checkpoint(key.name, size, store.tree_root(size))
+    checkpoint = Checkpoint(key.name, size, _ledger_root(store, key.verifier(), size))
     note = sign_checkpoint(checkpoint, key)
     payload = {
         "origin": checkpoint.origin,
@@ -74,6 +77,52 @@ def take(store: Store, key: LogKey, actor: str) -> Taken:
     }
     ack = store.append(CHECKPOINT_KIND.pending(payload, actor))
     return Taken(checkpoint, note, ack.seq)
+
+
+def _ledger_root(store: Store, verifier: Verifier, size: int) -> bytes:
+    """The root the ledger's first ``size`` entries give, without trusting the stored tree: from the newest
+    checkpoint this key signed (its root checked against the stored tree's edge at that size), adding the
+    entries recorded since; from the whole ledger if there is none. The stored tree must agree, since
+    proofs are served from it: a tree that does not is never signed."""
+    base, tree = _signed_base(store, verifier, size), merkle.Compact()
+    if base is not None:
+        try:
+            tree = merkle.Compact.resume(base.size, store.read_tiles)
+        except KeyError:
+            tree = merkle.Compact()
+        if tree.root() != base.root:
+            raise LedgerError(
+                f"the stored Merkle tree no longer gives the root of the checkpoint of {base.size} entries this "
+                "key signed: the ledger or its tree was rewritten; run 'auditgraph audit verify --checkpoint'"
+            )
+    for entry_hash in _hashes_after(store, tree.size, size):
+        tree.add(merkle.entry_leaf(entry_hash))
+    try:
+        stored = store.tree_root(size)
+    except KeyError:
+        stored = None
+    if tree.size != size or stored != tree.root():
+        raise LedgerError(
+            f"the stored Merkle tree over {size} entries does not give the root the ledger gives; not signing it: "
+            "run 'auditgraph audit verify'"
+        )
+    return tree.root()
+
+
+def _signed_base(store: Store, verifier: Verifier, size: int) -> Checkpoint | None:
+    record = latest(store)
+    if record is None or record.value.size > size:
+        return None
+    try:
+        base = read_checkpoint(record.value.note, verifier)
+    except CheckpointError:
+        return None  # not this key's: start from the ledger itself
+    return base if base.size <= size else None
+
+
+def _hashes_after(store: Store, after: int, upto: int):
+    for entry in store.entries(after_seq=after, limit=upto - after):
+        yield entry.hash
 
 
 class Checkpointer:
@@ -157,19 +206,27 @@ def verify(
     ((where, checkpoint) pairs whose signature the caller verified); the first problem is named."""
     recorded = list(CHECKPOINT_KIND.records(store))
     sizes = {c.size for _, c in kept} | {r.value.size for r in recorded if isinstance(r, Record)}
-    chain = store.verify(progress=progress, capture=sizes)
+    leaves = bytearray()  # 32 bytes an entry: 32 MB at a million
+    chain = store.verify(progress=progress, capture=sizes, leaves=leaves)
     result = Anchored(chain, tree_size=chain.entries)
     if not chain.ok:
         return result
-    problems = list(_recorded(store, recorded, chain, verifier, result.checked))
-    problems += _kept(store, kept, chain, result.checked)
-    problems += _stored_tree(store, chain, result.checked)
+    problems = list(_recorded(store, recorded, chain, leaves, verifier, result.checked))
+    problems += _kept(store, kept, chain, leaves, result.checked)
+    problems += _stored_tree(store, chain, leaves, result.checked)
     if problems:
         result.first_break = min(problems, key=lambda b: b.seq)
     return result
 
 
-def _recorded(store: Store, recorded: Iterable, chain: Verification, verifier: Verifier | None, checked: list[str]):
+def _recorded(
+    store: Store,
+    recorded: Iterable,
+    chain: Verification,
+    leaves: bytearray,
+    verifier: Verifier | None,
+    checked: list[str],
+):
     count = 0
     for r in recorded:
         if r.seq > chain.entries:
@@ -193,7 +250,7 @@ def _recorded(store: Store, recorded: Iterable, chain: Verification, verifier: V
         now = chain.roots.get(value.size)
         if now != value.root:
             claimed = Checkpoint(value.origin, value.size, bytes.fromhex(value.root))
-            yield _locate(store, f"the checkpoint recorded as entry {r.seq}", claimed, 0, now)
+            yield _locate(store, leaves, f"the checkpoint recorded as entry {r.seq}", claimed, 0, now)
             continue
         count += 1
     if count:
@@ -201,7 +258,9 @@ def _recorded(store: Store, recorded: Iterable, chain: Verification, verifier: V
         checked.append(f"{count} recorded checkpoints match the ledger{how}")
 
 
-def _kept(store: Store, kept: Sequence[tuple[str, Checkpoint]], chain: Verification, checked: list[str]) -> list[Break]:
+def _kept(
+    store: Store, kept: Sequence[tuple[str, Checkpoint]], chain: Verification, leaves: bytearray, checked: list[str]
+) -> list[Break]:
     problems = []
     matching = sorted(c.size for _, c in kept if chain.roots.get(c.size) == c.root.hex())
     for where, c in kept:
@@ -216,28 +275,31 @@ def _kept(store: Store, kept: Sequence[tuple[str, Checkpoint]], chain: Verificat
             )
         elif now != c.root.hex():
             below = max((s for s in matching if s < c.size), default=0)
-            problems.append(_locate(store, where, c, below, now))
+            problems.append(_locate(store, leaves, where, c, below, now))
         else:
             checked.append(f"{where}: the ledger's first {c.size} entries match its signed root")
     return problems
 
 
-def _locate(store: Store, where: str, c: Checkpoint, below: int, now: str | None) -> Break:
-    """The first entry that no longer matches checkpoint ``c``: exact when the stored tree still matches
-    the checkpoint (its leaves are then the ones that were signed), else bounded by the largest checkpoint
+def _locate(store: Store, leaves: bytearray, where: str, c: Checkpoint, below: int, now: str | None) -> Break:
+    """The first entry that no longer matches checkpoint ``c``: exact when the stored tree still gives the
+    checkpoint's root (its leaves are then the ones that were signed), else bounded by the largest checkpoint
     that still matches (``below``)."""
-    size = min(c.size, store.tree_size())
-    stored = merkle.stored_root(c.size, store.read_tiles) if size == c.size else None
+    try:
+        stored = merkle.stored_root(c.size, store.read_tiles) if store.tree_size() >= c.size else None
+    except KeyError:  # a tile is missing
+        stored = None
     if stored == c.root:
-        for seq, (then, entry) in enumerate(zip(_stored_leaves(store, c.size), _ledger_leaves(store, c.size)), 1):
-            if then != entry:
-                return Break(
-                    seq=seq,
-                    reason=f"not the entry {where} signed (its tree root {c.root.hex()[:16]}...): "
-                    "altered, deleted, inserted or reordered, and the chain re-hashed",
-                    expected=then.hex(),
-                    actual=entry.hex(),
-                )
+        first = _first_difference(_stored_leaves(store, c.size), leaves, c.size)
+        if first is not None:
+            seq, then, now_leaf = first
+            return Break(
+                seq=seq,
+                reason=f"not the entry {where} signed (its tree root {c.root.hex()[:16]}...): "
+                "altered, deleted, inserted or reordered, and the chain re-hashed",
+                expected=then.hex(),
+                actual=now_leaf.hex(),
+            )
     return Break(
         seq=below + 1,
         reason=f"the ledger's first {c.size} entries no longer give the root {where} signed; the first change is "
@@ -247,57 +309,88 @@ def _locate(store: Store, where: str, c: Checkpoint, below: int, now: str | None
     )
 
 
+def _leaf(leaves: bytearray, index: int) -> bytes:
+    return bytes(leaves[index * merkle.HASH_SIZE : (index + 1) * merkle.HASH_SIZE])
+
+
+def _first_difference(stored, leaves: bytearray, size: int) -> tuple[int, bytes, bytes] | None:
+    """(seq, stored leaf, ledger leaf) of the first entry among the first ``size`` whose leaves differ."""
+    for index, then in enumerate(stored):
+        if index >= size:
+            break
+        now = _leaf(leaves, index)
+        if then != now:
+            return index + 1, then, now
+    return None
+
+
 def _stored_leaves(store: Store, size: int):
     for index in range(0, size, merkle.TILE_WIDTH):
-        data = store.read_tiles([(0, index // merkle.TILE_WIDTH)]).get((0, index // merkle.TILE_WIDTH), b"")
-        for i in range(0, min(len(data), (size - index) * merkle.HASH_SIZE), merkle.HASH_SIZE):
-            yield data[i : i + merkle.HASH_SIZE]
+        key = (0, index // merkle.TILE_WIDTH)
+        data = store.read_tiles([key]).get(key, b"")
+        want = min(merkle.TILE_WIDTH, size - index)
+        for i in range(want):
+            slot = data[i * merkle.HASH_SIZE : (i + 1) * merkle.HASH_SIZE]
+            yield slot if len(slot) == merkle.HASH_SIZE else b""  # a missing or short tile differs
 
 
-def _ledger_leaves(store: Store, size: int):
-    for entry in store.entries(limit=size):
-        yield merkle.entry_leaf(entry.hash)
-
-
-def _stored_tree(store: Store, chain: Verification, checked: list[str]) -> list[Break]:
-    held = store.tree_size()
-    size = min(held, chain.entries)
+def _stored_tree(store: Store, chain: Verification, leaves: bytearray, checked: list[str]) -> list[Break]:
+    """Every stored tile must be what the ledger's leaves give (proofs are served from them): the first
+    leaf that differs is named; a tile above that disagrees with the leaves below it, or is missing, too."""
+    held, entries = store.tree_size(), chain.entries
+    if held > entries and store.head().seq >= held:  # written while the chain was read
+        held = entries
+    size = min(held, entries)
     if size == 0:
-        if chain.entries:
-            checked.append(
-                f"no stored Merkle tree yet: it lags the ledger by {chain.entries} (the next write catches up)"
-            )
+        if entries:
+            checked.append(f"no stored Merkle tree yet: it lags the ledger by {entries} (the next write catches up)")
         return []
-    if held > chain.entries:
+    ledger = merkle.grow(0, {}, (_leaf(leaves, i) for i in range(size)))
+    stored = store.read_tiles(sorted(ledger))
+    for (level, index), want in sorted(ledger.items()):
+        got = stored.get((level, index), b"")[: len(want)]
+        if got == want:
+            continue
+        slot = (
+            next(
+                (
+                    i
+                    for i in range(0, len(want), merkle.HASH_SIZE)
+                    if got[i : i + merkle.HASH_SIZE] != want[i : i + merkle.HASH_SIZE]
+                ),
+                0,
+            )
+            // merkle.HASH_SIZE
+        )
+        seq = ((index * merkle.TILE_WIDTH + slot) << (merkle.TILE_HEIGHT * level)) + 1
+        if level == 0:
+            what = (
+                "holds another leaf for this entry" if got[slot * 32 : slot * 32 + 32] else "has no leaf for this entry"
+            )
+            return [
+                Break(
+                    seq=seq,
+                    reason=f"the stored Merkle tree {what}: the entry was rewritten and re-hashed after it was "
+                    "recorded, or the tree was edited",
+                    expected=got[slot * 32 : slot * 32 + 32].hex() or None,
+                    actual=want[slot * 32 : slot * 32 + 32].hex(),
+                )
+            ]
         return [
             Break(
-                seq=chain.entries + 1,
-                reason=f"the stored Merkle tree holds {held} entries, the ledger {chain.entries}: entries were removed",
+                seq=seq,
+                reason=f"the stored Merkle tree's tile {level}/{index} (over entries from {seq} on) is missing or does "
+                "not match the leaves below it: the tree was edited",
             )
         ]
-    ledger_root = chain.roots.get(size) if size != chain.entries else chain.tree_root
-    if ledger_root is None:  # the tree lags the ledger (a store from before the tree): compare what it holds
-        ledger_root = _root_of_prefix(store, size)
-    if merkle.stored_root(size, store.read_tiles).hex() != ledger_root:
-        for seq, (then, entry) in enumerate(zip(_stored_leaves(store, size), _ledger_leaves(store, size)), 1):
-            if then != entry:
-                return [
-                    Break(
-                        seq=seq,
-                        reason="the stored Merkle tree holds another leaf for this entry: the entry was rewritten "
-                        "and re-hashed after it was recorded, or the tree was edited",
-                        expected=then.hex(),
-                        actual=entry.hex(),
-                    )
-                ]
-        return [Break(seq=1, reason=f"the stored Merkle tree over {size} entries does not match the ledger")]
-    lag = "" if size == chain.entries else f" (it lags the ledger by {chain.entries - size}: the next write catches up)"
+    if held > entries:
+        return [
+            Break(
+                seq=entries + 1,
+                reason=f"the stored Merkle tree holds {held} entries, the ledger {entries}: entries "
+                f"{entries + 1}..{held} were removed",
+            )
+        ]
+    lag = "" if size == entries else f" (it lags the ledger by {entries - size}: the next write catches up)"
     checked.append(f"the stored Merkle tree matches the ledger over {size} entries{lag}")
     return []
-
-
-def _root_of_prefix(store: Store, size: int) -> str:
-    tree = merkle.Compact()
-    for leaf in _ledger_leaves(store, size):
-        tree.add(leaf)
-    return tree.root().hex()

@@ -183,6 +183,8 @@ def sign_note(text: str, key: LogKey) -> str:
 
 def split_note(note: str) -> tuple[str, list[Signature]]:
     """A note's text and its signature lines (not verified)."""
+    if any(c < " " and c != "\n" for c in note):  # as sumdb/note Open: no control characters but newline
+        raise CheckpointError("not a signed note: it holds a control character other than newline")
     text, sep, signed = note.rpartition("\n\n")
     if not sep or not signed.endswith("\n"):
         raise CheckpointError("not a signed note: no empty line before the signatures, or no final newline")
@@ -210,7 +212,8 @@ def open_note(note: str, verifier: Verifier) -> str:
         raise CheckpointError(
             f"the note is not signed by log key {verifier.name}+{verifier.hash.hex()} (signed by {names})"
         )
-    if not any(verifier.verify(text.encode("utf-8"), s.signature) for s in mine):
+    # as golang.org/x/mod/sumdb/note.Open: every signature by the key must verify, not just one
+    if not all(verifier.verify(text.encode("utf-8"), s.signature) for s in mine):
         raise CheckpointError(f"the signature by {verifier.name} does not verify: the note was altered")
     return text
 

@@ -173,13 +173,16 @@ def verify_chain(
     checks: Iterable[EntryCheck] = (),
     progress: Callable[[int], None] | None = None,
     capture: Iterable[int] = (),
+    leaves: bytearray | None = None,
 ) -> Verification:
     """Recompute the chain and the Merkle tree over entries in sequence order; stop at the first break.
 
     ``checks`` are extra per-entry checks (signature verification from the
     governance package); each returns a reason or None, and may count what it
     verified in a ``verified`` attribute. ``capture`` names tree sizes whose
-    root the caller wants (the sizes of checkpoints to compare).
+    root the caller wants (the sizes of checkpoints to compare); ``leaves``, if
+    given, receives every verified entry's leaf hash (32 bytes each), to compare
+    with the stored tree.
     """
     checks = list(checks)
     wanted = set(capture)
@@ -199,7 +202,10 @@ def verify_chain(
                 ok=False, entries=count, head=prev, first_break=problem, tree_root=tree.root().hex(), roots=roots
             )
         prev, expected_seq, count = entry.hash, entry.seq + 1, count + 1
-        tree.add(entry_leaf(entry.hash))
+        leaf = entry_leaf(entry.hash)
+        tree.add(leaf)
+        if leaves is not None:
+            leaves += leaf
         if count in wanted:
             roots[count] = tree.root().hex()
         if progress and count % 1000 == 0:

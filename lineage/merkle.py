@@ -86,6 +86,14 @@ class Compact:
         self.size = 0
         self._edge: list[bytes] = []  # one hash per set bit of size, largest subtree first
 
+    @classmethod
+    def resume(cls, size: int, read: TileReader) -> Compact:
+        """The right edge of the stored tree of ``size`` leaves (trusted only once its root is checked)."""
+        tree = cls()
+        tree.size = size
+        tree._edge = [subtrees([k], read)[k] for k in decompose(0, size)]
+        return tree
+
     def add(self, leaf: bytes) -> None:
         h, n = leaf, self.size
         while n & 1:

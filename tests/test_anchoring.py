@@ -547,7 +547,7 @@ def test_a_cut_tail_with_the_tree_left_is_named_by_audit_verify_alone(anchored):
     anchored.insider.rewrite(anchored.insider.entries()[:keep])
     verdicts = anchored.verdicts()
     assert verdicts == {ALONE: keep + 1, KEY: keep + 1, KEPT: keep + 1}
-    assert f"the ledger {keep}: entries were removed" in verdicts[ALONE].message
+    assert f"the ledger {keep}: entries {keep + 1}.." in verdicts[ALONE].message
 
 
 def test_a_cut_tail_with_the_tree_cut_too_is_caught_by_a_kept_checkpoint_covering_it_and_by_expect_head(anchored):
@@ -582,8 +582,6 @@ def test_recorded_checkpoints_deleted_and_the_ledger_renumbered_are_caught_by_th
     assert verdicts[KEPT] == anchored.early.seq
 
 
-@pytest.mark.xfail(strict=True, reason="reported: with a deletion, audit verify alone names the end of the ledger "
-                   "(or the next recorded checkpoint), not the first entry that differs")  # fmt: skip
 @pytest.mark.parametrize("kind", ["governance.approval_revoked", "ledger.checkpoint"])
 def test_an_entry_deleted_and_the_ledger_renumbered_is_named_exactly_by_audit_verify_alone(anchored, kind):
     """The stored tree still holds the leaves that were recorded, so the first that differs can be named."""
@@ -718,8 +716,6 @@ def test_an_entry_appended_through_the_database_under_a_producers_name_passes_ev
     assert anchored.verdicts(kept) == {ALONE: None, KEY: None, KEPT: None}
 
 
-@pytest.mark.xfail(strict=True, reason="reported: audit checkpoint signs the stored tree's root without checking it "
-                   "against the ledger")  # fmt: skip
 def test_audit_checkpoint_refuses_to_sign_a_stored_tree_the_ledger_does_not_give(anchored):
     """An insider who rewrites only the tiles (here: for a ledger with entry 77 altered) would otherwise get the log
     key to sign a root of their choosing; the ledger still holds the true entries."""
@@ -744,8 +740,6 @@ def test_a_kept_checkpoint_of_another_store_is_refused_or_fails(anchored, tmp_pa
     assert anchored.verdict("--log-key", anchored.pub, "--checkpoint", other / "ours.note") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="reported: a forged checkpoint entry's size or root crashes audit verify, "
-                   "or (upper-case hex) is taken for a rewrite of entries 1..N")  # fmt: skip
 @pytest.mark.parametrize("field, value", [("size", -5), ("root", "zz"), ("root", "AB" * 32)])
 def test_a_checkpoint_entry_forged_with_a_bad_size_or_root_is_named_not_a_crash(anchored, field, value):
     forged = anchored.insider.entries()
@@ -758,8 +752,6 @@ def test_a_checkpoint_entry_forged_with_a_bad_size_or_root_is_named_not_a_crash(
     assert "checkpoint entry does not validate" in verdict.message
 
 
-@pytest.mark.xfail(strict=True, reason="reported: a deleted tile crashes audit verify (KeyError), or passes it when "
-                   "a level-1 tile above still gives the root")  # fmt: skip
 @pytest.mark.parametrize("tiles", [[(0, 0)], [(0, 1), (1, 0)]], ids=["first", "second-and-level-1"])
 def test_a_deleted_tile_is_named_not_a_crash(anchored, tiles):
     anchored.insider.delete_tiles(tiles)
@@ -767,7 +759,6 @@ def test_a_deleted_tile_is_named_not_a_crash(anchored, tiles):
     assert verdict is not None and "stored Merkle tree" in verdict.message
 
 
-@pytest.mark.xfail(strict=True, reason="reported: a note whose first log-key signature fails is accepted (Go refuses)")
 def test_a_kept_checkpoint_whose_first_log_key_signature_is_over_other_text_is_refused_as_go_refuses_it(anchored):
     """golang.org/x/mod/sumdb/note Open: the first signature by a known key decides (InvalidSignatureError)."""
     early = anchored.early.path.read_text()
@@ -817,8 +808,6 @@ def test_checkpoints_taken_while_others_write_all_match_and_verify(anchored):
     assert "8 recorded checkpoints match the ledger and signed by the log key" in output
 
 
-@pytest.mark.xfail(strict=True, reason="reported: verify reads the tree size after the chain; a write between is "
-                   "taken for removed entries")  # fmt: skip
 def test_audit_verify_while_an_entry_is_written_does_not_report_removed_entries(anchored):
     """SQLite reads the chain in one snapshot, so a write made while it is read lands between the chain and the
     tree size; Neo4j reads it in pages, which then take in the new entry, and the window is too short to hit."""

@@ -205,11 +205,6 @@ def test_a_malformed_signature_line_is_refused_saying_what_is_wrong(peter, signa
         open_note(TEXT + "\n" + signature, peter)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported to the lead: lineage/checkpoint.py split_note accepts ASCII control characters other than "
-    "newline, which sumdb/note Open refuses as a malformed note",
-)
 def test_a_note_with_a_control_character_is_refused_as_the_reference_refuses_it():
     key = LogKey.parse(PETER_SKEY)
     note = sign_note("tab\there\n", key)

@@ -383,7 +383,11 @@ class Store(ABC):
         return self.iter_entries(kind, subject, since, until, after_seq, limit)
 
     def verify(
-        self, checks: Iterable[EntryCheck] | None = None, progress: Progress = None, capture: Iterable[int] = ()
+        self,
+        checks: Iterable[EntryCheck] | None = None,
+        progress: Progress = None,
+        capture: Iterable[int] = (),
+        leaves: bytearray | None = None,
     ) -> Verification:
         """Recompute the whole chain and its Merkle tree and run the plugins' entry checks (signatures);
         name the first break. ``capture``: tree sizes whose recomputed root to return (``Verification.roots``).
@@ -391,7 +395,7 @@ class Store(ABC):
         from lineage.plugins import entry_checks
 
         checks = entry_checks(self) if checks is None else list(checks)  # prepared against this store
-        return verify_chain(self.iter_entries(None, None, None, None, 0, None), checks, progress, capture)
+        return verify_chain(self.iter_entries(None, None, None, None, 0, None), checks, progress, capture, leaves)
 
     # --- the stored Merkle tree ---------------------------------------------
 
