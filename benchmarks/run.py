@@ -14,6 +14,8 @@ runs with median and p95, and peak RSS where it matters:
   same graph in memory;
 * ``lineage show`` and ``search``;
 * the release report of the model version with the largest upstream;
+* ``audit verify --graph`` (the whole ledger replayed into a scratch store, every row compared)
+  and the check every release makes (only what the gate reads of that model version);
 * SHAP explanation of a 10,000-row, 50-feature tree model.
 
 Results go to ``benchmarks/results/<size>-<backend>.json``; ``--markdown``
@@ -327,6 +329,34 @@ def report(store, model: str, repeat: int = 3) -> dict[str, Any]:
     return {**t, "upstream_nodes": len(walk.nodes)}
 
 
+def graph_verify(store, model: str) -> dict[str, Any]:
+    """``audit verify --graph`` once (a full replay), and the graph check a release of ``model`` makes."""
+    from lineage.graphcheck import check_graph, check_upstream
+
+    start = time.perf_counter()
+    whole = check_graph(store)
+    whole_s = time.perf_counter() - start
+    start = time.perf_counter()
+    release = check_upstream(store, model)
+    release_s = time.perf_counter() - start
+    return {
+        "whole": {
+            "seconds": round(whole_s, 2),
+            "entries": whole.entries,
+            "entries_per_s": round(whole.entries / whole_s),
+            "rows": sum(whole.compared.values()),
+            "ok": whole.ok,
+        },
+        "release": {
+            "seconds": round(release_s, 2),
+            "entries_replayed": release.entries,
+            "rows": sum(release.compared.values()),
+            "scope": release.scope,
+            "ok": release.ok,
+        },
+    }
+
+
 def shap_benchmark(repeat: int = 3) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
@@ -352,7 +382,7 @@ def run(size: str, neo4j: str | None, repeat: int, skip: set[str], neo4j_only: b
     path = dataset(size)
     written = []
     if neo4j_only:
-        return [save(run_neo4j(size, path, neo4j, None, None, repeat))]
+        return [save(run_neo4j(size, path, neo4j, None, None, repeat, skip))]
     with tempfile.TemporaryDirectory() as tmp:
         store_path = Path(tmp) / "bench.db"
         results: dict[str, Any] = {
@@ -370,6 +400,8 @@ def run(size: str, neo4j: str | None, repeat: int, skip: set[str], neo4j_only: b
             results["traversal"] = traversals(store, graph_floor(store_path), subjects, repeat)
             if "report" not in skip:
                 results["report"] = report(store, subjects["model"])
+            if "graph" not in skip:
+                results["graph_verify"] = graph_verify(store, subjects["model"])
         if "http" not in skip:
             results["http"] = http_ingest(path)
             results["http_keep_alive"] = http_keep_alive()
@@ -377,12 +409,18 @@ def run(size: str, neo4j: str | None, repeat: int, skip: set[str], neo4j_only: b
             results["shap"] = shap_benchmark()
         written.append(save(results))
         if neo4j:
-            written.append(save(run_neo4j(size, path, neo4j, store_path, subjects, repeat)))
+            written.append(save(run_neo4j(size, path, neo4j, store_path, subjects, repeat, skip)))
     return written
 
 
 def run_neo4j(
-    size: str, path: Path, url: str, sqlite_path: Path | None, subjects: dict[str, str] | None, repeat: int
+    size: str,
+    path: Path,
+    url: str,
+    sqlite_path: Path | None,
+    subjects: dict[str, str] | None,
+    repeat: int,
+    skip: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Any]:
     from lineage.store import open_store
 
@@ -395,6 +433,8 @@ def run_neo4j(
         subjects = subjects or pick_subjects(store)
         floor = graph_floor(sqlite_path) if sqlite_path else graph_floor_neo4j(store)
         results["traversal"] = traversals(store, floor, subjects, repeat)
+        if "graph" not in skip:
+            results["graph_verify"] = graph_verify(store, subjects["model"])
     return results
 
 
@@ -412,7 +452,7 @@ def main() -> None:
     parser.add_argument("--size", choices=SIZES, default="10k")
     parser.add_argument("--neo4j", metavar="URL", help="Also benchmark this Neo4j server (it is wiped first).")
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--skip", action="append", default=[], choices=["http", "report", "shap"])
+    parser.add_argument("--skip", action="append", default=[], choices=["http", "report", "shap", "graph"])
     parser.add_argument("--neo4j-only", action="store_true", help="Benchmark only the Neo4j server given by --neo4j.")
     args = parser.parse_args()
     if args.neo4j_only and not args.neo4j:

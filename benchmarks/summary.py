@@ -104,6 +104,16 @@ def tables() -> str:
                 f"| {r['size']} | release report ({r['report']['upstream_nodes']} upstream nodes) p50 s | {s:.2f} | "
                 f"{verdict(s, target.get('report_s'), False)} (<= 2 s) |"
             )
+        if "graph_verify" in r:
+            g = r["graph_verify"]
+            lines.append(
+                f"| {r['size']} | {r['backend']}: audit verify --graph, {g['whole']['entries']:,} entries replayed, "
+                f"{g['whole']['rows']:,} rows compared, s | {g['whole']['seconds']} | |"
+            )
+            lines.append(
+                f"| {r['size']} | {r['backend']}: a release's graph check ({g['release']['entries_replayed']:,} entries "
+                f"replayed, {g['release']['rows']:,} rows compared) s | {g['release']['seconds']} | |"
+            )
         if "shap" in r:
             lines.append(
                 f"| {r['size']} | SHAP, 10,000 x 50 tree model, 1,000 rows p50 s | {r['shap']['rows_1000']['p50_ms'] / 1000:.2f} | |"

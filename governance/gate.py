@@ -7,7 +7,9 @@ as evidence for a framework item. A policy
 with no rule that applies to the model is an error, not a pass. Every gate
 run is a ``governance.gate`` ledger entry holding every rule's result, passed
 ones included; a release is a ``governance.release`` entry citing the gate
-run that allowed it.
+run that allowed it. A release (and a rollback, a release of an older version)
+first checks that what the gate reads of the graph is what the ledger projects,
+and is refused if not (``lineage.graphcheck``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from lineage.canonical import digest
 from lineage.clock import utc_text
 from lineage.errors import LineageError
 from lineage.graph import Graph
+from lineage.graphcheck import check_upstream
 from lineage.ids import parse_id
 from lineage.store import Store
 
@@ -157,9 +160,13 @@ def release(store: Store, model: str, policy: Policy, actor: str) -> tuple[GateR
 
     The policy must include every policy bound to the model (``governance require``);
     otherwise nothing is evaluated or recorded and ``GovernanceError`` says what is missing.
+    What the gate reads of the graph (the model's upstream closure and its jobs) must be what the
+    ledger projects (``lineage.graphcheck.check_upstream``); otherwise ``GraphError`` names what
+    differs, and nothing is evaluated or recorded.
     """
     model_id = Graph(store).resolve(model).id
     bound = check_release_policy(store, model_id, policy)
+    check_upstream(store, model_id).require(f"{model_id} was not released")
     result = record(store, evaluate(store, model_id, policy), actor)
     if result.outcome != "pass":
         return result, None
@@ -196,6 +203,7 @@ def rollback(
     if current == target:
         raise ReleaseError(f"{target} is already the current release")
     bound = check_release_policy(store, target, policy)
+    check_upstream(store, target).require(f"not rolled back to {target}")
     result = record(store, evaluate(store, target, policy), actor)
     if result.outcome != "pass":
         return result, None

@@ -126,6 +126,11 @@ class LedgerError(Conflict):
     is broken."""
 
 
+class GraphError(Conflict):
+    """The graph is not what its ledger projects (a node, edge, facet or column edge changed outside the write
+    path); the message names what differs, ``auditgraph audit verify --graph`` lists all of it."""
+
+
 class EntryError(Invalid):
     """A ledger entry's payload does not match its declared kind; the message names the field."""
 

@@ -61,6 +61,7 @@ Projectors for other packages' entry kinds are registered by plugins
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, overload
@@ -237,6 +238,93 @@ def openlineage_lookups(raw: Any) -> tuple[set[str], set[str]]:
 
 def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
+
+
+Key = tuple[str, ...]  # what openlineage_keys names a node by: ("dataset", ns, name), ("run", id), ...
+
+
+def openlineage_keys(raw: Any) -> tuple[set[Key], set[tuple[Key, Key]]]:
+    """Every node an OpenLineage event can add a fact about, as a key (``node_key``), and the symlinks
+    it declares, as (identifier, declaring dataset) keys: a superset, read defensively.
+
+    A fact about a node comes only from events that name it (its run, its job, a parent or root run
+    and job, a dataset in any role, a column lineage source, a symlinks identifier, the code location),
+    or that name an alias of it: what ``lineage.graphcheck`` replays to verify part of the graph. Keys
+    are the names as sent, not formatted ids: this runs on every recorded event.
+    """
+    keys: set[Key] = set()
+    aliases: set[tuple[Key, Key]] = set()
+    if not isinstance(raw, dict):
+        return keys, aliases
+    run, job = _object(raw.get("run")), _object(raw.get("job"))
+    parent = _object(_object(run.get("facets")).get("parent"))
+    for named in (run, _object(parent.get("run")), _object(_object(parent.get("root")).get("run"))):
+        _add(keys, "run", named.get("runId"))
+    for named in (job, _object(parent.get("job")), _object(_object(parent.get("root")).get("job"))):
+        _add(keys, "job", named.get("namespace"), named.get("name"))
+    loc = _object(_object(job.get("facets")).get("sourceCodeLocation"))
+    for url in (loc.get("repoUrl"), loc.get("url")):
+        for revision in (loc.get("version"), loc.get("tag")):
+            _add(keys, "code", url, revision)
+    for ds in map(_object, [*_list(raw.get("inputs")), *_list(raw.get("outputs")), _object(raw.get("dataset"))]):
+        declarer = _add(keys, "dataset", ds.get("namespace"), ds.get("name"))
+        facets = _object(ds.get("facets"))
+        for ident in map(_object, _list(_object(facets.get("symlinks")).get("identifiers"))):
+            alias = _add(keys, "dataset", ident.get("namespace"), ident.get("name"))
+            if alias and declarer:
+                aliases.add((alias, declarer))
+        lineage = _object(facets.get("columnLineage"))
+        sources = _list(lineage.get("dataset"))
+        for spec in map(_object, _object(lineage.get("fields")).values()):
+            sources = sources + _list(spec.get("inputFields"))
+        for item in map(_object, sources):
+            _add(keys, "dataset", item.get("namespace"), item.get("name"))
+    return keys, aliases
+
+
+def may_name(text: str, names: set[str]) -> bool:
+    """Whether a recorded event (its canonical JSON text) can name a node whose key (``openlineage_keys``)
+    holds one of ``names``, read without parsing it: some string in it is one of them. An event that
+    declares symlinks may, whatever it names (its aliases matter). False is certain; True is a maybe."""
+    if '"symlinks"' in text:
+        return True
+    if "\\" not in text:  # no escapes: the strings are every other piece between quotes
+        return not names.isdisjoint(text.split('"')[1::2])
+    return not names.isdisjoint(json.loads(f'"{s}"') for s in _JSON_STRING.findall(text))
+
+
+_JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _add(keys: set[Key], kind: str, *parts: Any) -> Key | None:
+    """Add the key of a node named by these parts, if they are names (text); return it."""
+    for p in parts:
+        if type(p) is not str:  # exactly str: a JSON parser makes no subclass
+            return None
+    key = (kind, *parts)
+    keys.add(key)
+    return key
+
+
+def node_key(node_id: str) -> Key:
+    """The key ``openlineage_keys`` gives a node: a dataset's or model's, any version, is its name (a name
+    is a dataset or a model by what events say of it); a run's its id, a job's its name, code's its
+    location and revision. An id no event could have made keys nothing."""
+    try:
+        parsed = parse_id(node_id)
+    except ValueError:
+        return ("unparsable", node_id)
+    if parsed.prefix in ("dataset", "model"):
+        return ("dataset", parsed.namespace, parsed.name)
+    if parsed.prefix == "run":
+        return ("run", parsed.name)
+    if parsed.prefix == "code":
+        return ("code", parsed.namespace, parsed.version or "")
+    return ("job", parsed.namespace, parsed.name)
+
+
+def _object(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 @prefetching(openlineage_lookups)

@@ -13,9 +13,10 @@ is ``r`` then ``b``. Depth 0 returns the start nodes only.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, field_validator
 
@@ -123,6 +124,32 @@ class PathResult(BaseModel):
     nodes: list[str] = []
     edges: list[EdgeRef] = []
     truncated: bool = False
+
+
+# The projected graph as rows (``Store.projection``): each part's columns, its key first (KEY_WIDTH columns).
+PROJECTION = {
+    "nodes": ("id", "kind", "namespace", "name", "version", "entity", "first_seen", "last_seen"),
+    "facets": ("node", "name", "value", "ord"),
+    "edges": ("src", "type", "dst", "time"),
+    "column_edges": ("src", "src_field", "dst", "dst_field", "run", "time", "transformations"),
+}
+KEY_WIDTH = {"nodes": 1, "facets": 2, "edges": 3, "column_edges": 4}
+JSON_COLUMNS = {"nodes": (), "facets": (2,), "edges": (), "column_edges": (6,)}  # stored as JSON text
+
+
+class Unreadable(NamedTuple):
+    """A stored JSON value (a facet's, a column edge's transformations) that is not JSON: only a hand-edited
+    store holds one, and it equals no value the ledger projects."""
+
+    text: str
+
+
+def stored_value(text: Any) -> Any:
+    """A stored JSON column read back: its value, or ``Unreadable`` if it is not JSON text."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return Unreadable(text if isinstance(text, str) else repr(text))
 
 
 JOB_TYPE_FACET = "_jobType"  # projection: the jobType facet's jobType, integration, processingType, upper-cased

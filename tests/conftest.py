@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.graph import Graph
+from lineage.graphcheck import snapshot  # noqa: F401  the whole projected graph, by part and key: what tests compare
 from lineage.ingest import Document, ingest, read_documents
 from lineage.store import backends as registered_backends
 from lineage.store import open_store
@@ -144,18 +144,6 @@ def run_event(
     if event_type is not None:
         event["eventType"] = event_type
     return event
-
-
-def snapshot(store) -> dict:
-    """The whole graph through the public API: every node with its facets and edges."""
-    nodes = Graph(store).search(":", limit=10_000)
-    out = {}
-    for row in nodes:
-        node = Graph(store).node(row.id)
-        node["in"] = sorted((e["src"], e["type"], e["time"]) for e in node["in"])
-        node["out"] = sorted((e["dst"], e["type"], e["time"]) for e in node["out"])
-        out[row.id] = node
-    return out
 
 
 def load(path: Path):

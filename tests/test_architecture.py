@@ -54,6 +54,7 @@ READ_MODELS = {"governance/readmodels.py", "lineage/kinds.py"}
 PASS_THROUGH = {
     "lineage/store/base.py": "replays each stored payload, as it is, into its kind's projector (rebuild, copy)",
     "lineage/cli/audit.py": "prints a payload as recorded (audit log --payload)",
+    "lineage/graphcheck.py": "replays stored payloads into a scratch store, and asks lineage.projection what each names",
 }
 
 

@@ -29,6 +29,20 @@ def test_the_traversal_measures_and_their_floors_on_a_small_platform(tmp_path):
     assert out["upstream_model_unbounded"]["nodes"] >= out["upstream_model_d5"]["nodes"]
 
 
+@pytest.mark.slow
+def test_the_graph_verify_measures_on_a_small_platform(tmp_path):
+    path = tmp_path / "platform.jsonl"
+    write(2000, path)
+    with open_store(f"sqlite:///{tmp_path}/bench.db") as store:
+        with open(path, "rb") as f:
+            assert ingest(store, read_documents(f, "platform.jsonl"), "bench").ok
+        model = run.pick_subjects(store)["model"]
+        out = run.graph_verify(store, model)
+    assert out["whole"]["ok"] and out["release"]["ok"] and out["release"]["scope"] == f"upstream of {model}"
+    assert 0 < out["release"]["entries_replayed"] < out["whole"]["entries"]
+    assert 0 < out["release"]["rows"] < out["whole"]["rows"]
+
+
 def test_the_ingest_floor_counts_every_event(tmp_path):
     path = tmp_path / "platform.jsonl"
     events = write(300, path)

@@ -51,6 +51,7 @@ TABLE = {
     "lineage.errors.StoreUrlError": "Invalid",
     "lineage.errors.StoreError": "Unavailable",
     "lineage.errors.LedgerError": "Conflict",
+    "lineage.errors.GraphError": "Conflict",
     "lineage.checkpoint.CheckpointError": "Invalid",
     "lineage.errors.EntryError": "Invalid",
     "lineage.errors.HookTargetError": "Invalid",

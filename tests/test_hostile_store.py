@@ -183,7 +183,12 @@ def test_a_runs_output_is_one_model_whatever_the_order_and_batching_of_its_event
                 target.close()
     first = next(iter(graphs.values()))
     assert all(g == first for g in graphs.values())
-    assert sorted(i for i in first if i.startswith(("model:", "dataset:ml"))) == ["model:ml/m", f"model:ml/m@{RUN}"]
-    model = first[f"model:ml/m@{RUN}"]
-    assert model["in"] == [(f"run:{RUN}", "WROTE", "2024-05-01T10:00:00.000000Z")]
-    assert model["facets"]["schema"]["fields"] == [{"name": "c2"}]  # the latest event's, as for any facet
+    assert sorted(i for (i,) in first["nodes"] if i.startswith(("model:", "dataset:ml"))) == [
+        "model:ml/m",
+        f"model:ml/m@{RUN}",
+    ]
+    model = f"model:ml/m@{RUN}"
+    assert [e for e in first["edges"].values() if e[2] == model] == [
+        (f"run:{RUN}", "WROTE", model, "2024-05-01T10:00:00.000000Z")
+    ]
+    assert first["facets"][(model, "schema")][2]["fields"] == [{"name": "c2"}]  # the latest event's, as for any facet

@@ -366,17 +366,21 @@ def _declaring_write(run: str, namespace: str, time: str) -> dict:
     )
 
 
+TWO_DECLARERS = [
+    _declaring_write("aaaaaaaa-0000-4000-8000-000000000020", "s3a://lake", "2026-03-01T00:00:00Z"),
+    hive_read("aaaaaaaa-0000-4000-8000-000000000021", "2026-03-01T01:00:00Z", "mart.report"),
+    _declaring_write("aaaaaaaa-0000-4000-8000-000000000022", "s3://lake", "2026-03-02T00:00:00Z"),
+    hive_read("aaaaaaaa-0000-4000-8000-000000000023", "2026-03-02T01:00:00Z", "mart.report2"),
+]
+TWO_DECLARER_ORDERS = ((0, 1, 2, 3), (3, 2, 1, 0), (1, 2, 0, 3), (2, 0, 3, 1))
+FORMER_CANONICAL = ("dataset:s3a://lake/raw/orders",)  # canonical until s3:// declares the same table
+
+
 def test_two_datasets_declaring_one_symlink_are_one_dataset_and_no_read_loses_its_writer(store):
     """A review found the second declarer (s3:// after s3a://) moved earlier reads to a version nobody wrote."""
-    events = [
-        _declaring_write("aaaaaaaa-0000-4000-8000-000000000020", "s3a://lake", "2026-03-01T00:00:00Z"),
-        hive_read("aaaaaaaa-0000-4000-8000-000000000021", "2026-03-01T01:00:00Z", "mart.report"),
-        _declaring_write("aaaaaaaa-0000-4000-8000-000000000022", "s3://lake", "2026-03-02T00:00:00Z"),
-        hive_read("aaaaaaaa-0000-4000-8000-000000000023", "2026-03-02T01:00:00Z", "mart.report2"),
-    ]
     graphs = []
-    for order in ((0, 1, 2, 3), (3, 2, 1, 0), (1, 2, 0, 3), (2, 0, 3, 1)):
-        one_by_one(store, [events[i] for i in order])
+    for order in TWO_DECLARER_ORDERS:
+        one_by_one(store, [TWO_DECLARERS[i] for i in order])
         upstream = {n.id for n in Graph(store).traverse("dataset:warehouse/mart.report", "upstream").nodes}
         assert "run:aaaaaaaa-0000-4000-8000-000000000020" in upstream, order  # the s3a writer it really read
         assert Graph(store).path("dataset:file//in/orders.csv", "dataset:warehouse/mart.report").found
@@ -384,5 +388,21 @@ def test_two_datasets_declaring_one_symlink_are_one_dataset_and_no_read_loses_it
         store.rebuild()
         assert snapshot(store) == graphs[-1]
         _forget_ledger(store)
+    for g in graphs:  # all but the former canonical's own last_seen (the xfail below)
+        g["nodes"][FORMER_CANONICAL] = g["nodes"][FORMER_CANONICAL][:7]
     assert all(g == graphs[0] for g in graphs[1:])
-    assert store is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="projection bug: s3a:// was canonical when the hive read (01:00) arrived first, and keeps that "
+    "read's time as its last_seen after s3:// takes over (orders 0123 only); re-projection never lowers a "
+    "node's last_seen (found when the snapshot became the whole projection, issue 17)",
+)
+def test_two_declarers_give_the_same_graph_whatever_the_order_including_the_former_canonicals_times(store):
+    graphs = []
+    for order in TWO_DECLARER_ORDERS:
+        one_by_one(store, [TWO_DECLARERS[i] for i in order])
+        graphs.append(snapshot(store))
+        _forget_ledger(store)
+    assert all(g["nodes"][FORMER_CANONICAL] == graphs[0]["nodes"][FORMER_CANONICAL] for g in graphs[1:])

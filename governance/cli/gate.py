@@ -23,6 +23,7 @@ from lineage.cli.options import (
     store_option,
 )
 from lineage.graph import Graph
+from lineage.graphcheck import check_graph
 
 STATUS_STYLE = {
     "pass": "PASS",
@@ -197,20 +198,34 @@ def _decide(
     help="A rule file or built-in pack (repeatable).",
 )
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Also write JUnit XML here.")
+@click.option(
+    "--verify-graph",
+    is_flag=True,
+    help="First check the whole graph against its ledger (as 'audit verify --graph'); refuse to run, exit 5, "
+    "if anything differs.",
+)
 @store_option
 @actor_option
 @json_option
 @domain_errors
-def gate(model, policy_names, junit_file, store_url, actor, as_json):
+def gate(model, policy_names, junit_file, verify_graph, store_url, actor, as_json):
     """Evaluate every applicable rule; exit 0 if it passes, 1 if blocked, else the error's code (2 bad input).
 
     Passed and failed rules are all printed with observed value, threshold and
-    evidence, and the whole result is recorded in the ledger.
+    evidence, and the whole result is recorded in the ledger. With
+    --verify-graph the gate first replays the ledger and compares the graph
+    with it; a graph edited outside auditgraph (a deleted edge, a forged facet)
+    makes it refuse to run (exit 5, naming what differs), recording nothing.
 
     \b
     Example:
         auditgraph governance gate model:demo/churn-classifier@3 --policy baseline --policy rules/privacy.yaml --junit gate.xml
+        auditgraph governance gate model:demo/churn-classifier@3 --policy baseline --verify-graph
     """
+    if verify_graph:
+        load_policy(list(policy_names))  # a bad rule file is reported before the replay, not after
+        with connect(store_url) as store, render.progress("verifying the graph", store.head().seq) as advance:
+            check_graph(store, advance).require("the gate did not run")
     _run_gate(model, policy_names, store_url, actor, as_json, junit_file, release=False)
 
 
@@ -224,6 +239,11 @@ def gate(model, policy_names, junit_file, store_url, actor, as_json):
 @domain_errors
 def release(model, policy_names, junit_file, store_url, actor, as_json):
     """Run the gate and record a release only if it passes (exit codes as for gate).
+
+    A release always checks first that what the gate reads of the graph (the
+    model version's upstream, the jobs of its runs: their nodes, facets and the
+    edges among them) is what the ledger projects; if not it is refused (exit 5,
+    naming what differs) and nothing is recorded.
 
     \b
     Example:
@@ -254,7 +274,8 @@ def rollback(model, to_version, reason, policy_names, junit_file, store_url, act
     A rollback is a release of an older version: the gate runs again under
     POLICY (which must include every policy bound to the model), and the
     rollback is recorded only if it passes. Exit 0 rolled back, 1 blocked,
-    else the error's code (as for gate).
+    else the error's code (as for gate); like a release, it is refused (exit
+    5) if what the gate reads of the graph is not what the ledger projects.
 
     \b
     Example:

@@ -24,6 +24,7 @@ from lineage.cli.options import (
     store_option,
     time_callback,
 )
+from lineage.graphcheck import GraphCheck, check_graph
 
 LOG_KEY_ENV = "AUDITGRAPH_LOG_KEY"  # the log's public key (or its file), for verifying
 LOG_KEY_FILE_ENV = "AUDITGRAPH_LOG_KEY_FILE"  # the file holding the log's private key, for signing
@@ -77,9 +78,16 @@ def audit():
     "with the entries it signed. Repeatable. Needs --log-key.",
 )
 @log_key_option
+@click.option(
+    "--graph",
+    "graph",
+    is_flag=True,
+    help="Also replay the ledger into a scratch store and compare the graph with it: name every node, edge, "
+    "facet and column edge that is missing, extra or different (the first 20; --json: all).",
+)
 @json_option
 @domain_errors
-def verify(store_url, expect_head, checkpoints, log_key, as_json):
+def verify(store_url, expect_head, checkpoints, log_key, graph, as_json):
     """Recompute the hash chain and the Merkle tree; check every checkpoint. Exits 1 if anything differs.
 
     Catches an entry that was altered, deleted, inserted or reordered. Someone
@@ -89,10 +97,15 @@ def verify(store_url, expect_head, checkpoints, log_key, as_json):
     in the ledger (signatures checked with --log-key). A ledger cut short at its
     end is caught by a kept checkpoint or --expect-head.
 
+    The graph is a projection of the ledger; someone who can write the database
+    can change it and leave the ledger alone. --graph replays the ledger into a
+    temporary SQLite file (as much disk as the store) and compares every row.
+
     \b
-    Examples:
+    Example:
         auditgraph audit verify --json
         auditgraph audit verify --log-key log.pub --checkpoint checkpoints/2026-12-01.note
+        auditgraph audit verify --graph
     """
     verifier = Verifier.load(log_key) if log_key else None
     if checkpoints and verifier is None:
@@ -102,8 +115,9 @@ def verify(store_url, expect_head, checkpoints, log_key, as_json):
         with Progress(disable=not is_terminal(), transient=True, console=render.Console(stderr=True)) as bar:
             task = bar.add_task("verifying", total=store.head().seq)
             result = anchors.verify(store, kept, verifier, progress=lambda n: bar.update(task, completed=n))
+        graph_check = _check_graph(store) if graph and result.ok else None  # a broken ledger projects nothing
     chain = result.chain
-    ok = result.ok and (expect_head is None or expect_head == chain.head)
+    ok = result.ok and (expect_head is None or expect_head == chain.head) and (graph_check is None or graph_check.ok)
     first_break = chain.first_break or result.first_break
     if as_json:
         emit_json(
@@ -112,6 +126,7 @@ def verify(store_url, expect_head, checkpoints, log_key, as_json):
                 "ok": ok,
                 "first_break": first_break.model_dump() if first_break else None,
                 "checked": result.checked,
+                **({"graph": graph_check.as_json() if graph_check else None} if graph else {}),
             }
         )
     elif result.ok:
@@ -122,10 +137,28 @@ def verify(store_url, expect_head, checkpoints, log_key, as_json):
         click.echo(f"BROKEN at {first_break}", err=True)
         if chain.first_break:
             click.echo(f"{chain.entries} entries verified before the break; last good hash {chain.head}", err=True)
-    if result.ok and not ok:
+    if result.ok and expect_head is not None and expect_head != chain.head:
         click.echo(f"head is {chain.head}, expected {expect_head}", err=True)
+    if graph and not as_json:
+        _print_graph(graph_check)
     if not ok:
         sys.exit(1)
+
+
+def _check_graph(store) -> GraphCheck:
+    with render.progress("replaying the ledger", store.head().seq) as advance:
+        return check_graph(store, advance)
+
+
+def _print_graph(check: GraphCheck | None) -> None:
+    if check is None:
+        click.echo("graph not checked: a ledger that does not verify cannot be replayed", err=True)
+    elif check.ok:
+        click.echo(f"graph ok: {check.summary()}")
+    else:
+        click.echo(f"GRAPH DIFFERS: {check.summary()}", err=True)
+        for line in check.lines():
+            click.echo(f"  {line}", err=True)
 
 
 @audit.command()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import click
 from rich.console import Console
 
-__all__ = ["Console", "console", "table", "note", "dot", "mermaid"]
+__all__ = ["Console", "console", "table", "note", "progress", "dot", "mermaid"]
 from rich.table import Table
 
 from lineage.query import EdgeRef
@@ -34,6 +35,18 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[obj
 
 def note(text: str) -> None:
     click.echo(text, err=True)
+
+
+@contextlib.contextmanager
+def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr while the block runs (none off a terminal); yields ``advance(n)``."""
+    from rich.progress import Progress
+
+    from lineage.cli.options import is_terminal
+
+    with Progress(disable=not is_terminal(), transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def dot(node_ids: Iterable[str], edges: Iterable[EdgeRef]) -> str:

@@ -204,6 +204,15 @@ class Store(ABC):
         """The value of facet ``name`` of each of these nodes that has it."""
 
     @abstractmethod
+    def projection(self, part: str, ids: Sequence[str] | None = None) -> Iterator[tuple]:
+        """Every stored row of one part of the projected graph (``query.PROJECTION``: nodes, facets, edges,
+        column_edges), as every read sees it, sorted by its key in code point order; a row stored twice
+        comes twice. ``ids``: only rows about these nodes (a node, its facets, the edges and column edges
+        with either end among them). JSON values are parsed (``query.Unreadable`` if they do not parse).
+
+        With the ledger, this is what ``lineage.graphcheck`` compares against a replay of the ledger."""
+
+    @abstractmethod
     def backend_stats(self) -> dict[str, Any]:
         """What the backend holds: ``backend`` (its name), ``nodes`` by kind, ``edges`` by type,
         ``column_edges``, ``entries_by_kind``, and anything else it can tell (path, bytes)."""

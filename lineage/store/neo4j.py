@@ -49,7 +49,7 @@ from lineage.extras import require
 from lineage.ids import NodeKind
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED, ColumnFact
-from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
+from lineage.query import JSON_COLUMNS, ColumnEdge, Direction, Edge, NodeRow, bfs_over, stored_value
 from lineage.store.base import Store, WriteTx
 from lineage.store.batch import Batch
 from lineage.store.urls import redact, split_credentials
@@ -382,6 +382,16 @@ class Neo4jStore(Store):
         )
         return {r["node"]: json.loads(r["value"]) for r in rows}
 
+    def projection(self, part: str, ids: Sequence[str] | None = None) -> Iterator[tuple]:
+        """Streamed: one session stays open while the caller reads (a full graph is never held in memory)."""
+        query = _PROJECTION_READS[part][0 if ids is None else 1]
+        try:
+            with self._session() as s:
+                for record in s.run(query, ids=sorted(set(ids or ()))):
+                    yield tuple(stored_value(v) if i in JSON_COLUMNS[part] else v for i, v in enumerate(record))
+        except self._errors as e:
+            raise StoreError(f"Neo4j store {redact(self.url)}: {_reason(e)}") from None
+
     def backend_stats(self) -> dict[str, Any]:
         nodes = {
             r["kind"]: r["c"] for r in self._read("MATCH (n:Node) RETURN n.kind AS kind, count(*) AS c ORDER BY kind")
@@ -399,6 +409,34 @@ class Neo4jStore(Store):
     def clear_projection(self) -> None:
         for label in ("Node", "Facet", "ColumnEdge"):
             self._delete_all(label)
+
+
+_EDGE_ROW = "RETURN a.id AS src, type(r) AS type, b.id AS dst, r.time AS time"
+_COLUMN_ROW = (
+    "RETURN c.src AS src, c.src_field AS src_field, c.dst AS dst, c.dst_field AS dst_field, c.run AS run, "
+    "c.time AS time, c.transformations AS transformations ORDER BY src, src_field, dst, dst_field"
+)
+_NODE_ROW = (
+    "RETURN n.id AS id, n.kind AS kind, n.namespace AS namespace, n.name AS name, n.version AS version, "
+    "n.entity AS entity, n.first_seen AS first_seen, n.last_seen AS last_seen ORDER BY id"
+)
+_FACET_ROW = "RETURN f.node AS node, f.name AS name, f.value AS value, f.ord AS ord ORDER BY node, name"
+# Each part of the projection (query.PROJECTION): the whole of it, and the rows about $ids.
+# Neo4j orders strings by code point, as SQLite's BINARY collation and Python do.
+_PROJECTION_READS = {
+    "nodes": (f"MATCH (n:Node) {_NODE_ROW}", f"UNWIND $ids AS i MATCH (n:Node {{id: i}}) {_NODE_ROW}"),
+    "facets": (f"MATCH (f:Facet) {_FACET_ROW}", f"UNWIND $ids AS i MATCH (f:Facet {{node: i}}) {_FACET_ROW}"),
+    "edges": (
+        f"MATCH (a:Node)-[r]->(b:Node) {_EDGE_ROW} ORDER BY src, type, dst",
+        f"CALL () {{ UNWIND $ids AS i MATCH (a:Node {{id: i}})-[r]->(b:Node) {_EDGE_ROW} UNION ALL "
+        f"UNWIND $ids AS i MATCH (a:Node)-[r]->(b:Node {{id: i}}) WHERE NOT a.id IN $ids {_EDGE_ROW} }} "
+        "RETURN src, type, dst, time ORDER BY src, type, dst",
+    ),
+    "column_edges": (
+        f"MATCH (c:ColumnEdge) {_COLUMN_ROW}",
+        f"MATCH (c:ColumnEdge) WHERE c.src IN $ids OR c.dst IN $ids {_COLUMN_ROW}",
+    ),
+}
 
 
 def _check_name(name: str, allowed: frozenset[str]) -> None:

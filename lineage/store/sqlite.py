@@ -22,7 +22,17 @@ from lineage.canonical import stored_json
 from lineage.errors import StoreError, StoreUrlError
 from lineage.ledger import GENESIS, Head, LedgerEntry
 from lineage.projection import OPENLINEAGE_KIND, UNVERSIONED, ColumnFact
-from lineage.query import ColumnEdge, Direction, Edge, NodeRow, bfs_over
+from lineage.query import (
+    JSON_COLUMNS,
+    KEY_WIDTH,
+    PROJECTION,
+    ColumnEdge,
+    Direction,
+    Edge,
+    NodeRow,
+    bfs_over,
+    stored_value,
+)
 from lineage.store.base import Store, WriteTx
 from lineage.store.batch import Batch
 
@@ -274,6 +284,17 @@ class SQLiteStore(Store):
             out.update((node, json.loads(value)) for node, value in rows)
         return out
 
+    def projection(self, part: str, ids: Sequence[str] | None = None) -> Iterator[tuple]:
+        table, ends = _PROJECTION_READS[part]
+        sql = f"SELECT {', '.join(PROJECTION[part])} FROM {table}"  # names from constants, never input
+        args: list[Any] = []
+        if ids is not None:
+            sql += " WHERE " + " OR ".join(f"{end} IN (SELECT value FROM json_each(?))" for end in ends)
+            args = [json.dumps(list(ids))] * len(ends)
+        sql += f" ORDER BY {', '.join(PROJECTION[part][: KEY_WIDTH[part]])}"  # BINARY: code point order
+        for row in self.db.execute(sql, args):
+            yield tuple(stored_value(v) if i in JSON_COLUMNS[part] else v for i, v in enumerate(row))
+
     def backend_stats(self) -> dict[str, Any]:
         nodes = dict(self.db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall())
         edges = dict(self.db.execute("SELECT type, count(*) FROM edges GROUP BY type ORDER BY type").fetchall())
@@ -294,6 +315,15 @@ class SQLiteStore(Store):
         with self._tx() as db:
             for table in _PROJECTION_TABLES:
                 db.execute(f"DELETE FROM {table}")  # table names are constants, not input
+
+
+# Each part of the projection (query.PROJECTION): its table, and the columns naming its nodes.
+_PROJECTION_READS = {
+    "nodes": ("nodes", ("id",)),
+    "facets": ("facets", ("node",)),
+    "edges": ("edges", ("src", "dst")),
+    "column_edges": ("column_edges", ("src", "dst")),
+}
 
 
 def _head(db: _Guarded) -> Head:
