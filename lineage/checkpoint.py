@@ -173,6 +173,8 @@ class Signature:
 
 def sign_note(text: str, key: LogKey) -> str:
     """The signed note of ``text`` (which must end with a newline)."""
+    if any(c < " " and c != "\n" for c in text):
+        raise CheckpointError("a note's text holds a control character other than newline (Go's note.Open refuses it)")
     if not text.endswith("\n") or "\n\n" in text:
         raise CheckpointError("a note's text ends with one newline and has no empty line")
     signature = key.sign(text.encode("utf-8"))

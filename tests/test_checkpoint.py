@@ -207,9 +207,11 @@ def test_a_malformed_signature_line_is_refused_saying_what_is_wrong(peter, signa
 
 def test_a_note_with_a_control_character_is_refused_as_the_reference_refuses_it():
     key = LogKey.parse(PETER_SKEY)
-    note = sign_note("tab\there\n", key)
-    with refused("control character"):
-        open_note(note, key.verifier())
+    with refused("control character"):  # never written...
+        sign_note("tab\there\n", key)
+    signed = sign_note("tab here\n", key).replace("tab here", "tab\there")
+    with refused("control character"):  # ...nor read
+        open_note(signed, key.verifier())
 
 
 # --- keys -------------------------------------------------------------------------------------------------
