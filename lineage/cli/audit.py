@@ -41,6 +41,17 @@ def log_key_option(fn):
     )(fn)
 
 
+def checkpoint_every_option(when: str):
+    """``--checkpoint-every N`` for a command that writes (``serve``, ``ingest``); ``when`` says when it checks."""
+    return click.option(
+        "--checkpoint-every",
+        type=click.IntRange(1),
+        metavar="N",
+        help=f"Sign and record a checkpoint {when} once N entries were written since the last one "
+        "(needs --log-key-file).",
+    )
+
+
 def log_key_file_option(fn):
     return click.option(
         "--log-key-file",

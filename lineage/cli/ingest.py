@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from lineage.anchors import Checkpointer
 from lineage.checkpoint import CheckpointError, LogKey
 from lineage.cli import render
-from lineage.cli.audit import LOG_KEY_FILE_ENV, log_key_file_option
+from lineage.cli.audit import LOG_KEY_FILE_ENV, checkpoint_every_option, log_key_file_option
 from lineage.cli.lineage import print_traversal
 from lineage.cli.options import (
     actor_option,
@@ -43,13 +43,7 @@ SAMPLE = "demo-training-pipeline.jsonl"
     "--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000), help="Events per transaction."
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on when stderr is a terminal).")
-@click.option(
-    "--checkpoint-every",
-    type=click.IntRange(1),
-    metavar="N",
-    help="Sign and record a checkpoint after each batch once N entries were written since the last one, and "
-    "one at the end (needs --log-key-file).",
-)
+@checkpoint_every_option("after each batch, and at the end,")
 @log_key_file_option
 @domain_errors
 def ingest(sources, store_url, actor, as_json, batch_size, progress, checkpoint_every, log_key_file):

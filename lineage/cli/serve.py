@@ -6,7 +6,7 @@ import click
 
 from lineage import hooks as webhooks
 from lineage.cli import render
-from lineage.cli.audit import log_key_file_option
+from lineage.cli.audit import checkpoint_every_option, log_key_file_option
 from lineage.cli.options import (
     actor_option,
     connect,
@@ -80,13 +80,7 @@ from lineage.server import auth
     metavar="N",
     help="Past N open connections or requests in progress (per worker), new ones get 503.",
 )
-@click.option(
-    "--checkpoint-every",
-    type=click.IntRange(1),
-    metavar="N",
-    help="Sign and record a checkpoint after a write once N entries were written since the last one "
-    "(published at GET /api/v1/checkpoint; needs --log-key-file). 1: after every write.",
-)
+@checkpoint_every_option("after a write (published at GET /api/v1/checkpoint; 1: after every write)")
 @log_key_file_option
 @domain_errors
 def serve(
