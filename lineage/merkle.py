@@ -24,7 +24,6 @@ bytes (``WriteTx.read_tiles``/``write_tiles``); everything here is pure.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from lineage.canonical import sha256
 
@@ -103,12 +102,7 @@ class Compact:
         self.size += 1
 
     def root(self) -> bytes:
-        if not self._edge:
-            return EMPTY_ROOT
-        h = self._edge[-1]
-        for left in reversed(self._edge[:-1]):
-            h = node_hash(left, h)
-        return h
+        return fold(self._edge) if self._edge else EMPTY_ROOT
 
 
 # --- which complete subtrees a root or a proof is made of ----------------------------------------
@@ -128,6 +122,7 @@ def decompose(lo: int, hi: int) -> list[Key]:
 
 
 def fold(hashes: Sequence[bytes]) -> bytes:
+    """The root of complete subtrees side by side, largest first: each joins the fold of those after it."""
     h = hashes[-1]
     for left in reversed(hashes[:-1]):
         h = node_hash(left, h)
@@ -354,9 +349,3 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, pro
         raise ProofError(f"the tree of {old} in the proof has root {fr.hex()}, not {old_root.hex()}")
     if sr != new_root:
         raise ProofError(f"the tree of {new} in the proof has root {sr.hex()}, not {new_root.hex()}")
-
-
-@dataclass(frozen=True)
-class TreeHead:
-    size: int
-    root: bytes
