@@ -218,6 +218,7 @@ def grow(size: int, edge: Mapping[TileKey, bytes], leaves: Iterable[bytes]) -> d
             )
         buffers.append(bytearray(partial))
         level, count = level + 1, count // TILE_WIDTH
+    before = list(counts)
     changed: dict[TileKey, bytes] = {}
 
     def push(level: int, h: bytes) -> None:
@@ -232,14 +233,12 @@ def grow(size: int, edge: Mapping[TileKey, bytes], leaves: Iterable[bytes]) -> d
             changed[(level, index)] = full
             buffers[level] = bytearray()
             push(level + 1, perfect([full[i : i + HASH_SIZE] for i in range(0, len(full), HASH_SIZE)]))
-        else:
-            changed[(level, index)] = b""  # placeholder: the partial tile is written below
 
     for leaf in leaves:
         push(0, leaf)
-    for (level, index), data in list(changed.items()):
-        if not data:
-            changed[(level, index)] = bytes(buffers[level])
+    for level, count in enumerate(counts):  # each right-edge tile that received a hash, as it stands now
+        if count % TILE_WIDTH and count != (before[level] if level < len(before) else 0):
+            changed[(level, count // TILE_WIDTH)] = bytes(buffers[level])
     return changed
 
 
